@@ -1,0 +1,29 @@
+/** The capability runtime: what generated code and the RPC layer build on. */
+export { BrokenCapHook, brokenResult } from "./broken-cap.js";
+export type { CallOptions, CapHook, ParamsFiller, ResultHook } from "./cap-hook.js";
+export {
+  capAtPath,
+  capTableOf,
+  hookAt,
+  nullCapError,
+  readCap,
+  releaseCapTable,
+  writeCap,
+} from "./cap-table.js";
+export type { CallContext, CallOrigin } from "./call-context.js";
+export {
+  brokenCapability,
+  Capability,
+  type CapabilityCtor,
+  type ParamsInit,
+  type ShapeSettable,
+} from "./capability.js";
+export {
+  extendsInterface,
+  findMethod,
+  type InterfaceDescriptor,
+  type MethodDescriptor,
+} from "./interface-descriptor.js";
+export { LocalCallContext, LocalCapHook, localCapHook, localServerOf } from "./local-capability.js";
+export { PromiseCapHook } from "./promise-cap.js";
+export { type PipelineCtor, StructPipeline } from "./struct-pipeline.js";

@@ -1,0 +1,162 @@
+/**
+ * Capabilities implemented by a server object in this process.
+ *
+ * Only methods listed in the interface descriptor are ever invoked, looked up by the schema's
+ * method name; nothing a peer sends can name any other property. A method answers by returning a
+ * plain results object (or a promise of one), or by filling `ctx.results`. What it throws fails
+ * that call only.
+ *
+ * The same server object wrapped twice for the same interface yields the same hook, so a
+ * connection that exports it twice reuses one export id. When the last reference is released the
+ * object's `[Symbol.dispose]` runs, if it has one.
+ */
+import { Message, type Struct } from "capnp-ts";
+import { ErrorCode, ParallaxError, toParallaxError } from "../errors.js";
+import type { CallOptions, CapHook, ParamsFiller, ResultHook } from "./cap-hook.js";
+import type { CallContext, CallOrigin } from "./call-context.js";
+import { capAtPath, releaseCapTable } from "./cap-table.js";
+import type { ShapeSettable } from "./capability.js";
+import { findMethod, type InterfaceDescriptor, type MethodDescriptor } from "./interface-descriptor.js";
+import { PromiseCapHook } from "./promise-cap.js";
+import { BrokenCapHook } from "./broken-cap.js";
+
+const hooks = new WeakMap<object, LocalCapHook>();
+
+/** A hook on `impl` as an implementation of `iface`, holding one new reference. */
+export function localCapHook(iface: InterfaceDescriptor, impl: object): CapHook {
+  const existing = hooks.get(impl);
+  if (existing !== undefined && existing.iface === iface && existing.refs > 0) return existing.addRef();
+  const hook = new LocalCapHook(iface, impl);
+  if (existing === undefined || existing.refs === 0) hooks.set(impl, hook);
+  return hook;
+}
+
+/** The server object behind a hook, if the hook is local. */
+export function localServerOf(hook: CapHook): object | undefined {
+  const h = hook.resolved();
+  return h instanceof LocalCapHook ? h.impl : undefined;
+}
+
+export class LocalCapHook implements CapHook {
+  refs = 1;
+
+  constructor(
+    readonly iface: InterfaceDescriptor,
+    readonly impl: object,
+  ) {}
+
+  call<P extends Struct, R extends Struct>(
+    method: MethodDescriptor<P, R>,
+    fill: ParamsFiller<P>,
+    options?: CallOptions,
+  ): ResultHook<R> {
+    const message = new Message();
+    const params = message.initRoot(method.Params);
+    fill(params);
+    const ctx = new LocalCallContext<R>(method, options?.signal, undefined);
+    const promise = Promise.resolve()
+      .then(() => this.dispatch(method, params, ctx))
+      .finally(() => releaseCapTable(message));
+    promise.catch(() => {});
+    return {
+      promise,
+      pipelinedCap: (ops) => new PromiseCapHook(promise.then((r) => pipelinedFrom(r, ops))),
+    };
+  }
+
+  /**
+   * Runs `method` on the server object with `params` and `ctx`, resolving with `ctx.results`.
+   * Used for local calls and by the RPC layer for calls that arrive from a peer.
+   */
+  async dispatch<R extends Struct>(
+    method: MethodDescriptor,
+    params: Struct,
+    ctx: CallContext<R>,
+  ): Promise<R> {
+    const known = findMethod(this.iface, method.interfaceId, method.methodId);
+    const fn = known === undefined ? undefined : (this.impl as Record<string, unknown>)[known.name];
+    if (known === undefined || typeof fn !== "function" || fn === (Object.prototype as never)[known.name]) {
+      throw new ParallaxError(
+        ErrorCode.UNIMPLEMENTED,
+        `${method.interfaceName}.${method.name} is not implemented by this ${this.iface.name}`,
+      );
+    }
+    if (ctx.signal.aborted) throw canceledError();
+    let returned: unknown;
+    try {
+      returned = await (fn as (p: Struct, c: CallContext<R>) => unknown).call(this.impl, params, ctx);
+    } catch (err) {
+      throw toParallaxError(err);
+    }
+    if (ctx.signal.aborted) throw canceledError();
+    const results = ctx.results;
+    if (returned !== undefined && returned !== null && returned !== results) {
+      try {
+        (results as unknown as ShapeSettable<unknown>).$set(returned);
+      } catch (err) {
+        throw new ParallaxError(
+          ErrorCode.FAILED,
+          `${method.interfaceName}.${method.name} returned results that do not fit its schema: ${toParallaxError(err).message}`,
+        );
+      }
+    }
+    return results;
+  }
+
+  addRef(): CapHook {
+    this.refs++;
+    return this;
+  }
+
+  release(): void {
+    if (this.refs <= 0) return;
+    if (--this.refs > 0) return;
+    if (hooks.get(this.impl) === this) hooks.delete(this.impl);
+    const dispose = (this.impl as Partial<Disposable>)[Symbol.dispose];
+    if (typeof dispose === "function") {
+      try {
+        dispose.call(this.impl);
+      } catch {
+        // a failing destructor must not break whoever dropped the last reference
+      }
+    }
+  }
+
+  whenResolved(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  resolved(): CapHook {
+    return this;
+  }
+}
+
+/** A call context whose results live in a fresh message. */
+export class LocalCallContext<R extends Struct> implements CallContext<R> {
+  #results: R | undefined;
+  readonly signal: AbortSignal;
+
+  constructor(
+    readonly method: MethodDescriptor,
+    signal: AbortSignal | undefined,
+    readonly origin: CallOrigin | undefined,
+  ) {
+    this.signal = signal ?? new AbortController().signal;
+  }
+
+  get results(): R {
+    if (this.#results === undefined) this.#results = new Message().initRoot(this.method.Results) as R;
+    return this.#results;
+  }
+}
+
+function pipelinedFrom(results: Struct, ops: readonly number[]): CapHook {
+  const hook = capAtPath(results, ops);
+  return hook === null
+    ? new BrokenCapHook(new ParallaxError(ErrorCode.FAILED, "pipelined on a field that holds no capability"))
+    : hook.addRef();
+}
+
+function canceledError(): ParallaxError {
+  return new ParallaxError(ErrorCode.CANCELED, "the call was canceled");
+}

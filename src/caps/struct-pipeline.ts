@@ -1,0 +1,59 @@
+/**
+ * The promise of a struct inside a call's results, with promise pipelining.
+ *
+ * A generated `Foo$Pipeline` extends this class with one getter per capability field (a stub
+ * whose calls go out before the results arrive) and per struct or group field (a nested
+ * pipeline). Awaiting it yields the struct itself.
+ */
+import type { Struct } from "capnp-ts";
+import type { ResultHook } from "./cap-hook.js";
+import type { Capability, CapabilityCtor } from "./capability.js";
+
+export type PipelineCtor<T, P> = new (
+  result: ResultHook,
+  ops: readonly number[],
+  read: (root: Struct) => T,
+) => P;
+
+export class StructPipeline<T> implements PromiseLike<T> {
+  readonly #result: ResultHook;
+  readonly #ops: readonly number[];
+  readonly #read: (root: Struct) => T;
+
+  constructor(result: ResultHook, ops: readonly number[], read: (root: Struct) => T) {
+    this.#result = result;
+    this.#ops = ops;
+    this.#read = read;
+  }
+
+  // biome-ignore lint/suspicious/noThenProperty: a pipeline is deliberately awaitable
+  then<A = T, B = never>(
+    onFulfilled?: ((value: T) => A | PromiseLike<A>) | null,
+    onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
+    return this.#result.promise.then((root) => this.#read(root)).then(onFulfilled, onRejected);
+  }
+
+  catch<B = never>(onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<T | B> {
+    return this.then(undefined, onRejected);
+  }
+
+  finally(onFinally?: (() => void) | null): Promise<T> {
+    return this.then().finally(onFinally);
+  }
+
+  /** Used by generated getters: the capability at pointer `index` of this struct. */
+  protected $cap<C extends Capability>(index: number, Ctor: CapabilityCtor<C>): C {
+    return new Ctor(this.#result.pipelinedCap([...this.#ops, index]));
+  }
+
+  /** Used by generated getters: the struct at pointer `index` of this struct. */
+  protected $struct<U, P>(index: number, Ctor: PipelineCtor<U, P>, read: (self: T) => U): P {
+    return new Ctor(this.#result, [...this.#ops, index], (root) => read(this.#read(root)));
+  }
+
+  /** Used by generated getters: a group, which lives in this struct's own sections. */
+  protected $group<U, P>(Ctor: PipelineCtor<U, P>, read: (self: T) => U): P {
+    return new Ctor(this.#result, this.#ops, (root) => read(this.#read(root)));
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * One error family for all of Parallax.
+ *
+ * Every error carries a stable `code` (`PARALLAX_ERR_*`, listed in the README) and a `kind` taken
+ * from Cap'n Proto's exception types, which is what a caller acts on:
+ * - `failed`: the call failed; retrying the same call will fail the same way.
+ * - `overloaded`: a limit or quota was hit; retrying later may succeed.
+ * - `disconnected`: the connection (or the capability's host) is gone; reconnect and retry.
+ * - `unimplemented`: the target does not implement this interface or method.
+ *
+ * Errors that arrive from a peer are rebuilt with `ParallaxError.fromRemote`, which keeps the kind
+ * (from an allow-list) and the message, never a class or stack the peer names.
+ */
+
+export type ErrorKind = "failed" | "overloaded" | "disconnected" | "unimplemented";
+
+export const ERROR_KINDS: readonly ErrorKind[] = ["failed", "overloaded", "disconnected", "unimplemented"];
+
+/** Stable error codes. Adding one is fine; renaming one breaks users. */
+export const ErrorCode = {
+  /** A method threw or a call failed for an application reason. */
+  FAILED: "PARALLAX_ERR_FAILED",
+  /** The peer or target answered `unimplemented` for an interface or method. */
+  UNIMPLEMENTED: "PARALLAX_ERR_UNIMPLEMENTED",
+  /** The connection closed; every import and pending question fails with this. */
+  DISCONNECTED: "PARALLAX_ERR_DISCONNECTED",
+  /** A stub was used after `dispose()`. */
+  DISPOSED: "PARALLAX_ERR_DISPOSED",
+  /** A call argument did not match the schema (wrong type, two union members, ...). */
+  BAD_ARGUMENT: "PARALLAX_ERR_BAD_ARGUMENT",
+  /** A Cap'n Proto message could not be decoded. */
+  MALFORMED_MESSAGE: "PARALLAX_ERR_MALFORMED_MESSAGE",
+  /** The peer broke the RPC protocol; the connection is aborted. */
+  PROTOCOL: "PARALLAX_ERR_PROTOCOL",
+  /** A configured limit was exceeded. */
+  LIMIT: "PARALLAX_ERR_LIMIT",
+  /** The call was canceled by the caller. */
+  CANCELED: "PARALLAX_ERR_CANCELED",
+  /** The capability was revoked (its credential epoch ended). */
+  REVOKED: "PARALLAX_ERR_REVOKED",
+  /** The schema compiler met something it cannot translate. */
+  CODEGEN: "PARALLAX_ERR_CODEGEN",
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const KIND_OF_CODE: Record<ErrorCode, ErrorKind> = {
+  PARALLAX_ERR_FAILED: "failed",
+  PARALLAX_ERR_UNIMPLEMENTED: "unimplemented",
+  PARALLAX_ERR_DISCONNECTED: "disconnected",
+  PARALLAX_ERR_DISPOSED: "failed",
+  PARALLAX_ERR_BAD_ARGUMENT: "failed",
+  PARALLAX_ERR_MALFORMED_MESSAGE: "failed",
+  PARALLAX_ERR_PROTOCOL: "failed",
+  PARALLAX_ERR_LIMIT: "overloaded",
+  PARALLAX_ERR_CANCELED: "failed",
+  PARALLAX_ERR_REVOKED: "failed",
+  PARALLAX_ERR_CODEGEN: "failed",
+};
+
+export class ParallaxError extends Error {
+  override readonly name = "ParallaxError";
+  readonly code: ErrorCode;
+  readonly kind: ErrorKind;
+
+  constructor(code: ErrorCode, message: string, options?: { kind?: ErrorKind; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.kind = options?.kind ?? KIND_OF_CODE[code];
+  }
+
+  /**
+   * Rebuilds an error received from a peer. Only the kind (checked against the allow-list) and
+   * the text survive; the code is derived from the kind, or read from a `[PARALLAX_ERR_*]` prefix
+   * that a Parallax peer writes.
+   */
+  static fromRemote(kind: string, reason: string): ParallaxError {
+    const k: ErrorKind = (ERROR_KINDS as readonly string[]).includes(kind) ? (kind as ErrorKind) : "failed";
+    const match = /^\[(PARALLAX_ERR_[A-Z_]+)\] /.exec(reason);
+    const known = match !== null && Object.values(ErrorCode).includes(match[1] as ErrorCode);
+    const code = known ? (match[1] as ErrorCode) : codeForKind(k);
+    return new ParallaxError(code, known ? reason.slice(match[0].length) : reason, { kind: k });
+  }
+}
+
+function codeForKind(kind: ErrorKind): ErrorCode {
+  switch (kind) {
+    case "overloaded":
+      return ErrorCode.LIMIT;
+    case "disconnected":
+      return ErrorCode.DISCONNECTED;
+    case "unimplemented":
+      return ErrorCode.UNIMPLEMENTED;
+    default:
+      return ErrorCode.FAILED;
+  }
+}
+
+/** Wraps anything thrown into a ParallaxError, keeping ParallaxErrors as they are. */
+export function toParallaxError(err: unknown): ParallaxError {
+  if (err instanceof ParallaxError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new ParallaxError(ErrorCode.FAILED, message, { cause: err });
+}
