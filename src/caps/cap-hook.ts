@@ -46,4 +46,10 @@ export interface ResultHook<R extends Struct = Struct> {
    * the results arrive (promise pipelining). The caller owns the returned reference.
    */
   pipelinedCap(ops: readonly number[]): CapHook;
+  /**
+   * The caller is done with these results: capabilities in them that nobody took a reference on
+   * are released now rather than when the results are garbage-collected. Before the results
+   * arrive, this cancels the call.
+   */
+  dispose?(): void;
 }

@@ -3,7 +3,8 @@
  *
  * A stub owns exactly one reference on its hook. `dispose()` (or `using`) drops it; a disposed
  * stub rejects every call with PARALLAX_ERR_DISPOSED. `dup()` makes a second, independently
- * disposable stub on the same capability.
+ * disposable stub on the same capability. A stub that is garbage-collected without being
+ * disposed drops its reference then: disposal makes release prompt, the collector makes it sure.
  */
 import type { Struct } from "capnp-ts";
 import { ErrorCode, ParallaxError, toParallaxError } from "../errors.js";
@@ -24,6 +25,9 @@ export interface CapabilityCtor<C extends Capability> {
   readonly $interface: InterfaceDescriptor | undefined;
 }
 
+/** Releases the reference of stubs that were collected without `dispose()`. */
+const undisposed = new FinalizationRegistry<CapHook>((hook) => hook.release());
+
 export class Capability implements Disposable {
   /** The interface this stub speaks; `undefined` for an untyped `Capability`. */
   static readonly $interface: InterfaceDescriptor | undefined = undefined;
@@ -32,6 +36,7 @@ export class Capability implements Disposable {
 
   constructor(hook: CapHook) {
     this.#hook = hook;
+    undisposed.register(this, hook, this);
   }
 
   /** The hook this stub holds a reference on. Throws once disposed. */
@@ -47,8 +52,10 @@ export class Capability implements Disposable {
   /** Drops this stub's reference. Idempotent. */
   dispose(): void {
     const hook = this.#hook;
+    if (hook === undefined) return;
     this.#hook = undefined;
-    hook?.release();
+    undisposed.unregister(this);
+    hook.release();
   }
 
   [Symbol.dispose](): void {

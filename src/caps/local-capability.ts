@@ -54,9 +54,10 @@ export class LocalCapHook implements CapHook {
     const params = message.initRoot(method.Params);
     fill(params);
     const ctx = new LocalCallContext<R>(method, options?.signal, undefined);
-    const promise = Promise.resolve()
+    const run = Promise.resolve()
       .then(() => this.dispatch(method, params, ctx))
       .finally(() => releaseCapTable(message));
+    const promise = rejectOnAbort(run, options?.signal);
     promise.catch(() => {});
     return {
       promise,
@@ -155,6 +156,17 @@ function pipelinedFrom(results: Struct, ops: readonly number[]): CapHook {
   return hook === null
     ? new BrokenCapHook(new ParallaxError(ErrorCode.FAILED, "pipelined on a field that holds no capability"))
     : hook.addRef();
+}
+
+/** The caller's view of a call: it rejects as soon as `signal` aborts, whatever the method still does. */
+function rejectOnAbort<T>(run: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return run;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(canceledError());
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    run.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 function canceledError(): ParallaxError {

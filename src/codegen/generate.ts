@@ -31,7 +31,8 @@ export interface GenerateOptions {
 }
 
 export function generateFromBytes(request: Uint8Array, options: GenerateOptions): Map<string, string> {
-  const copy = request.slice().buffer;
+  // A copy that starts at offset 0: a Node Buffer's `slice()` is a view into a shared pool.
+  const copy = new Uint8Array(request).buffer;
   return generate(new Message(copy, false).getRoot(CodeGeneratorRequest), options);
 }
 
@@ -85,14 +86,32 @@ interface Slot {
   readonly disc: number | undefined;
 }
 
-const PRIMITIVE: Partial<Record<number, { fn: string; bytes: number; ts: string; mask: string }>> = {
+/**
+ * `maskedGet` replaces capnp-ts's getter when the field has a default: capnp-ts 0.9.3 XORs Int32
+ * with only 16 bits of the mask and returns UInt32 sign-extended.
+ */
+const PRIMITIVE: Partial<
+  Record<number, { fn: string; bytes: number; ts: string; mask: string; maskedGet?: string }>
+> = {
   [Type_Which.INT8]: { fn: "Int8", bytes: 1, ts: "number", mask: "getInt8Mask" },
   [Type_Which.INT16]: { fn: "Int16", bytes: 2, ts: "number", mask: "getInt16Mask" },
-  [Type_Which.INT32]: { fn: "Int32", bytes: 4, ts: "number", mask: "getInt32Mask" },
+  [Type_Which.INT32]: {
+    fn: "Int32",
+    bytes: 4,
+    ts: "number",
+    mask: "getInt32Mask",
+    maskedGet: "$$.getInt32Masked",
+  },
   [Type_Which.INT64]: { fn: "Int64", bytes: 8, ts: "bigint", mask: "getInt64Mask" },
   [Type_Which.UINT8]: { fn: "Uint8", bytes: 1, ts: "number", mask: "getUint8Mask" },
   [Type_Which.UINT16]: { fn: "Uint16", bytes: 2, ts: "number", mask: "getUint16Mask" },
-  [Type_Which.UINT32]: { fn: "Uint32", bytes: 4, ts: "number", mask: "getUint32Mask" },
+  [Type_Which.UINT32]: {
+    fn: "Uint32",
+    bytes: 4,
+    ts: "number",
+    mask: "getUint32Mask",
+    maskedGet: "$$.getUint32Masked",
+  },
   [Type_Which.UINT64]: { fn: "Uint64", bytes: 8, ts: "bigint", mask: "getUint64Mask" },
   [Type_Which.FLOAT32]: { fn: "Float32", bytes: 4, ts: "number", mask: "getFloat32Mask" },
   [Type_Which.FLOAT64]: { fn: "Float64", bytes: 8, ts: "number", mask: "getFloat64Mask" },
@@ -100,7 +119,7 @@ const PRIMITIVE: Partial<Record<number, { fn: string; bytes: number; ts: string;
 };
 
 const PRIMITIVE_LIST: Partial<Record<number, string>> = {
-  [Type_Which.VOID]: "$.VoidList",
+  [Type_Which.VOID]: "$$.VoidList",
   [Type_Which.BOOL]: "$.BoolList",
   [Type_Which.INT8]: "$.Int8List",
   [Type_Which.INT16]: "$.Int16List",
@@ -363,11 +382,14 @@ class FileEmitter {
     }
   }
 
-  /** Zeroes every field of a group being made the active union member. */
+  /** Zeroes every field (and any union discriminant) of a group being made the active union member. */
   private emitClearGroup(gid: bigint): void {
     const w = this.#w;
     const g = this.index.node(gid);
-    for (const f of g.getStruct().getFields().toArray()) {
+    const st = g.getStruct();
+    if (st.getDiscriminantCount() > 0)
+      w.line(`$.Struct.setUint16(${st.getDiscriminantOffset() * 2}, 0, this);`);
+    for (const f of st.getFields().toArray()) {
       if (f.isGroup()) {
         this.emitClearGroup(f.getGroup().getTypeId());
         continue;
@@ -434,9 +456,8 @@ class FileEmitter {
       const mask = needsMask ? `, ${owner}._capnp.${dname}` : "";
       const ts = k === Type_Which.ENUM ? this.ref(t.getEnum().getTypeId()) : prim.ts;
       const cast = k === Type_Which.ENUM ? ` as ${ts}` : "";
-      w.line(
-        `get${s.cap}(): ${ts} { ${check}return $.Struct.get${prim.fn}(${byteOff}, this${mask})${cast}; }`,
-      );
+      const getter = needsMask && prim.maskedGet !== undefined ? prim.maskedGet : `$.Struct.get${prim.fn}`;
+      w.line(`get${s.cap}(): ${ts} { ${check}return ${getter}(${byteOff}, this${mask})${cast}; }`);
       w.line(
         `set${s.cap}(value: ${ts}): void { ${setDisc}$.Struct.set${prim.fn}(${byteOff}, value, this${mask}); }`,
       );

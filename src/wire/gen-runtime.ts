@@ -8,9 +8,10 @@ import {
   type ListCtor,
   Message,
   type Pointer,
-  readRawPointer,
+  Pointer as PointerClass,
   Struct,
   type StructCtor,
+  type Void,
 } from "capnp-ts";
 import { ErrorCode, ParallaxError } from "../errors.js";
 import { type Capability, type CapabilityCtor, readCap, writeCap } from "../caps/index.js";
@@ -154,6 +155,28 @@ export function setData(index: number, value: Uint8Array | List<number>, s: Stru
   Struct.initData(index, bytes.byteLength, s).copyBuffer(bytes);
 }
 
+/**
+ * `List(Void)`. capnp-ts 0.9.3's VoidList is a list of pointers: it spends a word per element and
+ * tags the list with the wrong element size. Void elements carry nothing to read or write.
+ */
+export class VoidList extends List<Void> {
+  static override readonly _capnp = { displayName: "List<Void>", size: ListElementSize.VOID };
+  override get(_index: number): Void {
+    return undefined as unknown as Void;
+  }
+  override set(_index: number, _value: Void): void {}
+}
+
+/** Reads an Int32 field stored XORed with its default (capnp-ts 0.9.3 applies only 16 bits of the mask). */
+export function getInt32Masked(byteOffset: number, s: Struct, mask: DataView): number {
+  return Struct.getUint32(byteOffset, s) ^ mask.getInt32(0, true);
+}
+
+/** Reads a UInt32 field stored XORed with its default (capnp-ts 0.9.3 answers it sign-extended). */
+export function getUint32Masked(byteOffset: number, s: Struct, mask: DataView): number {
+  return (Struct.getUint32(byteOffset, s) ^ mask.getUint32(0, true)) >>> 0;
+}
+
 /** Nulls a pointer slot (what initializing a union group does to the group's pointers). */
 export function clearPointer(index: number, s: Struct): void {
   const p = Struct.getPointer(index, s);
@@ -161,9 +184,9 @@ export function clearPointer(index: number, s: Struct): void {
   p.segment.setUint32(p.byteOffset + 4, 0);
 }
 
-/** A default or constant value stored as a framed single-segment message. */
+/** A default or constant value stored as a framed (unpacked) single-segment message. */
 export function rawPointer(bytes: readonly number[]): Pointer {
-  return readRawPointer(new Uint8Array(bytes).buffer);
+  return new PointerClass(new Message(new Uint8Array(bytes).buffer, false).getSegment(0), 0);
 }
 
 export function constStruct<T extends Struct>(Cls: StructCtor<T>, bytes: readonly number[]): T {

@@ -254,7 +254,7 @@ export class Defaults extends $.Struct {
   get int16(): number { return this.getInt16(); }
   set int16(value: number) { this.setInt16(value); }
 
-  getInt32(): number { return $.Struct.getInt32(4, this, Defaults._capnp.defaultInt32); }
+  getInt32(): number { return $$.getInt32Masked(4, this, Defaults._capnp.defaultInt32); }
   setInt32(value: number): void { $.Struct.setInt32(4, value, this, Defaults._capnp.defaultInt32); }
   get int32(): number { return this.getInt32(); }
   set int32(value: number) { this.setInt32(value); }
@@ -274,7 +274,7 @@ export class Defaults extends $.Struct {
   get uint16(): number { return this.getUint16(); }
   set uint16(value: number) { this.setUint16(value); }
 
-  getUint32(): number { return $.Struct.getUint32(20, this, Defaults._capnp.defaultUint32); }
+  getUint32(): number { return $$.getUint32Masked(20, this, Defaults._capnp.defaultUint32); }
   setUint32(value: number): void { $.Struct.setUint32(20, value, this, Defaults._capnp.defaultUint32); }
   get uint32(): number { return this.getUint32(); }
   set uint32(value: number) { this.setUint32(value); }
@@ -1207,7 +1207,7 @@ export interface Counter_inc_Params$Shape {
 
 export class Counter_inc_Params extends $.Struct {
 
-  getBy(): number { return $.Struct.getInt32(0, this, Counter_inc_Params._capnp.defaultBy); }
+  getBy(): number { return $$.getInt32Masked(0, this, Counter_inc_Params._capnp.defaultBy); }
   setBy(value: number): void { $.Struct.setInt32(0, value, this, Counter_inc_Params._capnp.defaultBy); }
   get by(): number { return this.getBy(); }
   set by(value: number) { this.setBy(value); }
@@ -1617,6 +1617,189 @@ export class Listener_event_Results extends $.Struct {
 export class Listener_event_Results$Pipeline extends $$.StructPipeline<Listener_event_Results> {
 }
 
+export const Tagged_Which = {
+  NUMBER: 0,
+  PAIR: 1,
+} as const;
+export type Tagged_Which = (typeof Tagged_Which)[keyof typeof Tagged_Which];
+
+/** A plain-object form of {@link Tagged}: what `$set` accepts and `$toObject` returns. */
+export interface Tagged$Shape {
+  number?: bigint;
+  pair?: Tagged_Pair$Shape;
+}
+
+/** A union member that is a group with its own union, sharing bytes with the other members. */
+export class Tagged extends $.Struct {
+
+  getNumber(): bigint { $.Struct.testWhich("number", $.Struct.getUint16(8, this), 0, this); return $.Struct.getUint64(0, this); }
+  setNumber(value: bigint): void { $.Struct.setUint16(8, 0, this); $.Struct.setUint64(0, value, this); }
+  isNumber(): boolean { return $.Struct.getUint16(8, this) === 0; }
+  get number(): bigint { return this.getNumber(); }
+  set number(value: bigint) { this.setNumber(value); }
+
+  getPair(): Tagged_Pair { $.Struct.testWhich("pair", $.Struct.getUint16(8, this), 1, this); return $.Struct.getAs(Tagged_Pair, this); }
+  initPair(): Tagged_Pair {
+    $.Struct.setUint16(8, 1, this);
+    $.Struct.setUint16(0, 0, this);
+    $$.clearPointer(0, this);
+    $.Struct.setUint16(2, 0, this);
+    return $.Struct.getAs(Tagged_Pair, this);
+  }
+  isPair(): boolean { return $.Struct.getUint16(8, this) === 1; }
+  get pair(): Tagged_Pair { return this.getPair(); }
+  set pair(value: Tagged_Pair$Shape) { this.initPair().$set(value); }
+
+  which(): Tagged_Which { return $.Struct.getUint16(8, this) as Tagged_Which; }
+
+  /** Sets every field present in `shape`; at most one union member may be present. */
+  $set(shape: Tagged$Shape): void {
+    const members = ["number", "pair"].filter((k) => (shape as Record<string, unknown>)[k] !== undefined);
+    if (members.length > 1) $$.unionConflict("Tagged", members);
+    if (shape.number !== undefined) this.number = shape.number;
+    if (shape.pair !== undefined) this.pair = shape.pair;
+  }
+
+  /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
+  $toObject(): Tagged$Shape {
+    const o: Tagged$Shape = {};
+    if (this.isNumber()) o.number = this.getNumber();
+    if (this.isPair()) o.pair = this.getPair().$toObject();
+    return o;
+  }
+
+  override toString(): string { return "Tagged_" + super.toString(); }
+
+  static override readonly _capnp = { displayName: "Tagged", id: "d0247c5b1e2bbe36", size: new $.ObjectSize(16, 1) };
+}
+
+/** The promise of a {@link Tagged}, for pipelining on its capability and struct fields. */
+export class Tagged$Pipeline extends $$.StructPipeline<Tagged> {
+  get pair(): Tagged_Pair$Pipeline { return this.$group(Tagged_Pair$Pipeline, (s) => s.getPair()); }
+}
+
+export const Tagged_Pair_Which = {
+  LEFT: 0,
+  RIGHT: 1,
+} as const;
+export type Tagged_Pair_Which = (typeof Tagged_Pair_Which)[keyof typeof Tagged_Pair_Which];
+
+/** A plain-object form of {@link Tagged_Pair}: what `$set` accepts and `$toObject` returns. */
+export interface Tagged_Pair$Shape {
+  left?: null;
+  right?: string;
+  weight?: number;
+}
+
+export class Tagged_Pair extends $.Struct {
+
+  isLeft(): boolean { return $.Struct.getUint16(0, this) === 0; }
+  setLeft(): void { $.Struct.setUint16(0, 0, this); }
+
+  getRight(): string { $.Struct.testWhich("right", $.Struct.getUint16(0, this), 1, this); return $.Struct.getText(0, this); }
+  setRight(value: string): void { $.Struct.setUint16(0, 1, this); $.Struct.setText(0, value, this); }
+  hasRight(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  isRight(): boolean { return $.Struct.getUint16(0, this) === 1; }
+  get right(): string { return this.getRight(); }
+  set right(value: string) { this.setRight(value); }
+
+  getWeight(): number { return $.Struct.getInt16(2, this, Tagged_Pair._capnp.defaultWeight); }
+  setWeight(value: number): void { $.Struct.setInt16(2, value, this, Tagged_Pair._capnp.defaultWeight); }
+  get weight(): number { return this.getWeight(); }
+  set weight(value: number) { this.setWeight(value); }
+
+  which(): Tagged_Pair_Which { return $.Struct.getUint16(0, this) as Tagged_Pair_Which; }
+
+  /** Sets every field present in `shape`; at most one union member may be present. */
+  $set(shape: Tagged_Pair$Shape): void {
+    const members = ["left", "right"].filter((k) => (shape as Record<string, unknown>)[k] !== undefined);
+    if (members.length > 1) $$.unionConflict("Tagged_Pair", members);
+    if (shape.left !== undefined) this.setLeft();
+    if (shape.right !== undefined) this.right = shape.right;
+    if (shape.weight !== undefined) this.weight = shape.weight;
+  }
+
+  /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
+  $toObject(): Tagged_Pair$Shape {
+    const o: Tagged_Pair$Shape = {};
+    if (this.isLeft()) o.left = null;
+    if (this.isRight()) o.right = this.getRight();
+    o.weight = this.getWeight();
+    return o;
+  }
+
+  override toString(): string { return "Tagged_Pair_" + super.toString(); }
+
+  static override readonly _capnp = { displayName: "Tagged_Pair", id: "9a693d991342d2ea", size: new $.ObjectSize(16, 1), defaultWeight: $.getInt16Mask(7) };
+}
+
+/** The promise of a {@link Tagged_Pair}, for pipelining on its capability and struct fields. */
+export class Tagged_Pair$Pipeline extends $$.StructPipeline<Tagged_Pair> {
+}
+
+/** A plain-object form of {@link Recorder_log_Params}: what `$set` accepts and `$toObject` returns. */
+export interface Recorder_log_Params$Shape {
+}
+
+export class Recorder_log_Params extends $.Struct {
+
+  /** Sets every field present in `shape`; at most one union member may be present. */
+  $set(shape: Recorder_log_Params$Shape): void {
+  }
+
+  /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
+  $toObject(): Recorder_log_Params$Shape {
+    const o: Recorder_log_Params$Shape = {};
+    return o;
+  }
+
+  override toString(): string { return "Recorder_log_Params_" + super.toString(); }
+
+  static override readonly _capnp = { displayName: "Recorder_log_Params", id: "e593c0c6dbe18c3e", size: new $.ObjectSize(0, 0) };
+}
+
+/** The promise of a {@link Recorder_log_Params}, for pipelining on its capability and struct fields. */
+export class Recorder_log_Params$Pipeline extends $$.StructPipeline<Recorder_log_Params> {
+}
+
+/** A plain-object form of {@link Recorder_log_Results}: what `$set` accepts and `$toObject` returns. */
+export interface Recorder_log_Results$Shape {
+  events?: readonly (string)[] | $.List<string>;
+}
+
+export class Recorder_log_Results extends $.Struct {
+
+  getEvents(): $.List<string> { return $.Struct.getList(0, Recorder_log_Results._Events, this); }
+  setEvents(value: $.List<string>): void { $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
+  initEvents(length: number): $.List<string> { return $.Struct.initList(0, Recorder_log_Results._Events, length, this); }
+  hasEvents(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  adoptEvents(value: $.Orphan<$.List<string>>): void { $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
+  disownEvents(): $.Orphan<$.List<string>> { return $.Struct.disown(this.getEvents()); }
+  get events(): $.List<string> { return this.getEvents(); }
+  set events(value: readonly (string)[] | $.List<string>) { $$.setList(this.initEvents(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.TEXT); }
+
+  /** Sets every field present in `shape`; at most one union member may be present. */
+  $set(shape: Recorder_log_Results$Shape): void {
+    if (shape.events !== undefined) this.events = shape.events;
+  }
+
+  /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
+  $toObject(): Recorder_log_Results$Shape {
+    const o: Recorder_log_Results$Shape = {};
+    if (this.hasEvents()) o.events = $$.listToArray(this.getEvents(), $$.TEXT) as never;
+    return o;
+  }
+
+  override toString(): string { return "Recorder_log_Results_" + super.toString(); }
+
+  static _Events: $.ListCtor<string>;
+  static override readonly _capnp = { displayName: "Recorder_log_Results", id: "bb28c8f5abbf2229", size: new $.ObjectSize(0, 1) };
+}
+
+/** The promise of a {@link Recorder_log_Results}, for pipelining on its capability and struct fields. */
+export class Recorder_log_Results$Pipeline extends $$.StructPipeline<Recorder_log_Results> {
+}
+
 /** The methods of {@link Counter}, by schema name. */
 export const Counter$methods = {
   inc: { interfaceId: 0xd6334cd8c3c55efbn, interfaceName: "Counter", methodId: 0, name: "inc", Params: Counter_inc_Params, Results: Counter_inc_Results } as $$.MethodDescriptor<Counter_inc_Params, Counter_inc_Results>,
@@ -1727,10 +1910,41 @@ export class Listener extends $$.Capability {
   }
 }
 
+/** The methods of {@link Recorder}, by schema name. */
+export const Recorder$methods = {
+  log: { interfaceId: 0x8d80e86351b77bd3n, interfaceName: "Recorder", methodId: 0, name: "log", Params: Recorder_log_Params, Results: Recorder_log_Results } as $$.MethodDescriptor<Recorder_log_Params, Recorder_log_Results>,
+} as const;
+
+/** What an implementation of {@link Recorder} provides. Two superclasses: the stub extends the first and copies in the second's methods. */
+export interface Recorder$Server extends Counter$Server, Listener$Server {
+  log(params: Recorder_log_Params, ctx: $$.CallContext<Recorder_log_Results>): $$.MethodReturn<Recorder_log_Results$Shape>;
+}
+
+/** Two superclasses: the stub extends the first and copies in the second's methods. */
+export class Recorder extends Counter {
+  static override readonly $interface: $$.InterfaceDescriptor = {
+    id: 0x8d80e86351b77bd3n,
+    name: "Recorder",
+    methods: Object.values(Recorder$methods),
+    superclasses: [Counter.$interface, Listener.$interface],
+  };
+
+  /** A local capability served by `impl`; the stub holds the first reference. */
+  static override server(impl: Recorder$Server): Recorder { return new Recorder($$.localCapHook(Recorder.$interface, impl)); }
+
+  log(params?: $$.ParamsInit<Recorder_log_Params, Recorder_log_Params$Shape>, options?: $$.CallOptions): Recorder_log_Results$Pipeline {
+    return new Recorder_log_Results$Pipeline(this.$call(Recorder$methods.log, params, options), [], (r) => r as Recorder_log_Results);
+  }
+
+  event(params?: $$.ParamsInit<Listener_event_Params, Listener_event_Params$Shape>, options?: $$.CallOptions): Listener_event_Results$Pipeline {
+    return new Listener_event_Results$Pipeline(this.$call(Listener$methods.event, params, options), [], (r) => r as Listener_event_Results);
+  }
+}
+
 Defaults._Ints = $.Int32List;
 Defaults._Names = $.TextList;
 Defaults._Points = $.CompositeList(Point);
-Lists._Voids = $.VoidList;
+Lists._Voids = $$.VoidList;
 Lists._Bools = $.BoolList;
 Lists._Int8s = $.Int8List;
 Lists._Int16s = $.Int16List;
@@ -1752,6 +1966,7 @@ Lists._ListOfStructLists = $.PointerList($.CompositeList(Point));
 Lists._Caps = $.InterfaceList;
 Shape._Points = $.CompositeList(Point);
 Nested._Inners = $.CompositeList(Nested_Inner);
+Recorder_log_Results._Events = $.TextList;
 /** A primitive constant. */
 export const answer = 42;
 export const greeting = "hello, parallax";

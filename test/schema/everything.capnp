@@ -169,3 +169,22 @@ struct Rename {
 interface Listener {
   event @0 (what :Text, color :Color) -> ();
 }
+
+struct Tagged {
+  # A union member that is a group with its own union, sharing bytes with the other members.
+  union {
+    number @0 :UInt64;
+    pair :group {
+      union {
+        left @1 :Void;
+        right @2 :Text;
+      }
+      weight @3 :Int16 = 7;
+    }
+  }
+}
+
+interface Recorder extends(Counter, Listener) {
+  # Two superclasses: the stub extends the first and copies in the second's methods.
+  log @0 () -> (events :List(Text));
+}

@@ -1,0 +1,133 @@
+/**
+ * Every limit Parallax enforces, in one place: its default, why it exists, and what happens when a
+ * peer exceeds it. The README's limits table is generated from the doc comments below.
+ *
+ * Invariant: a `Limits` object that reached a transport or session went through `resolveLimits`,
+ * so every field is a positive safe integer (`idleTimeoutMs` may also be 0, meaning off).
+ */
+
+import { ErrorCode, ParallaxError } from "./errors.js";
+
+export interface Limits {
+  // --- transport ---------------------------------------------------------------------------
+
+  /**
+   * Largest Cap'n Proto message accepted, in bytes, segment table included. Default 8 MiB.
+   * Why: a peer must not make us buffer unbounded input. It is the ws `maxPayload`, and on TCP it is
+   * checked from the segment table before any of the body is buffered.
+   * Exceeded: the connection closes (WebSocket code 1009) with `PARALLAX_ERR_LIMIT`.
+   */
+  maxMessageBytes: number;
+
+  /**
+   * Most segments one message may declare. Default 512.
+   * Why: the segment table is read before the size is known; this bounds it, and bounds the work of
+   * building a segment list for the decoder.
+   * Exceeded: the connection closes (WebSocket code 1009) with `PARALLAX_ERR_LIMIT`.
+   */
+  maxSegments: number;
+
+  /**
+   * Outbound bytes queued for one connection that the peer has not yet taken, the current tick's
+   * batch included. Default 16 MiB.
+   * Why: a slow or stalled reader must not make us buffer without bound.
+   * Exceeded: that connection is dropped at once (local close code 1008, `PARALLAX_ERR_LIMIT`,
+   * reason naming `maxOutboundBytes`); other connections are unaffected.
+   */
+  maxOutboundBytes: number;
+
+  /**
+   * Open connections per listener (a TCP listener or one WebSocket attachment). Default 10_000.
+   * Why: each connection costs sockets, buffers and tables; the cap keeps a flood from exhausting
+   * them.
+   * Exceeded: WebSocket upgrades are refused with HTTP 503 before the handshake (the Node client
+   * rejects with `PARALLAX_ERR_LIMIT`); TCP connections are closed as soon as they are accepted.
+   */
+  maxConnections: number;
+
+  /**
+   * Milliseconds a connection may stay silent, 0 for no limit. Default 60_000.
+   * Why: dead peers (a laptop lid closed, a NAT that forgot us) otherwise hold resources forever.
+   * WebSocket: a ping every `idleTimeoutMs / 2`; a connection that sends nothing, not even a pong,
+   * for `idleTimeoutMs` is dropped. TCP: keep-alive is enabled and a connection from which no byte
+   * arrives for `idleTimeoutMs` is dropped (Cap'n Proto has no ping, so a TCP peer that may be quiet
+   * longer should raise this or set 0). Paused connections are not timed.
+   * Exceeded: the connection is dropped (local close code 1006, `PARALLAX_ERR_DISCONNECTED`).
+   */
+  idleTimeoutMs: number;
+
+  // --- rpc (enforced by the RPC engine, not the transport) ----------------------------------
+
+  /**
+   * Words the decoder may traverse in one message, counting data reached through several pointers
+   * every time it is reached. Default 8 Mi words (64 MiB).
+   * Why: stops amplification attacks in which many pointers share one large object.
+   * Exceeded: the message is rejected and the connection aborted with `PARALLAX_ERR_LIMIT`.
+   */
+  maxTraversalWords: number;
+
+  /**
+   * Deepest pointer nesting the decoder follows. Default 64.
+   * Why: bounds recursion, so a deeply nested message cannot exhaust the stack.
+   * Exceeded: the message is rejected and the connection aborted with `PARALLAX_ERR_LIMIT`.
+   */
+  maxNestingDepth: number;
+
+  /**
+   * Capabilities a peer may hold from us on one connection (our export table). Default 10_000.
+   * Why: each export pins an object in memory until the peer releases it.
+   * Exceeded: the call that would hand out one more fails with `PARALLAX_ERR_LIMIT`.
+   */
+  maxExports: number;
+
+  /**
+   * Capabilities we accept from a peer on one connection (our import table). Default 10_000.
+   * Why: each import is a table entry we keep until we release it.
+   * Exceeded: the connection is aborted with `PARALLAX_ERR_LIMIT`.
+   */
+  maxImports: number;
+
+  /**
+   * Calls a peer may have in flight to us on one connection. Default 1024.
+   * Why: back-pressure; unanswered calls hold memory and work.
+   * Exceeded: we stop reading that connection (transport `pause()`) until answers drain below it.
+   */
+  maxQuestionsInFlight: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  maxMessageBytes: 8 * 1024 * 1024,
+  maxSegments: 512,
+  maxOutboundBytes: 16 * 1024 * 1024,
+  maxConnections: 10_000,
+  idleTimeoutMs: 60_000,
+  maxTraversalWords: 8 * 1024 * 1024,
+  maxNestingDepth: 64,
+  maxExports: 10_000,
+  maxImports: 10_000,
+  maxQuestionsInFlight: 1024,
+});
+
+const MAY_BE_ZERO: ReadonlySet<keyof Limits> = new Set(["idleTimeoutMs"]);
+
+/** Fills in defaults and checks every value; throws `PARALLAX_ERR_BAD_ARGUMENT` on a bad one. */
+export function resolveLimits(partial: Partial<Limits> = {}): Limits {
+  const limits: Limits = { ...DEFAULT_LIMITS };
+  for (const [key, value] of Object.entries(partial)) {
+    if (!Object.hasOwn(DEFAULT_LIMITS, key)) {
+      throw new ParallaxError(ErrorCode.BAD_ARGUMENT, `unknown limit "${key}"`);
+    }
+    if (value === undefined) continue;
+    const name = key as keyof Limits;
+    const min = MAY_BE_ZERO.has(name) ? 0 : 1;
+    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
+      const wanted = min === 0 ? "a non-negative integer" : "a positive integer";
+      throw new ParallaxError(
+        ErrorCode.BAD_ARGUMENT,
+        `limit ${name} must be ${wanted}, got ${String(value)}`,
+      );
+    }
+    limits[name] = value;
+  }
+  return limits;
+}

@@ -1,0 +1,62 @@
+/**
+ * Calls the peer asked us (and its Bootstrap requests).
+ *
+ * Invariant: an answer lives from the peer's Call until both our Return has gone out and the
+ * peer's Finish has arrived. Until then its results stay available to calls the peer pipelines
+ * on them. The table's size is the number of the peer's questions in flight, which the
+ * connection bounds by pausing its transport.
+ */
+import type { ParallaxError } from "../errors.js";
+import type { AnswerId, ExportId } from "../wire/rpc-ids.js";
+import type { Received } from "./question-table.js";
+
+export interface Answer {
+  readonly id: AnswerId;
+  readonly abort: AbortController;
+  /** Settles with the results (or the failure) once the method is done. */
+  readonly done: Promise<Received>;
+  outcome: Received | ParallaxError | undefined;
+  returnSent: boolean;
+  finishReceived: boolean;
+  /** Exports we sent in the results: released for us if the Finish says `releaseResultCaps`. */
+  resultExports: ExportId[];
+  /** The export context inherited by capabilities in the results. */
+  readonly context: unknown;
+}
+
+export class AnswerTable {
+  readonly #entries = new Map<AnswerId, Answer>();
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  has(id: AnswerId): boolean {
+    return this.#entries.has(id);
+  }
+
+  get(id: AnswerId): Answer | undefined {
+    return this.#entries.get(id);
+  }
+
+  add(answer: Answer): void {
+    this.#entries.set(answer.id, answer);
+  }
+
+  /** Removes the answer once returned and finished; true when it was removed. */
+  retireIfDone(a: Answer): boolean {
+    if (a.returnSent && a.finishReceived && this.#entries.get(a.id) === a) {
+      this.#entries.delete(a.id);
+      return true;
+    }
+    return false;
+  }
+
+  values(): IterableIterator<Answer> {
+    return this.#entries.values();
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * Capabilities we host that the peer holds.
+ *
+ * Invariant: an entry exists exactly while the peer holds at least one reference (`refs` counts
+ * the times we sent it, less what the peer released). The table holds one reference on each
+ * entry's hook, dropped when the entry goes. The same hook exported twice reuses its id.
+ */
+import type { CapHook } from "../caps/index.js";
+import { ErrorCode, ParallaxError } from "../errors.js";
+import { type ExportId, newExportId } from "../wire/rpc-ids.js";
+import { IdAllocator } from "./id-allocator.js";
+
+export interface ExportEntry {
+  readonly id: ExportId;
+  readonly hook: CapHook;
+  refs: number;
+  /** True while the hook is an unresolved promise (sent as senderPromise). */
+  promise: boolean;
+  /**
+   * Whatever the layer above hangs on the entry the capability was handed out through (the
+   * login layer: the caller's Perspective). Inherited by capabilities exported in the results of
+   * calls that arrive through this entry.
+   */
+  context: unknown;
+}
+
+export class ExportTable {
+  readonly #entries = new Map<ExportId, ExportEntry>();
+  readonly #byHook = new Map<CapHook, ExportEntry>();
+  readonly #ids = new IdAllocator();
+
+  constructor(private readonly max: number) {}
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  get(id: ExportId): ExportEntry | undefined {
+    return this.#entries.get(id);
+  }
+
+  /** Adds one peer reference to `hook`'s entry, creating it (and taking a hook reference) if new. */
+  export(hook: CapHook, promise: boolean, context: unknown): ExportEntry {
+    const existing = this.#byHook.get(hook);
+    if (existing !== undefined) {
+      existing.refs++;
+      return existing;
+    }
+    if (this.#entries.size >= this.max) {
+      throw new ParallaxError(
+        ErrorCode.LIMIT,
+        `export table is full (${this.max} capabilities held by the peer)`,
+      );
+    }
+    const entry: ExportEntry = {
+      id: newExportId(this.#ids.take()),
+      hook: hook.addRef(),
+      refs: 1,
+      promise,
+      context,
+    };
+    this.#entries.set(entry.id, entry);
+    this.#byHook.set(hook, entry);
+    return entry;
+  }
+
+  /** Drops `count` peer references; returns false if the peer released more than it holds. */
+  release(id: ExportId, count: number): boolean {
+    const entry = this.#entries.get(id);
+    if (entry === undefined || count > entry.refs || count < 0) return false;
+    entry.refs -= count;
+    if (entry.refs === 0) this.#remove(entry);
+    return true;
+  }
+
+  /** Drops every entry (the connection is gone). */
+  clear(): void {
+    for (const entry of [...this.#entries.values()]) this.#remove(entry);
+  }
+
+  #remove(entry: ExportEntry): void {
+    this.#entries.delete(entry.id);
+    this.#byHook.delete(entry.hook);
+    this.#ids.give(entry.id);
+    entry.hook.release();
+  }
+}

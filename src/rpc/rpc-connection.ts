@@ -1,0 +1,1162 @@
+/**
+ * One Cap'n Proto RPC session (level 1, two-party) over one transport.
+ *
+ * Owns the four tables. Every id the peer sends is looked up in *this* connection's tables; an id
+ * that is not there is a protocol violation and aborts the connection (the peer is buggy or
+ * hostile), never a lookup anywhere else. Calls that fail for application reasons fail alone,
+ * with an exception in their Return; the connection lives on.
+ *
+ * Calls the peer makes are started in the order they arrive and run concurrently: a slow method
+ * never holds up another. While the peer has `maxQuestionsInFlight` calls running, the transport
+ * is paused (back-pressure) instead of buffering more.
+ */
+import { type Message, ObjectSize, type Pointer, Struct, type StructCtor } from "capnp-ts";
+import {
+  BrokenCapHook,
+  brokenResult,
+  type CallContext,
+  type CallOptions,
+  type CapHook,
+  type CapabilityCtor,
+  type Capability,
+  capAtPath,
+  capTableOf,
+  findMethod,
+  hookAt,
+  LocalCapHook,
+  type MethodDescriptor,
+  type ParamsFiller,
+  PromiseCapHook,
+  releaseCapTable,
+  type ResultHook,
+} from "../caps/index.js";
+import { ErrorCode, ParallaxError, toParallaxError } from "../errors.js";
+import { type Limits, resolveLimits } from "../limits.js";
+import type { Transport } from "../transport/transport.js";
+import * as rpc from "../wire/gen/capnp/rpc.js";
+import { decodeRpcMessage, encodeRpcMessage, newRpcMessage } from "../wire/message-codec.js";
+import {
+  type AnswerId,
+  answerIdFromPeer,
+  type ExportId,
+  exportIdFromPeer,
+  type ImportId,
+  importIdFromPeer,
+  questionIdFromPeer,
+} from "../wire/rpc-ids.js";
+import { type Answer, AnswerTable } from "./answer-table.js";
+import { type ExportEntry, ExportTable } from "./export-table.js";
+import { IdAllocator } from "./id-allocator.js";
+import { ImportTable } from "./import-table.js";
+import { type Question, QuestionTable, type Received } from "./question-table.js";
+import { ImportClient, PipelineClient, type RemoteSender, type Target } from "./remote-hooks.js";
+
+export interface RpcConnectionOptions {
+  /** The capability the peer receives when it sends Bootstrap; absent: Bootstrap fails. */
+  readonly bootstrap?: CapHook | Capability;
+  readonly limits?: Partial<Limits>;
+  /** Send exception stack traces to the peer (debugging only). */
+  readonly exposeStacks?: boolean;
+}
+
+export interface ConnectionStats {
+  readonly questions: number;
+  readonly answers: number;
+  readonly imports: number;
+  readonly exports: number;
+  readonly embargoes: number;
+}
+
+const EXCEPTION_TYPE: Record<ParallaxError["kind"], number> = {
+  failed: rpc.Exception_Type.FAILED,
+  overloaded: rpc.Exception_Type.OVERLOADED,
+  disconnected: rpc.Exception_Type.DISCONNECTED,
+  unimplemented: rpc.Exception_Type.UNIMPLEMENTED,
+};
+const KIND_OF_TYPE = ["failed", "overloaded", "disconnected", "unimplemented"] as const;
+
+/**
+ * Releases the capabilities of result messages nobody references any more (neither the pipeline
+ * nor any struct read from them). `dispose()` on the pipeline does it at once instead.
+ */
+const resultsFinalizer = new FinalizationRegistry<Array<CapHook | null>>((hooks) => {
+  for (const h of hooks) h?.release();
+  hooks.length = 0;
+});
+
+export class RpcConnection implements RemoteSender {
+  readonly limits: Limits;
+  readonly #transport: Transport;
+  readonly #questions = new QuestionTable();
+  readonly #answers = new AnswerTable();
+  readonly #imports: ImportTable<ImportClient>;
+  readonly #exports: ExportTable;
+  readonly #embargoes = new Map<number, { resolve(): void; reject(e: ParallaxError): void }>();
+  readonly #embargoIds = new IdAllocator();
+  /** Pipelined clients waiting for their question's Return. */
+  readonly #pipelines = new Map<Question, PipelineClient[]>();
+  #bootstrap: CapHook | undefined;
+  readonly #exposeStacks: boolean;
+  readonly #closeListeners = new Set<(error: ParallaxError) => void>();
+  #closedError: ParallaxError | undefined;
+  #paused = false;
+
+  constructor(transport: Transport, options: RpcConnectionOptions = {}) {
+    this.limits = resolveLimits(options.limits);
+    this.#transport = transport;
+    this.#imports = new ImportTable(this.limits.maxImports);
+    this.#exports = new ExportTable(this.limits.maxExports);
+    if (options.bootstrap !== undefined) this.setBootstrap(options.bootstrap);
+    this.#exposeStacks = options.exposeStacks ?? false;
+    transport.onMessage = (bytes) => this.#receive(bytes);
+    transport.onClose = (info) =>
+      this.#shutdown(
+        info.error ??
+          new ParallaxError(
+            ErrorCode.DISCONNECTED,
+            `connection closed (${info.code}${info.reason ? `: ${info.reason}` : ""})`,
+          ),
+      );
+  }
+
+  /** Sets what the peer receives for Bootstrap; the connection keeps its own reference. */
+  setBootstrap(cap: CapHook | Capability): void {
+    this.#bootstrap?.release();
+    this.#bootstrap = "$hook" in cap ? cap.$hook.addRef() : cap.addRef();
+  }
+
+  get closedError(): ParallaxError | undefined {
+    return this.#closedError;
+  }
+
+  get closed(): boolean {
+    return this.#closedError !== undefined;
+  }
+
+  /** Table sizes: all zero on both sides once every reference is released (the leak check). */
+  stats(): ConnectionStats {
+    return {
+      questions: this.#questions.size,
+      answers: this.#answers.size,
+      imports: this.#imports.size,
+      exports: this.#exports.size,
+      embargoes: this.#embargoes.size,
+    };
+  }
+
+  /** The peer's bootstrap capability, as a typed stub. Calls on it pipeline on the Bootstrap. */
+  bootstrap<C extends Capability>(Ctor: CapabilityCtor<C>): C {
+    return new Ctor(this.bootstrapHook());
+  }
+
+  bootstrapHook(): CapHook {
+    if (this.#closedError !== undefined) return new BrokenCapHook(this.#closedError);
+    const q = this.#questions.create();
+    q.bootstrap = true;
+    const { message, root } = newRpcMessage();
+    root.initBootstrap().questionId = q.id;
+    this.#send(message);
+    return this.#pipelineOn(q, []);
+  }
+
+  /** Runs `listener` once when the connection closes (PB's notifyOnDisconnect). */
+  onClose(listener: (error: ParallaxError) => void): () => void {
+    if (this.#closedError !== undefined) {
+      queueMicrotask(() => listener(this.#closedError as ParallaxError));
+      return () => {};
+    }
+    this.#closeListeners.add(listener);
+    return () => this.#closeListeners.delete(listener);
+  }
+
+  /** Closes the connection: pending calls fail with `disconnected`, exports are released. */
+  close(reason = "connection closed by this side"): void {
+    if (this.#closedError !== undefined) return;
+    this.#transport.close(1000, reason);
+    this.#shutdown(new ParallaxError(ErrorCode.DISCONNECTED, reason));
+  }
+
+  // ---- outgoing calls ---------------------------------------------------------------------------
+
+  sendCall<P extends Struct, R extends Struct>(
+    target: Target,
+    method: MethodDescriptor<P, R>,
+    fill: ParamsFiller<P>,
+    options: CallOptions | undefined,
+  ): ResultHook<R> {
+    if (this.#closedError !== undefined) return brokenResult(this.#closedError);
+    if (options?.signal?.aborted) return brokenResult(canceledError());
+    const q = this.#questions.create();
+    const { message, root } = newRpcMessage();
+    const call = root.initCall();
+    call.questionId = q.id;
+    this.#writeTarget(call.initTarget(), target);
+    call.interfaceId = method.interfaceId;
+    call.methodId = method.methodId;
+    const payload = call.initParams();
+    try {
+      fill(Struct.initStructAt(0, method.Params, payload));
+      this.#writeCapTable(payload, message, q.paramExports, undefined, false);
+    } catch (err) {
+      releaseCapTable(message);
+      this.#forget(q);
+      return brokenResult(badArgument(err));
+    }
+    this.#send(message);
+    if (options?.signal !== undefined) {
+      const signal = options.signal;
+      const onAbort = (): void => this.#cancelQuestion(q);
+      signal.addEventListener("abort", onAbort, { once: true });
+      q.settled.then(
+        () => signal.removeEventListener("abort", onAbort),
+        () => signal.removeEventListener("abort", onAbort),
+      );
+    }
+    return this.#resultOf(q, method.Results);
+  }
+
+  importReleased(id: ImportId): void {
+    const entry = this.#imports.get(id);
+    if (entry === undefined) return;
+    this.#imports.delete(id);
+    if (this.#closedError !== undefined) return;
+    const { message, root } = newRpcMessage();
+    const rel = root.initRelease();
+    rel.id = id;
+    rel.referenceCount = entry.remoteRefs;
+    this.#send(message);
+  }
+
+  #resultOf<R extends Struct>(q: Question, Results: StructCtor<R>): ResultHook<R> {
+    const promise = q.settled.then((r) => {
+      const results = Struct.getStruct(0, Results, r.payload);
+      return results;
+    });
+    promise.catch(() => {});
+    return {
+      promise,
+      pipelinedCap: (ops) => this.#pipelineOn(q, ops),
+      dispose: () => {
+        const outcome = q.outcome;
+        if (outcome === undefined) this.#cancelQuestion(q);
+        else if (!(outcome instanceof ParallaxError)) {
+          resultsFinalizer.unregister(outcome.message);
+          releaseCapTable(outcome.message);
+        }
+      },
+    };
+  }
+
+  /** A capability at `ops` in `q`'s results: pipelined now, resolved when the Return arrives. */
+  #pipelineOn(q: Question, ops: readonly number[]): CapHook {
+    const outcome = q.outcome;
+    if (outcome instanceof ParallaxError) return new BrokenCapHook(outcome);
+    if (outcome !== undefined) return capInResults(outcome, ops);
+    const client = new PipelineClient(this, q, ops);
+    const waiting = this.#pipelines.get(q);
+    if (waiting === undefined) this.#pipelines.set(q, [client]);
+    else waiting.push(client);
+    return client;
+  }
+
+  #cancelQuestion(q: Question): void {
+    if (q.returned || q.canceled) return;
+    q.canceled = true;
+    q.reject(canceledError());
+    this.#sendFinish(q);
+  }
+
+  #writeTarget(t: rpc.MessageTarget, target: Target): void {
+    if (target.kind === "import") {
+      t.importedCap = target.id;
+      return;
+    }
+    const pa = t.initPromisedAnswer();
+    pa.questionId = target.question.id;
+    writeTransform(pa, target.ops);
+  }
+
+  // ---- cap tables ---------------------------------------------------------------------------------
+
+  /**
+   * Turns the hooks in `message`'s cap table into the payload's CapDescriptors, exporting local
+   * capabilities (each export recorded in `exported`). The message's own references are released
+   * unless `keep` (an answer keeps them for calls pipelined on its results).
+   */
+  #writeCapTable(
+    payload: rpc.Payload,
+    message: Message,
+    exported: ExportId[],
+    context: unknown,
+    keep: boolean,
+  ): void {
+    const hooks = capTableOf(message);
+    if (hooks.length === 0) return;
+    const list = payload.initCapTable(hooks.length);
+    for (let i = 0; i < hooks.length; i++) {
+      const d = list.get(i);
+      const h = hooks[i];
+      if (h === null || h === undefined) d.setNone();
+      else this.#describe(h, d, exported, context);
+    }
+    if (!keep) releaseCapTable(message);
+  }
+
+  #describe(hook: CapHook, d: rpc.CapDescriptor, exported: ExportId[], context: unknown): void {
+    const r = hook.resolved();
+    if (r instanceof ImportClient && r.sender === this) {
+      d.receiverHosted = r.importId;
+      return;
+    }
+    if (r instanceof PipelineClient && r.sender === this) {
+      const pa = d.initReceiverAnswer();
+      pa.questionId = r.question.id;
+      writeTransform(pa, r.ops);
+      return;
+    }
+    const promise = isUnresolvedPromise(r);
+    const before = this.#exports.size;
+    const entry = this.#exports.export(r, promise, context);
+    exported.push(entry.id);
+    if (promise) d.senderPromise = entry.id;
+    else d.senderHosted = entry.id;
+    if (promise && this.#exports.size > before) {
+      r.whenResolved().then(
+        () => this.#sendResolve(entry),
+        () => this.#sendResolve(entry),
+      );
+    }
+  }
+
+  #sendResolve(entry: ExportEntry): void {
+    if (this.#closedError !== undefined || this.#exports.get(entry.id) !== entry) return;
+    entry.promise = false;
+    const { message, root } = newRpcMessage();
+    const res = root.initResolve();
+    res.promiseId = entry.id;
+    const target = entry.hook.resolved();
+    if (target instanceof BrokenCapHook) {
+      this.#writeException(res.initException(), target.error);
+    } else {
+      try {
+        this.#describe(target, res.initCap(), [], entry.context);
+      } catch (err) {
+        this.#writeException(res.initException(), toParallaxError(err));
+      }
+    }
+    this.#send(message);
+  }
+
+  /** Reads a payload's CapDescriptors into hooks, installed as the message's cap table. */
+  #readCapTable(payload: rpc.Payload, message: Message): void {
+    if (!payload.hasCapTable()) return;
+    const list = payload.getCapTable();
+    const table = capTableOf(message);
+    const n = list.getLength();
+    for (let i = 0; i < n; i++) table.push(this.#readCap(list.get(i)));
+  }
+
+  #readCap(d: rpc.CapDescriptor): CapHook | null {
+    switch (d.which()) {
+      case rpc.CapDescriptor_Which.NONE:
+        return null;
+      case rpc.CapDescriptor_Which.SENDER_HOSTED:
+        return this.#importCap(importIdFromPeer(d.senderHosted), false);
+      case rpc.CapDescriptor_Which.SENDER_PROMISE:
+        return this.#importCap(importIdFromPeer(d.senderPromise), true);
+      case rpc.CapDescriptor_Which.RECEIVER_HOSTED: {
+        const entry = this.#exports.get(exportIdFromPeer(d.receiverHosted));
+        if (entry === undefined)
+          throw protocolError(`receiverHosted names unknown export ${d.receiverHosted}`);
+        return entry.hook.addRef();
+      }
+      case rpc.CapDescriptor_Which.RECEIVER_ANSWER: {
+        const pa = d.receiverAnswer;
+        const answer = this.#answers.get(answerIdFromPeer(pa.questionId));
+        if (answer === undefined)
+          throw protocolError(`receiverAnswer names unknown question ${pa.questionId}`);
+        return this.#answerCap(answer, readTransform(pa));
+      }
+      case rpc.CapDescriptor_Which.THIRD_PARTY_HOSTED:
+        // Level 3 is not spoken here; the spec lets a receiver use the vine instead.
+        return this.#importCap(importIdFromPeer(d.thirdPartyHosted.vineId), false);
+      default:
+        throw protocolError(`unknown CapDescriptor kind ${d.which()}`);
+    }
+  }
+
+  #importCap(id: ImportId, promise: boolean): CapHook {
+    const existing = this.#imports.get(id);
+    if (existing !== undefined) {
+      existing.remoteRefs++;
+      return existing.hook.addRef();
+    }
+    const hook = new ImportClient(this, id, promise);
+    this.#imports.add(id, hook).remoteRefs = 1;
+    return hook;
+  }
+
+  // ---- receiving ----------------------------------------------------------------------------------
+
+  #receive(bytes: Uint8Array): void {
+    if (this.#closedError !== undefined) return;
+    try {
+      const { message, root } = decodeRpcMessage(bytes, this.limits);
+      this.#handle(message, root);
+    } catch (err) {
+      const e = toParallaxError(err);
+      const known =
+        e.code === ErrorCode.PROTOCOL || e.code === ErrorCode.MALFORMED_MESSAGE || e.code === ErrorCode.LIMIT;
+      this.abort(
+        known ? e : new ParallaxError(ErrorCode.MALFORMED_MESSAGE, `malformed message: ${e.message}`),
+      );
+    }
+  }
+
+  #handle(message: Message, root: rpc.Message): void {
+    switch (root.which()) {
+      case rpc.Message_Which.CALL:
+        this.#onCall(message, root.call);
+        return;
+      case rpc.Message_Which.RETURN:
+        this.#onReturn(message, root, root.return);
+        return;
+      case rpc.Message_Which.FINISH:
+        this.#onFinish(root.finish);
+        return;
+      case rpc.Message_Which.RELEASE:
+        this.#onRelease(root.release);
+        return;
+      case rpc.Message_Which.BOOTSTRAP:
+        this.#onBootstrap(root.bootstrap);
+        return;
+      case rpc.Message_Which.RESOLVE:
+        this.#onResolve(root.resolve);
+        return;
+      case rpc.Message_Which.DISEMBARGO:
+        this.#onDisembargo(root.disembargo);
+        return;
+      case rpc.Message_Which.ABORT: {
+        const ex = root.abort;
+        const err = new ParallaxError(ErrorCode.DISCONNECTED, `peer aborted the connection: ${ex.reason}`);
+        this.#transport.close(1000, "peer aborted");
+        this.#shutdown(err);
+        return;
+      }
+      case rpc.Message_Which.UNIMPLEMENTED:
+        this.#onUnimplemented(root.unimplemented);
+        return;
+      default:
+        // Level 2+ (provide, accept, join) and obsolete messages: echo them back, as the spec asks.
+        this.#sendUnimplemented(root);
+        return;
+    }
+  }
+
+  #sendUnimplemented(original: rpc.Message): void {
+    const { message, root } = newRpcMessage();
+    root.setUnimplemented(original);
+    this.#send(message);
+  }
+
+  #onCall(message: Message, call: rpc.Call): void {
+    const id = answerIdFromPeer(call.questionId);
+    if (this.#answers.has(id)) throw protocolError(`question ${id} is already in use`);
+    const payload = call.params;
+    // Decode everything that can be a protocol violation before creating the answer.
+    const target = call.target;
+    let hook: CapHook;
+    let context: unknown;
+    if (target.which() === rpc.MessageTarget_Which.IMPORTED_CAP) {
+      const entry = this.#exports.get(exportIdFromPeer(target.importedCap));
+      if (entry === undefined) throw protocolError(`call to unknown export ${target.importedCap}`);
+      hook = entry.hook.addRef();
+      context = entry.context;
+    } else if (target.which() === rpc.MessageTarget_Which.PROMISED_ANSWER) {
+      const pa = target.promisedAnswer;
+      const answer = this.#answers.get(answerIdFromPeer(pa.questionId));
+      if (answer === undefined) throw protocolError(`call pipelined on unknown question ${pa.questionId}`);
+      hook = this.#answerCap(answer, readTransform(pa));
+      context = answer.context;
+    } else {
+      throw protocolError(`unknown call target kind ${target.which()}`);
+    }
+    try {
+      this.#readCapTable(payload, message);
+    } catch (err) {
+      hook.release();
+      releaseCapTable(message);
+      throw err;
+    }
+    const answer = this.#newAnswer(id, context);
+    if (!call.sendResultsTo.isCaller()) {
+      hook.release();
+      releaseCapTable(message);
+      this.#returnError(
+        answer,
+        new ParallaxError(ErrorCode.UNIMPLEMENTED, "sendResultsTo other than the caller is not supported"),
+      );
+      return;
+    }
+    this.#deliver(answer, hook, call.interfaceId, call.methodId, payload, message);
+  }
+
+  #newAnswer(id: AnswerId, context: unknown): Answer {
+    let resolve!: (r: Received) => void;
+    let reject!: (e: ParallaxError) => void;
+    const done = new Promise<Received>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    done.catch(() => {});
+    const answer: Answer & { resolve(r: Received): void; reject(e: ParallaxError): void } = {
+      id,
+      abort: new AbortController(),
+      done,
+      outcome: undefined,
+      returnSent: false,
+      finishReceived: false,
+      resultExports: [],
+      context,
+      resolve,
+      reject,
+    };
+    this.#answers.add(answer);
+    if (!this.#paused && this.#answers.size >= this.limits.maxQuestionsInFlight) {
+      this.#paused = true;
+      this.#transport.pause();
+    }
+    return answer;
+  }
+
+  /** Runs a call on `hook` (whose reference this takes) and sends its Return. */
+  #deliver(
+    answer: Answer,
+    hook: CapHook,
+    interfaceId: bigint,
+    methodId: number,
+    payload: rpc.Payload,
+    message: Message,
+  ): void {
+    const done = (): void => {
+      hook.release();
+      releaseCapTable(message);
+    };
+    const target = hook.resolved();
+    if (target instanceof LocalCapHook) {
+      const method = findMethod(target.iface, interfaceId, methodId);
+      if (method === undefined) {
+        done();
+        this.#returnError(
+          answer,
+          new ParallaxError(
+            ErrorCode.UNIMPLEMENTED,
+            `${target.iface.name} does not implement method ${methodId} of interface 0x${interfaceId.toString(16)}`,
+          ),
+        );
+        return;
+      }
+      let params: Struct;
+      try {
+        params = Struct.getStruct(0, method.Params, payload);
+      } catch (err) {
+        done();
+        this.#returnError(answer, badArgument(err));
+        return;
+      }
+      const ctx = new AnswerContext(this, answer, method);
+      target.dispatch(method, params, ctx).then(
+        () => {
+          done();
+          this.#returnResults(answer, ctx);
+        },
+        (err: unknown) => {
+          done();
+          ctx.discard();
+          this.#returnError(answer, toParallaxError(err));
+        },
+      );
+      return;
+    }
+    if (target instanceof BrokenCapHook) {
+      done();
+      this.#returnError(answer, target.error);
+      return;
+    }
+    if (isUnresolvedPromise(target)) {
+      // Wait for the promise, then deliver to what it became; calls keep their arrival order.
+      target.whenResolved().then(
+        () => this.#deliver(answer, hook, interfaceId, methodId, payload, message),
+        (err: unknown) => {
+          done();
+          this.#returnError(answer, toParallaxError(err));
+        },
+      );
+      return;
+    }
+    this.#forward(answer, target, interfaceId, methodId, payload, message, done);
+  }
+
+  /** Forwards a call to a capability hosted elsewhere (another connection), copying params and results. */
+  #forward(
+    answer: Answer,
+    target: CapHook,
+    interfaceId: bigint,
+    methodId: number,
+    payload: rpc.Payload,
+    message: Message,
+    done: () => void,
+  ): void {
+    const method: MethodDescriptor = {
+      interfaceId,
+      interfaceName: `0x${interfaceId.toString(16)}`,
+      methodId,
+      name: `method ${methodId}`,
+      Params: AnyPointerStruct,
+      Results: AnyPointerStruct,
+    };
+    const result = target.call(
+      method,
+      (params) => copyContent(Struct.getPointer(0, payload), message, params),
+      { signal: answer.abort.signal },
+    );
+    result.promise.then(
+      (results) => {
+        done();
+        const ctx = new AnswerContext(this, answer, method);
+        const out = ctx.resultsPointer();
+        copyContent(results as unknown as Pointer, results.segment.message, out.struct, out.message);
+        this.#returnResults(answer, ctx);
+      },
+      (err: unknown) => {
+        done();
+        this.#returnError(answer, toParallaxError(err));
+      },
+    );
+  }
+
+  /** The capability at `ops` in an answer's results, now or once the method is done. */
+  #answerCap(answer: Answer, ops: readonly number[]): CapHook {
+    const outcome = answer.outcome;
+    if (outcome instanceof ParallaxError) return new BrokenCapHook(outcome);
+    if (outcome !== undefined) return capInResults(outcome, ops);
+    return new PromiseCapHook(answer.done.then((r) => capInResults(r, ops)));
+  }
+
+  #returnResults(answer: Answer, ctx: AnswerContext): void {
+    if (this.#closedError !== undefined) return;
+    if (answer.abort.signal.aborted && answer.finishReceived) {
+      ctx.discard();
+      this.#returnCanceled(answer);
+      return;
+    }
+    const { message, payload } = ctx.returnMessage();
+    try {
+      this.#writeCapTable(payload, message, answer.resultExports, answer.context, true);
+    } catch (err) {
+      ctx.discard();
+      this.#returnError(answer, toParallaxError(err));
+      return;
+    }
+    const received: Received = { message, payload };
+    answer.outcome = received;
+    (answer as unknown as { resolve(r: Received): void }).resolve(received);
+    this.#sendReturn(answer, message);
+  }
+
+  #returnError(answer: Answer, error: ParallaxError): void {
+    if (this.#closedError !== undefined) return;
+    if (answer.abort.signal.aborted && answer.finishReceived) {
+      this.#returnCanceled(answer);
+      return;
+    }
+    answer.outcome = error;
+    (answer as unknown as { reject(e: ParallaxError): void }).reject(error);
+    const { message, root } = newRpcMessage();
+    const ret = root.initReturn();
+    ret.answerId = answer.id;
+    ret.releaseParamCaps = false;
+    this.#writeException(ret.initException(), error);
+    this.#sendReturn(answer, message);
+  }
+
+  #returnCanceled(answer: Answer): void {
+    const error = canceledError();
+    answer.outcome = error;
+    (answer as unknown as { reject(e: ParallaxError): void }).reject(error);
+    const { message, root } = newRpcMessage();
+    const ret = root.initReturn();
+    ret.answerId = answer.id;
+    ret.releaseParamCaps = false;
+    ret.setCanceled();
+    this.#sendReturn(answer, message);
+  }
+
+  #sendReturn(answer: Answer, message: Message): void {
+    answer.returnSent = true;
+    this.#send(message);
+    if (answer.finishReceived) this.#retireAnswer(answer, this.#finishReleasedCaps.has(answer));
+  }
+
+  /** Answers whose Finish arrived early with releaseResultCaps set. */
+  readonly #finishReleasedCaps = new WeakSet<Answer>();
+
+  #retireAnswer(answer: Answer, releaseResultCaps: boolean): void {
+    if (!this.#answers.retireIfDone(answer)) return;
+    if (releaseResultCaps) for (const id of answer.resultExports) this.#exports.release(id, 1);
+    const outcome = answer.outcome;
+    if (outcome !== undefined && !(outcome instanceof ParallaxError)) releaseCapTable(outcome.message);
+    if (this.#paused && this.#answers.size < this.limits.maxQuestionsInFlight) {
+      this.#paused = false;
+      this.#transport.resume();
+    }
+  }
+
+  #onBootstrap(b: rpc.Bootstrap): void {
+    const id = answerIdFromPeer(b.questionId);
+    if (this.#answers.has(id)) throw protocolError(`question ${id} is already in use`);
+    const answer = this.#newAnswer(id, undefined);
+    if (this.#bootstrap === undefined) {
+      this.#returnError(
+        answer,
+        new ParallaxError(ErrorCode.FAILED, "this peer offers no bootstrap capability"),
+      );
+      return;
+    }
+    const { message, root } = newRpcMessage();
+    const ret = root.initReturn();
+    ret.answerId = id;
+    ret.releaseParamCaps = false;
+    const payload = ret.initResults();
+    putCap(Struct.getPointer(0, payload), this.#bootstrap.addRef());
+    this.#writeCapTable(payload, message, answer.resultExports, undefined, true);
+    const received: Received = { message, payload };
+    answer.outcome = received;
+    (answer as unknown as { resolve(r: Received): void }).resolve(received);
+    this.#sendReturn(answer, message);
+  }
+
+  #onReturn(message: Message, _root: rpc.Message, ret: rpc.Return): void {
+    const q = this.#questions.get(questionIdFromPeer(ret.answerId));
+    if (q === undefined || q.returned) throw protocolError(`Return for unknown question ${ret.answerId}`);
+    q.returned = true;
+    if (ret.releaseParamCaps) for (const id of q.paramExports) this.#exports.release(id, 1);
+    switch (ret.which()) {
+      case rpc.Return_Which.RESULTS: {
+        const payload = ret.results;
+        this.#readCapTable(payload, message);
+        const received: Received = { message, payload };
+        const hooks = capTableOf(message);
+        q.resolve(received);
+        if (q.canceled) releaseCapTable(message);
+        else if (q.bootstrap) {
+          this.#resolvePipelines(q);
+          releaseCapTable(message);
+        } else if (hooks.length > 0) resultsFinalizer.register(message, hooks, message);
+        break;
+      }
+      case rpc.Return_Which.EXCEPTION:
+        q.reject(this.#readException(ret.exception));
+        break;
+      case rpc.Return_Which.CANCELED:
+        q.reject(canceledError());
+        break;
+      default:
+        q.reject(
+          new ParallaxError(ErrorCode.UNIMPLEMENTED, "the peer answered with a level 3 Return variant"),
+        );
+        this.#sendUnimplemented(_root);
+        break;
+    }
+    this.#resolvePipelines(q);
+    if (!q.finishSent && q.embargoes === 0) this.#sendFinish(q);
+    this.#questions.retireIfDone(q);
+  }
+
+  #resolvePipelines(q: Question): void {
+    const clients = this.#pipelines.get(q);
+    if (clients === undefined) return;
+    this.#pipelines.delete(q);
+    const outcome = q.outcome;
+    for (const c of clients) {
+      const hook =
+        outcome === undefined || outcome instanceof ParallaxError
+          ? new BrokenCapHook(outcome ?? canceledError())
+          : capInResults(outcome, c.ops);
+      if (c.callsSent && isLocal(hook, this)) {
+        q.embargoes++;
+        c.resolveTo(
+          this.#embargo({ kind: "answer", question: q, ops: c.ops }, hook, () => {
+            if (--q.embargoes === 0 && !q.finishSent) {
+              this.#sendFinish(q);
+              this.#questions.retireIfDone(q);
+            }
+          }),
+        );
+      } else {
+        c.resolveTo(hook);
+      }
+    }
+  }
+
+  /** A hook that holds calls until the peer reflects a Disembargo, then forwards to `hook`. */
+  #embargo(target: Target, hook: CapHook, lifted: () => void): CapHook {
+    const id = this.#embargoIds.take();
+    const gate = new Promise<CapHook>((resolve, reject) => {
+      this.#embargoes.set(id, {
+        resolve: () => {
+          this.#embargoes.delete(id);
+          this.#embargoIds.give(id);
+          lifted();
+          resolve(hook);
+        },
+        reject: (e) => {
+          this.#embargoes.delete(id);
+          hook.release();
+          reject(e);
+        },
+      });
+    });
+    const { message, root } = newRpcMessage();
+    const d = root.initDisembargo();
+    this.#writeTarget(d.initTarget(), target);
+    d.context.senderLoopback = id;
+    this.#send(message);
+    return new PromiseCapHook(gate);
+  }
+
+  #sendFinish(q: Question): void {
+    if (q.finishSent || this.#closedError !== undefined) return;
+    q.finishSent = true;
+    const { message, root } = newRpcMessage();
+    const f = root.initFinish();
+    f.questionId = q.id;
+    f.releaseResultCaps = false;
+    this.#send(message);
+  }
+
+  #onFinish(f: rpc.Finish): void {
+    const answer = this.#answers.get(answerIdFromPeer(f.questionId));
+    if (answer === undefined || answer.finishReceived)
+      throw protocolError(`Finish for unknown question ${f.questionId}`);
+    answer.finishReceived = true;
+    if (!answer.returnSent) {
+      if (f.releaseResultCaps) this.#finishReleasedCaps.add(answer);
+      answer.abort.abort(canceledError());
+      return;
+    }
+    this.#retireAnswer(answer, f.releaseResultCaps);
+  }
+
+  #onRelease(r: rpc.Release): void {
+    if (!this.#exports.release(exportIdFromPeer(r.id), r.referenceCount)) {
+      throw protocolError(
+        `Release of ${r.referenceCount} reference(s) to export ${r.id}, which the peer does not hold`,
+      );
+    }
+  }
+
+  #onResolve(r: rpc.Resolve): void {
+    const entry = this.#imports.get(importIdFromPeer(r.promiseId));
+    let hook: CapHook;
+    if (r.which() === rpc.Resolve_Which.CAP) hook = this.#readCap(r.cap) ?? new BrokenCapHook(nullCap());
+    else if (r.which() === rpc.Resolve_Which.EXCEPTION)
+      hook = new BrokenCapHook(this.#readException(r.exception));
+    else throw protocolError(`unknown Resolve kind ${r.which()}`);
+    if (entry === undefined) {
+      // We released the promise already; drop what it resolved to.
+      hook.release();
+      return;
+    }
+    const client = entry.hook;
+    if (!client.isPromise) {
+      hook.release();
+      throw protocolError(`Resolve for import ${r.promiseId}, which is not a promise`);
+    }
+    if (client.callsSent && isLocal(hook, this)) {
+      client.resolveTo(this.#embargo({ kind: "import", id: client.importId }, hook, () => {}));
+    } else {
+      client.resolveTo(hook);
+    }
+  }
+
+  #onDisembargo(d: rpc.Disembargo): void {
+    const ctx = d.context;
+    switch (ctx.which()) {
+      case rpc.Disembargo_Context_Which.SENDER_LOOPBACK: {
+        const target = d.target;
+        let hook: CapHook;
+        if (target.which() === rpc.MessageTarget_Which.IMPORTED_CAP) {
+          const entry = this.#exports.get(exportIdFromPeer(target.importedCap));
+          if (entry === undefined) throw protocolError(`Disembargo for unknown export ${target.importedCap}`);
+          hook = entry.hook;
+        } else {
+          const pa = target.promisedAnswer;
+          const answer = this.#answers.get(answerIdFromPeer(pa.questionId));
+          const outcome = answer?.outcome;
+          if (outcome === undefined || outcome instanceof ParallaxError) {
+            throw protocolError(`Disembargo for question ${pa.questionId}, which has no results`);
+          }
+          hook = capInResults(outcome, readTransform(pa));
+          hook.release(); // only looked at, below
+        }
+        const r = hook.resolved();
+        if (!((r instanceof ImportClient || r instanceof PipelineClient) && r.sender === this)) {
+          throw protocolError("Disembargo target does not resolve to a capability the peer hosts");
+        }
+        const { message, root } = newRpcMessage();
+        const out = root.initDisembargo();
+        this.#writeTarget(out.initTarget(), r.target);
+        out.context.receiverLoopback = ctx.senderLoopback;
+        this.#send(message);
+        return;
+      }
+      case rpc.Disembargo_Context_Which.RECEIVER_LOOPBACK: {
+        const e = this.#embargoes.get(ctx.receiverLoopback);
+        if (e === undefined) throw protocolError(`Disembargo for unknown embargo ${ctx.receiverLoopback}`);
+        e.resolve();
+        return;
+      }
+      default:
+        this.#sendUnimplemented(d.segment.message.getRoot(rpc.Message));
+    }
+  }
+
+  #onUnimplemented(m: rpc.Message): void {
+    switch (m.which()) {
+      case rpc.Message_Which.CALL: {
+        const q = this.#questions.get(questionIdFromPeer(m.call.questionId));
+        if (q === undefined || q.returned) return;
+        q.returned = true;
+        q.finishSent = true;
+        for (const id of q.paramExports) this.#exports.release(id, 1);
+        q.reject(new ParallaxError(ErrorCode.UNIMPLEMENTED, "the peer does not implement Call"));
+        this.#resolvePipelines(q);
+        this.#questions.retireIfDone(q);
+        return;
+      }
+      case rpc.Message_Which.BOOTSTRAP: {
+        const q = this.#questions.get(questionIdFromPeer(m.bootstrap.questionId));
+        if (q === undefined || q.returned) return;
+        q.returned = true;
+        q.finishSent = true;
+        q.reject(new ParallaxError(ErrorCode.UNIMPLEMENTED, "the peer does not implement Bootstrap"));
+        this.#resolvePipelines(q);
+        this.#questions.retireIfDone(q);
+        return;
+      }
+      case rpc.Message_Which.RESOLVE: {
+        const r = m.resolve;
+        if (r.which() === rpc.Resolve_Which.CAP) {
+          const d = r.cap;
+          const id = d.isSenderHosted() ? d.senderHosted : d.isSenderPromise() ? d.senderPromise : undefined;
+          if (id !== undefined) this.#exports.release(exportIdFromPeer(id), 1);
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  // ---- errors, sending, closing -------------------------------------------------------------------
+
+  #writeException(ex: rpc.Exception, error: ParallaxError): void {
+    ex.reason = `[${error.code}] ${error.message}`;
+    ex.type = EXCEPTION_TYPE[error.kind] as rpc.Exception_Type;
+    if (this.#exposeStacks && error.stack !== undefined) ex.trace = error.stack;
+  }
+
+  #readException(ex: rpc.Exception): ParallaxError {
+    return ParallaxError.fromRemote(KIND_OF_TYPE[ex.type] ?? "failed", ex.reason);
+  }
+
+  #send(message: Message): void {
+    if (this.#closedError !== undefined) return;
+    this.#transport.send(encodeRpcMessage(message));
+  }
+
+  /** Aborts the connection for a protocol violation: tells the peer why, then closes. */
+  abort(error: ParallaxError): void {
+    if (this.#closedError !== undefined) return;
+    const { message, root } = newRpcMessage();
+    this.#writeException(root.initAbort(), error);
+    this.#send(message);
+    this.#transport.close(1002, error.message.slice(0, 120));
+    this.#shutdown(error);
+  }
+
+  #forget(q: Question): void {
+    q.returned = true;
+    q.finishSent = true;
+    this.#questions.retireIfDone(q);
+  }
+
+  #shutdown(error: ParallaxError): void {
+    if (this.#closedError !== undefined) return;
+    this.#closedError = error;
+    for (const q of this.#questions.values()) q.reject(error);
+    for (const q of [...this.#pipelines.keys()]) this.#resolvePipelines(q);
+    this.#questions.clear();
+    for (const a of this.#answers.values()) {
+      a.abort.abort(error);
+      const outcome = a.outcome;
+      if (outcome !== undefined && !(outcome instanceof ParallaxError)) releaseCapTable(outcome.message);
+    }
+    this.#answers.clear();
+    for (const e of [...this.#embargoes.values()]) e.reject(error);
+    this.#imports.clear();
+    this.#exports.clear();
+    this.#bootstrap?.release();
+    for (const l of this.#closeListeners) {
+      try {
+        l(error);
+      } catch {
+        // a listener's failure must not stop the others
+      }
+    }
+    this.#closeListeners.clear();
+  }
+}
+
+/** The context a local method sees for a call that came over this connection. */
+class AnswerContext implements CallContext {
+  #return: { message: Message; ret: rpc.Return; payload: rpc.Payload; results: Struct } | undefined;
+  readonly origin: { connection: object; exportEntry?: object };
+
+  constructor(
+    connection: RpcConnection,
+    readonly answer: Answer,
+    readonly method: MethodDescriptor,
+  ) {
+    this.origin = { connection };
+  }
+
+  get signal(): AbortSignal {
+    return this.answer.abort.signal;
+  }
+
+  get results(): Struct {
+    return this.returnMessage().results;
+  }
+
+  /** The Return message, with the results struct allocated inside it (no copy on return). */
+  returnMessage(): { message: Message; ret: rpc.Return; payload: rpc.Payload; results: Struct } {
+    if (this.#return === undefined) {
+      const { message, root } = newRpcMessage();
+      const ret = root.initReturn();
+      ret.answerId = this.answer.id;
+      ret.releaseParamCaps = false;
+      const payload = ret.initResults();
+      const results = Struct.initStructAt(0, this.method.Results, payload);
+      this.#return = { message, ret, payload, results };
+    }
+    return this.#return;
+  }
+
+  /** The results content pointer, for copying forwarded results in. */
+  resultsPointer(): { struct: Pointer; message: Message } {
+    const r = this.returnMessage();
+    return { struct: Struct.getPointer(0, r.payload), message: r.message };
+  }
+
+  /** Drops a results message that will not be sent. */
+  discard(): void {
+    if (this.#return !== undefined) releaseCapTable(this.#return.message);
+    this.#return = undefined;
+  }
+}
+
+/** Params and results of calls we only forward, knowing nothing of their types. */
+class AnyPointerStruct extends Struct {
+  static override readonly _capnp = { displayName: "AnyStruct", id: "0", size: new ObjectSize(0, 0) };
+}
+
+function writeTransform(pa: rpc.PromisedAnswer, ops: readonly number[]): void {
+  if (ops.length === 0) return;
+  const list = pa.initTransform(ops.length);
+  for (let i = 0; i < ops.length; i++) list.get(i).getPointerField = ops[i] as number;
+}
+
+function readTransform(pa: rpc.PromisedAnswer): number[] {
+  if (!pa.hasTransform()) return [];
+  const out: number[] = [];
+  for (const op of pa.transform.toArray()) {
+    if (op.isGetPointerField()) out.push(op.getPointerField);
+    // noop ops are skipped, as the spec says
+  }
+  return out;
+}
+
+/** The capability at `ops` in received results (empty ops: the content itself), with a new reference. */
+function capInResults(r: Received, ops: readonly number[]): CapHook {
+  let hook: CapHook | null;
+  try {
+    hook =
+      ops.length === 0
+        ? hookAt(Struct.getPointer(0, r.payload))
+        : capAtPath(Struct.getPointerAs(0, Struct, r.payload), ops);
+  } catch {
+    hook = null;
+  }
+  return hook === null ? new BrokenCapHook(nullCap()) : hook.addRef();
+}
+
+/** Writes `hook` (whose reference the message takes) into a pointer slot. */
+function putCap(p: Pointer, hook: CapHook): void {
+  const table = capTableOf(p.segment.message);
+  const capId = table.push(hook) - 1;
+  p.segment.setUint32(p.byteOffset, 3);
+  p.segment.setUint32(p.byteOffset + 4, capId);
+}
+
+/**
+ * Copies the object at `src` (in `srcMessage`) into `dst`, carrying its capabilities into the
+ * destination message's cap table.
+ */
+function copyContent(
+  src: Pointer,
+  srcMessage: Message,
+  dst: Pointer,
+  dstMessage: Message = dst.segment.message,
+): void {
+  const srcCaps = capTableOf(srcMessage);
+  const dstCaps = capTableOf(dstMessage);
+  if (srcCaps.length > 0 && dstCaps.length > 0) {
+    throw new ParallaxError(
+      ErrorCode.FAILED,
+      "cannot forward into a message that already holds capabilities",
+    );
+  }
+  Struct.copyFrom(src, dst);
+  for (const h of srcCaps) dstCaps.push(h === null ? null : h.addRef());
+}
+
+function isUnresolvedPromise(h: CapHook): boolean {
+  return h instanceof PromiseCapHook && h.resolved() === h;
+}
+
+/** True when calls to `hook` would not travel over `conn` (so earlier calls over it could be overtaken). */
+function isLocal(hook: CapHook, conn: RpcConnection): boolean {
+  const r = hook.resolved();
+  return !((r instanceof ImportClient || r instanceof PipelineClient) && r.sender === conn);
+}
+
+function protocolError(why: string): ParallaxError {
+  return new ParallaxError(ErrorCode.PROTOCOL, `protocol violation: ${why}`);
+}
+
+function canceledError(): ParallaxError {
+  return new ParallaxError(ErrorCode.CANCELED, "the call was canceled");
+}
+
+function nullCap(): ParallaxError {
+  return new ParallaxError(ErrorCode.FAILED, "no capability at that place in the results");
+}
+
+function badArgument(err: unknown): ParallaxError {
+  const e = toParallaxError(err);
+  return e.code === ErrorCode.FAILED
+    ? new ParallaxError(ErrorCode.BAD_ARGUMENT, e.message, { cause: err })
+    : e;
+}

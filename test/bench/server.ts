@@ -1,0 +1,74 @@
+/**
+ * A benchmark server process: `tsx test/bench/server.ts <parallax|ws|capnweb>`.
+ * Prints `ready <port>` once listening. On stdin, `mem` answers `mem <rssBytes> <connections>`
+ * after a full GC (run with --expose-gc).
+ */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createInterface } from "node:readline";
+import { newWebSocketRpcSession, RpcTarget } from "capnweb";
+import WebSocket, { WebSocketServer } from "ws";
+import { startServer } from "../../src/server.js";
+import { demoBootstrap } from "../../src/services/demo/demo-service.js";
+
+const system = process.argv[2];
+// Cap'n Web looks for a global WebSocket (Node 20 has none).
+(globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
+let connections = (): number => 0;
+
+class WebCounter extends RpcTarget {
+  #value = 0;
+  inc(by = 1): WebCounter {
+    this.#value += by;
+    return this;
+  }
+  get(): number {
+    return this.#value;
+  }
+}
+
+class WebApi extends RpcTarget {
+  echo(payload: Uint8Array): Uint8Array {
+    return payload;
+  }
+  newCounter(): WebCounter {
+    return new WebCounter();
+  }
+}
+
+async function main(): Promise<number> {
+  if (system === "parallax") {
+    const server = await startServer({
+      port: 0,
+      tcpPort: null,
+      bootstrap: () => demoBootstrap(),
+      limits: { maxConnections: 100_000, idleTimeoutMs: 0 },
+    });
+    connections = () => server.connections.size;
+    return server.port;
+  }
+  const http = createServer();
+  const wss = new WebSocketServer({ server: http, perMessageDeflate: false });
+  let open = 0;
+  wss.on("connection", (ws) => {
+    open++;
+    ws.on("close", () => open--);
+    if (system === "ws") {
+      ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary }));
+    } else {
+      newWebSocketRpcSession(ws as unknown as globalThis.WebSocket, new WebApi());
+    }
+  });
+  connections = () => open;
+  await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
+  return (http.address() as AddressInfo).port;
+}
+
+main().then((port) => {
+  process.stdout.write(`ready ${port}\n`);
+  createInterface({ input: process.stdin }).on("line", (line) => {
+    if (line.trim() !== "mem") return;
+    (globalThis as { gc?: () => void }).gc?.();
+    process.stdout.write(`mem ${process.memoryUsage().rss} ${connections()}\n`);
+  });
+});
