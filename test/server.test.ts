@@ -23,7 +23,7 @@ describe("startServer and connect", () => {
       const conn = await connect(url);
       const demo = conn.bootstrap(Demo);
       using reply = demo.echo({ payload: new Uint8Array([1, 2, 3]) });
-      expect([...(await reply).payload.toUint8Array()]).toEqual([1, 2, 3]);
+      expect([...(await reply).payload]).toEqual([1, 2, 3]);
       reply.dispose();
       demo.dispose();
       const serverSide = [...server.connections];

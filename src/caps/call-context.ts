@@ -18,6 +18,8 @@ export interface CallContext<R extends Struct = Struct> {
   readonly method: MethodDescriptor;
   /** Aborts when the caller cancels the call or the connection closes. */
   readonly signal: AbortSignal;
+  /** Same as `signal.aborted`, without making a signal for calls that never look at one. */
+  readonly aborted: boolean;
   /** The results builder, allocated on first use. A method may fill it instead of returning a shape. */
   readonly results: R;
   readonly origin: CallOrigin | undefined;

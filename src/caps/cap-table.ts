@@ -27,11 +27,29 @@ export function capTableOf(message: Message): Array<CapHook | null> {
 
 /** Releases the message's reference on every capability in its table and empties it. */
 export function releaseCapTable(message: Message): void {
-  const m = message as unknown as CapTableMessage;
-  const table = m._capnp.capTable as Array<CapHook | null> | undefined;
+  const table = (message as unknown as CapTableMessage)._capnp.capTable as Array<CapHook | null> | undefined;
   if (table === undefined) return;
-  m._capnp.capTable = [];
-  for (const hook of table) hook?.release();
+  // Emptied in place: a results registry holding this same array then has nothing left to release.
+  for (const hook of table.splice(0)) hook?.release();
+}
+
+/**
+ * Releases the capabilities of results messages that nobody references any more (neither a
+ * pipeline nor any struct read from them); `releaseResults` does it at once instead.
+ */
+const heldResults = new FinalizationRegistry<Array<CapHook | null>>((hooks) => {
+  for (const hook of hooks.splice(0)) hook?.release();
+});
+
+/** Keeps a results message's capabilities until the message is collected or `releaseResults`. */
+export function holdResults(message: Message): void {
+  const table = capTableOf(message);
+  if (table.length > 0) heldResults.register(message, table, message);
+}
+
+export function releaseResults(message: Message): void {
+  heldResults.unregister(message);
+  releaseCapTable(message);
 }
 
 /** The hook a capability pointer designates, without adding a reference; null for a null pointer. */

@@ -4,10 +4,12 @@ export type { CallOptions, CapHook, ParamsFiller, ResultHook } from "./cap-hook.
 export {
   capAtPath,
   capTableOf,
+  holdResults,
   hookAt,
   nullCapError,
   readCap,
   releaseCapTable,
+  releaseResults,
   writeCap,
 } from "./cap-table.js";
 export type { CallContext, CallOrigin } from "./call-context.js";

@@ -14,7 +14,7 @@ import { Message, type Struct } from "capnp-ts";
 import { ErrorCode, ParallaxError, toParallaxError } from "../errors.js";
 import type { CallOptions, CapHook, ParamsFiller, ResultHook } from "./cap-hook.js";
 import type { CallContext, CallOrigin } from "./call-context.js";
-import { capAtPath, releaseCapTable } from "./cap-table.js";
+import { capAtPath, holdResults, releaseCapTable, releaseResults } from "./cap-table.js";
 import type { ShapeSettable } from "./capability.js";
 import { findMethod, type InterfaceDescriptor, type MethodDescriptor } from "./interface-descriptor.js";
 import { PromiseCapHook } from "./promise-cap.js";
@@ -57,11 +57,23 @@ export class LocalCapHook implements CapHook {
     const run = Promise.resolve()
       .then(() => this.dispatch(method, params, ctx))
       .finally(() => releaseCapTable(message));
-    const promise = rejectOnAbort(run, options?.signal);
+    let disposed = false;
+    const promise = rejectOnAbort(run, options?.signal).then((results) => {
+      if (disposed) releaseCapTable(results.segment.message);
+      else holdResults(results.segment.message);
+      return results;
+    });
     promise.catch(() => {});
     return {
       promise,
       pipelinedCap: (ops) => new PromiseCapHook(promise.then((r) => pipelinedFrom(r, ops))),
+      dispose: () => {
+        disposed = true;
+        promise.then(
+          (r) => releaseResults(r.segment.message),
+          () => {},
+        );
+      },
     };
   }
 
@@ -82,14 +94,14 @@ export class LocalCapHook implements CapHook {
         `${method.interfaceName}.${method.name} is not implemented by this ${this.iface.name}`,
       );
     }
-    if (ctx.signal.aborted) throw canceledError();
+    if (ctx.aborted) throw canceledError();
     let returned: unknown;
     try {
       returned = await (fn as (p: Struct, c: CallContext<R>) => unknown).call(this.impl, params, ctx);
     } catch (err) {
       throw toParallaxError(err);
     }
-    if (ctx.signal.aborted) throw canceledError();
+    if (ctx.aborted) throw canceledError();
     const results = ctx.results;
     if (returned !== undefined && returned !== null && returned !== results) {
       try {
@@ -143,6 +155,10 @@ export class LocalCallContext<R extends Struct> implements CallContext<R> {
     readonly origin: CallOrigin | undefined,
   ) {
     this.signal = signal ?? new AbortController().signal;
+  }
+
+  get aborted(): boolean {
+    return this.signal.aborted;
   }
 
   get results(): R {

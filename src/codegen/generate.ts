@@ -72,7 +72,15 @@ const RESERVED_METHODS = new Set([
   "__proto__",
 ]);
 /** Promise members a pipeline getter must not shadow. */
-const RESERVED_PIPELINE = new Set(["then", "catch", "finally", "constructor", "prototype", "__proto__"]);
+const RESERVED_PIPELINE = new Set([
+  "then",
+  "catch",
+  "finally",
+  "dispose",
+  "constructor",
+  "prototype",
+  "__proto__",
+]);
 
 interface Slot {
   readonly field: Field;
@@ -87,35 +95,24 @@ interface Slot {
 }
 
 /**
- * `maskedGet` replaces capnp-ts's getter when the field has a default: capnp-ts 0.9.3 XORs Int32
- * with only 16 bits of the mask and returns UInt32 sign-extended.
+ * Primitive fields, read and written through the fast runtime (`$$.getInt32(this, byteOffset)`).
+ * A field with a default stores `value XOR default` (the spec's encoding): `wrap` turns the XORed
+ * raw value back into the type's range.
  */
 const PRIMITIVE: Partial<
-  Record<number, { fn: string; bytes: number; ts: string; mask: string; maskedGet?: string }>
+  Record<number, { fn: string; bytes: number; ts: string; wrap: (x: string) => string }>
 > = {
-  [Type_Which.INT8]: { fn: "Int8", bytes: 1, ts: "number", mask: "getInt8Mask" },
-  [Type_Which.INT16]: { fn: "Int16", bytes: 2, ts: "number", mask: "getInt16Mask" },
-  [Type_Which.INT32]: {
-    fn: "Int32",
-    bytes: 4,
-    ts: "number",
-    mask: "getInt32Mask",
-    maskedGet: "$$.getInt32Masked",
-  },
-  [Type_Which.INT64]: { fn: "Int64", bytes: 8, ts: "bigint", mask: "getInt64Mask" },
-  [Type_Which.UINT8]: { fn: "Uint8", bytes: 1, ts: "number", mask: "getUint8Mask" },
-  [Type_Which.UINT16]: { fn: "Uint16", bytes: 2, ts: "number", mask: "getUint16Mask" },
-  [Type_Which.UINT32]: {
-    fn: "Uint32",
-    bytes: 4,
-    ts: "number",
-    mask: "getUint32Mask",
-    maskedGet: "$$.getUint32Masked",
-  },
-  [Type_Which.UINT64]: { fn: "Uint64", bytes: 8, ts: "bigint", mask: "getUint64Mask" },
-  [Type_Which.FLOAT32]: { fn: "Float32", bytes: 4, ts: "number", mask: "getFloat32Mask" },
-  [Type_Which.FLOAT64]: { fn: "Float64", bytes: 8, ts: "number", mask: "getFloat64Mask" },
-  [Type_Which.ENUM]: { fn: "Uint16", bytes: 2, ts: "number", mask: "getUint16Mask" },
+  [Type_Which.INT8]: { fn: "Int8", bytes: 1, ts: "number", wrap: (x) => `((${x}) << 24) >> 24` },
+  [Type_Which.INT16]: { fn: "Int16", bytes: 2, ts: "number", wrap: (x) => `((${x}) << 16) >> 16` },
+  [Type_Which.INT32]: { fn: "Int32", bytes: 4, ts: "number", wrap: (x) => `(${x}) | 0` },
+  [Type_Which.INT64]: { fn: "Int64", bytes: 8, ts: "bigint", wrap: (x) => `BigInt.asIntN(64, ${x})` },
+  [Type_Which.UINT8]: { fn: "Uint8", bytes: 1, ts: "number", wrap: (x) => `(${x}) & 0xff` },
+  [Type_Which.UINT16]: { fn: "Uint16", bytes: 2, ts: "number", wrap: (x) => `(${x}) & 0xffff` },
+  [Type_Which.UINT32]: { fn: "Uint32", bytes: 4, ts: "number", wrap: (x) => `(${x}) >>> 0` },
+  [Type_Which.UINT64]: { fn: "Uint64", bytes: 8, ts: "bigint", wrap: (x) => `BigInt.asUintN(64, ${x})` },
+  [Type_Which.FLOAT32]: { fn: "Float32", bytes: 4, ts: "number", wrap: (x) => x },
+  [Type_Which.FLOAT64]: { fn: "Float64", bytes: 8, ts: "number", wrap: (x) => x },
+  [Type_Which.ENUM]: { fn: "Uint16", bytes: 2, ts: "number", wrap: (x) => `(${x}) & 0xffff` },
 };
 
 const PRIMITIVE_LIST: Partial<Record<number, string>> = {
@@ -338,7 +335,7 @@ class FileEmitter {
       }
       if (hasUnion) {
         w.line();
-        w.line(`which(): ${name}_Which { return $.Struct.getUint16(${discByte}, this) as ${name}_Which; }`);
+        w.line(`which(): ${name}_Which { return $$.getUint16(this, ${discByte}) as ${name}_Which; }`);
       }
       w.line();
       this.emitSet(name, slots);
@@ -365,18 +362,18 @@ class FileEmitter {
     w.doc(s.doc);
     if (s.disc !== undefined) {
       w.line(
-        `get${s.cap}(): ${G} { $.Struct.testWhich(${JSON.stringify(s.name)}, $.Struct.getUint16(${discByte}, this), ${s.disc}, this); return $.Struct.getAs(${G}, this); }`,
+        `get${s.cap}(): ${G} { $$.checkWhich(this, ${discByte}, ${s.disc}, ${JSON.stringify(s.name)}); return $$.group(${G}, this); }`,
       );
       w.block(`init${s.cap}(): ${G} {`, () => {
-        w.line(`$.Struct.setUint16(${discByte}, ${s.disc}, this);`);
+        w.line(`$$.setUint16(this, ${discByte}, ${s.disc});`);
         this.emitClearGroup(gid);
-        w.line(`return $.Struct.getAs(${G}, this);`);
+        w.line(`return $$.group(${G}, this);`);
       });
-      w.line(`is${s.cap}(): boolean { return $.Struct.getUint16(${discByte}, this) === ${s.disc}; }`);
+      w.line(`is${s.cap}(): boolean { return $$.getUint16(this, ${discByte}) === ${s.disc}; }`);
       w.line(`get ${s.prop}(): ${G} { return this.get${s.cap}(); }`);
       w.line(`set ${s.prop}(value: ${G}$Shape) { this.init${s.cap}().$set(value); }`);
     } else {
-      w.line(`get${s.cap}(): ${G} { return $.Struct.getAs(${G}, this); }`);
+      w.line(`get${s.cap}(): ${G} { return $$.group(${G}, this); }`);
       w.line(`get ${s.prop}(): ${G} { return this.get${s.cap}(); }`);
       w.line(`set ${s.prop}(value: ${G}$Shape) { this.get${s.cap}().$set(value); }`);
     }
@@ -387,8 +384,7 @@ class FileEmitter {
     const w = this.#w;
     const g = this.index.node(gid);
     const st = g.getStruct();
-    if (st.getDiscriminantCount() > 0)
-      w.line(`$.Struct.setUint16(${st.getDiscriminantOffset() * 2}, 0, this);`);
+    if (st.getDiscriminantCount() > 0) w.line(`$$.setUint16(this, ${st.getDiscriminantOffset() * 2}, 0);`);
     for (const f of st.getFields().toArray()) {
       if (f.isGroup()) {
         this.emitClearGroup(f.getGroup().getTypeId());
@@ -399,13 +395,12 @@ class FileEmitter {
       const off = slot.getOffset();
       const k = t.which();
       if (k === Type_Which.VOID) continue;
-      if (k === Type_Which.BOOL) w.line(`$.Struct.setBit(${off}, false, this);`);
+      if (k === Type_Which.BOOL) w.line(`$$.setBool(this, ${off}, false);`);
       else if (isPointerType(k)) w.line(`$$.clearPointer(${off}, this);`);
       else {
         const p = PRIMITIVE[k];
         if (p === undefined) continue;
-        const unsigned = p.fn.startsWith("Float") ? `Uint${p.bytes * 8}` : p.fn.replace(/^Int/, "Uint");
-        w.line(`$.Struct.set${unsigned}(${off * p.bytes}, ${p.bytes === 8 ? "0n" : "0"}, this);`);
+        w.line(`$$.setUint${p.bytes * 8}(this, ${off * p.bytes}, ${p.bytes === 8 ? "0n" : "0"});`);
       }
     }
   }
@@ -423,27 +418,24 @@ class FileEmitter {
     const k = t.which();
     const off = slot.getOffset();
     const inUnion = s.disc !== undefined;
-    const check = inUnion
-      ? `$.Struct.testWhich(${JSON.stringify(s.name)}, $.Struct.getUint16(${discByte}, this), ${s.disc}, this); `
-      : "";
-    const setDisc = inUnion ? `$.Struct.setUint16(${discByte}, ${s.disc}, this); ` : "";
+    const check = inUnion ? `$$.checkWhich(this, ${discByte}, ${s.disc}, ${JSON.stringify(s.name)}); ` : "";
+    const setDisc = inUnion ? `$$.setUint16(this, ${discByte}, ${s.disc}); ` : "";
     const dv = slot.getHadExplicitDefault() ? slot.getDefaultValue() : undefined;
     const dname = `default${s.cap}`;
     w.doc(s.doc);
 
     if (k === Type_Which.VOID) {
       if (inUnion) {
-        w.line(`is${s.cap}(): boolean { return $.Struct.getUint16(${discByte}, this) === ${s.disc}; }`);
+        w.line(`is${s.cap}(): boolean { return $$.getUint16(this, ${discByte}) === ${s.disc}; }`);
         w.line(`set${s.cap}(): void { ${setDisc}}`);
       }
       return;
     }
     if (k === Type_Which.BOOL) {
       const def = dv !== undefined && dv.getBool();
-      if (def) defaults.push(`${dname}: $.getBitMask(true, ${off % 8})`);
-      const mask = def ? `, ${owner}._capnp.${dname}` : "";
-      w.line(`get${s.cap}(): boolean { ${check}return $.Struct.getBit(${off}, this${mask}); }`);
-      w.line(`set${s.cap}(value: boolean): void { ${setDisc}$.Struct.setBit(${off}, value, this${mask}); }`);
+      const x = def ? " !== true" : "";
+      w.line(`get${s.cap}(): boolean { ${check}return $$.getBool(this, ${off})${x}; }`);
+      w.line(`set${s.cap}(value: boolean): void { ${setDisc}$$.setBool(this, ${off}, value${x}); }`);
       this.emitIsAndProp(s, discByte, "boolean", "boolean");
       return;
     }
@@ -452,22 +444,35 @@ class FileEmitter {
       const byteOff = off * prim.bytes;
       const def = dv === undefined ? undefined : primitiveValue(dv);
       const needsMask = def !== undefined && ((def !== 0 && def !== 0n) || Object.is(def, -0));
-      if (needsMask) defaults.push(`${dname}: $.${prim.mask}(${literal(def as number | bigint)})`);
-      const mask = needsMask ? `, ${owner}._capnp.${dname}` : "";
       const ts = k === Type_Which.ENUM ? this.ref(t.getEnum().getTypeId()) : prim.ts;
       const cast = k === Type_Which.ENUM ? ` as ${ts}` : "";
-      const getter = needsMask && prim.maskedGet !== undefined ? prim.maskedGet : `$.Struct.get${prim.fn}`;
-      w.line(`get${s.cap}(): ${ts} { ${check}return ${getter}(${byteOff}, this${mask})${cast}; }`);
-      w.line(
-        `set${s.cap}(value: ${ts}): void { ${setDisc}$.Struct.set${prim.fn}(${byteOff}, value, this${mask}); }`,
-      );
+      let get: string;
+      let set: string;
+      if (prim.fn.startsWith("Float")) {
+        const bits = !needsMask
+          ? ""
+          : prim.bytes === 4
+            ? `, ${floatBits32(def as number)}`
+            : `, ${floatBits64(def as number)}n`;
+        get = `$$.get${prim.fn}(this, ${byteOff}${bits})`;
+        set = `$$.set${prim.fn}(this, ${byteOff}, value${bits})`;
+      } else if (needsMask) {
+        const d = literal(def as number | bigint);
+        get = prim.wrap(`$$.get${prim.fn}(this, ${byteOff}) ^ ${d}`);
+        set = `$$.set${prim.fn}(this, ${byteOff}, ${prim.wrap(`value ^ ${d}`)})`;
+      } else {
+        get = `$$.get${prim.fn}(this, ${byteOff})`;
+        set = `$$.set${prim.fn}(this, ${byteOff}, value)`;
+      }
+      w.line(`get${s.cap}(): ${ts} { ${check}return ${cast ? `(${get})${cast}` : get}; }`);
+      w.line(`set${s.cap}(value: ${ts}): void { ${setDisc}${set}; }`);
       this.emitIsAndProp(s, discByte, ts, ts);
       return;
     }
 
     // Pointer fields.
     const ptr = `$.Struct.getPointer(${off}, this)`;
-    const has = `has${s.cap}(): boolean { return !$.Struct.isNull(${ptr}); }`;
+    const has = `has${s.cap}(): boolean { return $$.hasPointer(this, ${off}); }`;
     const adoptDisown = (ty: string): void => {
       w.line(`adopt${s.cap}(value: $.Orphan<${ty}>): void { ${setDisc}$.Struct.adopt(value, ${ptr}); }`);
       w.line(`disown${s.cap}(): $.Orphan<${ty}> { return $.Struct.disown(this.get${s.cap}()); }`);
@@ -475,9 +480,7 @@ class FileEmitter {
     switch (k) {
       case Type_Which.TEXT: {
         const def = dv?.getText();
-        const getter = def
-          ? `$.Struct.isNull(${ptr}) ? ${JSON.stringify(def)} : $.Struct.getText(${off}, this)`
-          : `$.Struct.getText(${off}, this)`;
+        const getter = def ? `$$.getText(this, ${off}, ${JSON.stringify(def)})` : `$$.getText(this, ${off})`;
         w.line(`get${s.cap}(): string { ${check}return ${getter}; }`);
         w.line(`set${s.cap}(value: string): void { ${setDisc}$.Struct.setText(${off}, value, this); }`);
         w.line(has);
@@ -485,10 +488,13 @@ class FileEmitter {
         return;
       }
       case Type_Which.DATA: {
-        const def = dv === undefined ? undefined : this.pointerDefault(dv, Value_Which.DATA);
-        if (def !== undefined) defaults.push(`${dname}: $$.rawPointer(${def})`);
-        const dptr = def !== undefined ? `, ${owner}._capnp.${dname}` : "";
-        w.line(`get${s.cap}(): $.Data { ${check}return $.Struct.getData(${off}, this${dptr}); }`);
+        const def =
+          dv !== undefined && dv.which() === Value_Which.DATA && dv.hasData() ? dv.getData() : undefined;
+        if (def !== undefined)
+          defaults.push(`${dname}: new Uint8Array(${bytesLiteral([...def.toUint8Array()])})`);
+        const fallback = def !== undefined ? `, ${owner}._capnp.${dname}` : "";
+        w.line(`/** A view into the message: copy it to keep it beyond the message's life. */`);
+        w.line(`get${s.cap}(): Uint8Array { ${check}return $$.getData(this, ${off}${fallback}); }`);
         w.line(
           `set${s.cap}(value: Uint8Array | $.Data): void { ${setDisc}$$.setData(${off}, value, this); }`,
         );
@@ -496,8 +502,11 @@ class FileEmitter {
           `init${s.cap}(length: number): $.Data { ${setDisc}return $.Struct.initData(${off}, length, this); }`,
         );
         w.line(has);
-        adoptDisown("$.Data");
-        this.emitIsAndProp(s, discByte, "$.Data", "Uint8Array | $.Data");
+        w.line(`adopt${s.cap}(value: $.Orphan<$.Data>): void { ${setDisc}$.Struct.adopt(value, ${ptr}); }`);
+        w.line(
+          `disown${s.cap}(): $.Orphan<$.Data> { return $.Struct.disown($.Struct.getData(${off}, this)); }`,
+        );
+        this.emitIsAndProp(s, discByte, "Uint8Array", "Uint8Array | $.Data");
         return;
       }
       case Type_Which.STRUCT: {
@@ -506,13 +515,13 @@ class FileEmitter {
         const def = dv === undefined ? undefined : this.pointerDefault(dv, Value_Which.STRUCT);
         if (def !== undefined) defaults.push(`${dname}: $$.rawPointer(${def})`);
         const dptr = def !== undefined ? `, ${owner}._capnp.${dname}` : "";
-        w.line(`get${s.cap}(): ${C} { ${check}return $.Struct.getStruct(${off}, ${C}, this${dptr}); }`);
+        w.line(`get${s.cap}(): ${C} { ${check}return $$.getStruct(this, ${off}, ${C}${dptr}); }`);
         w.line(`set${s.cap}(value: ${C}): void { ${setDisc}$.Struct.copyFrom(value, ${ptr}); }`);
         w.line(`init${s.cap}(): ${C} { ${setDisc}return $.Struct.initStructAt(${off}, ${C}, this); }`);
         w.line(has);
         adoptDisown(C);
         if (inUnion)
-          w.line(`is${s.cap}(): boolean { return $.Struct.getUint16(${discByte}, this) === ${s.disc}; }`);
+          w.line(`is${s.cap}(): boolean { return $$.getUint16(this, ${discByte}) === ${s.disc}; }`);
         w.line(`get ${s.prop}(): ${C} { return this.get${s.cap}(); }`);
         w.line(
           `set ${s.prop}(value: ${C} | ${C}$Shape) { if (value instanceof ${C}) this.set${s.cap}(value); else this.init${s.cap}().$set(value); }`,
@@ -538,7 +547,7 @@ class FileEmitter {
         w.line(has);
         adoptDisown(L);
         if (inUnion)
-          w.line(`is${s.cap}(): boolean { return $.Struct.getUint16(${discByte}, this) === ${s.disc}; }`);
+          w.line(`is${s.cap}(): boolean { return $$.getUint16(this, ${discByte}) === ${s.disc}; }`);
         w.line(`get ${s.prop}(): ${L} { return this.get${s.cap}(); }`);
         const kind = this.listKind(t, s);
         w.line(
@@ -587,7 +596,7 @@ class FileEmitter {
   private emitIsAndProp(s: Slot, discByte: number, getType: string, setType: string): void {
     const w = this.#w;
     if (s.disc !== undefined) {
-      w.line(`is${s.cap}(): boolean { return $.Struct.getUint16(${discByte}, this) === ${s.disc}; }`);
+      w.line(`is${s.cap}(): boolean { return $$.getUint16(this, ${discByte}) === ${s.disc}; }`);
     }
     w.line(`get ${s.prop}(): ${getType} { return this.get${s.cap}(); }`);
     w.line(`set ${s.prop}(value: ${setType}) { this.set${s.cap}(value); }`);
@@ -635,7 +644,7 @@ class FileEmitter {
             if (s.disc !== undefined) w.line(`${guard}o.${s.prop} = null;`);
             break;
           case Type_Which.DATA:
-            w.line(`${guard}${present}o.${s.prop} = this.get${s.cap}().toUint8Array().slice();`);
+            w.line(`${guard}${present}o.${s.prop} = this.get${s.cap}().slice();`);
             break;
           case Type_Which.STRUCT:
             w.line(`${guard}${present}o.${s.prop} = this.get${s.cap}().$toObject();`);
@@ -1064,6 +1073,18 @@ function literal(v: number | bigint): string {
   if (v === Number.NEGATIVE_INFINITY) return "Number.NEGATIVE_INFINITY";
   if (Object.is(v, -0)) return "-0";
   return String(v);
+}
+
+function floatBits32(v: number): number {
+  const dv = new DataView(new ArrayBuffer(4));
+  dv.setFloat32(0, v, true);
+  return dv.getUint32(0, true);
+}
+
+function floatBits64(v: number): bigint {
+  const dv = new DataView(new ArrayBuffer(8));
+  dv.setFloat64(0, v, true);
+  return dv.getBigUint64(0, true);
 }
 
 function bigintLiteral(v: bigint): string {

@@ -6,22 +6,63 @@
  * on them. The table's size is the number of the peer's questions in flight, which the
  * connection bounds by pausing its transport.
  */
-import type { ParallaxError } from "../errors.js";
+import { ParallaxError } from "../errors.js";
 import type { AnswerId, ExportId } from "../wire/rpc-ids.js";
 import type { Received } from "./question-table.js";
 
-export interface Answer {
-  readonly id: AnswerId;
-  readonly abort: AbortController;
+export class Answer {
   /** Settles with the results (or the failure) once the method is done. */
   readonly done: Promise<Received>;
   outcome: Received | ParallaxError | undefined;
-  returnSent: boolean;
-  finishReceived: boolean;
+  returnSent = false;
+  finishReceived = false;
   /** Exports we sent in the results: released for us if the Finish says `releaseResultCaps`. */
-  resultExports: ExportId[];
-  /** The export context inherited by capabilities in the results. */
-  readonly context: unknown;
+  readonly resultExports: ExportId[] = [];
+  #resolve!: (r: Received) => void;
+  #reject!: (e: ParallaxError) => void;
+  /** Made on first use: most calls never look at their signal. */
+  #controller: AbortController | undefined;
+  #abortReason: unknown;
+  #aborted = false;
+
+  constructor(
+    readonly id: AnswerId,
+    /** The export context inherited by capabilities in the results. */
+    readonly context: unknown,
+  ) {
+    this.done = new Promise<Received>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.done.catch(() => {});
+  }
+
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#abortReason);
+    }
+    return this.#controller.signal;
+  }
+
+  /** The caller canceled (or the connection died): the method's signal aborts. */
+  cancel(reason: ParallaxError): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#abortReason = reason;
+    this.#controller?.abort(reason);
+  }
+
+  settle(outcome: Received | ParallaxError): void {
+    if (this.outcome !== undefined) return;
+    this.outcome = outcome;
+    if (outcome instanceof ParallaxError) this.#reject(outcome);
+    else this.#resolve(outcome);
+  }
 }
 
 export class AnswerTable {

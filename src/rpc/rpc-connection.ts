@@ -22,19 +22,29 @@ import {
   capAtPath,
   capTableOf,
   findMethod,
+  holdResults,
   hookAt,
   LocalCapHook,
   type MethodDescriptor,
   type ParamsFiller,
   PromiseCapHook,
   releaseCapTable,
+  releaseResults,
   type ResultHook,
 } from "../caps/index.js";
 import { ErrorCode, ParallaxError, toParallaxError } from "../errors.js";
 import { type Limits, resolveLimits } from "../limits.js";
 import type { Transport } from "../transport/transport.js";
 import * as rpc from "../wire/gen/capnp/rpc.js";
-import { decodeRpcMessage, encodeRpcMessage, newRpcMessage } from "../wire/message-codec.js";
+import {
+  buildCall,
+  buildReturn,
+  type EnvelopeTarget,
+  encodeFinish,
+  encodeRelease,
+  readEnvelope,
+} from "../wire/envelope.js";
+import { decodeRpcMessage, encodeRpcMessage, newRpcMessage, readableMessage } from "../wire/message-codec.js";
 import {
   type AnswerId,
   answerIdFromPeer,
@@ -44,7 +54,7 @@ import {
   importIdFromPeer,
   questionIdFromPeer,
 } from "../wire/rpc-ids.js";
-import { type Answer, AnswerTable } from "./answer-table.js";
+import { Answer, AnswerTable } from "./answer-table.js";
 import { type ExportEntry, ExportTable } from "./export-table.js";
 import { IdAllocator } from "./id-allocator.js";
 import { ImportTable } from "./import-table.js";
@@ -74,15 +84,6 @@ const EXCEPTION_TYPE: Record<ParallaxError["kind"], number> = {
   unimplemented: rpc.Exception_Type.UNIMPLEMENTED,
 };
 const KIND_OF_TYPE = ["failed", "overloaded", "disconnected", "unimplemented"] as const;
-
-/**
- * Releases the capabilities of result messages nobody references any more (neither the pipeline
- * nor any struct read from them). `dispose()` on the pipeline does it at once instead.
- */
-const resultsFinalizer = new FinalizationRegistry<Array<CapHook | null>>((hooks) => {
-  for (const h of hooks) h?.release();
-  hooks.length = 0;
-});
 
 export class RpcConnection implements RemoteSender {
   readonly limits: Limits;
@@ -187,13 +188,7 @@ export class RpcConnection implements RemoteSender {
     if (this.#closedError !== undefined) return brokenResult(this.#closedError);
     if (options?.signal?.aborted) return brokenResult(canceledError());
     const q = this.#questions.create();
-    const { message, root } = newRpcMessage();
-    const call = root.initCall();
-    call.questionId = q.id;
-    this.#writeTarget(call.initTarget(), target);
-    call.interfaceId = method.interfaceId;
-    call.methodId = method.methodId;
-    const payload = call.initParams();
+    const { message, payload } = buildCall(q.id, envelopeTarget(target), method.interfaceId, method.methodId);
     try {
       fill(Struct.initStructAt(0, method.Params, payload));
       this.#writeCapTable(payload, message, q.paramExports, undefined, false);
@@ -220,11 +215,7 @@ export class RpcConnection implements RemoteSender {
     if (entry === undefined) return;
     this.#imports.delete(id);
     if (this.#closedError !== undefined) return;
-    const { message, root } = newRpcMessage();
-    const rel = root.initRelease();
-    rel.id = id;
-    rel.referenceCount = entry.remoteRefs;
-    this.#send(message);
+    this.#transport.send(encodeRelease(id, entry.remoteRefs));
   }
 
   #resultOf<R extends Struct>(q: Question, Results: StructCtor<R>): ResultHook<R> {
@@ -239,10 +230,7 @@ export class RpcConnection implements RemoteSender {
       dispose: () => {
         const outcome = q.outcome;
         if (outcome === undefined) this.#cancelQuestion(q);
-        else if (!(outcome instanceof ParallaxError)) {
-          resultsFinalizer.unregister(outcome.message);
-          releaseCapTable(outcome.message);
-        }
+        else if (!(outcome instanceof ParallaxError)) releaseResults(outcome.message);
       },
     };
   }
@@ -401,8 +389,31 @@ export class RpcConnection implements RemoteSender {
   #receive(bytes: Uint8Array): void {
     if (this.#closedError !== undefined) return;
     try {
-      const { message, root } = decodeRpcMessage(bytes, this.limits);
-      this.#handle(message, root);
+      const env = readEnvelope(bytes);
+      switch (env?.kind) {
+        case "finish":
+          this.#onFinish(env.questionId, env.releaseResultCaps);
+          break;
+        case "release":
+          this.#onRelease(env.id, env.referenceCount);
+          break;
+        case "call": {
+          const message = readableMessage(bytes, 1, 8, this.limits);
+          const payload = new rpc.Payload(message.getSegment(0), env.payloadAt, this.limits.maxNestingDepth);
+          this.#onCall(message, { ...env, payload });
+          break;
+        }
+        case "results": {
+          const message = readableMessage(bytes, 1, 8, this.limits);
+          const payload = new rpc.Payload(message.getSegment(0), env.payloadAt, this.limits.maxNestingDepth);
+          this.#onResults(message, env.answerId, env.releaseParamCaps, payload);
+          break;
+        }
+        default: {
+          const { message, root } = decodeRpcMessage(bytes, this.limits);
+          this.#handle(message, root);
+        }
+      }
     } catch (err) {
       const e = toParallaxError(err);
       const known =
@@ -416,16 +427,16 @@ export class RpcConnection implements RemoteSender {
   #handle(message: Message, root: rpc.Message): void {
     switch (root.which()) {
       case rpc.Message_Which.CALL:
-        this.#onCall(message, root.call);
+        this.#onGenericCall(message, root.call);
         return;
       case rpc.Message_Which.RETURN:
         this.#onReturn(message, root, root.return);
         return;
       case rpc.Message_Which.FINISH:
-        this.#onFinish(root.finish);
+        this.#onFinish(root.finish.questionId, root.finish.releaseResultCaps);
         return;
       case rpc.Message_Which.RELEASE:
-        this.#onRelease(root.release);
+        this.#onRelease(root.release.id, root.release.referenceCount);
         return;
       case rpc.Message_Which.BOOTSTRAP:
         this.#onBootstrap(root.bootstrap);
@@ -459,27 +470,53 @@ export class RpcConnection implements RemoteSender {
     this.#send(message);
   }
 
-  #onCall(message: Message, call: rpc.Call): void {
+  /** A Call read through the generated classes (a layout the envelope reader left to us). */
+  #onGenericCall(message: Message, call: rpc.Call): void {
+    const t = call.target;
+    let target: EnvelopeTarget;
+    if (t.which() === rpc.MessageTarget_Which.IMPORTED_CAP) target = { kind: "import", id: t.importedCap };
+    else if (t.which() === rpc.MessageTarget_Which.PROMISED_ANSWER) {
+      const pa = t.promisedAnswer;
+      target = { kind: "answer", questionId: pa.questionId, ops: readTransform(pa) };
+    } else throw protocolError(`unknown call target kind ${t.which()}`);
+    this.#onCall(message, {
+      questionId: call.questionId,
+      interfaceId: call.interfaceId,
+      methodId: call.methodId,
+      target,
+      toCaller: call.sendResultsTo.isCaller(),
+      payload: call.params,
+    });
+  }
+
+  #onCall(
+    message: Message,
+    call: {
+      questionId: number;
+      interfaceId: bigint;
+      methodId: number;
+      target: EnvelopeTarget;
+      toCaller: boolean;
+      payload: rpc.Payload;
+    },
+  ): void {
     const id = answerIdFromPeer(call.questionId);
     if (this.#answers.has(id)) throw protocolError(`question ${id} is already in use`);
-    const payload = call.params;
+    const { payload, target } = call;
     // Decode everything that can be a protocol violation before creating the answer.
-    const target = call.target;
     let hook: CapHook;
     let context: unknown;
-    if (target.which() === rpc.MessageTarget_Which.IMPORTED_CAP) {
-      const entry = this.#exports.get(exportIdFromPeer(target.importedCap));
-      if (entry === undefined) throw protocolError(`call to unknown export ${target.importedCap}`);
+    if (target.kind === "import") {
+      const entry = this.#exports.get(exportIdFromPeer(target.id));
+      if (entry === undefined) throw protocolError(`call to unknown export ${target.id}`);
       hook = entry.hook.addRef();
       context = entry.context;
-    } else if (target.which() === rpc.MessageTarget_Which.PROMISED_ANSWER) {
-      const pa = target.promisedAnswer;
-      const answer = this.#answers.get(answerIdFromPeer(pa.questionId));
-      if (answer === undefined) throw protocolError(`call pipelined on unknown question ${pa.questionId}`);
-      hook = this.#answerCap(answer, readTransform(pa));
-      context = answer.context;
     } else {
-      throw protocolError(`unknown call target kind ${target.which()}`);
+      const answer = this.#answers.get(answerIdFromPeer(target.questionId));
+      if (answer === undefined)
+        throw protocolError(`call pipelined on unknown question ${target.questionId}`);
+      hook = this.#answerCap(answer, target.ops);
+      context = answer.context;
     }
     try {
       this.#readCapTable(payload, message);
@@ -489,7 +526,7 @@ export class RpcConnection implements RemoteSender {
       throw err;
     }
     const answer = this.#newAnswer(id, context);
-    if (!call.sendResultsTo.isCaller()) {
+    if (!call.toCaller) {
       hook.release();
       releaseCapTable(message);
       this.#returnError(
@@ -502,25 +539,7 @@ export class RpcConnection implements RemoteSender {
   }
 
   #newAnswer(id: AnswerId, context: unknown): Answer {
-    let resolve!: (r: Received) => void;
-    let reject!: (e: ParallaxError) => void;
-    const done = new Promise<Received>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    done.catch(() => {});
-    const answer: Answer & { resolve(r: Received): void; reject(e: ParallaxError): void } = {
-      id,
-      abort: new AbortController(),
-      done,
-      outcome: undefined,
-      returnSent: false,
-      finishReceived: false,
-      resultExports: [],
-      context,
-      resolve,
-      reject,
-    };
+    const answer = new Answer(id, context);
     this.#answers.add(answer);
     if (!this.#paused && this.#answers.size >= this.limits.maxQuestionsInFlight) {
       this.#paused = true;
@@ -618,7 +637,7 @@ export class RpcConnection implements RemoteSender {
     const result = target.call(
       method,
       (params) => copyContent(Struct.getPointer(0, payload), message, params),
-      { signal: answer.abort.signal },
+      { signal: answer.signal },
     );
     result.promise.then(
       (results) => {
@@ -645,7 +664,7 @@ export class RpcConnection implements RemoteSender {
 
   #returnResults(answer: Answer, ctx: AnswerContext): void {
     if (this.#closedError !== undefined) return;
-    if (answer.abort.signal.aborted && answer.finishReceived) {
+    if (answer.aborted && answer.finishReceived) {
       ctx.discard();
       this.#returnCanceled(answer);
       return;
@@ -659,19 +678,17 @@ export class RpcConnection implements RemoteSender {
       return;
     }
     const received: Received = { message, payload };
-    answer.outcome = received;
-    (answer as unknown as { resolve(r: Received): void }).resolve(received);
+    answer.settle(received);
     this.#sendReturn(answer, message);
   }
 
   #returnError(answer: Answer, error: ParallaxError): void {
     if (this.#closedError !== undefined) return;
-    if (answer.abort.signal.aborted && answer.finishReceived) {
+    if (answer.aborted && answer.finishReceived) {
       this.#returnCanceled(answer);
       return;
     }
-    answer.outcome = error;
-    (answer as unknown as { reject(e: ParallaxError): void }).reject(error);
+    answer.settle(error);
     const { message, root } = newRpcMessage();
     const ret = root.initReturn();
     ret.answerId = answer.id;
@@ -682,8 +699,7 @@ export class RpcConnection implements RemoteSender {
 
   #returnCanceled(answer: Answer): void {
     const error = canceledError();
-    answer.outcome = error;
-    (answer as unknown as { reject(e: ParallaxError): void }).reject(error);
+    answer.settle(error);
     const { message, root } = newRpcMessage();
     const ret = root.initReturn();
     ret.answerId = answer.id;
@@ -731,30 +747,17 @@ export class RpcConnection implements RemoteSender {
     putCap(Struct.getPointer(0, payload), this.#bootstrap.addRef());
     this.#writeCapTable(payload, message, answer.resultExports, undefined, true);
     const received: Received = { message, payload };
-    answer.outcome = received;
-    (answer as unknown as { resolve(r: Received): void }).resolve(received);
+    answer.settle(received);
     this.#sendReturn(answer, message);
   }
 
-  #onReturn(message: Message, _root: rpc.Message, ret: rpc.Return): void {
-    const q = this.#questions.get(questionIdFromPeer(ret.answerId));
-    if (q === undefined || q.returned) throw protocolError(`Return for unknown question ${ret.answerId}`);
-    q.returned = true;
-    if (ret.releaseParamCaps) for (const id of q.paramExports) this.#exports.release(id, 1);
+  #onReturn(message: Message, root: rpc.Message, ret: rpc.Return): void {
+    if (ret.which() === rpc.Return_Which.RESULTS) {
+      this.#onResults(message, ret.answerId, ret.releaseParamCaps, ret.results);
+      return;
+    }
+    const q = this.#returned(ret.answerId, ret.releaseParamCaps);
     switch (ret.which()) {
-      case rpc.Return_Which.RESULTS: {
-        const payload = ret.results;
-        this.#readCapTable(payload, message);
-        const received: Received = { message, payload };
-        const hooks = capTableOf(message);
-        q.resolve(received);
-        if (q.canceled) releaseCapTable(message);
-        else if (q.bootstrap) {
-          this.#resolvePipelines(q);
-          releaseCapTable(message);
-        } else if (hooks.length > 0) resultsFinalizer.register(message, hooks, message);
-        break;
-      }
       case rpc.Return_Which.EXCEPTION:
         q.reject(this.#readException(ret.exception));
         break;
@@ -765,9 +768,34 @@ export class RpcConnection implements RemoteSender {
         q.reject(
           new ParallaxError(ErrorCode.UNIMPLEMENTED, "the peer answered with a level 3 Return variant"),
         );
-        this.#sendUnimplemented(_root);
+        this.#sendUnimplemented(root);
         break;
     }
+    this.#afterReturn(q);
+  }
+
+  /** Marks the question `answerId` returned; throws for a Return nobody asked for. */
+  #returned(answerId: number, releaseParamCaps: boolean): Question {
+    const q = this.#questions.get(questionIdFromPeer(answerId));
+    if (q === undefined || q.returned) throw protocolError(`Return for unknown question ${answerId}`);
+    q.returned = true;
+    if (releaseParamCaps) for (const id of q.paramExports) this.#exports.release(id, 1);
+    return q;
+  }
+
+  #onResults(message: Message, answerId: number, releaseParamCaps: boolean, payload: rpc.Payload): void {
+    const q = this.#returned(answerId, releaseParamCaps);
+    this.#readCapTable(payload, message);
+    q.resolve({ message, payload });
+    if (q.canceled) releaseCapTable(message);
+    else if (q.bootstrap) {
+      this.#resolvePipelines(q);
+      releaseCapTable(message);
+    } else holdResults(message);
+    this.#afterReturn(q);
+  }
+
+  #afterReturn(q: Question): void {
     this.#resolvePipelines(q);
     if (!q.finishSent && q.embargoes === 0) this.#sendFinish(q);
     this.#questions.retireIfDone(q);
@@ -828,30 +856,27 @@ export class RpcConnection implements RemoteSender {
   #sendFinish(q: Question): void {
     if (q.finishSent || this.#closedError !== undefined) return;
     q.finishSent = true;
-    const { message, root } = newRpcMessage();
-    const f = root.initFinish();
-    f.questionId = q.id;
-    f.releaseResultCaps = false;
-    this.#send(message);
+    this.#transport.send(encodeFinish(q.id, false));
   }
 
-  #onFinish(f: rpc.Finish): void {
-    const answer = this.#answers.get(answerIdFromPeer(f.questionId));
-    if (answer === undefined || answer.finishReceived)
-      throw protocolError(`Finish for unknown question ${f.questionId}`);
+  #onFinish(questionId: number, releaseResultCaps: boolean): void {
+    const answer = this.#answers.get(answerIdFromPeer(questionId));
+    if (answer === undefined || answer.finishReceived) {
+      throw protocolError(`Finish for unknown question ${questionId}`);
+    }
     answer.finishReceived = true;
     if (!answer.returnSent) {
-      if (f.releaseResultCaps) this.#finishReleasedCaps.add(answer);
-      answer.abort.abort(canceledError());
+      if (releaseResultCaps) this.#finishReleasedCaps.add(answer);
+      answer.cancel(canceledError());
       return;
     }
-    this.#retireAnswer(answer, f.releaseResultCaps);
+    this.#retireAnswer(answer, releaseResultCaps);
   }
 
-  #onRelease(r: rpc.Release): void {
-    if (!this.#exports.release(exportIdFromPeer(r.id), r.referenceCount)) {
+  #onRelease(id: number, referenceCount: number): void {
+    if (!this.#exports.release(exportIdFromPeer(id), referenceCount)) {
       throw protocolError(
-        `Release of ${r.referenceCount} reference(s) to export ${r.id}, which the peer does not hold`,
+        `Release of ${referenceCount} reference(s) to export ${id}, which the peer does not hold`,
       );
     }
   }
@@ -999,7 +1024,7 @@ export class RpcConnection implements RemoteSender {
     for (const q of [...this.#pipelines.keys()]) this.#resolvePipelines(q);
     this.#questions.clear();
     for (const a of this.#answers.values()) {
-      a.abort.abort(error);
+      a.cancel(error);
       const outcome = a.outcome;
       if (outcome !== undefined && !(outcome instanceof ParallaxError)) releaseCapTable(outcome.message);
     }
@@ -1021,7 +1046,7 @@ export class RpcConnection implements RemoteSender {
 
 /** The context a local method sees for a call that came over this connection. */
 class AnswerContext implements CallContext {
-  #return: { message: Message; ret: rpc.Return; payload: rpc.Payload; results: Struct } | undefined;
+  #return: { message: Message; payload: rpc.Payload; results: Struct } | undefined;
   readonly origin: { connection: object; exportEntry?: object };
 
   constructor(
@@ -1033,7 +1058,11 @@ class AnswerContext implements CallContext {
   }
 
   get signal(): AbortSignal {
-    return this.answer.abort.signal;
+    return this.answer.signal;
+  }
+
+  get aborted(): boolean {
+    return this.answer.aborted;
   }
 
   get results(): Struct {
@@ -1041,15 +1070,11 @@ class AnswerContext implements CallContext {
   }
 
   /** The Return message, with the results struct allocated inside it (no copy on return). */
-  returnMessage(): { message: Message; ret: rpc.Return; payload: rpc.Payload; results: Struct } {
+  returnMessage(): { message: Message; payload: rpc.Payload; results: Struct } {
     if (this.#return === undefined) {
-      const { message, root } = newRpcMessage();
-      const ret = root.initReturn();
-      ret.answerId = this.answer.id;
-      ret.releaseParamCaps = false;
-      const payload = ret.initResults();
+      const { message, payload } = buildReturn(this.answer.id);
       const results = Struct.initStructAt(0, this.method.Results, payload);
-      this.#return = { message, ret, payload, results };
+      this.#return = { message, payload, results };
     }
     return this.#return;
   }
@@ -1070,6 +1095,12 @@ class AnswerContext implements CallContext {
 /** Params and results of calls we only forward, knowing nothing of their types. */
 class AnyPointerStruct extends Struct {
   static override readonly _capnp = { displayName: "AnyStruct", id: "0", size: new ObjectSize(0, 0) };
+}
+
+function envelopeTarget(target: Target): EnvelopeTarget {
+  return target.kind === "import"
+    ? { kind: "import", id: target.id }
+    : { kind: "answer", questionId: target.question.id, ops: target.ops };
 }
 
 function writeTransform(pa: rpc.PromisedAnswer, ops: readonly number[]): void {

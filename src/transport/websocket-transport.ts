@@ -52,6 +52,7 @@ export class WebSocketTransport extends BaseTransport {
   #heardAt = Date.now();
   #readingPaused = false;
   #pinger: NodeJS.Timeout | undefined;
+  #corked = false;
 
   /** Takes over an open ws connection. */
   constructor(ws: WebSocket, limits: Limits, remoteAddress: string | undefined) {
@@ -85,6 +86,16 @@ export class WebSocketTransport extends BaseTransport {
   }
 
   protected write(message: Uint8Array): void {
+    // Frames sent in one tick leave in one socket write: cork until the next tick.
+    const socket = (this.#ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    if (socket !== undefined && !this.#corked) {
+      this.#corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        this.#corked = false;
+        socket.uncork();
+      });
+    }
     this.#ws.send(message, { binary: true });
   }
 

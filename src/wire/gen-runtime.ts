@@ -29,6 +29,37 @@ export {
   writeCap,
 } from "../caps/index.js";
 
+export {
+  checkWhich,
+  getBool,
+  getData,
+  getFloat32,
+  getFloat64,
+  getInt8,
+  getInt16,
+  getInt32,
+  getInt64,
+  getStruct,
+  getText,
+  getUint8,
+  getUint16,
+  getUint32,
+  getUint64,
+  group,
+  hasPointer,
+  setBool,
+  setFloat32,
+  setFloat64,
+  setInt8,
+  setInt16,
+  setInt32,
+  setInt64,
+  setUint8,
+  setUint16,
+  setUint32,
+  setUint64,
+} from "./fast-struct.js";
+
 /** What a server method may return: a results shape, nothing (it filled `ctx.results`), or a promise. */
 export type MethodReturn<S> = S | undefined | void | Promise<S | undefined | void>;
 
@@ -165,16 +196,6 @@ export class VoidList extends List<Void> {
     return undefined as unknown as Void;
   }
   override set(_index: number, _value: Void): void {}
-}
-
-/** Reads an Int32 field stored XORed with its default (capnp-ts 0.9.3 applies only 16 bits of the mask). */
-export function getInt32Masked(byteOffset: number, s: Struct, mask: DataView): number {
-  return Struct.getUint32(byteOffset, s) ^ mask.getInt32(0, true);
-}
-
-/** Reads a UInt32 field stored XORed with its default (capnp-ts 0.9.3 answers it sign-extended). */
-export function getUint32Masked(byteOffset: number, s: Struct, mask: DataView): number {
-  return (Struct.getUint32(byteOffset, s) ^ mask.getUint32(0, true)) >>> 0;
 }
 
 /** Nulls a pointer slot (what initializing a union group does to the group's pointers). */

@@ -4,6 +4,8 @@
  * nesting depth), so a hostile message costs at most what the limits allow.
  */
 import { Message } from "capnp-ts";
+import { MultiSegmentArena, SingleSegmentArena } from "capnp-ts/src/serialization/arena/index.js";
+import { preallocateSegments } from "capnp-ts/src/serialization/message.js";
 import { ErrorCode, ParallaxError } from "../errors.js";
 import type { Limits } from "../limits.js";
 import * as rpc from "./gen/capnp/rpc.js";
@@ -37,9 +39,7 @@ export function decodeRpcMessage(
   }
   if (total === headerBytes) throw malformed("message has no content");
   try {
-    const message = new Message(bytes, false);
-    (message as unknown as { _capnp: { traversalLimit: number } })._capnp.traversalLimit =
-      limits.maxTraversalWords * 8;
+    const message = readableMessage(bytes, segmentCount, headerBytes, limits);
     const root = new rpc.Message(message.getSegment(0), 0, limits.maxNestingDepth);
     return { message, root };
   } catch (err) {
@@ -47,9 +47,37 @@ export function decodeRpcMessage(
   }
 }
 
+/**
+ * A capnp-ts message over received bytes whose segment table was already checked: one copy per
+ * segment, straight out of the bytes (capnp-ts alone would copy twice), with the read limits set.
+ */
+export function readableMessage(
+  bytes: Uint8Array,
+  segmentCount: number,
+  headerBytes: number,
+  limits: Pick<Limits, "maxTraversalWords">,
+): Message {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const buffers: ArrayBuffer[] = new Array(segmentCount);
+  let offset = bytes.byteOffset + headerBytes;
+  for (let i = 0; i < segmentCount; i++) {
+    const length = dv.getUint32(4 + i * 4, true) * 8;
+    buffers[i] = (bytes.buffer as ArrayBuffer).slice(offset, offset + length);
+    offset += length;
+  }
+  const message = new Message(new MultiSegmentArena(buffers));
+  preallocateSegments(message); // the segments are full: this is a message to read
+  (message as unknown as { _capnp: { traversalLimit: number } })._capnp.traversalLimit =
+    limits.maxTraversalWords * 8;
+  return message;
+}
+
+/** First segment size of outgoing messages: most RPC messages fit; larger ones grow. */
+const FIRST_SEGMENT_BYTES = 1024;
+
 /** A new outgoing RPC message. */
 export function newRpcMessage(): DecodedMessage {
-  const message = new Message();
+  const message = new Message(new SingleSegmentArena(new ArrayBuffer(FIRST_SEGMENT_BYTES)));
   return { message, root: message.initRoot(rpc.Message) };
 }
 

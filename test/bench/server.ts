@@ -67,6 +67,7 @@ async function main(): Promise<number> {
 main().then((port) => {
   process.stdout.write(`ready ${port}\n`);
   createInterface({ input: process.stdin }).on("line", (line) => {
+    if (line.trim() === "exit") process.exit(0);
     if (line.trim() !== "mem") return;
     (globalThis as { gc?: () => void }).gc?.();
     process.stdout.write(`mem ${process.memoryUsage().rss} ${connections()}\n`);

@@ -269,6 +269,27 @@ describe("disposal", () => {
     b.dispose();
     expect(disposed).toBe(1);
   });
+
+  it("disposing a pipeline releases the capabilities in its results and the stubs it handed out", async () => {
+    let childDisposed = 0;
+    const child = { ...counterImpl(), [Symbol.dispose]: () => void childDisposed++ };
+    const parent = E.Counter.server({
+      ...counterImpl(),
+      child: () => ({ counter: child, info: { value: 1 } }),
+    });
+    const pending = parent.child();
+    const viaPipeline = pending.counter;
+    expect((await viaPipeline.inc({ by: 2 })).value).toBe(2n);
+    const results = await pending;
+    const kept = results.counter; // read from the results: owns its own reference
+    pending.dispose();
+    expect(viaPipeline.disposed).toBe(true);
+    expect(childDisposed).toBe(0);
+    expect((await kept.get()).value).toBe(2n);
+    kept.dispose();
+    expect(childDisposed).toBe(1);
+    parent.dispose();
+  });
 });
 
 describe("capabilities as parameters", () => {

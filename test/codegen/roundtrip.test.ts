@@ -145,16 +145,16 @@ describe("primitive fields", () => {
     const t = roundTrip(E.Primitives, (p) => {
       p.data = bytes;
     });
-    expect(t.data.toUint8Array()).toEqual(bytes);
+    expect(t.data).toEqual(bytes);
     const empty = roundTrip(E.Primitives, (p) => {
       p.setData(new Uint8Array(0));
     });
     expect(empty.hasData()).toBe(true);
-    expect(empty.getData().getLength()).toBe(0);
+    expect(empty.getData().length).toBe(0);
     const viaInit = roundTrip(E.Primitives, (p) => {
       p.initData(3).copyBuffer(new Uint8Array([0, 0xff, 7]));
     });
-    expect([...viaInit.getData().toUint8Array()]).toEqual([0, 0xff, 7]);
+    expect([...viaInit.getData()]).toEqual([0, 0xff, 7]);
   });
 
   it("an enum field round-trips every enumerant by ordinal", () => {
@@ -641,7 +641,7 @@ describe("defaults", () => {
       d.$set({ text: "", data: new Uint8Array(0), ints: [], names: [], points: [] }),
     );
     expect(t.text).toBe("");
-    expect(t.data.getLength()).toBe(0);
+    expect(t.data.length).toBe(0);
     expect(t.ints.getLength()).toBe(0);
     expect(t.names.getLength()).toBe(0);
     expect(t.points.getLength()).toBe(0);
@@ -667,7 +667,7 @@ describe("defaults", () => {
     first.points.get(0).x = 100;
     first.getPoint().x = 100;
     first.ints.set(0, 100);
-    first.data.set(0, 100);
+    first.data[0] = 100;
     const second = roundTrip(E.Defaults, () => {});
     expect(second.$toObject()).toEqual(schemaDefaults);
   });

@@ -34,13 +34,13 @@ export interface Point$Shape {
 /** A tiny struct used inside lists and as a default. */
 export class Point extends $.Struct {
 
-  getX(): number { return $.Struct.getFloat64(0, this); }
-  setX(value: number): void { $.Struct.setFloat64(0, value, this); }
+  getX(): number { return $$.getFloat64(this, 0); }
+  setX(value: number): void { $$.setFloat64(this, 0, value); }
   get x(): number { return this.getX(); }
   set x(value: number) { this.setX(value); }
 
-  getY(): number { return $.Struct.getFloat64(8, this); }
-  setY(value: number): void { $.Struct.setFloat64(8, value, this); }
+  getY(): number { return $$.getFloat64(this, 8); }
+  setY(value: number): void { $$.setFloat64(this, 8, value); }
   get y(): number { return this.getY(); }
   set y(value: number) { this.setY(value); }
 
@@ -90,78 +90,79 @@ export interface Primitives$Shape {
 export class Primitives extends $.Struct {
 
 
-  getBool(): boolean { return $.Struct.getBit(0, this); }
-  setBool(value: boolean): void { $.Struct.setBit(0, value, this); }
+  getBool(): boolean { return $$.getBool(this, 0); }
+  setBool(value: boolean): void { $$.setBool(this, 0, value); }
   get bool(): boolean { return this.getBool(); }
   set bool(value: boolean) { this.setBool(value); }
 
-  getInt8(): number { return $.Struct.getInt8(1, this); }
-  setInt8(value: number): void { $.Struct.setInt8(1, value, this); }
+  getInt8(): number { return $$.getInt8(this, 1); }
+  setInt8(value: number): void { $$.setInt8(this, 1, value); }
   get int8(): number { return this.getInt8(); }
   set int8(value: number) { this.setInt8(value); }
 
-  getInt16(): number { return $.Struct.getInt16(2, this); }
-  setInt16(value: number): void { $.Struct.setInt16(2, value, this); }
+  getInt16(): number { return $$.getInt16(this, 2); }
+  setInt16(value: number): void { $$.setInt16(this, 2, value); }
   get int16(): number { return this.getInt16(); }
   set int16(value: number) { this.setInt16(value); }
 
-  getInt32(): number { return $.Struct.getInt32(4, this); }
-  setInt32(value: number): void { $.Struct.setInt32(4, value, this); }
+  getInt32(): number { return $$.getInt32(this, 4); }
+  setInt32(value: number): void { $$.setInt32(this, 4, value); }
   get int32(): number { return this.getInt32(); }
   set int32(value: number) { this.setInt32(value); }
 
-  getInt64(): bigint { return $.Struct.getInt64(8, this); }
-  setInt64(value: bigint): void { $.Struct.setInt64(8, value, this); }
+  getInt64(): bigint { return $$.getInt64(this, 8); }
+  setInt64(value: bigint): void { $$.setInt64(this, 8, value); }
   get int64(): bigint { return this.getInt64(); }
   set int64(value: bigint) { this.setInt64(value); }
 
-  getUint8(): number { return $.Struct.getUint8(16, this); }
-  setUint8(value: number): void { $.Struct.setUint8(16, value, this); }
+  getUint8(): number { return $$.getUint8(this, 16); }
+  setUint8(value: number): void { $$.setUint8(this, 16, value); }
   get uint8(): number { return this.getUint8(); }
   set uint8(value: number) { this.setUint8(value); }
 
-  getUint16(): number { return $.Struct.getUint16(18, this); }
-  setUint16(value: number): void { $.Struct.setUint16(18, value, this); }
+  getUint16(): number { return $$.getUint16(this, 18); }
+  setUint16(value: number): void { $$.setUint16(this, 18, value); }
   get uint16(): number { return this.getUint16(); }
   set uint16(value: number) { this.setUint16(value); }
 
-  getUint32(): number { return $.Struct.getUint32(20, this); }
-  setUint32(value: number): void { $.Struct.setUint32(20, value, this); }
+  getUint32(): number { return $$.getUint32(this, 20); }
+  setUint32(value: number): void { $$.setUint32(this, 20, value); }
   get uint32(): number { return this.getUint32(); }
   set uint32(value: number) { this.setUint32(value); }
 
-  getUint64(): bigint { return $.Struct.getUint64(24, this); }
-  setUint64(value: bigint): void { $.Struct.setUint64(24, value, this); }
+  getUint64(): bigint { return $$.getUint64(this, 24); }
+  setUint64(value: bigint): void { $$.setUint64(this, 24, value); }
   get uint64(): bigint { return this.getUint64(); }
   set uint64(value: bigint) { this.setUint64(value); }
 
-  getFloat32(): number { return $.Struct.getFloat32(32, this); }
-  setFloat32(value: number): void { $.Struct.setFloat32(32, value, this); }
+  getFloat32(): number { return $$.getFloat32(this, 32); }
+  setFloat32(value: number): void { $$.setFloat32(this, 32, value); }
   get float32(): number { return this.getFloat32(); }
   set float32(value: number) { this.setFloat32(value); }
 
-  getFloat64(): number { return $.Struct.getFloat64(40, this); }
-  setFloat64(value: number): void { $.Struct.setFloat64(40, value, this); }
+  getFloat64(): number { return $$.getFloat64(this, 40); }
+  setFloat64(value: number): void { $$.setFloat64(this, 40, value); }
   get float64(): number { return this.getFloat64(); }
   set float64(value: number) { this.setFloat64(value); }
 
-  getText(): string { return $.Struct.getText(0, this); }
+  getText(): string { return $$.getText(this, 0); }
   setText(value: string): void { $.Struct.setText(0, value, this); }
-  hasText(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  hasText(): boolean { return $$.hasPointer(this, 0); }
   get text(): string { return this.getText(); }
   set text(value: string) { this.setText(value); }
 
-  getData(): $.Data { return $.Struct.getData(1, this); }
+  /** A view into the message: copy it to keep it beyond the message's life. */
+  getData(): Uint8Array { return $$.getData(this, 1); }
   setData(value: Uint8Array | $.Data): void { $$.setData(1, value, this); }
   initData(length: number): $.Data { return $.Struct.initData(1, length, this); }
-  hasData(): boolean { return !$.Struct.isNull($.Struct.getPointer(1, this)); }
+  hasData(): boolean { return $$.hasPointer(this, 1); }
   adoptData(value: $.Orphan<$.Data>): void { $.Struct.adopt(value, $.Struct.getPointer(1, this)); }
-  disownData(): $.Orphan<$.Data> { return $.Struct.disown(this.getData()); }
-  get data(): $.Data { return this.getData(); }
+  disownData(): $.Orphan<$.Data> { return $.Struct.disown($.Struct.getData(1, this)); }
+  get data(): Uint8Array { return this.getData(); }
   set data(value: Uint8Array | $.Data) { this.setData(value); }
 
-  getColor(): Color { return $.Struct.getUint16(36, this) as Color; }
-  setColor(value: Color): void { $.Struct.setUint16(36, value, this); }
+  getColor(): Color { return ($$.getUint16(this, 36)) as Color; }
+  setColor(value: Color): void { $$.setUint16(this, 36, value); }
   get color(): Color { return this.getColor(); }
   set color(value: Color) { this.setColor(value); }
 
@@ -198,7 +199,7 @@ export class Primitives extends $.Struct {
     o.float32 = this.getFloat32();
     o.float64 = this.getFloat64();
     o.text = this.getText();
-    if (this.hasData()) o.data = this.getData().toUint8Array().slice();
+    if (this.hasData()) o.data = this.getData().slice();
     o.color = this.getColor();
     return o;
   }
@@ -239,85 +240,86 @@ export interface Defaults$Shape {
 /** Defaults use the spec's XOR encoding for primitives and pointer defaults for the rest. */
 export class Defaults extends $.Struct {
 
-  getBool(): boolean { return $.Struct.getBit(0, this, Defaults._capnp.defaultBool); }
-  setBool(value: boolean): void { $.Struct.setBit(0, value, this, Defaults._capnp.defaultBool); }
+  getBool(): boolean { return $$.getBool(this, 0) !== true; }
+  setBool(value: boolean): void { $$.setBool(this, 0, value !== true); }
   get bool(): boolean { return this.getBool(); }
   set bool(value: boolean) { this.setBool(value); }
 
-  getInt8(): number { return $.Struct.getInt8(1, this, Defaults._capnp.defaultInt8); }
-  setInt8(value: number): void { $.Struct.setInt8(1, value, this, Defaults._capnp.defaultInt8); }
+  getInt8(): number { return (($$.getInt8(this, 1) ^ -100) << 24) >> 24; }
+  setInt8(value: number): void { $$.setInt8(this, 1, ((value ^ -100) << 24) >> 24); }
   get int8(): number { return this.getInt8(); }
   set int8(value: number) { this.setInt8(value); }
 
-  getInt16(): number { return $.Struct.getInt16(2, this, Defaults._capnp.defaultInt16); }
-  setInt16(value: number): void { $.Struct.setInt16(2, value, this, Defaults._capnp.defaultInt16); }
+  getInt16(): number { return (($$.getInt16(this, 2) ^ -12345) << 16) >> 16; }
+  setInt16(value: number): void { $$.setInt16(this, 2, ((value ^ -12345) << 16) >> 16); }
   get int16(): number { return this.getInt16(); }
   set int16(value: number) { this.setInt16(value); }
 
-  getInt32(): number { return $$.getInt32Masked(4, this, Defaults._capnp.defaultInt32); }
-  setInt32(value: number): void { $.Struct.setInt32(4, value, this, Defaults._capnp.defaultInt32); }
+  getInt32(): number { return ($$.getInt32(this, 4) ^ -1234567) | 0; }
+  setInt32(value: number): void { $$.setInt32(this, 4, (value ^ -1234567) | 0); }
   get int32(): number { return this.getInt32(); }
   set int32(value: number) { this.setInt32(value); }
 
-  getInt64(): bigint { return $.Struct.getInt64(8, this, Defaults._capnp.defaultInt64); }
-  setInt64(value: bigint): void { $.Struct.setInt64(8, value, this, Defaults._capnp.defaultInt64); }
+  getInt64(): bigint { return BigInt.asIntN(64, $$.getInt64(this, 8) ^ -123456789012345n); }
+  setInt64(value: bigint): void { $$.setInt64(this, 8, BigInt.asIntN(64, value ^ -123456789012345n)); }
   get int64(): bigint { return this.getInt64(); }
   set int64(value: bigint) { this.setInt64(value); }
 
-  getUint8(): number { return $.Struct.getUint8(16, this, Defaults._capnp.defaultUint8); }
-  setUint8(value: number): void { $.Struct.setUint8(16, value, this, Defaults._capnp.defaultUint8); }
+  getUint8(): number { return ($$.getUint8(this, 16) ^ 200) & 0xff; }
+  setUint8(value: number): void { $$.setUint8(this, 16, (value ^ 200) & 0xff); }
   get uint8(): number { return this.getUint8(); }
   set uint8(value: number) { this.setUint8(value); }
 
-  getUint16(): number { return $.Struct.getUint16(18, this, Defaults._capnp.defaultUint16); }
-  setUint16(value: number): void { $.Struct.setUint16(18, value, this, Defaults._capnp.defaultUint16); }
+  getUint16(): number { return ($$.getUint16(this, 18) ^ 54321) & 0xffff; }
+  setUint16(value: number): void { $$.setUint16(this, 18, (value ^ 54321) & 0xffff); }
   get uint16(): number { return this.getUint16(); }
   set uint16(value: number) { this.setUint16(value); }
 
-  getUint32(): number { return $$.getUint32Masked(20, this, Defaults._capnp.defaultUint32); }
-  setUint32(value: number): void { $.Struct.setUint32(20, value, this, Defaults._capnp.defaultUint32); }
+  getUint32(): number { return ($$.getUint32(this, 20) ^ 3456789012) >>> 0; }
+  setUint32(value: number): void { $$.setUint32(this, 20, (value ^ 3456789012) >>> 0); }
   get uint32(): number { return this.getUint32(); }
   set uint32(value: number) { this.setUint32(value); }
 
-  getUint64(): bigint { return $.Struct.getUint64(24, this, Defaults._capnp.defaultUint64); }
-  setUint64(value: bigint): void { $.Struct.setUint64(24, value, this, Defaults._capnp.defaultUint64); }
+  getUint64(): bigint { return BigInt.asUintN(64, $$.getUint64(this, 24) ^ 12345678901234567890n); }
+  setUint64(value: bigint): void { $$.setUint64(this, 24, BigInt.asUintN(64, value ^ 12345678901234567890n)); }
   get uint64(): bigint { return this.getUint64(); }
   set uint64(value: bigint) { this.setUint64(value); }
 
-  getFloat32(): number { return $.Struct.getFloat32(32, this, Defaults._capnp.defaultFloat32); }
-  setFloat32(value: number): void { $.Struct.setFloat32(32, value, this, Defaults._capnp.defaultFloat32); }
+  getFloat32(): number { return $$.getFloat32(this, 32, 1067450368); }
+  setFloat32(value: number): void { $$.setFloat32(this, 32, value, 1067450368); }
   get float32(): number { return this.getFloat32(); }
   set float32(value: number) { this.setFloat32(value); }
 
-  getFloat64(): number { return $.Struct.getFloat64(40, this, Defaults._capnp.defaultFloat64); }
-  setFloat64(value: number): void { $.Struct.setFloat64(40, value, this, Defaults._capnp.defaultFloat64); }
+  getFloat64(): number { return $$.getFloat64(this, 40, 15334757244459952909n); }
+  setFloat64(value: number): void { $$.setFloat64(this, 40, value, 15334757244459952909n); }
   get float64(): number { return this.getFloat64(); }
   set float64(value: number) { this.setFloat64(value); }
 
-  getText(): string { return $.Struct.isNull($.Struct.getPointer(0, this)) ? "default text" : $.Struct.getText(0, this); }
+  getText(): string { return $$.getText(this, 0, "default text"); }
   setText(value: string): void { $.Struct.setText(0, value, this); }
-  hasText(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  hasText(): boolean { return $$.hasPointer(this, 0); }
   get text(): string { return this.getText(); }
   set text(value: string) { this.setText(value); }
 
-  getData(): $.Data { return $.Struct.getData(1, this, Defaults._capnp.defaultData); }
+  /** A view into the message: copy it to keep it beyond the message's life. */
+  getData(): Uint8Array { return $$.getData(this, 1, Defaults._capnp.defaultData); }
   setData(value: Uint8Array | $.Data): void { $$.setData(1, value, this); }
   initData(length: number): $.Data { return $.Struct.initData(1, length, this); }
-  hasData(): boolean { return !$.Struct.isNull($.Struct.getPointer(1, this)); }
+  hasData(): boolean { return $$.hasPointer(this, 1); }
   adoptData(value: $.Orphan<$.Data>): void { $.Struct.adopt(value, $.Struct.getPointer(1, this)); }
-  disownData(): $.Orphan<$.Data> { return $.Struct.disown(this.getData()); }
-  get data(): $.Data { return this.getData(); }
+  disownData(): $.Orphan<$.Data> { return $.Struct.disown($.Struct.getData(1, this)); }
+  get data(): Uint8Array { return this.getData(); }
   set data(value: Uint8Array | $.Data) { this.setData(value); }
 
-  getColor(): Color { return $.Struct.getUint16(36, this, Defaults._capnp.defaultColor) as Color; }
-  setColor(value: Color): void { $.Struct.setUint16(36, value, this, Defaults._capnp.defaultColor); }
+  getColor(): Color { return (($$.getUint16(this, 36) ^ 2) & 0xffff) as Color; }
+  setColor(value: Color): void { $$.setUint16(this, 36, (value ^ 2) & 0xffff); }
   get color(): Color { return this.getColor(); }
   set color(value: Color) { this.setColor(value); }
 
-  getPoint(): Point { return $.Struct.getStruct(2, Point, this, Defaults._capnp.defaultPoint); }
+  getPoint(): Point { return $$.getStruct(this, 2, Point, Defaults._capnp.defaultPoint); }
   setPoint(value: Point): void { $.Struct.copyFrom(value, $.Struct.getPointer(2, this)); }
   initPoint(): Point { return $.Struct.initStructAt(2, Point, this); }
-  hasPoint(): boolean { return !$.Struct.isNull($.Struct.getPointer(2, this)); }
+  hasPoint(): boolean { return $$.hasPointer(this, 2); }
   adoptPoint(value: $.Orphan<Point>): void { $.Struct.adopt(value, $.Struct.getPointer(2, this)); }
   disownPoint(): $.Orphan<Point> { return $.Struct.disown(this.getPoint()); }
   get point(): Point { return this.getPoint(); }
@@ -326,7 +328,7 @@ export class Defaults extends $.Struct {
   getInts(): $.List<number> { return $.Struct.getList(3, Defaults._Ints, this, Defaults._capnp.defaultInts); }
   setInts(value: $.List<number>): void { $.Struct.copyFrom(value, $.Struct.getPointer(3, this)); }
   initInts(length: number): $.List<number> { return $.Struct.initList(3, Defaults._Ints, length, this); }
-  hasInts(): boolean { return !$.Struct.isNull($.Struct.getPointer(3, this)); }
+  hasInts(): boolean { return $$.hasPointer(this, 3); }
   adoptInts(value: $.Orphan<$.List<number>>): void { $.Struct.adopt(value, $.Struct.getPointer(3, this)); }
   disownInts(): $.Orphan<$.List<number>> { return $.Struct.disown(this.getInts()); }
   get ints(): $.List<number> { return this.getInts(); }
@@ -335,7 +337,7 @@ export class Defaults extends $.Struct {
   getNames(): $.List<string> { return $.Struct.getList(4, Defaults._Names, this, Defaults._capnp.defaultNames); }
   setNames(value: $.List<string>): void { $.Struct.copyFrom(value, $.Struct.getPointer(4, this)); }
   initNames(length: number): $.List<string> { return $.Struct.initList(4, Defaults._Names, length, this); }
-  hasNames(): boolean { return !$.Struct.isNull($.Struct.getPointer(4, this)); }
+  hasNames(): boolean { return $$.hasPointer(this, 4); }
   adoptNames(value: $.Orphan<$.List<string>>): void { $.Struct.adopt(value, $.Struct.getPointer(4, this)); }
   disownNames(): $.Orphan<$.List<string>> { return $.Struct.disown(this.getNames()); }
   get names(): $.List<string> { return this.getNames(); }
@@ -344,19 +346,19 @@ export class Defaults extends $.Struct {
   getPoints(): $.List<Point> { return $.Struct.getList(5, Defaults._Points, this, Defaults._capnp.defaultPoints); }
   setPoints(value: $.List<Point>): void { $.Struct.copyFrom(value, $.Struct.getPointer(5, this)); }
   initPoints(length: number): $.List<Point> { return $.Struct.initList(5, Defaults._Points, length, this); }
-  hasPoints(): boolean { return !$.Struct.isNull($.Struct.getPointer(5, this)); }
+  hasPoints(): boolean { return $$.hasPointer(this, 5); }
   adoptPoints(value: $.Orphan<$.List<Point>>): void { $.Struct.adopt(value, $.Struct.getPointer(5, this)); }
   disownPoints(): $.Orphan<$.List<Point>> { return $.Struct.disown(this.getPoints()); }
   get points(): $.List<Point> { return this.getPoints(); }
   set points(value: readonly (Point | Point$Shape)[] | $.List<Point>) { $$.setList(this.initPoints(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.STRUCT); }
 
-  getBool2(): boolean { return $.Struct.getBit(1, this); }
-  setBool2(value: boolean): void { $.Struct.setBit(1, value, this); }
+  getBool2(): boolean { return $$.getBool(this, 1); }
+  setBool2(value: boolean): void { $$.setBool(this, 1, value); }
   get bool2(): boolean { return this.getBool2(); }
   set bool2(value: boolean) { this.setBool2(value); }
 
-  getFloat64NaNless(): number { return $.Struct.getFloat64(48, this); }
-  setFloat64NaNless(value: number): void { $.Struct.setFloat64(48, value, this); }
+  getFloat64NaNless(): number { return $$.getFloat64(this, 48); }
+  setFloat64NaNless(value: number): void { $$.setFloat64(this, 48, value); }
   get float64NaNless(): number { return this.getFloat64NaNless(); }
   set float64NaNless(value: number) { this.setFloat64NaNless(value); }
 
@@ -399,7 +401,7 @@ export class Defaults extends $.Struct {
     o.float32 = this.getFloat32();
     o.float64 = this.getFloat64();
     o.text = this.getText();
-    o.data = this.getData().toUint8Array().slice();
+    o.data = this.getData().slice();
     o.color = this.getColor();
     o.point = this.getPoint().$toObject();
     o.ints = $$.listToArray(this.getInts(), $$.PRIM) as never;
@@ -415,7 +417,7 @@ export class Defaults extends $.Struct {
   static _Ints: $.ListCtor<number>;
   static _Names: $.ListCtor<string>;
   static _Points: $.ListCtor<Point>;
-  static override readonly _capnp = { displayName: "Defaults", id: "c10f2a1aa5dffe46", size: new $.ObjectSize(56, 6), defaultBool: $.getBitMask(true, 0), defaultInt8: $.getInt8Mask(-100), defaultInt16: $.getInt16Mask(-12345), defaultInt32: $.getInt32Mask(-1234567), defaultInt64: $.getInt64Mask(-123456789012345n), defaultUint8: $.getUint8Mask(200), defaultUint16: $.getUint16Mask(54321), defaultUint32: $.getUint32Mask(3456789012), defaultUint64: $.getUint64Mask(12345678901234567890n), defaultFloat32: $.getFloat32Mask(1.25), defaultFloat64: $.getFloat64Mask(-3.5e+100), defaultData: $$.rawPointer([0, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 26, 0, 0, 0, 1, 2, 3, 0, 0, 0, 0, 0]), defaultColor: $.getUint16Mask(2), defaultPoint: $$.rawPointer([0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 64, 0, 0, 0, 0, 0, 0, 16, 64]), defaultInts: $$.rawPointer([0, 0, 0, 0, 3, 0, 0, 0, 1, 0, 0, 0, 28, 0, 0, 0, 255, 255, 255, 255, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]), defaultNames: $$.rawPointer([0, 0, 0, 0, 5, 0, 0, 0, 1, 0, 0, 0, 22, 0, 0, 0, 5, 0, 0, 0, 34, 0, 0, 0, 5, 0, 0, 0, 34, 0, 0, 0, 97, 110, 110, 0, 0, 0, 0, 0, 98, 111, 98, 0, 0, 0, 0, 0]), defaultPoints: $$.rawPointer([0, 0, 0, 0, 6, 0, 0, 0, 1, 0, 0, 0, 39, 0, 0, 0, 8, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 240, 63, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0, 0, 0, 0, 0, 240, 191, 0, 0, 0, 0, 0, 0, 0, 192]) };
+  static override readonly _capnp = { displayName: "Defaults", id: "c10f2a1aa5dffe46", size: new $.ObjectSize(56, 6), defaultData: new Uint8Array([1, 2, 3]), defaultPoint: $$.rawPointer([0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 64, 0, 0, 0, 0, 0, 0, 16, 64]), defaultInts: $$.rawPointer([0, 0, 0, 0, 3, 0, 0, 0, 1, 0, 0, 0, 28, 0, 0, 0, 255, 255, 255, 255, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]), defaultNames: $$.rawPointer([0, 0, 0, 0, 5, 0, 0, 0, 1, 0, 0, 0, 22, 0, 0, 0, 5, 0, 0, 0, 34, 0, 0, 0, 5, 0, 0, 0, 34, 0, 0, 0, 97, 110, 110, 0, 0, 0, 0, 0, 98, 111, 98, 0, 0, 0, 0, 0]), defaultPoints: $$.rawPointer([0, 0, 0, 0, 6, 0, 0, 0, 1, 0, 0, 0, 39, 0, 0, 0, 8, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 240, 63, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0, 0, 0, 0, 0, 240, 191, 0, 0, 0, 0, 0, 0, 0, 192]) };
 }
 
 /** The promise of a {@link Defaults}, for pipelining on its capability and struct fields. */
@@ -453,7 +455,7 @@ export class Lists extends $.Struct {
   getVoids(): $.List<$.Void> { return $.Struct.getList(0, Lists._Voids, this); }
   setVoids(value: $.List<$.Void>): void { $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
   initVoids(length: number): $.List<$.Void> { return $.Struct.initList(0, Lists._Voids, length, this); }
-  hasVoids(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  hasVoids(): boolean { return $$.hasPointer(this, 0); }
   adoptVoids(value: $.Orphan<$.List<$.Void>>): void { $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownVoids(): $.Orphan<$.List<$.Void>> { return $.Struct.disown(this.getVoids()); }
   get voids(): $.List<$.Void> { return this.getVoids(); }
@@ -462,7 +464,7 @@ export class Lists extends $.Struct {
   getBools(): $.List<boolean> { return $.Struct.getList(1, Lists._Bools, this); }
   setBools(value: $.List<boolean>): void { $.Struct.copyFrom(value, $.Struct.getPointer(1, this)); }
   initBools(length: number): $.List<boolean> { return $.Struct.initList(1, Lists._Bools, length, this); }
-  hasBools(): boolean { return !$.Struct.isNull($.Struct.getPointer(1, this)); }
+  hasBools(): boolean { return $$.hasPointer(this, 1); }
   adoptBools(value: $.Orphan<$.List<boolean>>): void { $.Struct.adopt(value, $.Struct.getPointer(1, this)); }
   disownBools(): $.Orphan<$.List<boolean>> { return $.Struct.disown(this.getBools()); }
   get bools(): $.List<boolean> { return this.getBools(); }
@@ -471,7 +473,7 @@ export class Lists extends $.Struct {
   getInt8s(): $.List<number> { return $.Struct.getList(2, Lists._Int8s, this); }
   setInt8s(value: $.List<number>): void { $.Struct.copyFrom(value, $.Struct.getPointer(2, this)); }
   initInt8s(length: number): $.List<number> { return $.Struct.initList(2, Lists._Int8s, length, this); }
-  hasInt8s(): boolean { return !$.Struct.isNull($.Struct.getPointer(2, this)); }
+  hasInt8s(): boolean { return $$.hasPointer(this, 2); }
   adoptInt8s(value: $.Orphan<$.List<number>>): void { $.Struct.adopt(value, $.Struct.getPointer(2, this)); }
   disownInt8s(): $.Orphan<$.List<number>> { return $.Struct.disown(this.getInt8s()); }
   get int8s(): $.List<number> { return this.getInt8s(); }
@@ -480,7 +482,7 @@ export class Lists extends $.Struct {
   getInt16s(): $.List<number> { return $.Struct.getList(3, Lists._Int16s, this); }
   setInt16s(value: $.List<number>): void { $.Struct.copyFrom(value, $.Struct.getPointer(3, this)); }
   initInt16s(length: number): $.List<number> { return $.Struct.initList(3, Lists._Int16s, length, this); }
-  hasInt16s(): boolean { return !$.Struct.isNull($.Struct.getPointer(3, this)); }
+  hasInt16s(): boolean { return $$.hasPointer(this, 3); }
   adoptInt16s(value: $.Orphan<$.List<number>>): void { $.Struct.adopt(value, $.Struct.getPointer(3, this)); }
   disownInt16s(): $.Orphan<$.List<number>> { return $.Struct.disown(this.getInt16s()); }
   get int16s(): $.List<number> { return this.getInt16s(); }
@@ -489,7 +491,7 @@ export class Lists extends $.Struct {
   getInt32s(): $.List<number> { return $.Struct.getList(4, Lists._Int32s, this); }
   setInt32s(value: $.List<number>): void { $.Struct.copyFrom(value, $.Struct.getPointer(4, this)); }
   initInt32s(length: number): $.List<number> { return $.Struct.initList(4, Lists._Int32s, length, this); }
-  hasInt32s(): boolean { return !$.Struct.isNull($.Struct.getPointer(4, this)); }
+  hasInt32s(): boolean { return $$.hasPointer(this, 4); }
   adoptInt32s(value: $.Orphan<$.List<number>>): void { $.Struct.adopt(value, $.Struct.getPointer(4, this)); }
   disownInt32s(): $.Orphan<$.List<number>> { return $.Struct.disown(this.getInt32s()); }
   get int32s(): $.List<number> { return this.getInt32s(); }
@@ -498,7 +500,7 @@ export class Lists extends $.Struct {
   getInt64s(): $.List<bigint> { return $.Struct.getList(5, Lists._Int64s, this); }
   setInt64s(value: $.List<bigint>): void { $.Struct.copyFrom(value, $.Struct.getPointer(5, this)); }
   initInt64s(length: number): $.List<bigint> { return $.Struct.initList(5, Lists._Int64s, length, this); }
-  hasInt64s(): boolean { return !$.Struct.isNull($.Struct.getPointer(5, this)); }
+  hasInt64s(): boolean { return $$.hasPointer(this, 5); }
   adoptInt64s(value: $.Orphan<$.List<bigint>>): void { $.Struct.adopt(value, $.Struct.getPointer(5, this)); }
   disownInt64s(): $.Orphan<$.List<bigint>> { return $.Struct.disown(this.getInt64s()); }
   get int64s(): $.List<bigint> { return this.getInt64s(); }
@@ -507,7 +509,7 @@ export class Lists extends $.Struct {
   getUint8s(): $.List<number> { return $.Struct.getList(6, Lists._Uint8s, this); }
   setUint8s(value: $.List<number>): void { $.Struct.copyFrom(value, $.Struct.getPointer(6, this)); }
   initUint8s(length: number): $.List<number> { return $.Struct.initList(6, Lists._Uint8s, length, this); }
-  hasUint8s(): boolean { return !$.Struct.isNull($.Struct.getPointer(6, this)); }
+  hasUint8s(): boolean { return $$.hasPointer(this, 6); }
   adoptUint8s(value: $.Orphan<$.List<number>>): void { $.Struct.adopt(value, $.Struct.getPointer(6, this)); }
   disownUint8s(): $.Orphan<$.List<number>> { return $.Struct.disown(this.getUint8s()); }
   get uint8s(): $.List<number> { return this.getUint8s(); }
@@ -516,7 +518,7 @@ export class Lists extends $.Struct {
   getUint16s(): $.List<number> { return $.Struct.getList(7, Lists._Uint16s, this); }
   setUint16s(value: $.List<number>): void { $.Struct.copyFrom(value, $.Struct.getPointer(7, this)); }
   initUint16s(length: number): $.List<number> { return $.Struct.initList(7, Lists._Uint16s, length, this); }
-  hasUint16s(): boolean { return !$.Struct.isNull($.Struct.getPointer(7, this)); }
+  hasUint16s(): boolean { return $$.hasPointer(this, 7); }
   adoptUint16s(value: $.Orphan<$.List<number>>): void { $.Struct.adopt(value, $.Struct.getPointer(7, this)); }
   disownUint16s(): $.Orphan<$.List<number>> { return $.Struct.disown(this.getUint16s()); }
   get uint16s(): $.List<number> { return this.getUint16s(); }
@@ -525,7 +527,7 @@ export class Lists extends $.Struct {
   getUint32s(): $.List<number> { return $.Struct.getList(8, Lists._Uint32s, this); }
   setUint32s(value: $.List<number>): void { $.Struct.copyFrom(value, $.Struct.getPointer(8, this)); }
   initUint32s(length: number): $.List<number> { return $.Struct.initList(8, Lists._Uint32s, length, this); }
-  hasUint32s(): boolean { return !$.Struct.isNull($.Struct.getPointer(8, this)); }
+  hasUint32s(): boolean { return $$.hasPointer(this, 8); }
   adoptUint32s(value: $.Orphan<$.List<number>>): void { $.Struct.adopt(value, $.Struct.getPointer(8, this)); }
   disownUint32s(): $.Orphan<$.List<number>> { return $.Struct.disown(this.getUint32s()); }
   get uint32s(): $.List<number> { return this.getUint32s(); }
@@ -534,7 +536,7 @@ export class Lists extends $.Struct {
   getUint64s(): $.List<bigint> { return $.Struct.getList(9, Lists._Uint64s, this); }
   setUint64s(value: $.List<bigint>): void { $.Struct.copyFrom(value, $.Struct.getPointer(9, this)); }
   initUint64s(length: number): $.List<bigint> { return $.Struct.initList(9, Lists._Uint64s, length, this); }
-  hasUint64s(): boolean { return !$.Struct.isNull($.Struct.getPointer(9, this)); }
+  hasUint64s(): boolean { return $$.hasPointer(this, 9); }
   adoptUint64s(value: $.Orphan<$.List<bigint>>): void { $.Struct.adopt(value, $.Struct.getPointer(9, this)); }
   disownUint64s(): $.Orphan<$.List<bigint>> { return $.Struct.disown(this.getUint64s()); }
   get uint64s(): $.List<bigint> { return this.getUint64s(); }
@@ -543,7 +545,7 @@ export class Lists extends $.Struct {
   getFloat32s(): $.List<number> { return $.Struct.getList(10, Lists._Float32s, this); }
   setFloat32s(value: $.List<number>): void { $.Struct.copyFrom(value, $.Struct.getPointer(10, this)); }
   initFloat32s(length: number): $.List<number> { return $.Struct.initList(10, Lists._Float32s, length, this); }
-  hasFloat32s(): boolean { return !$.Struct.isNull($.Struct.getPointer(10, this)); }
+  hasFloat32s(): boolean { return $$.hasPointer(this, 10); }
   adoptFloat32s(value: $.Orphan<$.List<number>>): void { $.Struct.adopt(value, $.Struct.getPointer(10, this)); }
   disownFloat32s(): $.Orphan<$.List<number>> { return $.Struct.disown(this.getFloat32s()); }
   get float32s(): $.List<number> { return this.getFloat32s(); }
@@ -552,7 +554,7 @@ export class Lists extends $.Struct {
   getFloat64s(): $.List<number> { return $.Struct.getList(11, Lists._Float64s, this); }
   setFloat64s(value: $.List<number>): void { $.Struct.copyFrom(value, $.Struct.getPointer(11, this)); }
   initFloat64s(length: number): $.List<number> { return $.Struct.initList(11, Lists._Float64s, length, this); }
-  hasFloat64s(): boolean { return !$.Struct.isNull($.Struct.getPointer(11, this)); }
+  hasFloat64s(): boolean { return $$.hasPointer(this, 11); }
   adoptFloat64s(value: $.Orphan<$.List<number>>): void { $.Struct.adopt(value, $.Struct.getPointer(11, this)); }
   disownFloat64s(): $.Orphan<$.List<number>> { return $.Struct.disown(this.getFloat64s()); }
   get float64s(): $.List<number> { return this.getFloat64s(); }
@@ -561,7 +563,7 @@ export class Lists extends $.Struct {
   getTexts(): $.List<string> { return $.Struct.getList(12, Lists._Texts, this); }
   setTexts(value: $.List<string>): void { $.Struct.copyFrom(value, $.Struct.getPointer(12, this)); }
   initTexts(length: number): $.List<string> { return $.Struct.initList(12, Lists._Texts, length, this); }
-  hasTexts(): boolean { return !$.Struct.isNull($.Struct.getPointer(12, this)); }
+  hasTexts(): boolean { return $$.hasPointer(this, 12); }
   adoptTexts(value: $.Orphan<$.List<string>>): void { $.Struct.adopt(value, $.Struct.getPointer(12, this)); }
   disownTexts(): $.Orphan<$.List<string>> { return $.Struct.disown(this.getTexts()); }
   get texts(): $.List<string> { return this.getTexts(); }
@@ -570,7 +572,7 @@ export class Lists extends $.Struct {
   getDatas(): $.List<$.Data> { return $.Struct.getList(13, Lists._Datas, this); }
   setDatas(value: $.List<$.Data>): void { $.Struct.copyFrom(value, $.Struct.getPointer(13, this)); }
   initDatas(length: number): $.List<$.Data> { return $.Struct.initList(13, Lists._Datas, length, this); }
-  hasDatas(): boolean { return !$.Struct.isNull($.Struct.getPointer(13, this)); }
+  hasDatas(): boolean { return $$.hasPointer(this, 13); }
   adoptDatas(value: $.Orphan<$.List<$.Data>>): void { $.Struct.adopt(value, $.Struct.getPointer(13, this)); }
   disownDatas(): $.Orphan<$.List<$.Data>> { return $.Struct.disown(this.getDatas()); }
   get datas(): $.List<$.Data> { return this.getDatas(); }
@@ -579,7 +581,7 @@ export class Lists extends $.Struct {
   getColors(): $.List<number> { return $.Struct.getList(14, Lists._Colors, this); }
   setColors(value: $.List<number>): void { $.Struct.copyFrom(value, $.Struct.getPointer(14, this)); }
   initColors(length: number): $.List<number> { return $.Struct.initList(14, Lists._Colors, length, this); }
-  hasColors(): boolean { return !$.Struct.isNull($.Struct.getPointer(14, this)); }
+  hasColors(): boolean { return $$.hasPointer(this, 14); }
   adoptColors(value: $.Orphan<$.List<number>>): void { $.Struct.adopt(value, $.Struct.getPointer(14, this)); }
   disownColors(): $.Orphan<$.List<number>> { return $.Struct.disown(this.getColors()); }
   get colors(): $.List<number> { return this.getColors(); }
@@ -588,7 +590,7 @@ export class Lists extends $.Struct {
   getPoints(): $.List<Point> { return $.Struct.getList(15, Lists._Points, this); }
   setPoints(value: $.List<Point>): void { $.Struct.copyFrom(value, $.Struct.getPointer(15, this)); }
   initPoints(length: number): $.List<Point> { return $.Struct.initList(15, Lists._Points, length, this); }
-  hasPoints(): boolean { return !$.Struct.isNull($.Struct.getPointer(15, this)); }
+  hasPoints(): boolean { return $$.hasPointer(this, 15); }
   adoptPoints(value: $.Orphan<$.List<Point>>): void { $.Struct.adopt(value, $.Struct.getPointer(15, this)); }
   disownPoints(): $.Orphan<$.List<Point>> { return $.Struct.disown(this.getPoints()); }
   get points(): $.List<Point> { return this.getPoints(); }
@@ -597,7 +599,7 @@ export class Lists extends $.Struct {
   getListOfLists(): $.List<$.List<number>> { return $.Struct.getList(16, Lists._ListOfLists, this); }
   setListOfLists(value: $.List<$.List<number>>): void { $.Struct.copyFrom(value, $.Struct.getPointer(16, this)); }
   initListOfLists(length: number): $.List<$.List<number>> { return $.Struct.initList(16, Lists._ListOfLists, length, this); }
-  hasListOfLists(): boolean { return !$.Struct.isNull($.Struct.getPointer(16, this)); }
+  hasListOfLists(): boolean { return $$.hasPointer(this, 16); }
   adoptListOfLists(value: $.Orphan<$.List<$.List<number>>>): void { $.Struct.adopt(value, $.Struct.getPointer(16, this)); }
   disownListOfLists(): $.Orphan<$.List<$.List<number>>> { return $.Struct.disown(this.getListOfLists()); }
   get listOfLists(): $.List<$.List<number>> { return this.getListOfLists(); }
@@ -606,7 +608,7 @@ export class Lists extends $.Struct {
   getListOfTextLists(): $.List<$.List<string>> { return $.Struct.getList(17, Lists._ListOfTextLists, this); }
   setListOfTextLists(value: $.List<$.List<string>>): void { $.Struct.copyFrom(value, $.Struct.getPointer(17, this)); }
   initListOfTextLists(length: number): $.List<$.List<string>> { return $.Struct.initList(17, Lists._ListOfTextLists, length, this); }
-  hasListOfTextLists(): boolean { return !$.Struct.isNull($.Struct.getPointer(17, this)); }
+  hasListOfTextLists(): boolean { return $$.hasPointer(this, 17); }
   adoptListOfTextLists(value: $.Orphan<$.List<$.List<string>>>): void { $.Struct.adopt(value, $.Struct.getPointer(17, this)); }
   disownListOfTextLists(): $.Orphan<$.List<$.List<string>>> { return $.Struct.disown(this.getListOfTextLists()); }
   get listOfTextLists(): $.List<$.List<string>> { return this.getListOfTextLists(); }
@@ -615,7 +617,7 @@ export class Lists extends $.Struct {
   getListOfStructLists(): $.List<$.List<Point>> { return $.Struct.getList(18, Lists._ListOfStructLists, this); }
   setListOfStructLists(value: $.List<$.List<Point>>): void { $.Struct.copyFrom(value, $.Struct.getPointer(18, this)); }
   initListOfStructLists(length: number): $.List<$.List<Point>> { return $.Struct.initList(18, Lists._ListOfStructLists, length, this); }
-  hasListOfStructLists(): boolean { return !$.Struct.isNull($.Struct.getPointer(18, this)); }
+  hasListOfStructLists(): boolean { return $$.hasPointer(this, 18); }
   adoptListOfStructLists(value: $.Orphan<$.List<$.List<Point>>>): void { $.Struct.adopt(value, $.Struct.getPointer(18, this)); }
   disownListOfStructLists(): $.Orphan<$.List<$.List<Point>>> { return $.Struct.disown(this.getListOfStructLists()); }
   get listOfStructLists(): $.List<$.List<Point>> { return this.getListOfStructLists(); }
@@ -624,7 +626,7 @@ export class Lists extends $.Struct {
   getCaps(): $.List<$.Interface> { return $.Struct.getList(19, Lists._Caps, this); }
   setCaps(value: $.List<$.Interface>): void { $.Struct.copyFrom(value, $.Struct.getPointer(19, this)); }
   initCaps(length: number): $.List<$.Interface> { return $.Struct.initList(19, Lists._Caps, length, this); }
-  hasCaps(): boolean { return !$.Struct.isNull($.Struct.getPointer(19, this)); }
+  hasCaps(): boolean { return $$.hasPointer(this, 19); }
   adoptCaps(value: $.Orphan<$.List<$.Interface>>): void { $.Struct.adopt(value, $.Struct.getPointer(19, this)); }
   disownCaps(): $.Orphan<$.List<$.Interface>> { return $.Struct.disown(this.getCaps()); }
   get caps(): $.List<$.Interface> { return this.getCaps(); }
@@ -738,67 +740,67 @@ export interface Shape$Shape {
 /** A union at the top level, plus fields outside it. */
 export class Shape extends $.Struct {
 
-  getName(): string { return $.Struct.getText(0, this); }
+  getName(): string { return $$.getText(this, 0); }
   setName(value: string): void { $.Struct.setText(0, value, this); }
-  hasName(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  hasName(): boolean { return $$.hasPointer(this, 0); }
   get name(): string { return this.getName(); }
   set name(value: string) { this.setName(value); }
 
   /** Radius. */
-  getCircle(): number { $.Struct.testWhich("circle", $.Struct.getUint16(8, this), 0, this); return $.Struct.getFloat64(0, this); }
-  setCircle(value: number): void { $.Struct.setUint16(8, 0, this); $.Struct.setFloat64(0, value, this); }
-  isCircle(): boolean { return $.Struct.getUint16(8, this) === 0; }
+  getCircle(): number { $$.checkWhich(this, 8, 0, "circle"); return $$.getFloat64(this, 0); }
+  setCircle(value: number): void { $$.setUint16(this, 8, 0); $$.setFloat64(this, 0, value); }
+  isCircle(): boolean { return $$.getUint16(this, 8) === 0; }
   get circle(): number { return this.getCircle(); }
   set circle(value: number) { this.setCircle(value); }
 
-  getSquare(): number { $.Struct.testWhich("square", $.Struct.getUint16(8, this), 1, this); return $.Struct.getFloat64(0, this); }
-  setSquare(value: number): void { $.Struct.setUint16(8, 1, this); $.Struct.setFloat64(0, value, this); }
-  isSquare(): boolean { return $.Struct.getUint16(8, this) === 1; }
+  getSquare(): number { $$.checkWhich(this, 8, 1, "square"); return $$.getFloat64(this, 0); }
+  setSquare(value: number): void { $$.setUint16(this, 8, 1); $$.setFloat64(this, 0, value); }
+  isSquare(): boolean { return $$.getUint16(this, 8) === 1; }
   get square(): number { return this.getSquare(); }
   set square(value: number) { this.setSquare(value); }
 
-  getRectangle(): Shape_Rectangle { $.Struct.testWhich("rectangle", $.Struct.getUint16(8, this), 2, this); return $.Struct.getAs(Shape_Rectangle, this); }
+  getRectangle(): Shape_Rectangle { $$.checkWhich(this, 8, 2, "rectangle"); return $$.group(Shape_Rectangle, this); }
   initRectangle(): Shape_Rectangle {
-    $.Struct.setUint16(8, 2, this);
-    $.Struct.setUint64(0, 0n, this);
-    $.Struct.setUint64(16, 0n, this);
-    return $.Struct.getAs(Shape_Rectangle, this);
+    $$.setUint16(this, 8, 2);
+    $$.setUint64(this, 0, 0n);
+    $$.setUint64(this, 16, 0n);
+    return $$.group(Shape_Rectangle, this);
   }
-  isRectangle(): boolean { return $.Struct.getUint16(8, this) === 2; }
+  isRectangle(): boolean { return $$.getUint16(this, 8) === 2; }
   get rectangle(): Shape_Rectangle { return this.getRectangle(); }
   set rectangle(value: Shape_Rectangle$Shape) { this.initRectangle().$set(value); }
 
-  isNothing(): boolean { return $.Struct.getUint16(8, this) === 3; }
-  setNothing(): void { $.Struct.setUint16(8, 3, this); }
+  isNothing(): boolean { return $$.getUint16(this, 8) === 3; }
+  setNothing(): void { $$.setUint16(this, 8, 3); }
 
-  getLabel(): string { $.Struct.testWhich("label", $.Struct.getUint16(8, this), 4, this); return $.Struct.getText(1, this); }
-  setLabel(value: string): void { $.Struct.setUint16(8, 4, this); $.Struct.setText(1, value, this); }
-  hasLabel(): boolean { return !$.Struct.isNull($.Struct.getPointer(1, this)); }
-  isLabel(): boolean { return $.Struct.getUint16(8, this) === 4; }
+  getLabel(): string { $$.checkWhich(this, 8, 4, "label"); return $$.getText(this, 1); }
+  setLabel(value: string): void { $$.setUint16(this, 8, 4); $.Struct.setText(1, value, this); }
+  hasLabel(): boolean { return $$.hasPointer(this, 1); }
+  isLabel(): boolean { return $$.getUint16(this, 8) === 4; }
   get label(): string { return this.getLabel(); }
   set label(value: string) { this.setLabel(value); }
 
-  getPoints(): $.List<Point> { $.Struct.testWhich("points", $.Struct.getUint16(8, this), 5, this); return $.Struct.getList(1, Shape._Points, this); }
-  setPoints(value: $.List<Point>): void { $.Struct.setUint16(8, 5, this); $.Struct.copyFrom(value, $.Struct.getPointer(1, this)); }
-  initPoints(length: number): $.List<Point> { $.Struct.setUint16(8, 5, this); return $.Struct.initList(1, Shape._Points, length, this); }
-  hasPoints(): boolean { return !$.Struct.isNull($.Struct.getPointer(1, this)); }
-  adoptPoints(value: $.Orphan<$.List<Point>>): void { $.Struct.setUint16(8, 5, this); $.Struct.adopt(value, $.Struct.getPointer(1, this)); }
+  getPoints(): $.List<Point> { $$.checkWhich(this, 8, 5, "points"); return $.Struct.getList(1, Shape._Points, this); }
+  setPoints(value: $.List<Point>): void { $$.setUint16(this, 8, 5); $.Struct.copyFrom(value, $.Struct.getPointer(1, this)); }
+  initPoints(length: number): $.List<Point> { $$.setUint16(this, 8, 5); return $.Struct.initList(1, Shape._Points, length, this); }
+  hasPoints(): boolean { return $$.hasPointer(this, 1); }
+  adoptPoints(value: $.Orphan<$.List<Point>>): void { $$.setUint16(this, 8, 5); $.Struct.adopt(value, $.Struct.getPointer(1, this)); }
   disownPoints(): $.Orphan<$.List<Point>> { return $.Struct.disown(this.getPoints()); }
-  isPoints(): boolean { return $.Struct.getUint16(8, this) === 5; }
+  isPoints(): boolean { return $$.getUint16(this, 8) === 5; }
   get points(): $.List<Point> { return this.getPoints(); }
   set points(value: readonly (Point | Point$Shape)[] | $.List<Point>) { $$.setList(this.initPoints(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.STRUCT); }
 
   /** A named union. */
-  getStyle(): Shape_Style { return $.Struct.getAs(Shape_Style, this); }
+  getStyle(): Shape_Style { return $$.group(Shape_Style, this); }
   get style(): Shape_Style { return this.getStyle(); }
   set style(value: Shape_Style$Shape) { this.getStyle().$set(value); }
 
   /** A group that is not a union, holding a union. */
-  getMeta(): Shape_Meta { return $.Struct.getAs(Shape_Meta, this); }
+  getMeta(): Shape_Meta { return $$.group(Shape_Meta, this); }
   get meta(): Shape_Meta { return this.getMeta(); }
   set meta(value: Shape_Meta$Shape) { this.getMeta().$set(value); }
 
-  which(): Shape_Which { return $.Struct.getUint16(8, this) as Shape_Which; }
+  which(): Shape_Which { return $$.getUint16(this, 8) as Shape_Which; }
 
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: Shape$Shape): void {
@@ -851,13 +853,13 @@ export interface Shape_Rectangle$Shape {
 
 export class Shape_Rectangle extends $.Struct {
 
-  getWidth(): number { return $.Struct.getFloat64(0, this); }
-  setWidth(value: number): void { $.Struct.setFloat64(0, value, this); }
+  getWidth(): number { return $$.getFloat64(this, 0); }
+  setWidth(value: number): void { $$.setFloat64(this, 0, value); }
   get width(): number { return this.getWidth(); }
   set width(value: number) { this.setWidth(value); }
 
-  getHeight(): number { return $.Struct.getFloat64(16, this); }
-  setHeight(value: number): void { $.Struct.setFloat64(16, value, this); }
+  getHeight(): number { return $$.getFloat64(this, 16); }
+  setHeight(value: number): void { $$.setFloat64(this, 16, value); }
   get height(): number { return this.getHeight(); }
   set height(value: number) { this.setHeight(value); }
 
@@ -899,20 +901,20 @@ export interface Shape_Style$Shape {
 /** A named union. */
 export class Shape_Style extends $.Struct {
 
-  getSolid(): Color { $.Struct.testWhich("solid", $.Struct.getUint16(12, this), 0, this); return $.Struct.getUint16(10, this) as Color; }
-  setSolid(value: Color): void { $.Struct.setUint16(12, 0, this); $.Struct.setUint16(10, value, this); }
-  isSolid(): boolean { return $.Struct.getUint16(12, this) === 0; }
+  getSolid(): Color { $$.checkWhich(this, 12, 0, "solid"); return ($$.getUint16(this, 10)) as Color; }
+  setSolid(value: Color): void { $$.setUint16(this, 12, 0); $$.setUint16(this, 10, value); }
+  isSolid(): boolean { return $$.getUint16(this, 12) === 0; }
   get solid(): Color { return this.getSolid(); }
   set solid(value: Color) { this.setSolid(value); }
 
-  getPattern(): string { $.Struct.testWhich("pattern", $.Struct.getUint16(12, this), 1, this); return $.Struct.getText(2, this); }
-  setPattern(value: string): void { $.Struct.setUint16(12, 1, this); $.Struct.setText(2, value, this); }
-  hasPattern(): boolean { return !$.Struct.isNull($.Struct.getPointer(2, this)); }
-  isPattern(): boolean { return $.Struct.getUint16(12, this) === 1; }
+  getPattern(): string { $$.checkWhich(this, 12, 1, "pattern"); return $$.getText(this, 2); }
+  setPattern(value: string): void { $$.setUint16(this, 12, 1); $.Struct.setText(2, value, this); }
+  hasPattern(): boolean { return $$.hasPointer(this, 2); }
+  isPattern(): boolean { return $$.getUint16(this, 12) === 1; }
   get pattern(): string { return this.getPattern(); }
   set pattern(value: string) { this.setPattern(value); }
 
-  which(): Shape_Style_Which { return $.Struct.getUint16(12, this) as Shape_Style_Which; }
+  which(): Shape_Style_Which { return $$.getUint16(this, 12) as Shape_Style_Which; }
 
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: Shape_Style$Shape): void {
@@ -949,18 +951,18 @@ export interface Shape_Meta$Shape {
 /** A group that is not a union, holding a union. */
 export class Shape_Meta extends $.Struct {
 
-  getCreatedBy(): string { return $.Struct.getText(3, this); }
+  getCreatedBy(): string { return $$.getText(this, 3); }
   setCreatedBy(value: string): void { $.Struct.setText(3, value, this); }
-  hasCreatedBy(): boolean { return !$.Struct.isNull($.Struct.getPointer(3, this)); }
+  hasCreatedBy(): boolean { return $$.hasPointer(this, 3); }
   get createdBy(): string { return this.getCreatedBy(); }
   set createdBy(value: string) { this.setCreatedBy(value); }
 
-  getRevision(): number { return $.Struct.getUint32(24, this); }
-  setRevision(value: number): void { $.Struct.setUint32(24, value, this); }
+  getRevision(): number { return $$.getUint32(this, 24); }
+  setRevision(value: number): void { $$.setUint32(this, 24, value); }
   get revision(): number { return this.getRevision(); }
   set revision(value: number) { this.setRevision(value); }
 
-  getOrigin(): Shape_Meta_Origin { return $.Struct.getAs(Shape_Meta_Origin, this); }
+  getOrigin(): Shape_Meta_Origin { return $$.group(Shape_Meta_Origin, this); }
   get origin(): Shape_Meta_Origin { return this.getOrigin(); }
   set origin(value: Shape_Meta_Origin$Shape) { this.getOrigin().$set(value); }
 
@@ -1004,17 +1006,17 @@ export interface Shape_Meta_Origin$Shape {
 
 export class Shape_Meta_Origin extends $.Struct {
 
-  isLocal(): boolean { return $.Struct.getUint16(14, this) === 0; }
-  setLocal(): void { $.Struct.setUint16(14, 0, this); }
+  isLocal(): boolean { return $$.getUint16(this, 14) === 0; }
+  setLocal(): void { $$.setUint16(this, 14, 0); }
 
-  getRemote(): string { $.Struct.testWhich("remote", $.Struct.getUint16(14, this), 1, this); return $.Struct.getText(4, this); }
-  setRemote(value: string): void { $.Struct.setUint16(14, 1, this); $.Struct.setText(4, value, this); }
-  hasRemote(): boolean { return !$.Struct.isNull($.Struct.getPointer(4, this)); }
-  isRemote(): boolean { return $.Struct.getUint16(14, this) === 1; }
+  getRemote(): string { $$.checkWhich(this, 14, 1, "remote"); return $$.getText(this, 4); }
+  setRemote(value: string): void { $$.setUint16(this, 14, 1); $.Struct.setText(4, value, this); }
+  hasRemote(): boolean { return $$.hasPointer(this, 4); }
+  isRemote(): boolean { return $$.getUint16(this, 14) === 1; }
   get remote(): string { return this.getRemote(); }
   set remote(value: string) { this.setRemote(value); }
 
-  which(): Shape_Meta_Origin_Which { return $.Struct.getUint16(14, this) as Shape_Meta_Origin_Which; }
+  which(): Shape_Meta_Origin_Which { return $$.getUint16(this, 14) as Shape_Meta_Origin_Which; }
 
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: Shape_Meta_Origin$Shape): void {
@@ -1056,10 +1058,10 @@ export interface Nested$Shape {
 /** Nested declarations are named Outer_Inner. */
 export class Nested extends $.Struct {
 
-  getInner(): Nested_Inner { return $.Struct.getStruct(0, Nested_Inner, this); }
+  getInner(): Nested_Inner { return $$.getStruct(this, 0, Nested_Inner); }
   setInner(value: Nested_Inner): void { $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
   initInner(): Nested_Inner { return $.Struct.initStructAt(0, Nested_Inner, this); }
-  hasInner(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  hasInner(): boolean { return $$.hasPointer(this, 0); }
   adoptInner(value: $.Orphan<Nested_Inner>): void { $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownInner(): $.Orphan<Nested_Inner> { return $.Struct.disown(this.getInner()); }
   get inner(): Nested_Inner { return this.getInner(); }
@@ -1068,16 +1070,16 @@ export class Nested extends $.Struct {
   getInners(): $.List<Nested_Inner> { return $.Struct.getList(1, Nested._Inners, this); }
   setInners(value: $.List<Nested_Inner>): void { $.Struct.copyFrom(value, $.Struct.getPointer(1, this)); }
   initInners(length: number): $.List<Nested_Inner> { return $.Struct.initList(1, Nested._Inners, length, this); }
-  hasInners(): boolean { return !$.Struct.isNull($.Struct.getPointer(1, this)); }
+  hasInners(): boolean { return $$.hasPointer(this, 1); }
   adoptInners(value: $.Orphan<$.List<Nested_Inner>>): void { $.Struct.adopt(value, $.Struct.getPointer(1, this)); }
   disownInners(): $.Orphan<$.List<Nested_Inner>> { return $.Struct.disown(this.getInners()); }
   get inners(): $.List<Nested_Inner> { return this.getInners(); }
   set inners(value: readonly (Nested_Inner | Nested_Inner$Shape)[] | $.List<Nested_Inner>) { $$.setList(this.initInners(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.STRUCT); }
 
-  getOther(): $other.Remote { return $.Struct.getStruct(2, $other.Remote, this); }
+  getOther(): $other.Remote { return $$.getStruct(this, 2, $other.Remote); }
   setOther(value: $other.Remote): void { $.Struct.copyFrom(value, $.Struct.getPointer(2, this)); }
   initOther(): $other.Remote { return $.Struct.initStructAt(2, $other.Remote, this); }
-  hasOther(): boolean { return !$.Struct.isNull($.Struct.getPointer(2, this)); }
+  hasOther(): boolean { return $$.hasPointer(this, 2); }
   adoptOther(value: $.Orphan<$other.Remote>): void { $.Struct.adopt(value, $.Struct.getPointer(2, this)); }
   disownOther(): $.Orphan<$other.Remote> { return $.Struct.disown(this.getOther()); }
   get other(): $other.Remote { return this.getOther(); }
@@ -1085,7 +1087,7 @@ export class Nested extends $.Struct {
 
   getAny(): $.Pointer { return $.Struct.getPointer(3, this); }
   setAny(value: $.Pointer): void { $.Struct.copyFrom(value, $.Struct.getPointer(3, this)); }
-  hasAny(): boolean { return !$.Struct.isNull($.Struct.getPointer(3, this)); }
+  hasAny(): boolean { return $$.hasPointer(this, 3); }
   adoptAny(value: $.Orphan<$.Pointer>): void { $.Struct.adopt(value, $.Struct.getPointer(3, this)); }
   disownAny(): $.Orphan<$.Pointer> { return $.Struct.disown(this.getAny()); }
   get any(): $.Pointer { return this.getAny(); }
@@ -1093,7 +1095,7 @@ export class Nested extends $.Struct {
 
   getAnyStruct(): $.Pointer { return $.Struct.getPointer(4, this); }
   setAnyStruct(value: $.Pointer): void { $.Struct.copyFrom(value, $.Struct.getPointer(4, this)); }
-  hasAnyStruct(): boolean { return !$.Struct.isNull($.Struct.getPointer(4, this)); }
+  hasAnyStruct(): boolean { return $$.hasPointer(this, 4); }
   adoptAnyStruct(value: $.Orphan<$.Pointer>): void { $.Struct.adopt(value, $.Struct.getPointer(4, this)); }
   disownAnyStruct(): $.Orphan<$.Pointer> { return $.Struct.disown(this.getAnyStruct()); }
   get anyStruct(): $.Pointer { return this.getAnyStruct(); }
@@ -1101,7 +1103,7 @@ export class Nested extends $.Struct {
 
   getAnyList(): $.Pointer { return $.Struct.getPointer(5, this); }
   setAnyList(value: $.Pointer): void { $.Struct.copyFrom(value, $.Struct.getPointer(5, this)); }
-  hasAnyList(): boolean { return !$.Struct.isNull($.Struct.getPointer(5, this)); }
+  hasAnyList(): boolean { return $$.hasPointer(this, 5); }
   adoptAnyList(value: $.Orphan<$.Pointer>): void { $.Struct.adopt(value, $.Struct.getPointer(5, this)); }
   disownAnyList(): $.Orphan<$.Pointer> { return $.Struct.disown(this.getAnyList()); }
   get anyList(): $.Pointer { return this.getAnyList(); }
@@ -1109,13 +1111,13 @@ export class Nested extends $.Struct {
 
   getCap(): Counter { return $$.readCap($.Struct.getPointer(6, this), Counter); }
   setCap(value: Counter | Counter$Server | null): void { $$.writeCap($.Struct.getPointer(6, this), value, Counter.$interface); }
-  hasCap(): boolean { return !$.Struct.isNull($.Struct.getPointer(6, this)); }
+  hasCap(): boolean { return $$.hasPointer(this, 6); }
   get cap(): Counter { return this.getCap(); }
   set cap(value: Counter | Counter$Server | null) { this.setCap(value); }
 
   getAnyCap(): $$.Capability { return $$.readCap($.Struct.getPointer(7, this), $$.Capability); }
   setAnyCap(value: $$.Capability | null): void { $$.writeCap($.Struct.getPointer(7, this), value); }
-  hasAnyCap(): boolean { return !$.Struct.isNull($.Struct.getPointer(7, this)); }
+  hasAnyCap(): boolean { return $$.hasPointer(this, 7); }
   get anyCap(): $$.Capability { return this.getAnyCap(); }
   set anyCap(value: $$.Capability | null) { this.setAnyCap(value); }
 
@@ -1167,13 +1169,13 @@ export interface Nested_Inner$Shape {
 
 export class Nested_Inner extends $.Struct {
 
-  getValue(): number { return $.Struct.getInt32(0, this); }
-  setValue(value: number): void { $.Struct.setInt32(0, value, this); }
+  getValue(): number { return $$.getInt32(this, 0); }
+  setValue(value: number): void { $$.setInt32(this, 0, value); }
   get value(): number { return this.getValue(); }
   set value(value: number) { this.setValue(value); }
 
-  getMode(): Nested_Inner_Mode { return $.Struct.getUint16(4, this, Nested_Inner._capnp.defaultMode) as Nested_Inner_Mode; }
-  setMode(value: Nested_Inner_Mode): void { $.Struct.setUint16(4, value, this, Nested_Inner._capnp.defaultMode); }
+  getMode(): Nested_Inner_Mode { return (($$.getUint16(this, 4) ^ 1) & 0xffff) as Nested_Inner_Mode; }
+  setMode(value: Nested_Inner_Mode): void { $$.setUint16(this, 4, (value ^ 1) & 0xffff); }
   get mode(): Nested_Inner_Mode { return this.getMode(); }
   set mode(value: Nested_Inner_Mode) { this.setMode(value); }
 
@@ -1193,7 +1195,7 @@ export class Nested_Inner extends $.Struct {
 
   override toString(): string { return "Nested_Inner_" + super.toString(); }
 
-  static override readonly _capnp = { displayName: "Nested_Inner", id: "fe87bf4140ebdc17", size: new $.ObjectSize(8, 0), defaultMode: $.getUint16Mask(1) };
+  static override readonly _capnp = { displayName: "Nested_Inner", id: "fe87bf4140ebdc17", size: new $.ObjectSize(8, 0) };
 }
 
 /** The promise of a {@link Nested_Inner}, for pipelining on its capability and struct fields. */
@@ -1207,8 +1209,8 @@ export interface Counter_inc_Params$Shape {
 
 export class Counter_inc_Params extends $.Struct {
 
-  getBy(): number { return $$.getInt32Masked(0, this, Counter_inc_Params._capnp.defaultBy); }
-  setBy(value: number): void { $.Struct.setInt32(0, value, this, Counter_inc_Params._capnp.defaultBy); }
+  getBy(): number { return ($$.getInt32(this, 0) ^ 1) | 0; }
+  setBy(value: number): void { $$.setInt32(this, 0, (value ^ 1) | 0); }
   get by(): number { return this.getBy(); }
   set by(value: number) { this.setBy(value); }
 
@@ -1226,7 +1228,7 @@ export class Counter_inc_Params extends $.Struct {
 
   override toString(): string { return "Counter_inc_Params_" + super.toString(); }
 
-  static override readonly _capnp = { displayName: "Counter_inc_Params", id: "c0241c7aa9a9b7d8", size: new $.ObjectSize(8, 0), defaultBy: $.getInt32Mask(1) };
+  static override readonly _capnp = { displayName: "Counter_inc_Params", id: "c0241c7aa9a9b7d8", size: new $.ObjectSize(8, 0) };
 }
 
 /** The promise of a {@link Counter_inc_Params}, for pipelining on its capability and struct fields. */
@@ -1240,8 +1242,8 @@ export interface Counter_inc_Results$Shape {
 
 export class Counter_inc_Results extends $.Struct {
 
-  getValue(): bigint { return $.Struct.getInt64(0, this); }
-  setValue(value: bigint): void { $.Struct.setInt64(0, value, this); }
+  getValue(): bigint { return $$.getInt64(this, 0); }
+  setValue(value: bigint): void { $$.setInt64(this, 0, value); }
   get value(): bigint { return this.getValue(); }
   set value(value: bigint) { this.setValue(value); }
 
@@ -1298,8 +1300,8 @@ export interface Counter_get_Results$Shape {
 
 export class Counter_get_Results extends $.Struct {
 
-  getValue(): bigint { return $.Struct.getInt64(0, this); }
-  setValue(value: bigint): void { $.Struct.setInt64(0, value, this); }
+  getValue(): bigint { return $$.getInt64(this, 0); }
+  setValue(value: bigint): void { $$.setInt64(this, 0, value); }
   get value(): bigint { return this.getValue(); }
   set value(value: bigint) { this.setValue(value); }
 
@@ -1359,14 +1361,14 @@ export class Counter_child_Results extends $.Struct {
 
   getCounter(): Counter { return $$.readCap($.Struct.getPointer(0, this), Counter); }
   setCounter(value: Counter | Counter$Server | null): void { $$.writeCap($.Struct.getPointer(0, this), value, Counter.$interface); }
-  hasCounter(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  hasCounter(): boolean { return $$.hasPointer(this, 0); }
   get counter(): Counter { return this.getCounter(); }
   set counter(value: Counter | Counter$Server | null) { this.setCounter(value); }
 
-  getInfo(): Nested_Inner { return $.Struct.getStruct(1, Nested_Inner, this); }
+  getInfo(): Nested_Inner { return $$.getStruct(this, 1, Nested_Inner); }
   setInfo(value: Nested_Inner): void { $.Struct.copyFrom(value, $.Struct.getPointer(1, this)); }
   initInfo(): Nested_Inner { return $.Struct.initStructAt(1, Nested_Inner, this); }
-  hasInfo(): boolean { return !$.Struct.isNull($.Struct.getPointer(1, this)); }
+  hasInfo(): boolean { return $$.hasPointer(this, 1); }
   adoptInfo(value: $.Orphan<Nested_Inner>): void { $.Struct.adopt(value, $.Struct.getPointer(1, this)); }
   disownInfo(): $.Orphan<Nested_Inner> { return $.Struct.disown(this.getInfo()); }
   get info(): Nested_Inner { return this.getInfo(); }
@@ -1429,9 +1431,9 @@ export interface Named_name_Results$Shape {
 
 export class Named_name_Results extends $.Struct {
 
-  getName(): string { return $.Struct.getText(0, this); }
+  getName(): string { return $$.getText(this, 0); }
   setName(value: string): void { $.Struct.setText(0, value, this); }
-  hasName(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  hasName(): boolean { return $$.hasPointer(this, 0); }
   get name(): string { return this.getName(); }
   set name(value: string) { this.setName(value); }
 
@@ -1465,7 +1467,7 @@ export class Named_watch_Params extends $.Struct {
 
   getListener(): Listener { return $$.readCap($.Struct.getPointer(0, this), Listener); }
   setListener(value: Listener | Listener$Server | null): void { $$.writeCap($.Struct.getPointer(0, this), value, Listener.$interface); }
-  hasListener(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  hasListener(): boolean { return $$.hasPointer(this, 0); }
   get listener(): Listener { return this.getListener(); }
   set listener(value: Listener | Listener$Server | null) { this.setListener(value); }
 
@@ -1523,9 +1525,9 @@ export interface Rename$Shape {
 
 export class Rename extends $.Struct {
 
-  getNewName(): string { return $.Struct.getText(0, this); }
+  getNewName(): string { return $$.getText(this, 0); }
   setNewName(value: string): void { $.Struct.setText(0, value, this); }
-  hasNewName(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  hasNewName(): boolean { return $$.hasPointer(this, 0); }
   get newName(): string { return this.getNewName(); }
   set newName(value: string) { this.setNewName(value); }
 
@@ -1558,14 +1560,14 @@ export interface Listener_event_Params$Shape {
 
 export class Listener_event_Params extends $.Struct {
 
-  getWhat(): string { return $.Struct.getText(0, this); }
+  getWhat(): string { return $$.getText(this, 0); }
   setWhat(value: string): void { $.Struct.setText(0, value, this); }
-  hasWhat(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  hasWhat(): boolean { return $$.hasPointer(this, 0); }
   get what(): string { return this.getWhat(); }
   set what(value: string) { this.setWhat(value); }
 
-  getColor(): Color { return $.Struct.getUint16(0, this) as Color; }
-  setColor(value: Color): void { $.Struct.setUint16(0, value, this); }
+  getColor(): Color { return ($$.getUint16(this, 0)) as Color; }
+  setColor(value: Color): void { $$.setUint16(this, 0, value); }
   get color(): Color { return this.getColor(); }
   set color(value: Color) { this.setColor(value); }
 
@@ -1632,25 +1634,25 @@ export interface Tagged$Shape {
 /** A union member that is a group with its own union, sharing bytes with the other members. */
 export class Tagged extends $.Struct {
 
-  getNumber(): bigint { $.Struct.testWhich("number", $.Struct.getUint16(8, this), 0, this); return $.Struct.getUint64(0, this); }
-  setNumber(value: bigint): void { $.Struct.setUint16(8, 0, this); $.Struct.setUint64(0, value, this); }
-  isNumber(): boolean { return $.Struct.getUint16(8, this) === 0; }
+  getNumber(): bigint { $$.checkWhich(this, 8, 0, "number"); return $$.getUint64(this, 0); }
+  setNumber(value: bigint): void { $$.setUint16(this, 8, 0); $$.setUint64(this, 0, value); }
+  isNumber(): boolean { return $$.getUint16(this, 8) === 0; }
   get number(): bigint { return this.getNumber(); }
   set number(value: bigint) { this.setNumber(value); }
 
-  getPair(): Tagged_Pair { $.Struct.testWhich("pair", $.Struct.getUint16(8, this), 1, this); return $.Struct.getAs(Tagged_Pair, this); }
+  getPair(): Tagged_Pair { $$.checkWhich(this, 8, 1, "pair"); return $$.group(Tagged_Pair, this); }
   initPair(): Tagged_Pair {
-    $.Struct.setUint16(8, 1, this);
-    $.Struct.setUint16(0, 0, this);
+    $$.setUint16(this, 8, 1);
+    $$.setUint16(this, 0, 0);
     $$.clearPointer(0, this);
-    $.Struct.setUint16(2, 0, this);
-    return $.Struct.getAs(Tagged_Pair, this);
+    $$.setUint16(this, 2, 0);
+    return $$.group(Tagged_Pair, this);
   }
-  isPair(): boolean { return $.Struct.getUint16(8, this) === 1; }
+  isPair(): boolean { return $$.getUint16(this, 8) === 1; }
   get pair(): Tagged_Pair { return this.getPair(); }
   set pair(value: Tagged_Pair$Shape) { this.initPair().$set(value); }
 
-  which(): Tagged_Which { return $.Struct.getUint16(8, this) as Tagged_Which; }
+  which(): Tagged_Which { return $$.getUint16(this, 8) as Tagged_Which; }
 
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: Tagged$Shape): void {
@@ -1693,22 +1695,22 @@ export interface Tagged_Pair$Shape {
 
 export class Tagged_Pair extends $.Struct {
 
-  isLeft(): boolean { return $.Struct.getUint16(0, this) === 0; }
-  setLeft(): void { $.Struct.setUint16(0, 0, this); }
+  isLeft(): boolean { return $$.getUint16(this, 0) === 0; }
+  setLeft(): void { $$.setUint16(this, 0, 0); }
 
-  getRight(): string { $.Struct.testWhich("right", $.Struct.getUint16(0, this), 1, this); return $.Struct.getText(0, this); }
-  setRight(value: string): void { $.Struct.setUint16(0, 1, this); $.Struct.setText(0, value, this); }
-  hasRight(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
-  isRight(): boolean { return $.Struct.getUint16(0, this) === 1; }
+  getRight(): string { $$.checkWhich(this, 0, 1, "right"); return $$.getText(this, 0); }
+  setRight(value: string): void { $$.setUint16(this, 0, 1); $.Struct.setText(0, value, this); }
+  hasRight(): boolean { return $$.hasPointer(this, 0); }
+  isRight(): boolean { return $$.getUint16(this, 0) === 1; }
   get right(): string { return this.getRight(); }
   set right(value: string) { this.setRight(value); }
 
-  getWeight(): number { return $.Struct.getInt16(2, this, Tagged_Pair._capnp.defaultWeight); }
-  setWeight(value: number): void { $.Struct.setInt16(2, value, this, Tagged_Pair._capnp.defaultWeight); }
+  getWeight(): number { return (($$.getInt16(this, 2) ^ 7) << 16) >> 16; }
+  setWeight(value: number): void { $$.setInt16(this, 2, ((value ^ 7) << 16) >> 16); }
   get weight(): number { return this.getWeight(); }
   set weight(value: number) { this.setWeight(value); }
 
-  which(): Tagged_Pair_Which { return $.Struct.getUint16(0, this) as Tagged_Pair_Which; }
+  which(): Tagged_Pair_Which { return $$.getUint16(this, 0) as Tagged_Pair_Which; }
 
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: Tagged_Pair$Shape): void {
@@ -1730,7 +1732,7 @@ export class Tagged_Pair extends $.Struct {
 
   override toString(): string { return "Tagged_Pair_" + super.toString(); }
 
-  static override readonly _capnp = { displayName: "Tagged_Pair", id: "9a693d991342d2ea", size: new $.ObjectSize(16, 1), defaultWeight: $.getInt16Mask(7) };
+  static override readonly _capnp = { displayName: "Tagged_Pair", id: "9a693d991342d2ea", size: new $.ObjectSize(16, 1) };
 }
 
 /** The promise of a {@link Tagged_Pair}, for pipelining on its capability and struct fields. */
@@ -1772,7 +1774,7 @@ export class Recorder_log_Results extends $.Struct {
   getEvents(): $.List<string> { return $.Struct.getList(0, Recorder_log_Results._Events, this); }
   setEvents(value: $.List<string>): void { $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
   initEvents(length: number): $.List<string> { return $.Struct.initList(0, Recorder_log_Results._Events, length, this); }
-  hasEvents(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  hasEvents(): boolean { return $$.hasPointer(this, 0); }
   adoptEvents(value: $.Orphan<$.List<string>>): void { $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownEvents(): $.Orphan<$.List<string>> { return $.Struct.disown(this.getEvents()); }
   get events(): $.List<string> { return this.getEvents(); }

@@ -14,15 +14,15 @@ export interface Remote$Shape {
 
 export class Remote extends $.Struct {
 
-  getId(): bigint { return $.Struct.getUint64(0, this); }
-  setId(value: bigint): void { $.Struct.setUint64(0, value, this); }
+  getId(): bigint { return $$.getUint64(this, 0); }
+  setId(value: bigint): void { $$.setUint64(this, 0, value); }
   get id(): bigint { return this.getId(); }
   set id(value: bigint) { this.setId(value); }
 
   getTags(): $.List<string> { return $.Struct.getList(0, Remote._Tags, this); }
   setTags(value: $.List<string>): void { $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
   initTags(length: number): $.List<string> { return $.Struct.initList(0, Remote._Tags, length, this); }
-  hasTags(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  hasTags(): boolean { return $$.hasPointer(this, 0); }
   adoptTags(value: $.Orphan<$.List<string>>): void { $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownTags(): $.Orphan<$.List<string>> { return $.Struct.disown(this.getTags()); }
   get tags(): $.List<string> { return this.getTags(); }

@@ -17,13 +17,14 @@ export interface Demo_echo_Params$Shape {
 
 export class Demo_echo_Params extends $.Struct {
 
-  getPayload(): $.Data { return $.Struct.getData(0, this); }
+  /** A view into the message: copy it to keep it beyond the message's life. */
+  getPayload(): Uint8Array { return $$.getData(this, 0); }
   setPayload(value: Uint8Array | $.Data): void { $$.setData(0, value, this); }
   initPayload(length: number): $.Data { return $.Struct.initData(0, length, this); }
-  hasPayload(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  hasPayload(): boolean { return $$.hasPointer(this, 0); }
   adoptPayload(value: $.Orphan<$.Data>): void { $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
-  disownPayload(): $.Orphan<$.Data> { return $.Struct.disown(this.getPayload()); }
-  get payload(): $.Data { return this.getPayload(); }
+  disownPayload(): $.Orphan<$.Data> { return $.Struct.disown($.Struct.getData(0, this)); }
+  get payload(): Uint8Array { return this.getPayload(); }
   set payload(value: Uint8Array | $.Data) { this.setPayload(value); }
 
   /** Sets every field present in `shape`; at most one union member may be present. */
@@ -34,7 +35,7 @@ export class Demo_echo_Params extends $.Struct {
   /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
   $toObject(): Demo_echo_Params$Shape {
     const o: Demo_echo_Params$Shape = {};
-    if (this.hasPayload()) o.payload = this.getPayload().toUint8Array().slice();
+    if (this.hasPayload()) o.payload = this.getPayload().slice();
     return o;
   }
 
@@ -54,13 +55,14 @@ export interface Demo_echo_Results$Shape {
 
 export class Demo_echo_Results extends $.Struct {
 
-  getPayload(): $.Data { return $.Struct.getData(0, this); }
+  /** A view into the message: copy it to keep it beyond the message's life. */
+  getPayload(): Uint8Array { return $$.getData(this, 0); }
   setPayload(value: Uint8Array | $.Data): void { $$.setData(0, value, this); }
   initPayload(length: number): $.Data { return $.Struct.initData(0, length, this); }
-  hasPayload(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  hasPayload(): boolean { return $$.hasPointer(this, 0); }
   adoptPayload(value: $.Orphan<$.Data>): void { $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
-  disownPayload(): $.Orphan<$.Data> { return $.Struct.disown(this.getPayload()); }
-  get payload(): $.Data { return this.getPayload(); }
+  disownPayload(): $.Orphan<$.Data> { return $.Struct.disown($.Struct.getData(0, this)); }
+  get payload(): Uint8Array { return this.getPayload(); }
   set payload(value: Uint8Array | $.Data) { this.setPayload(value); }
 
   /** Sets every field present in `shape`; at most one union member may be present. */
@@ -71,7 +73,7 @@ export class Demo_echo_Results extends $.Struct {
   /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
   $toObject(): Demo_echo_Results$Shape {
     const o: Demo_echo_Results$Shape = {};
-    if (this.hasPayload()) o.payload = this.getPayload().toUint8Array().slice();
+    if (this.hasPayload()) o.payload = this.getPayload().slice();
     return o;
   }
 
@@ -91,8 +93,8 @@ export interface Demo_newCounter_Params$Shape {
 
 export class Demo_newCounter_Params extends $.Struct {
 
-  getStart(): bigint { return $.Struct.getInt64(0, this); }
-  setStart(value: bigint): void { $.Struct.setInt64(0, value, this); }
+  getStart(): bigint { return $$.getInt64(this, 0); }
+  setStart(value: bigint): void { $$.setInt64(this, 0, value); }
   get start(): bigint { return this.getStart(); }
   set start(value: bigint) { this.setStart(value); }
 
@@ -126,7 +128,7 @@ export class Demo_newCounter_Results extends $.Struct {
 
   getCounter(): Counter { return $$.readCap($.Struct.getPointer(0, this), Counter); }
   setCounter(value: Counter | Counter$Server | null): void { $$.writeCap($.Struct.getPointer(0, this), value, Counter.$interface); }
-  hasCounter(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  hasCounter(): boolean { return $$.hasPointer(this, 0); }
   get counter(): Counter { return this.getCounter(); }
   set counter(value: Counter | Counter$Server | null) { this.setCounter(value); }
 
@@ -159,8 +161,8 @@ export interface Demo_sleep_Params$Shape {
 
 export class Demo_sleep_Params extends $.Struct {
 
-  getMs(): number { return $.Struct.getUint32(0, this); }
-  setMs(value: number): void { $.Struct.setUint32(0, value, this); }
+  getMs(): number { return $$.getUint32(this, 0); }
+  setMs(value: number): void { $$.setUint32(this, 0, value); }
   get ms(): number { return this.getMs(); }
   set ms(value: number) { this.setMs(value); }
 
@@ -220,12 +222,12 @@ export class Demo_subscribe_Params extends $.Struct {
 
   getListener(): Listener { return $$.readCap($.Struct.getPointer(0, this), Listener); }
   setListener(value: Listener | Listener$Server | null): void { $$.writeCap($.Struct.getPointer(0, this), value, Listener.$interface); }
-  hasListener(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  hasListener(): boolean { return $$.hasPointer(this, 0); }
   get listener(): Listener { return this.getListener(); }
   set listener(value: Listener | Listener$Server | null) { this.setListener(value); }
 
-  getCount(): number { return $.Struct.getUint32(0, this); }
-  setCount(value: number): void { $.Struct.setUint32(0, value, this); }
+  getCount(): number { return $$.getUint32(this, 0); }
+  setCount(value: number): void { $$.setUint32(this, 0, value); }
   get count(): number { return this.getCount(); }
   set count(value: number) { this.setCount(value); }
 
@@ -285,9 +287,9 @@ export interface Demo_fail_Params$Shape {
 
 export class Demo_fail_Params extends $.Struct {
 
-  getReason(): string { return $.Struct.getText(0, this); }
+  getReason(): string { return $$.getText(this, 0); }
   setReason(value: string): void { $.Struct.setText(0, value, this); }
-  hasReason(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  hasReason(): boolean { return $$.hasPointer(this, 0); }
   get reason(): string { return this.getReason(); }
   set reason(value: string) { this.setReason(value); }
 
@@ -344,8 +346,8 @@ export interface Counter_inc_Params$Shape {
 
 export class Counter_inc_Params extends $.Struct {
 
-  getBy(): bigint { return $.Struct.getInt64(0, this, Counter_inc_Params._capnp.defaultBy); }
-  setBy(value: bigint): void { $.Struct.setInt64(0, value, this, Counter_inc_Params._capnp.defaultBy); }
+  getBy(): bigint { return BigInt.asIntN(64, $$.getInt64(this, 0) ^ 1n); }
+  setBy(value: bigint): void { $$.setInt64(this, 0, BigInt.asIntN(64, value ^ 1n)); }
   get by(): bigint { return this.getBy(); }
   set by(value: bigint) { this.setBy(value); }
 
@@ -363,7 +365,7 @@ export class Counter_inc_Params extends $.Struct {
 
   override toString(): string { return "Counter_inc_Params_" + super.toString(); }
 
-  static override readonly _capnp = { displayName: "Counter_inc_Params", id: "f35a48f5efef1e65", size: new $.ObjectSize(8, 0), defaultBy: $.getInt64Mask(1n) };
+  static override readonly _capnp = { displayName: "Counter_inc_Params", id: "f35a48f5efef1e65", size: new $.ObjectSize(8, 0) };
 }
 
 /** The promise of a {@link Counter_inc_Params}, for pipelining on its capability and struct fields. */
@@ -380,12 +382,12 @@ export class Counter_inc_Results extends $.Struct {
 
   getSelf(): Counter { return $$.readCap($.Struct.getPointer(0, this), Counter); }
   setSelf(value: Counter | Counter$Server | null): void { $$.writeCap($.Struct.getPointer(0, this), value, Counter.$interface); }
-  hasSelf(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  hasSelf(): boolean { return $$.hasPointer(this, 0); }
   get self(): Counter { return this.getSelf(); }
   set self(value: Counter | Counter$Server | null) { this.setSelf(value); }
 
-  getValue(): bigint { return $.Struct.getInt64(0, this); }
-  setValue(value: bigint): void { $.Struct.setInt64(0, value, this); }
+  getValue(): bigint { return $$.getInt64(this, 0); }
+  setValue(value: bigint): void { $$.setInt64(this, 0, value); }
   get value(): bigint { return this.getValue(); }
   set value(value: bigint) { this.setValue(value); }
 
@@ -445,8 +447,8 @@ export interface Counter_get_Results$Shape {
 
 export class Counter_get_Results extends $.Struct {
 
-  getValue(): bigint { return $.Struct.getInt64(0, this); }
-  setValue(value: bigint): void { $.Struct.setInt64(0, value, this); }
+  getValue(): bigint { return $$.getInt64(this, 0); }
+  setValue(value: bigint): void { $$.setInt64(this, 0, value); }
   get value(): bigint { return this.getValue(); }
   set value(value: bigint) { this.setValue(value); }
 
@@ -478,8 +480,8 @@ export interface Listener_event_Params$Shape {
 
 export class Listener_event_Params extends $.Struct {
 
-  getN(): number { return $.Struct.getUint32(0, this); }
-  setN(value: number): void { $.Struct.setUint32(0, value, this); }
+  getN(): number { return $$.getUint32(this, 0); }
+  setN(value: number): void { $$.setUint32(this, 0, value); }
   get n(): number { return this.getN(); }
   set n(value: number) { this.setN(value); }
 

@@ -250,13 +250,13 @@ export class Message extends $.Struct {
    * resource leaks or other serious problems), the connection may need to be aborted.  This is
    * a gray area; different implementations may take different approaches.
    */
-  getUnimplemented(): Message { $.Struct.testWhich("unimplemented", $.Struct.getUint16(0, this), 0, this); return $.Struct.getStruct(0, Message, this); }
-  setUnimplemented(value: Message): void { $.Struct.setUint16(0, 0, this); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initUnimplemented(): Message { $.Struct.setUint16(0, 0, this); return $.Struct.initStructAt(0, Message, this); }
-  hasUnimplemented(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
-  adoptUnimplemented(value: $.Orphan<Message>): void { $.Struct.setUint16(0, 0, this); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
+  getUnimplemented(): Message { $$.checkWhich(this, 0, 0, "unimplemented"); return $$.getStruct(this, 0, Message); }
+  setUnimplemented(value: Message): void { $$.setUint16(this, 0, 0); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
+  initUnimplemented(): Message { $$.setUint16(this, 0, 0); return $.Struct.initStructAt(0, Message, this); }
+  hasUnimplemented(): boolean { return $$.hasPointer(this, 0); }
+  adoptUnimplemented(value: $.Orphan<Message>): void { $$.setUint16(this, 0, 0); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownUnimplemented(): $.Orphan<Message> { return $.Struct.disown(this.getUnimplemented()); }
-  isUnimplemented(): boolean { return $.Struct.getUint16(0, this) === 0; }
+  isUnimplemented(): boolean { return $$.getUint16(this, 0) === 0; }
   get unimplemented(): Message { return this.getUnimplemented(); }
   set unimplemented(value: Message | Message$Shape) { if (value instanceof Message) this.setUnimplemented(value); else this.initUnimplemented().$set(value); }
 
@@ -268,90 +268,90 @@ export class Message extends $.Struct {
    * of a time buffer they want to offer for the client to receive the `abort` before the
    * connection is reset).
    */
-  getAbort(): Exception { $.Struct.testWhich("abort", $.Struct.getUint16(0, this), 1, this); return $.Struct.getStruct(0, Exception, this); }
-  setAbort(value: Exception): void { $.Struct.setUint16(0, 1, this); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initAbort(): Exception { $.Struct.setUint16(0, 1, this); return $.Struct.initStructAt(0, Exception, this); }
-  hasAbort(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
-  adoptAbort(value: $.Orphan<Exception>): void { $.Struct.setUint16(0, 1, this); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
+  getAbort(): Exception { $$.checkWhich(this, 0, 1, "abort"); return $$.getStruct(this, 0, Exception); }
+  setAbort(value: Exception): void { $$.setUint16(this, 0, 1); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
+  initAbort(): Exception { $$.setUint16(this, 0, 1); return $.Struct.initStructAt(0, Exception, this); }
+  hasAbort(): boolean { return $$.hasPointer(this, 0); }
+  adoptAbort(value: $.Orphan<Exception>): void { $$.setUint16(this, 0, 1); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownAbort(): $.Orphan<Exception> { return $.Struct.disown(this.getAbort()); }
-  isAbort(): boolean { return $.Struct.getUint16(0, this) === 1; }
+  isAbort(): boolean { return $$.getUint16(this, 0) === 1; }
   get abort(): Exception { return this.getAbort(); }
   set abort(value: Exception | Exception$Shape) { if (value instanceof Exception) this.setAbort(value); else this.initAbort().$set(value); }
 
   /** Request the peer's bootstrap interface. */
-  getBootstrap(): Bootstrap { $.Struct.testWhich("bootstrap", $.Struct.getUint16(0, this), 8, this); return $.Struct.getStruct(0, Bootstrap, this); }
-  setBootstrap(value: Bootstrap): void { $.Struct.setUint16(0, 8, this); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initBootstrap(): Bootstrap { $.Struct.setUint16(0, 8, this); return $.Struct.initStructAt(0, Bootstrap, this); }
-  hasBootstrap(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
-  adoptBootstrap(value: $.Orphan<Bootstrap>): void { $.Struct.setUint16(0, 8, this); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
+  getBootstrap(): Bootstrap { $$.checkWhich(this, 0, 8, "bootstrap"); return $$.getStruct(this, 0, Bootstrap); }
+  setBootstrap(value: Bootstrap): void { $$.setUint16(this, 0, 8); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
+  initBootstrap(): Bootstrap { $$.setUint16(this, 0, 8); return $.Struct.initStructAt(0, Bootstrap, this); }
+  hasBootstrap(): boolean { return $$.hasPointer(this, 0); }
+  adoptBootstrap(value: $.Orphan<Bootstrap>): void { $$.setUint16(this, 0, 8); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownBootstrap(): $.Orphan<Bootstrap> { return $.Struct.disown(this.getBootstrap()); }
-  isBootstrap(): boolean { return $.Struct.getUint16(0, this) === 8; }
+  isBootstrap(): boolean { return $$.getUint16(this, 0) === 8; }
   get bootstrap(): Bootstrap { return this.getBootstrap(); }
   set bootstrap(value: Bootstrap | Bootstrap$Shape) { if (value instanceof Bootstrap) this.setBootstrap(value); else this.initBootstrap().$set(value); }
 
   /** Begin a method call. */
-  getCall(): Call { $.Struct.testWhich("call", $.Struct.getUint16(0, this), 2, this); return $.Struct.getStruct(0, Call, this); }
-  setCall(value: Call): void { $.Struct.setUint16(0, 2, this); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initCall(): Call { $.Struct.setUint16(0, 2, this); return $.Struct.initStructAt(0, Call, this); }
-  hasCall(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
-  adoptCall(value: $.Orphan<Call>): void { $.Struct.setUint16(0, 2, this); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
+  getCall(): Call { $$.checkWhich(this, 0, 2, "call"); return $$.getStruct(this, 0, Call); }
+  setCall(value: Call): void { $$.setUint16(this, 0, 2); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
+  initCall(): Call { $$.setUint16(this, 0, 2); return $.Struct.initStructAt(0, Call, this); }
+  hasCall(): boolean { return $$.hasPointer(this, 0); }
+  adoptCall(value: $.Orphan<Call>): void { $$.setUint16(this, 0, 2); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownCall(): $.Orphan<Call> { return $.Struct.disown(this.getCall()); }
-  isCall(): boolean { return $.Struct.getUint16(0, this) === 2; }
+  isCall(): boolean { return $$.getUint16(this, 0) === 2; }
   get call(): Call { return this.getCall(); }
   set call(value: Call | Call$Shape) { if (value instanceof Call) this.setCall(value); else this.initCall().$set(value); }
 
   /** Complete a method call. */
-  getReturn(): Return { $.Struct.testWhich("return", $.Struct.getUint16(0, this), 3, this); return $.Struct.getStruct(0, Return, this); }
-  setReturn(value: Return): void { $.Struct.setUint16(0, 3, this); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initReturn(): Return { $.Struct.setUint16(0, 3, this); return $.Struct.initStructAt(0, Return, this); }
-  hasReturn(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
-  adoptReturn(value: $.Orphan<Return>): void { $.Struct.setUint16(0, 3, this); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
+  getReturn(): Return { $$.checkWhich(this, 0, 3, "return"); return $$.getStruct(this, 0, Return); }
+  setReturn(value: Return): void { $$.setUint16(this, 0, 3); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
+  initReturn(): Return { $$.setUint16(this, 0, 3); return $.Struct.initStructAt(0, Return, this); }
+  hasReturn(): boolean { return $$.hasPointer(this, 0); }
+  adoptReturn(value: $.Orphan<Return>): void { $$.setUint16(this, 0, 3); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownReturn(): $.Orphan<Return> { return $.Struct.disown(this.getReturn()); }
-  isReturn(): boolean { return $.Struct.getUint16(0, this) === 3; }
+  isReturn(): boolean { return $$.getUint16(this, 0) === 3; }
   get return(): Return { return this.getReturn(); }
   set return(value: Return | Return$Shape) { if (value instanceof Return) this.setReturn(value); else this.initReturn().$set(value); }
 
   /** Release a returned answer / cancel a call. */
-  getFinish(): Finish { $.Struct.testWhich("finish", $.Struct.getUint16(0, this), 4, this); return $.Struct.getStruct(0, Finish, this); }
-  setFinish(value: Finish): void { $.Struct.setUint16(0, 4, this); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initFinish(): Finish { $.Struct.setUint16(0, 4, this); return $.Struct.initStructAt(0, Finish, this); }
-  hasFinish(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
-  adoptFinish(value: $.Orphan<Finish>): void { $.Struct.setUint16(0, 4, this); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
+  getFinish(): Finish { $$.checkWhich(this, 0, 4, "finish"); return $$.getStruct(this, 0, Finish); }
+  setFinish(value: Finish): void { $$.setUint16(this, 0, 4); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
+  initFinish(): Finish { $$.setUint16(this, 0, 4); return $.Struct.initStructAt(0, Finish, this); }
+  hasFinish(): boolean { return $$.hasPointer(this, 0); }
+  adoptFinish(value: $.Orphan<Finish>): void { $$.setUint16(this, 0, 4); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownFinish(): $.Orphan<Finish> { return $.Struct.disown(this.getFinish()); }
-  isFinish(): boolean { return $.Struct.getUint16(0, this) === 4; }
+  isFinish(): boolean { return $$.getUint16(this, 0) === 4; }
   get finish(): Finish { return this.getFinish(); }
   set finish(value: Finish | Finish$Shape) { if (value instanceof Finish) this.setFinish(value); else this.initFinish().$set(value); }
 
   /** Resolve a previously-sent promise. */
-  getResolve(): Resolve { $.Struct.testWhich("resolve", $.Struct.getUint16(0, this), 5, this); return $.Struct.getStruct(0, Resolve, this); }
-  setResolve(value: Resolve): void { $.Struct.setUint16(0, 5, this); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initResolve(): Resolve { $.Struct.setUint16(0, 5, this); return $.Struct.initStructAt(0, Resolve, this); }
-  hasResolve(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
-  adoptResolve(value: $.Orphan<Resolve>): void { $.Struct.setUint16(0, 5, this); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
+  getResolve(): Resolve { $$.checkWhich(this, 0, 5, "resolve"); return $$.getStruct(this, 0, Resolve); }
+  setResolve(value: Resolve): void { $$.setUint16(this, 0, 5); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
+  initResolve(): Resolve { $$.setUint16(this, 0, 5); return $.Struct.initStructAt(0, Resolve, this); }
+  hasResolve(): boolean { return $$.hasPointer(this, 0); }
+  adoptResolve(value: $.Orphan<Resolve>): void { $$.setUint16(this, 0, 5); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownResolve(): $.Orphan<Resolve> { return $.Struct.disown(this.getResolve()); }
-  isResolve(): boolean { return $.Struct.getUint16(0, this) === 5; }
+  isResolve(): boolean { return $$.getUint16(this, 0) === 5; }
   get resolve(): Resolve { return this.getResolve(); }
   set resolve(value: Resolve | Resolve$Shape) { if (value instanceof Resolve) this.setResolve(value); else this.initResolve().$set(value); }
 
   /** Release a capability so that the remote object can be deallocated. */
-  getRelease(): Release { $.Struct.testWhich("release", $.Struct.getUint16(0, this), 6, this); return $.Struct.getStruct(0, Release, this); }
-  setRelease(value: Release): void { $.Struct.setUint16(0, 6, this); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initRelease(): Release { $.Struct.setUint16(0, 6, this); return $.Struct.initStructAt(0, Release, this); }
-  hasRelease(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
-  adoptRelease(value: $.Orphan<Release>): void { $.Struct.setUint16(0, 6, this); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
+  getRelease(): Release { $$.checkWhich(this, 0, 6, "release"); return $$.getStruct(this, 0, Release); }
+  setRelease(value: Release): void { $$.setUint16(this, 0, 6); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
+  initRelease(): Release { $$.setUint16(this, 0, 6); return $.Struct.initStructAt(0, Release, this); }
+  hasRelease(): boolean { return $$.hasPointer(this, 0); }
+  adoptRelease(value: $.Orphan<Release>): void { $$.setUint16(this, 0, 6); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownRelease(): $.Orphan<Release> { return $.Struct.disown(this.getRelease()); }
-  isRelease(): boolean { return $.Struct.getUint16(0, this) === 6; }
+  isRelease(): boolean { return $$.getUint16(this, 0) === 6; }
   get release(): Release { return this.getRelease(); }
   set release(value: Release | Release$Shape) { if (value instanceof Release) this.setRelease(value); else this.initRelease().$set(value); }
 
   /** Lift an embargo used to enforce E-order over promise resolution. */
-  getDisembargo(): Disembargo { $.Struct.testWhich("disembargo", $.Struct.getUint16(0, this), 13, this); return $.Struct.getStruct(0, Disembargo, this); }
-  setDisembargo(value: Disembargo): void { $.Struct.setUint16(0, 13, this); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initDisembargo(): Disembargo { $.Struct.setUint16(0, 13, this); return $.Struct.initStructAt(0, Disembargo, this); }
-  hasDisembargo(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
-  adoptDisembargo(value: $.Orphan<Disembargo>): void { $.Struct.setUint16(0, 13, this); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
+  getDisembargo(): Disembargo { $$.checkWhich(this, 0, 13, "disembargo"); return $$.getStruct(this, 0, Disembargo); }
+  setDisembargo(value: Disembargo): void { $$.setUint16(this, 0, 13); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
+  initDisembargo(): Disembargo { $$.setUint16(this, 0, 13); return $.Struct.initStructAt(0, Disembargo, this); }
+  hasDisembargo(): boolean { return $$.hasPointer(this, 0); }
+  adoptDisembargo(value: $.Orphan<Disembargo>): void { $$.setUint16(this, 0, 13); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownDisembargo(): $.Orphan<Disembargo> { return $.Struct.disown(this.getDisembargo()); }
-  isDisembargo(): boolean { return $.Struct.getUint16(0, this) === 13; }
+  isDisembargo(): boolean { return $$.getUint16(this, 0) === 13; }
   get disembargo(): Disembargo { return this.getDisembargo(); }
   set disembargo(value: Disembargo | Disembargo$Shape) { if (value instanceof Disembargo) this.setDisembargo(value); else this.initDisembargo().$set(value); }
 
@@ -360,59 +360,59 @@ export class Message extends $.Struct {
    * by the `Persistent` interface defined in `persistent.capnp`. This operation was never
    * implemented.
    */
-  getObsoleteSave(): $.Pointer { $.Struct.testWhich("obsoleteSave", $.Struct.getUint16(0, this), 7, this); return $.Struct.getPointer(0, this); }
-  setObsoleteSave(value: $.Pointer): void { $.Struct.setUint16(0, 7, this); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  hasObsoleteSave(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
-  adoptObsoleteSave(value: $.Orphan<$.Pointer>): void { $.Struct.setUint16(0, 7, this); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
+  getObsoleteSave(): $.Pointer { $$.checkWhich(this, 0, 7, "obsoleteSave"); return $.Struct.getPointer(0, this); }
+  setObsoleteSave(value: $.Pointer): void { $$.setUint16(this, 0, 7); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
+  hasObsoleteSave(): boolean { return $$.hasPointer(this, 0); }
+  adoptObsoleteSave(value: $.Orphan<$.Pointer>): void { $$.setUint16(this, 0, 7); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownObsoleteSave(): $.Orphan<$.Pointer> { return $.Struct.disown(this.getObsoleteSave()); }
-  isObsoleteSave(): boolean { return $.Struct.getUint16(0, this) === 7; }
+  isObsoleteSave(): boolean { return $$.getUint16(this, 0) === 7; }
   get obsoleteSave(): $.Pointer { return this.getObsoleteSave(); }
   set obsoleteSave(value: $.Pointer) { this.setObsoleteSave(value); }
 
   /** Obsolete way to delete a SturdyRef. This operation was never implemented. */
-  getObsoleteDelete(): $.Pointer { $.Struct.testWhich("obsoleteDelete", $.Struct.getUint16(0, this), 9, this); return $.Struct.getPointer(0, this); }
-  setObsoleteDelete(value: $.Pointer): void { $.Struct.setUint16(0, 9, this); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  hasObsoleteDelete(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
-  adoptObsoleteDelete(value: $.Orphan<$.Pointer>): void { $.Struct.setUint16(0, 9, this); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
+  getObsoleteDelete(): $.Pointer { $$.checkWhich(this, 0, 9, "obsoleteDelete"); return $.Struct.getPointer(0, this); }
+  setObsoleteDelete(value: $.Pointer): void { $$.setUint16(this, 0, 9); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
+  hasObsoleteDelete(): boolean { return $$.hasPointer(this, 0); }
+  adoptObsoleteDelete(value: $.Orphan<$.Pointer>): void { $$.setUint16(this, 0, 9); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownObsoleteDelete(): $.Orphan<$.Pointer> { return $.Struct.disown(this.getObsoleteDelete()); }
-  isObsoleteDelete(): boolean { return $.Struct.getUint16(0, this) === 9; }
+  isObsoleteDelete(): boolean { return $$.getUint16(this, 0) === 9; }
   get obsoleteDelete(): $.Pointer { return this.getObsoleteDelete(); }
   set obsoleteDelete(value: $.Pointer) { this.setObsoleteDelete(value); }
 
   /** Provide a capability to a third party. */
-  getProvide(): Provide { $.Struct.testWhich("provide", $.Struct.getUint16(0, this), 10, this); return $.Struct.getStruct(0, Provide, this); }
-  setProvide(value: Provide): void { $.Struct.setUint16(0, 10, this); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initProvide(): Provide { $.Struct.setUint16(0, 10, this); return $.Struct.initStructAt(0, Provide, this); }
-  hasProvide(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
-  adoptProvide(value: $.Orphan<Provide>): void { $.Struct.setUint16(0, 10, this); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
+  getProvide(): Provide { $$.checkWhich(this, 0, 10, "provide"); return $$.getStruct(this, 0, Provide); }
+  setProvide(value: Provide): void { $$.setUint16(this, 0, 10); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
+  initProvide(): Provide { $$.setUint16(this, 0, 10); return $.Struct.initStructAt(0, Provide, this); }
+  hasProvide(): boolean { return $$.hasPointer(this, 0); }
+  adoptProvide(value: $.Orphan<Provide>): void { $$.setUint16(this, 0, 10); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownProvide(): $.Orphan<Provide> { return $.Struct.disown(this.getProvide()); }
-  isProvide(): boolean { return $.Struct.getUint16(0, this) === 10; }
+  isProvide(): boolean { return $$.getUint16(this, 0) === 10; }
   get provide(): Provide { return this.getProvide(); }
   set provide(value: Provide | Provide$Shape) { if (value instanceof Provide) this.setProvide(value); else this.initProvide().$set(value); }
 
   /** Accept a capability provided by a third party. */
-  getAccept(): Accept { $.Struct.testWhich("accept", $.Struct.getUint16(0, this), 11, this); return $.Struct.getStruct(0, Accept, this); }
-  setAccept(value: Accept): void { $.Struct.setUint16(0, 11, this); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initAccept(): Accept { $.Struct.setUint16(0, 11, this); return $.Struct.initStructAt(0, Accept, this); }
-  hasAccept(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
-  adoptAccept(value: $.Orphan<Accept>): void { $.Struct.setUint16(0, 11, this); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
+  getAccept(): Accept { $$.checkWhich(this, 0, 11, "accept"); return $$.getStruct(this, 0, Accept); }
+  setAccept(value: Accept): void { $$.setUint16(this, 0, 11); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
+  initAccept(): Accept { $$.setUint16(this, 0, 11); return $.Struct.initStructAt(0, Accept, this); }
+  hasAccept(): boolean { return $$.hasPointer(this, 0); }
+  adoptAccept(value: $.Orphan<Accept>): void { $$.setUint16(this, 0, 11); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownAccept(): $.Orphan<Accept> { return $.Struct.disown(this.getAccept()); }
-  isAccept(): boolean { return $.Struct.getUint16(0, this) === 11; }
+  isAccept(): boolean { return $$.getUint16(this, 0) === 11; }
   get accept(): Accept { return this.getAccept(); }
   set accept(value: Accept | Accept$Shape) { if (value instanceof Accept) this.setAccept(value); else this.initAccept().$set(value); }
 
   /** Directly connect to the common root of two or more proxied caps. */
-  getJoin(): Join { $.Struct.testWhich("join", $.Struct.getUint16(0, this), 12, this); return $.Struct.getStruct(0, Join, this); }
-  setJoin(value: Join): void { $.Struct.setUint16(0, 12, this); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initJoin(): Join { $.Struct.setUint16(0, 12, this); return $.Struct.initStructAt(0, Join, this); }
-  hasJoin(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
-  adoptJoin(value: $.Orphan<Join>): void { $.Struct.setUint16(0, 12, this); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
+  getJoin(): Join { $$.checkWhich(this, 0, 12, "join"); return $$.getStruct(this, 0, Join); }
+  setJoin(value: Join): void { $$.setUint16(this, 0, 12); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
+  initJoin(): Join { $$.setUint16(this, 0, 12); return $.Struct.initStructAt(0, Join, this); }
+  hasJoin(): boolean { return $$.hasPointer(this, 0); }
+  adoptJoin(value: $.Orphan<Join>): void { $$.setUint16(this, 0, 12); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownJoin(): $.Orphan<Join> { return $.Struct.disown(this.getJoin()); }
-  isJoin(): boolean { return $.Struct.getUint16(0, this) === 12; }
+  isJoin(): boolean { return $$.getUint16(this, 0) === 12; }
   get join(): Join { return this.getJoin(); }
   set join(value: Join | Join$Shape) { if (value instanceof Join) this.setJoin(value); else this.initJoin().$set(value); }
 
-  which(): Message_Which { return $.Struct.getUint16(0, this) as Message_Which; }
+  which(): Message_Which { return $$.getUint16(this, 0) as Message_Which; }
 
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: Message$Shape): void {
@@ -597,8 +597,8 @@ export class Bootstrap extends $.Struct {
    * A new question ID identifying this request, which will eventually receive a Return message
    * containing the restored capability.
    */
-  getQuestionId(): number { return $.Struct.getUint32(0, this); }
-  setQuestionId(value: number): void { $.Struct.setUint32(0, value, this); }
+  getQuestionId(): number { return $$.getUint32(this, 0); }
+  setQuestionId(value: number): void { $$.setUint32(this, 0, value); }
   get questionId(): number { return this.getQuestionId(); }
   set questionId(value: number) { this.setQuestionId(value); }
 
@@ -679,7 +679,7 @@ export class Bootstrap extends $.Struct {
    */
   getDeprecatedObjectId(): $.Pointer { return $.Struct.getPointer(0, this); }
   setDeprecatedObjectId(value: $.Pointer): void { $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  hasDeprecatedObjectId(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  hasDeprecatedObjectId(): boolean { return $$.hasPointer(this, 0); }
   adoptDeprecatedObjectId(value: $.Orphan<$.Pointer>): void { $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownDeprecatedObjectId(): $.Orphan<$.Pointer> { return $.Struct.disown(this.getDeprecatedObjectId()); }
   get deprecatedObjectId(): $.Pointer { return this.getDeprecatedObjectId(); }
@@ -759,30 +759,30 @@ export class Call extends $.Struct {
    * - A matching Return has been received from the callee.
    * - A matching Finish has been sent from the caller.
    */
-  getQuestionId(): number { return $.Struct.getUint32(0, this); }
-  setQuestionId(value: number): void { $.Struct.setUint32(0, value, this); }
+  getQuestionId(): number { return $$.getUint32(this, 0); }
+  setQuestionId(value: number): void { $$.setUint32(this, 0, value); }
   get questionId(): number { return this.getQuestionId(); }
   set questionId(value: number) { this.setQuestionId(value); }
 
   /** The object that should receive this call. */
-  getTarget(): MessageTarget { return $.Struct.getStruct(0, MessageTarget, this); }
+  getTarget(): MessageTarget { return $$.getStruct(this, 0, MessageTarget); }
   setTarget(value: MessageTarget): void { $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
   initTarget(): MessageTarget { return $.Struct.initStructAt(0, MessageTarget, this); }
-  hasTarget(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  hasTarget(): boolean { return $$.hasPointer(this, 0); }
   adoptTarget(value: $.Orphan<MessageTarget>): void { $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownTarget(): $.Orphan<MessageTarget> { return $.Struct.disown(this.getTarget()); }
   get target(): MessageTarget { return this.getTarget(); }
   set target(value: MessageTarget | MessageTarget$Shape) { if (value instanceof MessageTarget) this.setTarget(value); else this.initTarget().$set(value); }
 
   /** The type ID of the interface being called.  Each capability may implement multiple interfaces. */
-  getInterfaceId(): bigint { return $.Struct.getUint64(8, this); }
-  setInterfaceId(value: bigint): void { $.Struct.setUint64(8, value, this); }
+  getInterfaceId(): bigint { return $$.getUint64(this, 8); }
+  setInterfaceId(value: bigint): void { $$.setUint64(this, 8, value); }
   get interfaceId(): bigint { return this.getInterfaceId(); }
   set interfaceId(value: bigint) { this.setInterfaceId(value); }
 
   /** The ordinal number of the method to call within the requested interface. */
-  getMethodId(): number { return $.Struct.getUint16(4, this); }
-  setMethodId(value: number): void { $.Struct.setUint16(4, value, this); }
+  getMethodId(): number { return $$.getUint16(this, 4); }
+  setMethodId(value: number): void { $$.setUint16(this, 4, value); }
   get methodId(): number { return this.getMethodId(); }
   set methodId(value: number) { this.setMethodId(value); }
 
@@ -791,8 +791,8 @@ export class Call extends $.Struct {
    * `acceptFromThirdParty`.  Level 3 implementations should set this true.  Otherwise, the callee
    * will have to proxy the return in the case of a tail call to a third-party vat.
    */
-  getAllowThirdPartyTailCall(): boolean { return $.Struct.getBit(128, this); }
-  setAllowThirdPartyTailCall(value: boolean): void { $.Struct.setBit(128, value, this); }
+  getAllowThirdPartyTailCall(): boolean { return $$.getBool(this, 128); }
+  setAllowThirdPartyTailCall(value: boolean): void { $$.setBool(this, 128, value); }
   get allowThirdPartyTailCall(): boolean { return this.getAllowThirdPartyTailCall(); }
   set allowThirdPartyTailCall(value: boolean) { this.setAllowThirdPartyTailCall(value); }
 
@@ -800,17 +800,17 @@ export class Call extends $.Struct {
    * The call parameters.  `params.content` is a struct whose fields correspond to the parameters of
    * the method.
    */
-  getParams(): Payload { return $.Struct.getStruct(1, Payload, this); }
+  getParams(): Payload { return $$.getStruct(this, 1, Payload); }
   setParams(value: Payload): void { $.Struct.copyFrom(value, $.Struct.getPointer(1, this)); }
   initParams(): Payload { return $.Struct.initStructAt(1, Payload, this); }
-  hasParams(): boolean { return !$.Struct.isNull($.Struct.getPointer(1, this)); }
+  hasParams(): boolean { return $$.hasPointer(this, 1); }
   adoptParams(value: $.Orphan<Payload>): void { $.Struct.adopt(value, $.Struct.getPointer(1, this)); }
   disownParams(): $.Orphan<Payload> { return $.Struct.disown(this.getParams()); }
   get params(): Payload { return this.getParams(); }
   set params(value: Payload | Payload$Shape) { if (value instanceof Payload) this.setParams(value); else this.initParams().$set(value); }
 
   /** Where should the return message be sent? */
-  getSendResultsTo(): Call_SendResultsTo { return $.Struct.getAs(Call_SendResultsTo, this); }
+  getSendResultsTo(): Call_SendResultsTo { return $$.group(Call_SendResultsTo, this); }
   get sendResultsTo(): Call_SendResultsTo { return this.getSendResultsTo(); }
   set sendResultsTo(value: Call_SendResultsTo$Shape) { this.getSendResultsTo().$set(value); }
 
@@ -920,8 +920,8 @@ export interface Call_SendResultsTo$Shape {
 export class Call_SendResultsTo extends $.Struct {
 
   /** Send the return message back to the caller (the usual). */
-  isCaller(): boolean { return $.Struct.getUint16(6, this) === 0; }
-  setCaller(): void { $.Struct.setUint16(6, 0, this); }
+  isCaller(): boolean { return $$.getUint16(this, 6) === 0; }
+  setCaller(): void { $$.setUint16(this, 6, 0); }
 
   /**
    * **(level 1)**
@@ -961,8 +961,8 @@ export class Call_SendResultsTo extends $.Struct {
    * - Vat A sends a `Finish` for the bar() call to Vat B.
    * - Vat B receives the `Finish` for bar() and sends a `Finish` for bar'().
    */
-  isYourself(): boolean { return $.Struct.getUint16(6, this) === 1; }
-  setYourself(): void { $.Struct.setUint16(6, 1, this); }
+  isYourself(): boolean { return $$.getUint16(this, 6) === 1; }
+  setYourself(): void { $$.setUint16(this, 6, 1); }
 
   /**
    * **(level 3)**
@@ -977,16 +977,16 @@ export class Call_SendResultsTo extends $.Struct {
    * an `Accept` to Vat C, it receives back a `Return` containing the call's actual result.  Vat C
    * also sends a `Return` to Vat B with `resultsSentElsewhere`.
    */
-  getThirdParty(): $.Pointer { $.Struct.testWhich("thirdParty", $.Struct.getUint16(6, this), 2, this); return $.Struct.getPointer(2, this); }
-  setThirdParty(value: $.Pointer): void { $.Struct.setUint16(6, 2, this); $.Struct.copyFrom(value, $.Struct.getPointer(2, this)); }
-  hasThirdParty(): boolean { return !$.Struct.isNull($.Struct.getPointer(2, this)); }
-  adoptThirdParty(value: $.Orphan<$.Pointer>): void { $.Struct.setUint16(6, 2, this); $.Struct.adopt(value, $.Struct.getPointer(2, this)); }
+  getThirdParty(): $.Pointer { $$.checkWhich(this, 6, 2, "thirdParty"); return $.Struct.getPointer(2, this); }
+  setThirdParty(value: $.Pointer): void { $$.setUint16(this, 6, 2); $.Struct.copyFrom(value, $.Struct.getPointer(2, this)); }
+  hasThirdParty(): boolean { return $$.hasPointer(this, 2); }
+  adoptThirdParty(value: $.Orphan<$.Pointer>): void { $$.setUint16(this, 6, 2); $.Struct.adopt(value, $.Struct.getPointer(2, this)); }
   disownThirdParty(): $.Orphan<$.Pointer> { return $.Struct.disown(this.getThirdParty()); }
-  isThirdParty(): boolean { return $.Struct.getUint16(6, this) === 2; }
+  isThirdParty(): boolean { return $$.getUint16(this, 6) === 2; }
   get thirdParty(): $.Pointer { return this.getThirdParty(); }
   set thirdParty(value: $.Pointer) { this.setThirdParty(value); }
 
-  which(): Call_SendResultsTo_Which { return $.Struct.getUint16(6, this) as Call_SendResultsTo_Which; }
+  which(): Call_SendResultsTo_Which { return $$.getUint16(this, 6) as Call_SendResultsTo_Which; }
 
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: Call_SendResultsTo$Shape): void {
@@ -1090,8 +1090,8 @@ export interface Return$Shape {
 export class Return extends $.Struct {
 
   /** Equal to the QuestionId of the corresponding `Call` message. */
-  getAnswerId(): number { return $.Struct.getUint32(0, this); }
-  setAnswerId(value: number): void { $.Struct.setUint32(0, value, this); }
+  getAnswerId(): number { return $$.getUint32(this, 0); }
+  setAnswerId(value: number): void { $$.setUint32(this, 0, value); }
   get answerId(): number { return this.getAnswerId(); }
   set answerId(value: number) { this.setAnswerId(value); }
 
@@ -1105,8 +1105,8 @@ export class Return extends $.Struct {
    * The receiver should act as if the sender had sent a release message with count=1 for each
    * CapDescriptor in the original Call message.
    */
-  getReleaseParamCaps(): boolean { return $.Struct.getBit(32, this, Return._capnp.defaultReleaseParamCaps); }
-  setReleaseParamCaps(value: boolean): void { $.Struct.setBit(32, value, this, Return._capnp.defaultReleaseParamCaps); }
+  getReleaseParamCaps(): boolean { return $$.getBool(this, 32) !== true; }
+  setReleaseParamCaps(value: boolean): void { $$.setBool(this, 32, value !== true); }
   get releaseParamCaps(): boolean { return this.getReleaseParamCaps(); }
   set releaseParamCaps(value: boolean) { this.setReleaseParamCaps(value); }
 
@@ -1119,24 +1119,24 @@ export class Return extends $.Struct {
    * capability (rather than a struct), and `results.content` is just a capability pointer with
    * index 0.  A `Finish` is still required in this case.
    */
-  getResults(): Payload { $.Struct.testWhich("results", $.Struct.getUint16(6, this), 0, this); return $.Struct.getStruct(0, Payload, this); }
-  setResults(value: Payload): void { $.Struct.setUint16(6, 0, this); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initResults(): Payload { $.Struct.setUint16(6, 0, this); return $.Struct.initStructAt(0, Payload, this); }
-  hasResults(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
-  adoptResults(value: $.Orphan<Payload>): void { $.Struct.setUint16(6, 0, this); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
+  getResults(): Payload { $$.checkWhich(this, 6, 0, "results"); return $$.getStruct(this, 0, Payload); }
+  setResults(value: Payload): void { $$.setUint16(this, 6, 0); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
+  initResults(): Payload { $$.setUint16(this, 6, 0); return $.Struct.initStructAt(0, Payload, this); }
+  hasResults(): boolean { return $$.hasPointer(this, 0); }
+  adoptResults(value: $.Orphan<Payload>): void { $$.setUint16(this, 6, 0); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownResults(): $.Orphan<Payload> { return $.Struct.disown(this.getResults()); }
-  isResults(): boolean { return $.Struct.getUint16(6, this) === 0; }
+  isResults(): boolean { return $$.getUint16(this, 6) === 0; }
   get results(): Payload { return this.getResults(); }
   set results(value: Payload | Payload$Shape) { if (value instanceof Payload) this.setResults(value); else this.initResults().$set(value); }
 
   /** Indicates that the call failed and explains why. */
-  getException(): Exception { $.Struct.testWhich("exception", $.Struct.getUint16(6, this), 1, this); return $.Struct.getStruct(0, Exception, this); }
-  setException(value: Exception): void { $.Struct.setUint16(6, 1, this); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initException(): Exception { $.Struct.setUint16(6, 1, this); return $.Struct.initStructAt(0, Exception, this); }
-  hasException(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
-  adoptException(value: $.Orphan<Exception>): void { $.Struct.setUint16(6, 1, this); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
+  getException(): Exception { $$.checkWhich(this, 6, 1, "exception"); return $$.getStruct(this, 0, Exception); }
+  setException(value: Exception): void { $$.setUint16(this, 6, 1); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
+  initException(): Exception { $$.setUint16(this, 6, 1); return $.Struct.initStructAt(0, Exception, this); }
+  hasException(): boolean { return $$.hasPointer(this, 0); }
+  adoptException(value: $.Orphan<Exception>): void { $$.setUint16(this, 6, 1); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownException(): $.Orphan<Exception> { return $.Struct.disown(this.getException()); }
-  isException(): boolean { return $.Struct.getUint16(6, this) === 1; }
+  isException(): boolean { return $$.getUint16(this, 6) === 1; }
   get exception(): Exception { return this.getException(); }
   set exception(value: Exception | Exception$Shape) { if (value instanceof Exception) this.setException(value); else this.initException().$set(value); }
 
@@ -1144,8 +1144,8 @@ export class Return extends $.Struct {
    * Indicates that the call was canceled due to the caller sending a Finish message
    * before the call had completed.
    */
-  isCanceled(): boolean { return $.Struct.getUint16(6, this) === 2; }
-  setCanceled(): void { $.Struct.setUint16(6, 2, this); }
+  isCanceled(): boolean { return $$.getUint16(this, 6) === 2; }
+  setCanceled(): void { $$.setUint16(this, 6, 2); }
 
   /**
    * This is set when returning from a `Call` that had `sendResultsTo` set to something other
@@ -1155,17 +1155,17 @@ export class Return extends $.Struct {
    * with it, but the C++ implementation appears to wait for the call to finish before sending
    * this.
    */
-  isResultsSentElsewhere(): boolean { return $.Struct.getUint16(6, this) === 3; }
-  setResultsSentElsewhere(): void { $.Struct.setUint16(6, 3, this); }
+  isResultsSentElsewhere(): boolean { return $$.getUint16(this, 6) === 3; }
+  setResultsSentElsewhere(): void { $$.setUint16(this, 6, 3); }
 
   /**
    * The sender has also sent (before this message) a `Call` with the given question ID and with
    * `sendResultsTo.yourself` set, and the results of that other call should be used as the
    * results here.  `takeFromOtherQuestion` can only used once per question.
    */
-  getTakeFromOtherQuestion(): number { $.Struct.testWhich("takeFromOtherQuestion", $.Struct.getUint16(6, this), 4, this); return $.Struct.getUint32(8, this); }
-  setTakeFromOtherQuestion(value: number): void { $.Struct.setUint16(6, 4, this); $.Struct.setUint32(8, value, this); }
-  isTakeFromOtherQuestion(): boolean { return $.Struct.getUint16(6, this) === 4; }
+  getTakeFromOtherQuestion(): number { $$.checkWhich(this, 6, 4, "takeFromOtherQuestion"); return $$.getUint32(this, 8); }
+  setTakeFromOtherQuestion(value: number): void { $$.setUint16(this, 6, 4); $$.setUint32(this, 8, value); }
+  isTakeFromOtherQuestion(): boolean { return $$.getUint16(this, 6) === 4; }
   get takeFromOtherQuestion(): number { return this.getTakeFromOtherQuestion(); }
   set takeFromOtherQuestion(value: number) { this.setTakeFromOtherQuestion(value); }
 
@@ -1176,16 +1176,16 @@ export class Return extends $.Struct {
    * sent to the vat will return the result.  This pairs with `Call.sendResultsTo.thirdParty`.
    * It should only be used if the corresponding `Call` had `allowThirdPartyTailCall` set.
    */
-  getAcceptFromThirdParty(): $.Pointer { $.Struct.testWhich("acceptFromThirdParty", $.Struct.getUint16(6, this), 5, this); return $.Struct.getPointer(0, this); }
-  setAcceptFromThirdParty(value: $.Pointer): void { $.Struct.setUint16(6, 5, this); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  hasAcceptFromThirdParty(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
-  adoptAcceptFromThirdParty(value: $.Orphan<$.Pointer>): void { $.Struct.setUint16(6, 5, this); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
+  getAcceptFromThirdParty(): $.Pointer { $$.checkWhich(this, 6, 5, "acceptFromThirdParty"); return $.Struct.getPointer(0, this); }
+  setAcceptFromThirdParty(value: $.Pointer): void { $$.setUint16(this, 6, 5); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
+  hasAcceptFromThirdParty(): boolean { return $$.hasPointer(this, 0); }
+  adoptAcceptFromThirdParty(value: $.Orphan<$.Pointer>): void { $$.setUint16(this, 6, 5); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownAcceptFromThirdParty(): $.Orphan<$.Pointer> { return $.Struct.disown(this.getAcceptFromThirdParty()); }
-  isAcceptFromThirdParty(): boolean { return $.Struct.getUint16(6, this) === 5; }
+  isAcceptFromThirdParty(): boolean { return $$.getUint16(this, 6) === 5; }
   get acceptFromThirdParty(): $.Pointer { return this.getAcceptFromThirdParty(); }
   set acceptFromThirdParty(value: $.Pointer) { this.setAcceptFromThirdParty(value); }
 
-  which(): Return_Which { return $.Struct.getUint16(6, this) as Return_Which; }
+  which(): Return_Which { return $$.getUint16(this, 6) as Return_Which; }
 
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: Return$Shape): void {
@@ -1217,7 +1217,7 @@ export class Return extends $.Struct {
 
   override toString(): string { return "Return_" + super.toString(); }
 
-  static override readonly _capnp = { displayName: "Return", id: "9e19b28d3db3573a", size: new $.ObjectSize(16, 1), defaultReleaseParamCaps: $.getBitMask(true, 0) };
+  static override readonly _capnp = { displayName: "Return", id: "9e19b28d3db3573a", size: new $.ObjectSize(16, 1) };
 }
 
 /** The promise of a {@link Return}, for pipelining on its capability and struct fields. */
@@ -1263,8 +1263,8 @@ export interface Finish$Shape {
 export class Finish extends $.Struct {
 
   /** ID of the call whose result is to be released. */
-  getQuestionId(): number { return $.Struct.getUint32(0, this); }
-  setQuestionId(value: number): void { $.Struct.setUint32(0, value, this); }
+  getQuestionId(): number { return $$.getUint32(this, 0); }
+  setQuestionId(value: number): void { $$.setUint32(this, 0, value); }
   get questionId(): number { return this.getQuestionId(); }
   set questionId(value: number) { this.setQuestionId(value); }
 
@@ -1275,8 +1275,8 @@ export class Finish extends $.Struct {
    * set it they'll never notice (just silently leak caps), but if level >=1 implementations forget
    * set it false they'll quickly get errors.
    */
-  getReleaseResultCaps(): boolean { return $.Struct.getBit(32, this, Finish._capnp.defaultReleaseResultCaps); }
-  setReleaseResultCaps(value: boolean): void { $.Struct.setBit(32, value, this, Finish._capnp.defaultReleaseResultCaps); }
+  getReleaseResultCaps(): boolean { return $$.getBool(this, 32) !== true; }
+  setReleaseResultCaps(value: boolean): void { $$.setBool(this, 32, value !== true); }
   get releaseResultCaps(): boolean { return this.getReleaseResultCaps(); }
   set releaseResultCaps(value: boolean) { this.setReleaseResultCaps(value); }
 
@@ -1296,7 +1296,7 @@ export class Finish extends $.Struct {
 
   override toString(): string { return "Finish_" + super.toString(); }
 
-  static override readonly _capnp = { displayName: "Finish", id: "d37d2eb2c2f80e63", size: new $.ObjectSize(8, 0), defaultReleaseResultCaps: $.getBitMask(true, 0) };
+  static override readonly _capnp = { displayName: "Finish", id: "d37d2eb2c2f80e63", size: new $.ObjectSize(8, 0) };
 }
 
 /** The promise of a {@link Finish}, for pipelining on its capability and struct fields. */
@@ -1393,8 +1393,8 @@ export class Resolve extends $.Struct {
    * the receiver has no knowledge, because it already released it earlier.  In this case, the
    * receiver should simply release the capability to which the promise resolved.
    */
-  getPromiseId(): number { return $.Struct.getUint32(0, this); }
-  setPromiseId(value: number): void { $.Struct.setUint32(0, value, this); }
+  getPromiseId(): number { return $$.getUint32(this, 0); }
+  setPromiseId(value: number): void { $$.setUint32(this, 0, value); }
   get promiseId(): number { return this.getPromiseId(); }
   set promiseId(value: number) { this.setPromiseId(value); }
 
@@ -1410,28 +1410,28 @@ export class Resolve extends $.Struct {
    * `Disembargo` really needs to reflect back to exactly the object designated by `cap` even
    * if that object is itself a promise.
    */
-  getCap(): CapDescriptor { $.Struct.testWhich("cap", $.Struct.getUint16(4, this), 0, this); return $.Struct.getStruct(0, CapDescriptor, this); }
-  setCap(value: CapDescriptor): void { $.Struct.setUint16(4, 0, this); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initCap(): CapDescriptor { $.Struct.setUint16(4, 0, this); return $.Struct.initStructAt(0, CapDescriptor, this); }
-  hasCap(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
-  adoptCap(value: $.Orphan<CapDescriptor>): void { $.Struct.setUint16(4, 0, this); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
+  getCap(): CapDescriptor { $$.checkWhich(this, 4, 0, "cap"); return $$.getStruct(this, 0, CapDescriptor); }
+  setCap(value: CapDescriptor): void { $$.setUint16(this, 4, 0); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
+  initCap(): CapDescriptor { $$.setUint16(this, 4, 0); return $.Struct.initStructAt(0, CapDescriptor, this); }
+  hasCap(): boolean { return $$.hasPointer(this, 0); }
+  adoptCap(value: $.Orphan<CapDescriptor>): void { $$.setUint16(this, 4, 0); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownCap(): $.Orphan<CapDescriptor> { return $.Struct.disown(this.getCap()); }
-  isCap(): boolean { return $.Struct.getUint16(4, this) === 0; }
+  isCap(): boolean { return $$.getUint16(this, 4) === 0; }
   get cap(): CapDescriptor { return this.getCap(); }
   set cap(value: CapDescriptor | CapDescriptor$Shape) { if (value instanceof CapDescriptor) this.setCap(value); else this.initCap().$set(value); }
 
   /** Indicates that the promise was broken. */
-  getException(): Exception { $.Struct.testWhich("exception", $.Struct.getUint16(4, this), 1, this); return $.Struct.getStruct(0, Exception, this); }
-  setException(value: Exception): void { $.Struct.setUint16(4, 1, this); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initException(): Exception { $.Struct.setUint16(4, 1, this); return $.Struct.initStructAt(0, Exception, this); }
-  hasException(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
-  adoptException(value: $.Orphan<Exception>): void { $.Struct.setUint16(4, 1, this); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
+  getException(): Exception { $$.checkWhich(this, 4, 1, "exception"); return $$.getStruct(this, 0, Exception); }
+  setException(value: Exception): void { $$.setUint16(this, 4, 1); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
+  initException(): Exception { $$.setUint16(this, 4, 1); return $.Struct.initStructAt(0, Exception, this); }
+  hasException(): boolean { return $$.hasPointer(this, 0); }
+  adoptException(value: $.Orphan<Exception>): void { $$.setUint16(this, 4, 1); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownException(): $.Orphan<Exception> { return $.Struct.disown(this.getException()); }
-  isException(): boolean { return $.Struct.getUint16(4, this) === 1; }
+  isException(): boolean { return $$.getUint16(this, 4) === 1; }
   get exception(): Exception { return this.getException(); }
   set exception(value: Exception | Exception$Shape) { if (value instanceof Exception) this.setException(value); else this.initException().$set(value); }
 
-  which(): Resolve_Which { return $.Struct.getUint16(4, this) as Resolve_Which; }
+  which(): Resolve_Which { return $$.getUint16(this, 4) as Resolve_Which; }
 
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: Resolve$Shape): void {
@@ -1482,8 +1482,8 @@ export interface Release$Shape {
 export class Release extends $.Struct {
 
   /** What to release. */
-  getId(): number { return $.Struct.getUint32(0, this); }
-  setId(value: number): void { $.Struct.setUint32(0, value, this); }
+  getId(): number { return $$.getUint32(this, 0); }
+  setId(value: number): void { $$.setUint32(this, 0, value); }
   get id(): number { return this.getId(); }
   set id(value: number) { this.setId(value); }
 
@@ -1491,8 +1491,8 @@ export class Release extends $.Struct {
    * The amount by which to decrement the reference count.  The export is only actually released
    * when the reference count reaches zero.
    */
-  getReferenceCount(): number { return $.Struct.getUint32(4, this); }
-  setReferenceCount(value: number): void { $.Struct.setUint32(4, value, this); }
+  getReferenceCount(): number { return $$.getUint32(this, 4); }
+  setReferenceCount(value: number): void { $$.setUint32(this, 4, value); }
   get referenceCount(): number { return this.getReferenceCount(); }
   set referenceCount(value: number) { this.setReferenceCount(value); }
 
@@ -1597,16 +1597,16 @@ export interface Disembargo$Shape {
 export class Disembargo extends $.Struct {
 
   /** What is to be disembargoed. */
-  getTarget(): MessageTarget { return $.Struct.getStruct(0, MessageTarget, this); }
+  getTarget(): MessageTarget { return $$.getStruct(this, 0, MessageTarget); }
   setTarget(value: MessageTarget): void { $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
   initTarget(): MessageTarget { return $.Struct.initStructAt(0, MessageTarget, this); }
-  hasTarget(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  hasTarget(): boolean { return $$.hasPointer(this, 0); }
   adoptTarget(value: $.Orphan<MessageTarget>): void { $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownTarget(): $.Orphan<MessageTarget> { return $.Struct.disown(this.getTarget()); }
   get target(): MessageTarget { return this.getTarget(); }
   set target(value: MessageTarget | MessageTarget$Shape) { if (value instanceof MessageTarget) this.setTarget(value); else this.initTarget().$set(value); }
 
-  getContext(): Disembargo_Context { return $.Struct.getAs(Disembargo_Context, this); }
+  getContext(): Disembargo_Context { return $$.group(Disembargo_Context, this); }
   get context(): Disembargo_Context { return this.getContext(); }
   set context(value: Disembargo_Context$Shape) { this.getContext().$set(value); }
 
@@ -1699,9 +1699,9 @@ export class Disembargo_Context extends $.Struct {
    * The receiver must verify that the target capability actually resolves back to the sender's
    * vat.  Otherwise, the sender has committed a protocol error and should be disconnected.
    */
-  getSenderLoopback(): number { $.Struct.testWhich("senderLoopback", $.Struct.getUint16(4, this), 0, this); return $.Struct.getUint32(0, this); }
-  setSenderLoopback(value: number): void { $.Struct.setUint16(4, 0, this); $.Struct.setUint32(0, value, this); }
-  isSenderLoopback(): boolean { return $.Struct.getUint16(4, this) === 0; }
+  getSenderLoopback(): number { $$.checkWhich(this, 4, 0, "senderLoopback"); return $$.getUint32(this, 0); }
+  setSenderLoopback(value: number): void { $$.setUint16(this, 4, 0); $$.setUint32(this, 0, value); }
+  isSenderLoopback(): boolean { return $$.getUint16(this, 4) === 0; }
   get senderLoopback(): number { return this.getSenderLoopback(); }
   set senderLoopback(value: number) { this.setSenderLoopback(value); }
 
@@ -1709,9 +1709,9 @@ export class Disembargo_Context extends $.Struct {
    * The receiver previously sent a `senderLoopback` Disembargo towards a promise resolving to
    * this capability, and that Disembargo is now being echoed back.
    */
-  getReceiverLoopback(): number { $.Struct.testWhich("receiverLoopback", $.Struct.getUint16(4, this), 1, this); return $.Struct.getUint32(0, this); }
-  setReceiverLoopback(value: number): void { $.Struct.setUint16(4, 1, this); $.Struct.setUint32(0, value, this); }
-  isReceiverLoopback(): boolean { return $.Struct.getUint16(4, this) === 1; }
+  getReceiverLoopback(): number { $$.checkWhich(this, 4, 1, "receiverLoopback"); return $$.getUint32(this, 0); }
+  setReceiverLoopback(value: number): void { $$.setUint16(this, 4, 1); $$.setUint32(this, 0, value); }
+  isReceiverLoopback(): boolean { return $$.getUint16(this, 4) === 1; }
   get receiverLoopback(): number { return this.getReceiverLoopback(); }
   set receiverLoopback(value: number) { this.setReceiverLoopback(value); }
 
@@ -1726,8 +1726,8 @@ export class Disembargo_Context extends $.Struct {
    *
    * See `Accept.embargo` for an example.
    */
-  isAccept(): boolean { return $.Struct.getUint16(4, this) === 2; }
-  setAccept(): void { $.Struct.setUint16(4, 2, this); }
+  isAccept(): boolean { return $$.getUint16(this, 4) === 2; }
+  setAccept(): void { $$.setUint16(this, 4, 2); }
 
   /**
    * **(level 3)**
@@ -1738,13 +1738,13 @@ export class Disembargo_Context extends $.Struct {
    * on the `Accept` message that it has received from the third party.  See `Accept.embargo` for
    * an example.
    */
-  getProvide(): number { $.Struct.testWhich("provide", $.Struct.getUint16(4, this), 3, this); return $.Struct.getUint32(0, this); }
-  setProvide(value: number): void { $.Struct.setUint16(4, 3, this); $.Struct.setUint32(0, value, this); }
-  isProvide(): boolean { return $.Struct.getUint16(4, this) === 3; }
+  getProvide(): number { $$.checkWhich(this, 4, 3, "provide"); return $$.getUint32(this, 0); }
+  setProvide(value: number): void { $$.setUint16(this, 4, 3); $$.setUint32(this, 0, value); }
+  isProvide(): boolean { return $$.getUint16(this, 4) === 3; }
   get provide(): number { return this.getProvide(); }
   set provide(value: number) { this.setProvide(value); }
 
-  which(): Disembargo_Context_Which { return $.Struct.getUint16(4, this) as Disembargo_Context_Which; }
+  which(): Disembargo_Context_Which { return $$.getUint16(this, 4) as Disembargo_Context_Which; }
 
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: Disembargo_Context$Shape): void {
@@ -1808,16 +1808,16 @@ export class Provide extends $.Struct {
    * point send a `Finish` message as with any other call, and that message can be used to cancel the
    * whole operation.
    */
-  getQuestionId(): number { return $.Struct.getUint32(0, this); }
-  setQuestionId(value: number): void { $.Struct.setUint32(0, value, this); }
+  getQuestionId(): number { return $$.getUint32(this, 0); }
+  setQuestionId(value: number): void { $$.setUint32(this, 0, value); }
   get questionId(): number { return this.getQuestionId(); }
   set questionId(value: number) { this.setQuestionId(value); }
 
   /** What is to be provided to the third party. */
-  getTarget(): MessageTarget { return $.Struct.getStruct(0, MessageTarget, this); }
+  getTarget(): MessageTarget { return $$.getStruct(this, 0, MessageTarget); }
   setTarget(value: MessageTarget): void { $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
   initTarget(): MessageTarget { return $.Struct.initStructAt(0, MessageTarget, this); }
-  hasTarget(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  hasTarget(): boolean { return $$.hasPointer(this, 0); }
   adoptTarget(value: $.Orphan<MessageTarget>): void { $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownTarget(): $.Orphan<MessageTarget> { return $.Struct.disown(this.getTarget()); }
   get target(): MessageTarget { return this.getTarget(); }
@@ -1826,7 +1826,7 @@ export class Provide extends $.Struct {
   /** Identity of the third party that is expected to pick up the capability. */
   getRecipient(): $.Pointer { return $.Struct.getPointer(1, this); }
   setRecipient(value: $.Pointer): void { $.Struct.copyFrom(value, $.Struct.getPointer(1, this)); }
-  hasRecipient(): boolean { return !$.Struct.isNull($.Struct.getPointer(1, this)); }
+  hasRecipient(): boolean { return $$.hasPointer(this, 1); }
   adoptRecipient(value: $.Orphan<$.Pointer>): void { $.Struct.adopt(value, $.Struct.getPointer(1, this)); }
   disownRecipient(): $.Orphan<$.Pointer> { return $.Struct.disown(this.getRecipient()); }
   get recipient(): $.Pointer { return this.getRecipient(); }
@@ -1920,15 +1920,15 @@ export class Accept extends $.Struct {
    * message containing the provided capability (or the call result in the case of a redirected
    * return).
    */
-  getQuestionId(): number { return $.Struct.getUint32(0, this); }
-  setQuestionId(value: number): void { $.Struct.setUint32(0, value, this); }
+  getQuestionId(): number { return $$.getUint32(this, 0); }
+  setQuestionId(value: number): void { $$.setUint32(this, 0, value); }
   get questionId(): number { return this.getQuestionId(); }
   set questionId(value: number) { this.setQuestionId(value); }
 
   /** Identifies the provided object to be picked up. */
   getProvision(): $.Pointer { return $.Struct.getPointer(0, this); }
   setProvision(value: $.Pointer): void { $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  hasProvision(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  hasProvision(): boolean { return $$.hasPointer(this, 0); }
   adoptProvision(value: $.Orphan<$.Pointer>): void { $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownProvision(): $.Orphan<$.Pointer> { return $.Struct.disown(this.getProvision()); }
   get provision(): $.Pointer { return this.getProvision(); }
@@ -1968,8 +1968,8 @@ export class Accept extends $.Struct {
    * - Vat C receives `Disembargo` from Vat B.  It can now send a `Return` for the `Accept` from
    *   Vat A, as well as deliver bar().
    */
-  getEmbargo(): boolean { return $.Struct.getBit(32, this); }
-  setEmbargo(value: boolean): void { $.Struct.setBit(32, value, this); }
+  getEmbargo(): boolean { return $$.getBool(this, 32); }
+  setEmbargo(value: boolean): void { $$.setBool(this, 32, value); }
   get embargo(): boolean { return this.getEmbargo(); }
   set embargo(value: boolean) { this.setEmbargo(value); }
 
@@ -2085,16 +2085,16 @@ export class Join extends $.Struct {
    * it receives a `Finish` for one of the join results before the joiner successfully
    * connects.  It can then free any resources it had allocated as part of the join.
    */
-  getQuestionId(): number { return $.Struct.getUint32(0, this); }
-  setQuestionId(value: number): void { $.Struct.setUint32(0, value, this); }
+  getQuestionId(): number { return $$.getUint32(this, 0); }
+  setQuestionId(value: number): void { $$.setUint32(this, 0, value); }
   get questionId(): number { return this.getQuestionId(); }
   set questionId(value: number) { this.setQuestionId(value); }
 
   /** The capability to join. */
-  getTarget(): MessageTarget { return $.Struct.getStruct(0, MessageTarget, this); }
+  getTarget(): MessageTarget { return $$.getStruct(this, 0, MessageTarget); }
   setTarget(value: MessageTarget): void { $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
   initTarget(): MessageTarget { return $.Struct.initStructAt(0, MessageTarget, this); }
-  hasTarget(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  hasTarget(): boolean { return $$.hasPointer(this, 0); }
   adoptTarget(value: $.Orphan<MessageTarget>): void { $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownTarget(): $.Orphan<MessageTarget> { return $.Struct.disown(this.getTarget()); }
   get target(): MessageTarget { return this.getTarget(); }
@@ -2106,7 +2106,7 @@ export class Join extends $.Struct {
    */
   getKeyPart(): $.Pointer { return $.Struct.getPointer(1, this); }
   setKeyPart(value: $.Pointer): void { $.Struct.copyFrom(value, $.Struct.getPointer(1, this)); }
-  hasKeyPart(): boolean { return !$.Struct.isNull($.Struct.getPointer(1, this)); }
+  hasKeyPart(): boolean { return $$.hasPointer(this, 1); }
   adoptKeyPart(value: $.Orphan<$.Pointer>): void { $.Struct.adopt(value, $.Struct.getPointer(1, this)); }
   disownKeyPart(): $.Orphan<$.Pointer> { return $.Struct.disown(this.getKeyPart()); }
   get keyPart(): $.Pointer { return this.getKeyPart(); }
@@ -2168,9 +2168,9 @@ export class MessageTarget extends $.Struct {
    * This message is to a capability or promise previously imported by the caller (exported by
    * the receiver).
    */
-  getImportedCap(): number { $.Struct.testWhich("importedCap", $.Struct.getUint16(4, this), 0, this); return $.Struct.getUint32(0, this); }
-  setImportedCap(value: number): void { $.Struct.setUint16(4, 0, this); $.Struct.setUint32(0, value, this); }
-  isImportedCap(): boolean { return $.Struct.getUint16(4, this) === 0; }
+  getImportedCap(): number { $$.checkWhich(this, 4, 0, "importedCap"); return $$.getUint32(this, 0); }
+  setImportedCap(value: number): void { $$.setUint16(this, 4, 0); $$.setUint32(this, 0, value); }
+  isImportedCap(): boolean { return $$.getUint16(this, 4) === 0; }
   get importedCap(): number { return this.getImportedCap(); }
   set importedCap(value: number) { this.setImportedCap(value); }
 
@@ -2181,17 +2181,17 @@ export class MessageTarget extends $.Struct {
    * At level 0, this is supported only for addressing the result of a previous `Bootstrap`, so
    * that initial startup doesn't require a round trip.
    */
-  getPromisedAnswer(): PromisedAnswer { $.Struct.testWhich("promisedAnswer", $.Struct.getUint16(4, this), 1, this); return $.Struct.getStruct(0, PromisedAnswer, this); }
-  setPromisedAnswer(value: PromisedAnswer): void { $.Struct.setUint16(4, 1, this); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initPromisedAnswer(): PromisedAnswer { $.Struct.setUint16(4, 1, this); return $.Struct.initStructAt(0, PromisedAnswer, this); }
-  hasPromisedAnswer(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
-  adoptPromisedAnswer(value: $.Orphan<PromisedAnswer>): void { $.Struct.setUint16(4, 1, this); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
+  getPromisedAnswer(): PromisedAnswer { $$.checkWhich(this, 4, 1, "promisedAnswer"); return $$.getStruct(this, 0, PromisedAnswer); }
+  setPromisedAnswer(value: PromisedAnswer): void { $$.setUint16(this, 4, 1); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
+  initPromisedAnswer(): PromisedAnswer { $$.setUint16(this, 4, 1); return $.Struct.initStructAt(0, PromisedAnswer, this); }
+  hasPromisedAnswer(): boolean { return $$.hasPointer(this, 0); }
+  adoptPromisedAnswer(value: $.Orphan<PromisedAnswer>): void { $$.setUint16(this, 4, 1); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownPromisedAnswer(): $.Orphan<PromisedAnswer> { return $.Struct.disown(this.getPromisedAnswer()); }
-  isPromisedAnswer(): boolean { return $.Struct.getUint16(4, this) === 1; }
+  isPromisedAnswer(): boolean { return $$.getUint16(this, 4) === 1; }
   get promisedAnswer(): PromisedAnswer { return this.getPromisedAnswer(); }
   set promisedAnswer(value: PromisedAnswer | PromisedAnswer$Shape) { if (value instanceof PromisedAnswer) this.setPromisedAnswer(value); else this.initPromisedAnswer().$set(value); }
 
-  which(): MessageTarget_Which { return $.Struct.getUint16(4, this) as MessageTarget_Which; }
+  which(): MessageTarget_Which { return $$.getUint16(this, 4) as MessageTarget_Which; }
 
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: MessageTarget$Shape): void {
@@ -2239,7 +2239,7 @@ export class Payload extends $.Struct {
    */
   getContent(): $.Pointer { return $.Struct.getPointer(0, this); }
   setContent(value: $.Pointer): void { $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  hasContent(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  hasContent(): boolean { return $$.hasPointer(this, 0); }
   adoptContent(value: $.Orphan<$.Pointer>): void { $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownContent(): $.Orphan<$.Pointer> { return $.Struct.disown(this.getContent()); }
   get content(): $.Pointer { return this.getContent(); }
@@ -2249,7 +2249,7 @@ export class Payload extends $.Struct {
   getCapTable(): $.List<CapDescriptor> { return $.Struct.getList(1, Payload._CapTable, this); }
   setCapTable(value: $.List<CapDescriptor>): void { $.Struct.copyFrom(value, $.Struct.getPointer(1, this)); }
   initCapTable(length: number): $.List<CapDescriptor> { return $.Struct.initList(1, Payload._CapTable, length, this); }
-  hasCapTable(): boolean { return !$.Struct.isNull($.Struct.getPointer(1, this)); }
+  hasCapTable(): boolean { return $$.hasPointer(this, 1); }
   adoptCapTable(value: $.Orphan<$.List<CapDescriptor>>): void { $.Struct.adopt(value, $.Struct.getPointer(1, this)); }
   disownCapTable(): $.Orphan<$.List<CapDescriptor>> { return $.Struct.disown(this.getCapTable()); }
   get capTable(): $.List<CapDescriptor> { return this.getCapTable(); }
@@ -2417,16 +2417,16 @@ export class CapDescriptor extends $.Struct {
    * struct or list instance is zeroed out of the message but the space is not reclaimed.
    * Hopefully this is unusual.
    */
-  isNone(): boolean { return $.Struct.getUint16(0, this) === 0; }
-  setNone(): void { $.Struct.setUint16(0, 0, this); }
+  isNone(): boolean { return $$.getUint16(this, 0) === 0; }
+  setNone(): void { $$.setUint16(this, 0, 0); }
 
   /**
    * The ID of a capability in the sender's export table (receiver's import table).  It may be a
    * newly allocated table entry, or an existing entry (increments the reference count).
    */
-  getSenderHosted(): number { $.Struct.testWhich("senderHosted", $.Struct.getUint16(0, this), 1, this); return $.Struct.getUint32(4, this); }
-  setSenderHosted(value: number): void { $.Struct.setUint16(0, 1, this); $.Struct.setUint32(4, value, this); }
-  isSenderHosted(): boolean { return $.Struct.getUint16(0, this) === 1; }
+  getSenderHosted(): number { $$.checkWhich(this, 0, 1, "senderHosted"); return $$.getUint32(this, 4); }
+  setSenderHosted(value: number): void { $$.setUint16(this, 0, 1); $$.setUint32(this, 4, value); }
+  isSenderHosted(): boolean { return $$.getUint16(this, 0) === 1; }
   get senderHosted(): number { return this.getSenderHosted(); }
   set senderHosted(value: number) { this.setSenderHosted(value); }
 
@@ -2437,16 +2437,16 @@ export class CapDescriptor extends $.Struct {
    * them.  If `senderPromise` is released before the `Resolve` is sent, the sender (of this
    * `CapDescriptor`) may choose not to send the `Resolve` at all.
    */
-  getSenderPromise(): number { $.Struct.testWhich("senderPromise", $.Struct.getUint16(0, this), 2, this); return $.Struct.getUint32(4, this); }
-  setSenderPromise(value: number): void { $.Struct.setUint16(0, 2, this); $.Struct.setUint32(4, value, this); }
-  isSenderPromise(): boolean { return $.Struct.getUint16(0, this) === 2; }
+  getSenderPromise(): number { $$.checkWhich(this, 0, 2, "senderPromise"); return $$.getUint32(this, 4); }
+  setSenderPromise(value: number): void { $$.setUint16(this, 0, 2); $$.setUint32(this, 4, value); }
+  isSenderPromise(): boolean { return $$.getUint16(this, 0) === 2; }
   get senderPromise(): number { return this.getSenderPromise(); }
   set senderPromise(value: number) { this.setSenderPromise(value); }
 
   /** A capability (or promise) previously exported by the receiver (imported by the sender). */
-  getReceiverHosted(): number { $.Struct.testWhich("receiverHosted", $.Struct.getUint16(0, this), 3, this); return $.Struct.getUint32(4, this); }
-  setReceiverHosted(value: number): void { $.Struct.setUint16(0, 3, this); $.Struct.setUint32(4, value, this); }
-  isReceiverHosted(): boolean { return $.Struct.getUint16(0, this) === 3; }
+  getReceiverHosted(): number { $$.checkWhich(this, 0, 3, "receiverHosted"); return $$.getUint32(this, 4); }
+  setReceiverHosted(value: number): void { $$.setUint16(this, 0, 3); $$.setUint32(this, 4, value); }
+  isReceiverHosted(): boolean { return $$.getUint16(this, 0) === 3; }
   get receiverHosted(): number { return this.getReceiverHosted(); }
   set receiverHosted(value: number) { this.setReceiverHosted(value); }
 
@@ -2454,13 +2454,13 @@ export class CapDescriptor extends $.Struct {
    * A capability expected to be returned in the results of a currently-outstanding call posed
    * by the sender.
    */
-  getReceiverAnswer(): PromisedAnswer { $.Struct.testWhich("receiverAnswer", $.Struct.getUint16(0, this), 4, this); return $.Struct.getStruct(0, PromisedAnswer, this); }
-  setReceiverAnswer(value: PromisedAnswer): void { $.Struct.setUint16(0, 4, this); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initReceiverAnswer(): PromisedAnswer { $.Struct.setUint16(0, 4, this); return $.Struct.initStructAt(0, PromisedAnswer, this); }
-  hasReceiverAnswer(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
-  adoptReceiverAnswer(value: $.Orphan<PromisedAnswer>): void { $.Struct.setUint16(0, 4, this); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
+  getReceiverAnswer(): PromisedAnswer { $$.checkWhich(this, 0, 4, "receiverAnswer"); return $$.getStruct(this, 0, PromisedAnswer); }
+  setReceiverAnswer(value: PromisedAnswer): void { $$.setUint16(this, 0, 4); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
+  initReceiverAnswer(): PromisedAnswer { $$.setUint16(this, 0, 4); return $.Struct.initStructAt(0, PromisedAnswer, this); }
+  hasReceiverAnswer(): boolean { return $$.hasPointer(this, 0); }
+  adoptReceiverAnswer(value: $.Orphan<PromisedAnswer>): void { $$.setUint16(this, 0, 4); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownReceiverAnswer(): $.Orphan<PromisedAnswer> { return $.Struct.disown(this.getReceiverAnswer()); }
-  isReceiverAnswer(): boolean { return $.Struct.getUint16(0, this) === 4; }
+  isReceiverAnswer(): boolean { return $$.getUint16(this, 0) === 4; }
   get receiverAnswer(): PromisedAnswer { return this.getReceiverAnswer(); }
   set receiverAnswer(value: PromisedAnswer | PromisedAnswer$Shape) { if (value instanceof PromisedAnswer) this.setReceiverAnswer(value); else this.initReceiverAnswer().$set(value); }
 
@@ -2473,13 +2473,13 @@ export class CapDescriptor extends $.Struct {
    * Level 1 and 2 implementations that receive a `thirdPartyHosted` may simply send calls to its
    * `vine` instead.
    */
-  getThirdPartyHosted(): ThirdPartyCapDescriptor { $.Struct.testWhich("thirdPartyHosted", $.Struct.getUint16(0, this), 5, this); return $.Struct.getStruct(0, ThirdPartyCapDescriptor, this); }
-  setThirdPartyHosted(value: ThirdPartyCapDescriptor): void { $.Struct.setUint16(0, 5, this); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initThirdPartyHosted(): ThirdPartyCapDescriptor { $.Struct.setUint16(0, 5, this); return $.Struct.initStructAt(0, ThirdPartyCapDescriptor, this); }
-  hasThirdPartyHosted(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
-  adoptThirdPartyHosted(value: $.Orphan<ThirdPartyCapDescriptor>): void { $.Struct.setUint16(0, 5, this); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
+  getThirdPartyHosted(): ThirdPartyCapDescriptor { $$.checkWhich(this, 0, 5, "thirdPartyHosted"); return $$.getStruct(this, 0, ThirdPartyCapDescriptor); }
+  setThirdPartyHosted(value: ThirdPartyCapDescriptor): void { $$.setUint16(this, 0, 5); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
+  initThirdPartyHosted(): ThirdPartyCapDescriptor { $$.setUint16(this, 0, 5); return $.Struct.initStructAt(0, ThirdPartyCapDescriptor, this); }
+  hasThirdPartyHosted(): boolean { return $$.hasPointer(this, 0); }
+  adoptThirdPartyHosted(value: $.Orphan<ThirdPartyCapDescriptor>): void { $$.setUint16(this, 0, 5); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownThirdPartyHosted(): $.Orphan<ThirdPartyCapDescriptor> { return $.Struct.disown(this.getThirdPartyHosted()); }
-  isThirdPartyHosted(): boolean { return $.Struct.getUint16(0, this) === 5; }
+  isThirdPartyHosted(): boolean { return $$.getUint16(this, 0) === 5; }
   get thirdPartyHosted(): ThirdPartyCapDescriptor { return this.getThirdPartyHosted(); }
   set thirdPartyHosted(value: ThirdPartyCapDescriptor | ThirdPartyCapDescriptor$Shape) { if (value instanceof ThirdPartyCapDescriptor) this.setThirdPartyHosted(value); else this.initThirdPartyHosted().$set(value); }
 
@@ -2540,12 +2540,12 @@ export class CapDescriptor extends $.Struct {
    * be out-of-range (of course, the implementation should explicitly enforce that 255 descriptors
    * cannot be sent at once, rather than relying on Linux to do so).
    */
-  getAttachedFd(): number { return $.Struct.getUint8(2, this, CapDescriptor._capnp.defaultAttachedFd); }
-  setAttachedFd(value: number): void { $.Struct.setUint8(2, value, this, CapDescriptor._capnp.defaultAttachedFd); }
+  getAttachedFd(): number { return ($$.getUint8(this, 2) ^ 255) & 0xff; }
+  setAttachedFd(value: number): void { $$.setUint8(this, 2, (value ^ 255) & 0xff); }
   get attachedFd(): number { return this.getAttachedFd(); }
   set attachedFd(value: number) { this.setAttachedFd(value); }
 
-  which(): CapDescriptor_Which { return $.Struct.getUint16(0, this) as CapDescriptor_Which; }
+  which(): CapDescriptor_Which { return $$.getUint16(this, 0) as CapDescriptor_Which; }
 
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: CapDescriptor$Shape): void {
@@ -2575,7 +2575,7 @@ export class CapDescriptor extends $.Struct {
 
   override toString(): string { return "CapDescriptor_" + super.toString(); }
 
-  static override readonly _capnp = { displayName: "CapDescriptor", id: "8523ddc40b86b8b0", size: new $.ObjectSize(8, 1), defaultAttachedFd: $.getUint8Mask(255) };
+  static override readonly _capnp = { displayName: "CapDescriptor", id: "8523ddc40b86b8b0", size: new $.ObjectSize(8, 1) };
 }
 
 /** The promise of a {@link CapDescriptor}, for pipelining on its capability and struct fields. */
@@ -2617,8 +2617,8 @@ export class PromisedAnswer extends $.Struct {
    * ID of the question (in the sender's question table / receiver's answer table) whose answer is
    * expected to contain the capability.
    */
-  getQuestionId(): number { return $.Struct.getUint32(0, this); }
-  setQuestionId(value: number): void { $.Struct.setUint32(0, value, this); }
+  getQuestionId(): number { return $$.getUint32(this, 0); }
+  setQuestionId(value: number): void { $$.setUint32(this, 0, value); }
   get questionId(): number { return this.getQuestionId(); }
   set questionId(value: number) { this.setQuestionId(value); }
 
@@ -2630,7 +2630,7 @@ export class PromisedAnswer extends $.Struct {
   getTransform(): $.List<PromisedAnswer_Op> { return $.Struct.getList(0, PromisedAnswer._Transform, this); }
   setTransform(value: $.List<PromisedAnswer_Op>): void { $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
   initTransform(length: number): $.List<PromisedAnswer_Op> { return $.Struct.initList(0, PromisedAnswer._Transform, length, this); }
-  hasTransform(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  hasTransform(): boolean { return $$.hasPointer(this, 0); }
   adoptTransform(value: $.Orphan<$.List<PromisedAnswer_Op>>): void { $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownTransform(): $.Orphan<$.List<PromisedAnswer_Op>> { return $.Struct.disown(this.getTransform()); }
   get transform(): $.List<PromisedAnswer_Op> { return this.getTransform(); }
@@ -2686,20 +2686,20 @@ export class PromisedAnswer_Op extends $.Struct {
    * Does nothing.  This member is mostly defined so that we can make `Op` a union even
    * though (as of this writing) only one real operation is defined.
    */
-  isNoop(): boolean { return $.Struct.getUint16(0, this) === 0; }
-  setNoop(): void { $.Struct.setUint16(0, 0, this); }
+  isNoop(): boolean { return $$.getUint16(this, 0) === 0; }
+  setNoop(): void { $$.setUint16(this, 0, 0); }
 
   /**
    * Get a pointer field within a struct.  The number is an index into the pointer section, NOT
    * a field ordinal, so that the receiver does not need to understand the schema.
    */
-  getGetPointerField(): number { $.Struct.testWhich("getPointerField", $.Struct.getUint16(0, this), 1, this); return $.Struct.getUint16(2, this); }
-  setGetPointerField(value: number): void { $.Struct.setUint16(0, 1, this); $.Struct.setUint16(2, value, this); }
-  isGetPointerField(): boolean { return $.Struct.getUint16(0, this) === 1; }
+  getGetPointerField(): number { $$.checkWhich(this, 0, 1, "getPointerField"); return $$.getUint16(this, 2); }
+  setGetPointerField(value: number): void { $$.setUint16(this, 0, 1); $$.setUint16(this, 2, value); }
+  isGetPointerField(): boolean { return $$.getUint16(this, 0) === 1; }
   get getPointerField(): number { return this.getGetPointerField(); }
   set getPointerField(value: number) { this.setGetPointerField(value); }
 
-  which(): PromisedAnswer_Op_Which { return $.Struct.getUint16(0, this) as PromisedAnswer_Op_Which; }
+  which(): PromisedAnswer_Op_Which { return $$.getUint16(this, 0) as PromisedAnswer_Op_Which; }
 
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: PromisedAnswer_Op$Shape): void {
@@ -2759,7 +2759,7 @@ export class ThirdPartyCapDescriptor extends $.Struct {
   /** Identifies the third-party host and the specific capability to accept from it. */
   getId(): $.Pointer { return $.Struct.getPointer(0, this); }
   setId(value: $.Pointer): void { $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  hasId(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  hasId(): boolean { return $$.hasPointer(this, 0); }
   adoptId(value: $.Orphan<$.Pointer>): void { $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownId(): $.Orphan<$.Pointer> { return $.Struct.disown(this.getId()); }
   get id(): $.Pointer { return this.getId(); }
@@ -2781,8 +2781,8 @@ export class ThirdPartyCapDescriptor extends $.Struct {
    * The sender will close the `Provide` request that it has sent to the third party as soon as
    * it receives either a `Call` or a `Release` message directed at the vine.
    */
-  getVineId(): number { return $.Struct.getUint32(0, this); }
-  setVineId(value: number): void { $.Struct.setUint32(0, value, this); }
+  getVineId(): number { return $$.getUint32(this, 0); }
+  setVineId(value: number): void { $$.setUint32(this, 0, value); }
   get vineId(): number { return this.getVineId(); }
   set vineId(value: number) { this.setVineId(value); }
 
@@ -2855,9 +2855,9 @@ export interface Exception$Shape {
 export class Exception extends $.Struct {
 
   /** Human-readable failure description. */
-  getReason(): string { return $.Struct.getText(0, this); }
+  getReason(): string { return $$.getText(this, 0); }
   setReason(value: string): void { $.Struct.setText(0, value, this); }
-  hasReason(): boolean { return !$.Struct.isNull($.Struct.getPointer(0, this)); }
+  hasReason(): boolean { return $$.hasPointer(this, 0); }
   get reason(): string { return this.getReason(); }
   set reason(value: string) { this.setReason(value); }
 
@@ -2865,20 +2865,20 @@ export class Exception extends $.Struct {
    * The type of the error. The purpose of this enum is not to describe the error itself, but
    * rather to describe how the client might want to respond to the error.
    */
-  getType(): Exception_Type { return $.Struct.getUint16(4, this) as Exception_Type; }
-  setType(value: Exception_Type): void { $.Struct.setUint16(4, value, this); }
+  getType(): Exception_Type { return ($$.getUint16(this, 4)) as Exception_Type; }
+  setType(value: Exception_Type): void { $$.setUint16(this, 4, value); }
   get type(): Exception_Type { return this.getType(); }
   set type(value: Exception_Type) { this.setType(value); }
 
   /** OBSOLETE. Ignore. */
-  getObsoleteIsCallersFault(): boolean { return $.Struct.getBit(0, this); }
-  setObsoleteIsCallersFault(value: boolean): void { $.Struct.setBit(0, value, this); }
+  getObsoleteIsCallersFault(): boolean { return $$.getBool(this, 0); }
+  setObsoleteIsCallersFault(value: boolean): void { $$.setBool(this, 0, value); }
   get obsoleteIsCallersFault(): boolean { return this.getObsoleteIsCallersFault(); }
   set obsoleteIsCallersFault(value: boolean) { this.setObsoleteIsCallersFault(value); }
 
   /** OBSOLETE. See `type` instead. */
-  getObsoleteDurability(): number { return $.Struct.getUint16(2, this); }
-  setObsoleteDurability(value: number): void { $.Struct.setUint16(2, value, this); }
+  getObsoleteDurability(): number { return $$.getUint16(this, 2); }
+  setObsoleteDurability(value: number): void { $$.setUint16(this, 2, value); }
   get obsoleteDurability(): number { return this.getObsoleteDurability(); }
   set obsoleteDurability(value: number) { this.setObsoleteDurability(value); }
 
@@ -2887,9 +2887,9 @@ export class Exception extends $.Struct {
    * implementations do not provide stack traces; the application must explicitly enable them
    * when desired.
    */
-  getTrace(): string { return $.Struct.getText(1, this); }
+  getTrace(): string { return $$.getText(this, 1); }
   setTrace(value: string): void { $.Struct.setText(1, value, this); }
-  hasTrace(): boolean { return !$.Struct.isNull($.Struct.getPointer(1, this)); }
+  hasTrace(): boolean { return $$.hasPointer(this, 1); }
   get trace(): string { return this.getTrace(); }
   set trace(value: string) { this.setTrace(value); }
 
