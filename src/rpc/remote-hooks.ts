@@ -73,7 +73,7 @@ abstract class RemoteHook implements CapHook {
   abstract release(): void;
 
   whenResolved(): Promise<void> {
-    return this.#resolved;
+    return this.#resolved.then(() => this.resolution?.whenResolved());
   }
 
   resolved(): CapHook {

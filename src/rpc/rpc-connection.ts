@@ -910,30 +910,24 @@ export class RpcConnection implements RemoteSender {
     switch (ctx.which()) {
       case rpc.Disembargo_Context_Which.SENDER_LOOPBACK: {
         const target = d.target;
+        const embargoId = ctx.senderLoopback;
         let hook: CapHook;
         if (target.which() === rpc.MessageTarget_Which.IMPORTED_CAP) {
           const entry = this.#exports.get(exportIdFromPeer(target.importedCap));
           if (entry === undefined) throw protocolError(`Disembargo for unknown export ${target.importedCap}`);
-          hook = entry.hook;
+          hook = entry.hook.addRef();
         } else {
           const pa = target.promisedAnswer;
           const answer = this.#answers.get(answerIdFromPeer(pa.questionId));
-          const outcome = answer?.outcome;
-          if (outcome === undefined || outcome instanceof ParallaxError) {
-            throw protocolError(`Disembargo for question ${pa.questionId}, which has no results`);
-          }
-          hook = capInResults(outcome, readTransform(pa));
-          hook.release(); // only looked at, below
+          if (answer === undefined) throw protocolError(`Disembargo for unknown question ${pa.questionId}`);
+          hook = this.#answerCap(answer, readTransform(pa));
         }
-        const r = hook.resolved();
-        if (!((r instanceof ImportClient || r instanceof PipelineClient) && r.sender === this)) {
-          throw protocolError("Disembargo target does not resolve to a capability the peer hosts");
-        }
-        const { message, root } = newRpcMessage();
-        const out = root.initDisembargo();
-        this.#writeTarget(out.initTarget(), r.target);
-        out.context.receiverLoopback = ctx.senderLoopback;
-        this.#send(message);
+        // Reflect only after every call that reached this target earlier has been passed on:
+        // they queue in the same promise hooks this waits on.
+        hook.whenResolved().then(
+          () => this.#reflectDisembargo(hook, embargoId),
+          () => this.#reflectDisembargo(hook, embargoId),
+        );
         return;
       }
       case rpc.Disembargo_Context_Which.RECEIVER_LOOPBACK: {
@@ -945,6 +939,21 @@ export class RpcConnection implements RemoteSender {
       default:
         this.#sendUnimplemented(d.segment.message.getRoot(rpc.Message));
     }
+  }
+
+  #reflectDisembargo(hook: CapHook, embargoId: number): void {
+    const r = hook.resolved();
+    hook.release();
+    if (this.#closedError !== undefined) return;
+    if (!((r instanceof ImportClient || r instanceof PipelineClient) && r.sender === this)) {
+      this.abort(protocolError("Disembargo target does not resolve to a capability the peer hosts"));
+      return;
+    }
+    const { message, root } = newRpcMessage();
+    const out = root.initDisembargo();
+    this.#writeTarget(out.initTarget(), r.target);
+    out.context.receiverLoopback = embargoId;
+    this.#send(message);
   }
 
   #onUnimplemented(m: rpc.Message): void {
@@ -1167,9 +1176,13 @@ function isUnresolvedPromise(h: CapHook): boolean {
   return h instanceof PromiseCapHook && h.resolved() === h;
 }
 
-/** True when calls to `hook` would not travel over `conn` (so earlier calls over it could be overtaken). */
+/**
+ * True when calls to `hook` would not travel over `conn`, so that they could overtake calls sent
+ * over it earlier (a broken capability fails every call at once: order cannot matter).
+ */
 function isLocal(hook: CapHook, conn: RpcConnection): boolean {
   const r = hook.resolved();
+  if (r instanceof BrokenCapHook) return false;
   return !((r instanceof ImportClient || r instanceof PipelineClient) && r.sender === conn);
 }
 

@@ -56,7 +56,7 @@ export interface BuiltEnvelope {
 }
 
 /** Room for the params or results after the envelope; the segment grows beyond it when needed. */
-const SPARE_BYTES = 512;
+const SPARE_BYTES = 256;
 
 function builder(words: number): { message: Message; dv: DataView } {
   const bytes = words * 8;
