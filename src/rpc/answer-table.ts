@@ -8,6 +8,7 @@
  */
 import { ParallaxError } from "../errors.js";
 import type { AnswerId, ExportId } from "../wire/rpc-ids.js";
+import type { ExportEntry } from "./export-table.js";
 import type { Received } from "./question-table.js";
 
 export class Answer {
@@ -27,8 +28,11 @@ export class Answer {
 
   constructor(
     readonly id: AnswerId,
-    /** The export context inherited by capabilities in the results. */
-    readonly context: unknown,
+    /**
+     * The export entry the call came through (for calls pipelined on another answer, that
+     * answer's). Capabilities in the results inherit its context.
+     */
+    public via: ExportEntry | undefined,
   ) {
     this.done = new Promise<Received>((resolve, reject) => {
       this.#resolve = resolve;

@@ -1,2 +1,8 @@
 /** The RPC engine: one RpcConnection per transport. */
-export { type ConnectionStats, RpcConnection, type RpcConnectionOptions } from "./rpc-connection.js";
+export {
+  type ConnectionStats,
+  connectionOf,
+  onDisconnect,
+  RpcConnection,
+  type RpcConnectionOptions,
+} from "./rpc-connection.js";

@@ -505,18 +505,18 @@ export class RpcConnection implements RemoteSender {
     const { payload, target } = call;
     // Decode everything that can be a protocol violation before creating the answer.
     let hook: CapHook;
-    let context: unknown;
+    let via: ExportEntry | undefined;
     if (target.kind === "import") {
       const entry = this.#exports.get(exportIdFromPeer(target.id));
       if (entry === undefined) throw protocolError(`call to unknown export ${target.id}`);
       hook = entry.hook.addRef();
-      context = entry.context;
+      via = entry;
     } else {
       const answer = this.#answers.get(answerIdFromPeer(target.questionId));
       if (answer === undefined)
         throw protocolError(`call pipelined on unknown question ${target.questionId}`);
       hook = this.#answerCap(answer, target.ops);
-      context = answer.context;
+      via = answer.via;
     }
     try {
       this.#readCapTable(payload, message);
@@ -525,7 +525,7 @@ export class RpcConnection implements RemoteSender {
       releaseCapTable(message);
       throw err;
     }
-    const answer = this.#newAnswer(id, context);
+    const answer = this.#newAnswer(id, via);
     if (!call.toCaller) {
       hook.release();
       releaseCapTable(message);
@@ -538,8 +538,8 @@ export class RpcConnection implements RemoteSender {
     this.#deliver(answer, hook, call.interfaceId, call.methodId, payload, message);
   }
 
-  #newAnswer(id: AnswerId, context: unknown): Answer {
-    const answer = new Answer(id, context);
+  #newAnswer(id: AnswerId, via: ExportEntry | undefined): Answer {
+    const answer = new Answer(id, via);
     this.#answers.add(answer);
     if (!this.#paused && this.#answers.size >= this.limits.maxQuestionsInFlight) {
       this.#paused = true;
@@ -671,7 +671,7 @@ export class RpcConnection implements RemoteSender {
     }
     const { message, payload } = ctx.returnMessage();
     try {
-      this.#writeCapTable(payload, message, answer.resultExports, answer.context, true);
+      this.#writeCapTable(payload, message, answer.resultExports, answer.via?.context, true);
     } catch (err) {
       ctx.discard();
       this.#returnError(answer, toParallaxError(err));
@@ -746,6 +746,8 @@ export class RpcConnection implements RemoteSender {
     const payload = ret.initResults();
     putCap(Struct.getPointer(0, payload), this.#bootstrap.addRef());
     this.#writeCapTable(payload, message, answer.resultExports, undefined, true);
+    // Calls pipelined on the Bootstrap arrive through the bootstrap's export entry.
+    answer.via = this.#exports.get(answer.resultExports[0] as ExportId);
     const received: Received = { message, payload };
     answer.settle(received);
     this.#sendReturn(answer, message);
@@ -1056,14 +1058,14 @@ export class RpcConnection implements RemoteSender {
 /** The context a local method sees for a call that came over this connection. */
 class AnswerContext implements CallContext {
   #return: { message: Message; payload: rpc.Payload; results: Struct } | undefined;
-  readonly origin: { connection: object; exportEntry?: object };
+  readonly origin: { connection: RpcConnection; exportEntry: ExportEntry | undefined };
 
   constructor(
     connection: RpcConnection,
     readonly answer: Answer,
     readonly method: MethodDescriptor,
   ) {
-    this.origin = { connection };
+    this.origin = { connection, exportEntry: answer.via };
   }
 
   get signal(): AbortSignal {
@@ -1203,4 +1205,25 @@ function badArgument(err: unknown): ParallaxError {
   return e.code === ErrorCode.FAILED
     ? new ParallaxError(ErrorCode.BAD_ARGUMENT, e.message, { cause: err })
     : e;
+}
+
+/** The connection a capability lives across, or undefined for a local (or broken) one. */
+export function connectionOf(cap: Capability | CapHook): RpcConnection | undefined {
+  const r = ("$hook" in cap ? cap.$hook : cap).resolved();
+  return (r instanceof ImportClient || r instanceof PipelineClient) && r.sender instanceof RpcConnection
+    ? r.sender
+    : undefined;
+}
+
+/**
+ * PB's notifyOnDisconnect: runs `listener` once when the connection carrying `cap` closes (a
+ * server watching a client's callback capability). A local capability never disconnects: the
+ * listener is never called. Returns a function that cancels the subscription.
+ */
+export function onDisconnect(
+  cap: Capability | CapHook,
+  listener: (error: ParallaxError) => void,
+): () => void {
+  const connection = connectionOf(cap);
+  return connection === undefined ? () => {} : connection.onClose(listener);
 }

@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { ErrorCode, ParallaxError } from "../../src/errors.js";
 import { CounterServer, DemoServer } from "../../src/services/demo/demo-service.js";
-import { Counter, Demo, Listener } from "../../src/wire/gen/demo.js";
+import { Counter, Demo, type Demo_echo_Params, Listener } from "../../src/wire/gen/demo.js";
 import type { CallContext } from "../../src/caps/index.js";
+import { connectionOf, onDisconnect, type RpcConnection } from "../../src/rpc/index.js";
 import { connectPair, expectNoLeaks, type Pair } from "./harness.js";
 
 let pair: Pair | undefined;
@@ -193,5 +194,56 @@ describe("RpcConnection", () => {
     mine.dispose();
     demo.dispose();
     await expectNoLeaks(client, server);
+  });
+
+  it("tells a method which connection and export entry its call came through", async () => {
+    const seen: Array<{ connection: unknown; exportId: unknown }> = [];
+    class Watching extends DemoServer {
+      override echo(p: Demo_echo_Params, ctx?: CallContext) {
+        const origin = ctx?.origin as { connection: RpcConnection; exportEntry?: { id: number } };
+        seen.push({ connection: origin.connection, exportId: origin.exportEntry?.id });
+        return { payload: p.payload };
+      }
+    }
+    pair = connectPair({ bootstrap: Demo.server(new Watching()) });
+    const { client, server, demo } = pair;
+    await demo.echo({ payload: bytes(1) }); // pipelined on the Bootstrap
+    await demo.echo({ payload: bytes(1) }); // sent to the import
+    expect(seen).toEqual([
+      { connection: server, exportId: 0 },
+      { connection: server, exportId: 0 },
+    ]);
+    expect(connectionOf(demo)).toBe(client);
+    expect(connectionOf(Demo.server(new DemoServer()))).toBeUndefined();
+    demo.dispose();
+    await expectNoLeaks(client, server);
+  });
+
+  it("notifies a server holding a client's capability when that client disconnects (notifyOnDisconnect)", async () => {
+    let notified: ParallaxError | undefined;
+    const gotListener = new Promise<void>((resolve) => {
+      const root = new DemoServer();
+      root.subscribe = async (p) => {
+        const listener = p.listener; // kept past the call, as a chat room keeps its members
+        onDisconnect(listener, (err) => {
+          notified = err;
+          listener.dispose();
+        });
+        resolve();
+      };
+      pair = connectPair({ bootstrap: Demo.server(root) });
+    });
+    const { client, server, demo } = pair as Pair;
+    const listener = Listener.server({ event: () => {} });
+    await demo.subscribe({ listener, count: 0 });
+    await gotListener;
+    expect(notified).toBeUndefined();
+    const closed = new Promise<void>((r) => server.onClose(() => r()));
+    client.close();
+    await closed;
+    expect(notified?.kind).toBe("disconnected");
+    expect(server.stats()).toMatchObject({ imports: 0, exports: 0 });
+    listener.dispose();
+    demo.dispose();
   });
 });
