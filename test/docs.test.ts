@@ -28,6 +28,7 @@ describe("README", () => {
   });
 
   it("lists every error code", () => {
-    for (const code of Object.values(ErrorCode)) expect(rowOf(code), `no README row for ${code}`).toBeDefined();
+    for (const code of Object.values(ErrorCode))
+      expect(rowOf(code), `no README row for ${code}`).toBeDefined();
   });
 });

@@ -1,28 +1,40 @@
 /**
- * A capability that is not there yet: calls made before it settles are queued and forwarded in
- * order once it resolves (E-order), or fail with the rejection.
+ * A capability that is not there yet: calls made before it settles wait in a queue and are
+ * forwarded, in the order they were made, the moment it resolves (E-order), or fail with the
+ * rejection.
+ *
+ * Invariant: the queue is flushed synchronously, in the same step that installs the target, so a
+ * call made after resolution can never overtake one made before it.
  */
 import type { Struct } from "capnp-ts";
-import { type ParallaxError, toParallaxError } from "../errors.js";
+import { toParallaxError } from "../errors.js";
 import { BrokenCapHook } from "./broken-cap.js";
 import type { CallOptions, CapHook, ParamsFiller, ResultHook } from "./cap-hook.js";
 import type { MethodDescriptor } from "./interface-descriptor.js";
 
 export class PromiseCapHook implements CapHook {
   #target: CapHook | undefined;
+  #queue: Array<(target: CapHook) => void> = [];
   #refs = 1;
-  readonly #settled: Promise<void>;
+  /** Settles when this hook has its target (its own resolution, not its target's). */
+  readonly settled: Promise<void>;
 
   /** `source` yields the capability; the promise hook takes ownership of that reference. */
   constructor(source: Promise<CapHook>) {
-    this.#settled = source.then(
-      (hook) => {
-        this.#target = this.#refs > 0 ? hook : (hook.release(), hook);
-      },
-      (err: unknown) => {
-        this.#target = new BrokenCapHook(toParallaxError(err));
-      },
+    this.settled = source.then(
+      (hook) => this.#settle(hook),
+      (err: unknown) => this.#settle(new BrokenCapHook(toParallaxError(err))),
     );
+  }
+
+  #settle(target: CapHook): void {
+    if (this.#refs === 0) {
+      target.release();
+      this.#target = new BrokenCapHook(toParallaxError(new Error("released before it resolved")));
+    } else this.#target = target;
+    const queue = this.#queue;
+    this.#queue = [];
+    for (const forward of queue) forward(this.#target);
   }
 
   call<P extends Struct, R extends Struct>(
@@ -31,15 +43,19 @@ export class PromiseCapHook implements CapHook {
     options?: CallOptions,
   ): ResultHook<R> {
     if (this.#target !== undefined) return this.#target.call(method, fill, options);
-    const forwarded = this.#settled.then(() => {
-      const target = this.#target as CapHook;
-      return target.call(method, fill, options);
+    let deliver!: (r: ResultHook<R>) => void;
+    const forwarded = new Promise<ResultHook<R>>((resolve) => {
+      deliver = resolve;
     });
+    this.#queue.push((target) => deliver(target.call(method, fill, options)));
     const promise = forwarded.then((r) => r.promise);
     promise.catch(() => {});
     return {
       promise,
       pipelinedCap: (ops) => new PromiseCapHook(forwarded.then((r) => r.pipelinedCap(ops))),
+      dispose: () => {
+        forwarded.then((r) => r.dispose?.());
+      },
     };
   }
 
@@ -54,15 +70,10 @@ export class PromiseCapHook implements CapHook {
   }
 
   whenResolved(): Promise<void> {
-    return this.#settled.then(() => (this.#target as CapHook).whenResolved());
+    return this.settled.then(() => (this.#target as CapHook).whenResolved());
   }
 
   resolved(): CapHook {
     return this.#target === undefined ? this : this.#target.resolved();
   }
-}
-
-/** A promise capability that is already broken. */
-export function rejectedCap(error: ParallaxError): CapHook {
-  return new BrokenCapHook(error);
 }

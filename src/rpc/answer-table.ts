@@ -6,6 +6,7 @@
  * on them. The table's size is the number of the peer's questions in flight, which the
  * connection bounds by pausing its transport.
  */
+import type { CapHook } from "../caps/index.js";
 import { ParallaxError } from "../errors.js";
 import type { AnswerId, ExportId } from "../wire/rpc-ids.js";
 import type { ExportEntry } from "./export-table.js";
@@ -19,6 +20,12 @@ export class Answer {
   finishReceived = false;
   /** Exports we sent in the results: released for us if the Finish says `releaseResultCaps`. */
   readonly resultExports: ExportId[] = [];
+  /**
+   * One promise hook per pipelined path, for calls that arrive before the results: every call on
+   * a path queues in the same hook, so they keep their order, and a Disembargo on that path can
+   * wait behind them. The answer holds one reference on each until it is retired.
+   */
+  readonly pipelines = new Map<string, CapHook>();
   #resolve!: (r: Received) => void;
   #reject!: (e: ParallaxError) => void;
   /** Made on first use: most calls never look at their signal. */

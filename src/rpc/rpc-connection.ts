@@ -40,6 +40,7 @@ import {
   buildCall,
   buildReturn,
   type EnvelopeTarget,
+  echoAsUnimplemented,
   encodeFinish,
   encodeRelease,
   readEnvelope,
@@ -101,6 +102,8 @@ export class RpcConnection implements RemoteSender {
   readonly #closeListeners = new Set<(error: ParallaxError) => void>();
   #closedError: ParallaxError | undefined;
   #paused = false;
+  /** The peer's calls whose Return has not gone out yet. */
+  #callsInFlight = 0;
 
   constructor(transport: Transport, options: RpcConnectionOptions = {}) {
     this.limits = resolveLimits(options.limits);
@@ -341,6 +344,13 @@ export class RpcConnection implements RemoteSender {
     const list = payload.getCapTable();
     const table = capTableOf(message);
     const n = list.getLength();
+    // Each descriptor is at least a word on the wire; a list claiming more is amplification.
+    if (n > wordsIn(message) || n > this.limits.maxImports + this.limits.maxExports) {
+      throw new ParallaxError(
+        ErrorCode.LIMIT,
+        `a cap table of ${n} entries is larger than the message can hold`,
+      );
+    }
     for (let i = 0; i < n; i++) table.push(this.#readCap(list.get(i)));
   }
 
@@ -363,7 +373,7 @@ export class RpcConnection implements RemoteSender {
         const answer = this.#answers.get(answerIdFromPeer(pa.questionId));
         if (answer === undefined)
           throw protocolError(`receiverAnswer names unknown question ${pa.questionId}`);
-        return this.#answerCap(answer, readTransform(pa));
+        return this.#answerCap(answer, readTransform(pa, this.limits));
       }
       case rpc.CapDescriptor_Which.THIRD_PARTY_HOSTED:
         // Level 3 is not spoken here; the spec lets a receiver use the vine instead.
@@ -411,26 +421,21 @@ export class RpcConnection implements RemoteSender {
         }
         default: {
           const { message, root } = decodeRpcMessage(bytes, this.limits);
-          this.#handle(message, root);
+          this.#handle(message, root, bytes);
         }
       }
     } catch (err) {
-      const e = toParallaxError(err);
-      const known =
-        e.code === ErrorCode.PROTOCOL || e.code === ErrorCode.MALFORMED_MESSAGE || e.code === ErrorCode.LIMIT;
-      this.abort(
-        known ? e : new ParallaxError(ErrorCode.MALFORMED_MESSAGE, `malformed message: ${e.message}`),
-      );
+      this.abort(receiveError(err));
     }
   }
 
-  #handle(message: Message, root: rpc.Message): void {
+  #handle(message: Message, root: rpc.Message, bytes: Uint8Array): void {
     switch (root.which()) {
       case rpc.Message_Which.CALL:
         this.#onGenericCall(message, root.call);
         return;
       case rpc.Message_Which.RETURN:
-        this.#onReturn(message, root, root.return);
+        this.#onReturn(message, bytes, root.return);
         return;
       case rpc.Message_Which.FINISH:
         this.#onFinish(root.finish.questionId, root.finish.releaseResultCaps);
@@ -445,7 +450,7 @@ export class RpcConnection implements RemoteSender {
         this.#onResolve(root.resolve);
         return;
       case rpc.Message_Which.DISEMBARGO:
-        this.#onDisembargo(root.disembargo);
+        this.#onDisembargo(root.disembargo, bytes);
         return;
       case rpc.Message_Which.ABORT: {
         const ex = root.abort;
@@ -459,15 +464,20 @@ export class RpcConnection implements RemoteSender {
         return;
       default:
         // Level 2+ (provide, accept, join) and obsolete messages: echo them back, as the spec asks.
-        this.#sendUnimplemented(root);
+        this.#sendUnimplemented(bytes);
         return;
     }
   }
 
-  #sendUnimplemented(original: rpc.Message): void {
-    const { message, root } = newRpcMessage();
-    root.setUnimplemented(original);
-    this.#send(message);
+  /**
+   * Echoes a message back inside Unimplemented, byte for byte (copying it through capnp-ts could
+   * be made to cost far more than its size). One we cannot echo verbatim aborts the connection.
+   */
+  #sendUnimplemented(original: Uint8Array): void {
+    const echo = echoAsUnimplemented(original);
+    if (echo === undefined)
+      throw protocolError("sent a message this peer does not implement and cannot echo");
+    if (this.#closedError === undefined) this.#transport.send(echo);
   }
 
   /** A Call read through the generated classes (a layout the envelope reader left to us). */
@@ -477,7 +487,7 @@ export class RpcConnection implements RemoteSender {
     if (t.which() === rpc.MessageTarget_Which.IMPORTED_CAP) target = { kind: "import", id: t.importedCap };
     else if (t.which() === rpc.MessageTarget_Which.PROMISED_ANSWER) {
       const pa = t.promisedAnswer;
-      target = { kind: "answer", questionId: pa.questionId, ops: readTransform(pa) };
+      target = { kind: "answer", questionId: pa.questionId, ops: readTransform(pa, this.limits) };
     } else throw protocolError(`unknown call target kind ${t.which()}`);
     this.#onCall(message, {
       questionId: call.questionId,
@@ -541,7 +551,7 @@ export class RpcConnection implements RemoteSender {
   #newAnswer(id: AnswerId, via: ExportEntry | undefined): Answer {
     const answer = new Answer(id, via);
     this.#answers.add(answer);
-    if (!this.#paused && this.#answers.size >= this.limits.maxQuestionsInFlight) {
+    if (++this.#callsInFlight >= this.limits.maxQuestionsInFlight && !this.#paused) {
       this.#paused = true;
       this.#transport.pause();
     }
@@ -656,10 +666,15 @@ export class RpcConnection implements RemoteSender {
 
   /** The capability at `ops` in an answer's results, now or once the method is done. */
   #answerCap(answer: Answer, ops: readonly number[]): CapHook {
+    const key = ops.join(".");
+    const pipelined = answer.pipelines.get(key);
+    if (pipelined !== undefined) return pipelined.addRef();
     const outcome = answer.outcome;
     if (outcome instanceof ParallaxError) return new BrokenCapHook(outcome);
     if (outcome !== undefined) return capInResults(outcome, ops);
-    return new PromiseCapHook(answer.done.then((r) => capInResults(r, ops)));
+    const hook = new PromiseCapHook(answer.done.then((r) => capInResults(r, ops)));
+    answer.pipelines.set(key, hook);
+    return hook.addRef();
   }
 
   #returnResults(answer: Answer, ctx: AnswerContext): void {
@@ -711,6 +726,12 @@ export class RpcConnection implements RemoteSender {
   #sendReturn(answer: Answer, message: Message): void {
     answer.returnSent = true;
     this.#send(message);
+    // Back-pressure counts calls still running, not table entries: an answered call waits only
+    // for its Finish, which may sit behind the very messages a paused connection is not reading.
+    if (--this.#callsInFlight < this.limits.maxQuestionsInFlight && this.#paused) {
+      this.#paused = false;
+      this.#transport.resume();
+    }
     if (answer.finishReceived) this.#retireAnswer(answer, this.#finishReleasedCaps.has(answer));
   }
 
@@ -722,10 +743,8 @@ export class RpcConnection implements RemoteSender {
     if (releaseResultCaps) for (const id of answer.resultExports) this.#exports.release(id, 1);
     const outcome = answer.outcome;
     if (outcome !== undefined && !(outcome instanceof ParallaxError)) releaseCapTable(outcome.message);
-    if (this.#paused && this.#answers.size < this.limits.maxQuestionsInFlight) {
-      this.#paused = false;
-      this.#transport.resume();
-    }
+    for (const hook of answer.pipelines.values()) hook.release();
+    answer.pipelines.clear();
   }
 
   #onBootstrap(b: rpc.Bootstrap): void {
@@ -753,7 +772,7 @@ export class RpcConnection implements RemoteSender {
     this.#sendReturn(answer, message);
   }
 
-  #onReturn(message: Message, root: rpc.Message, ret: rpc.Return): void {
+  #onReturn(message: Message, bytes: Uint8Array, ret: rpc.Return): void {
     if (ret.which() === rpc.Return_Which.RESULTS) {
       this.#onResults(message, ret.answerId, ret.releaseParamCaps, ret.results);
       return;
@@ -770,7 +789,7 @@ export class RpcConnection implements RemoteSender {
         q.reject(
           new ParallaxError(ErrorCode.UNIMPLEMENTED, "the peer answered with a level 3 Return variant"),
         );
-        this.#sendUnimplemented(root);
+        this.#sendUnimplemented(bytes);
         break;
     }
     this.#afterReturn(q);
@@ -907,29 +926,35 @@ export class RpcConnection implements RemoteSender {
     }
   }
 
-  #onDisembargo(d: rpc.Disembargo): void {
+  #onDisembargo(d: rpc.Disembargo, bytes: Uint8Array): void {
     const ctx = d.context;
     switch (ctx.which()) {
       case rpc.Disembargo_Context_Which.SENDER_LOOPBACK: {
+        // The peer learned that this target resolves back to it, so the target must have
+        // resolved here already; only a path hook may still be a moment from settling.
         const target = d.target;
         const embargoId = ctx.senderLoopback;
-        let hook: CapHook;
         if (target.which() === rpc.MessageTarget_Which.IMPORTED_CAP) {
           const entry = this.#exports.get(exportIdFromPeer(target.importedCap));
           if (entry === undefined) throw protocolError(`Disembargo for unknown export ${target.importedCap}`);
-          hook = entry.hook.addRef();
-        } else {
-          const pa = target.promisedAnswer;
-          const answer = this.#answers.get(answerIdFromPeer(pa.questionId));
-          if (answer === undefined) throw protocolError(`Disembargo for unknown question ${pa.questionId}`);
-          hook = this.#answerCap(answer, readTransform(pa));
+          this.#reflectDisembargo(entry.hook.resolved(), embargoId);
+          return;
         }
-        // Reflect only after every call that reached this target earlier has been passed on:
-        // they queue in the same promise hooks this waits on.
-        hook.whenResolved().then(
-          () => this.#reflectDisembargo(hook, embargoId),
-          () => this.#reflectDisembargo(hook, embargoId),
-        );
+        const pa = target.promisedAnswer;
+        const answer = this.#answers.get(answerIdFromPeer(pa.questionId));
+        if (answer?.outcome === undefined || answer.outcome instanceof ParallaxError) {
+          throw protocolError(`Disembargo for question ${pa.questionId}, which has no results`);
+        }
+        const ops = readTransform(pa, this.limits);
+        const pipelined = answer.pipelines.get(ops.join("."));
+        if (pipelined instanceof PromiseCapHook) {
+          // Reflected once the calls queued on this path have been passed on.
+          pipelined.settled.then(() => this.#reflectDisembargo(pipelined.resolved(), embargoId));
+          return;
+        }
+        const hook = capInResults(answer.outcome, ops);
+        this.#reflectDisembargo(hook.resolved(), embargoId);
+        hook.release();
         return;
       }
       case rpc.Disembargo_Context_Which.RECEIVER_LOOPBACK: {
@@ -939,13 +964,12 @@ export class RpcConnection implements RemoteSender {
         return;
       }
       default:
-        this.#sendUnimplemented(d.segment.message.getRoot(rpc.Message));
+        this.#sendUnimplemented(bytes);
     }
   }
 
-  #reflectDisembargo(hook: CapHook, embargoId: number): void {
-    const r = hook.resolved();
-    hook.release();
+  /** Sends a receiverLoopback Disembargo back along `r`, which must be the peer's capability. */
+  #reflectDisembargo(r: CapHook, embargoId: number): void {
     if (this.#closedError !== undefined) return;
     if (!((r instanceof ImportClient || r instanceof PipelineClient) && r.sender === this)) {
       this.abort(protocolError("Disembargo target does not resolve to a capability the peer hosts"));
@@ -1036,6 +1060,8 @@ export class RpcConnection implements RemoteSender {
     this.#questions.clear();
     for (const a of this.#answers.values()) {
       a.cancel(error);
+      for (const hook of a.pipelines.values()) hook.release();
+      a.pipelines.clear();
       const outcome = a.outcome;
       if (outcome !== undefined && !(outcome instanceof ParallaxError)) releaseCapTable(outcome.message);
     }
@@ -1108,6 +1134,15 @@ class AnyPointerStruct extends Struct {
   static override readonly _capnp = { displayName: "AnyStruct", id: "0", size: new ObjectSize(0, 0) };
 }
 
+function wordsIn(message: Message): number {
+  let words = 0;
+  for (const seg of (message as unknown as { _capnp: { segments: Array<{ byteLength: number }> } })._capnp
+    .segments) {
+    words += seg.byteLength / 8;
+  }
+  return words;
+}
+
 function envelopeTarget(target: Target): EnvelopeTarget {
   return target.kind === "import"
     ? { kind: "import", id: target.id }
@@ -1120,10 +1155,17 @@ function writeTransform(pa: rpc.PromisedAnswer, ops: readonly number[]): void {
   for (let i = 0; i < ops.length; i++) list.get(i).getPointerField = ops[i] as number;
 }
 
-function readTransform(pa: rpc.PromisedAnswer): number[] {
+/** A PromisedAnswer's pointer path; a path longer than the nesting limit cannot lead anywhere. */
+function readTransform(pa: rpc.PromisedAnswer, limits: Pick<Limits, "maxNestingDepth">): number[] {
   if (!pa.hasTransform()) return [];
+  const list = pa.transform;
+  const n = list.getLength();
+  if (n > limits.maxNestingDepth) {
+    throw new ParallaxError(ErrorCode.LIMIT, `a promised-answer path of ${n} steps exceeds maxNestingDepth`);
+  }
   const out: number[] = [];
-  for (const op of pa.transform.toArray()) {
+  for (let i = 0; i < n; i++) {
+    const op = list.get(i);
     if (op.isGetPointerField()) out.push(op.getPointerField);
     // noop ops are skipped, as the spec says
   }
@@ -1186,6 +1228,21 @@ function isLocal(hook: CapHook, conn: RpcConnection): boolean {
   const r = hook.resolved();
   if (r instanceof BrokenCapHook) return false;
   return !((r instanceof ImportClient || r instanceof PipelineClient) && r.sender === conn);
+}
+
+/** What a failure while handling a received message becomes: the reason the connection is aborted. */
+function receiveError(err: unknown): ParallaxError {
+  const e = toParallaxError(err);
+  if (e.code === ErrorCode.PROTOCOL || e.code === ErrorCode.MALFORMED_MESSAGE || e.code === ErrorCode.LIMIT)
+    return e;
+  // capnp-ts's own read limits (nesting depth CAPNP-TS011, traversal CAPNP-TS022) are our limits.
+  if (/CAPNP-TS0(11|22)\b/.test(e.message)) {
+    return new ParallaxError(
+      ErrorCode.LIMIT,
+      `message exceeds maxNestingDepth or maxTraversalWords (${e.message.slice(0, 60)})`,
+    );
+  }
+  return new ParallaxError(ErrorCode.MALFORMED_MESSAGE, `malformed message: ${e.message.slice(0, 200)}`);
 }
 
 function protocolError(why: string): ParallaxError {

@@ -2,8 +2,8 @@
  * Cap'n Proto over TCP with the standard stream framing, so a peer built on the reference C++
  * library (or Rust/Go capnp-rpc) can connect to the same Root.
  *
- * Invariants: sends made in one tick leave in one write (the socket stays corked until the next
- * tick); a connection from which no byte arrived for `idleTimeoutMs` while reading is dropped; a
+ * Invariants: sends made in one turn of the event loop leave in one write (the socket stays
+ * corked until the check phase); a connection from which no byte arrived for `idleTimeoutMs` while reading is dropped; a
  * listener never holds more than `maxConnections` sockets.
  */
 
@@ -57,7 +57,7 @@ export class TcpTransport extends BaseTransport {
     if (!this.#corked) {
       this.#corked = true;
       this.#socket.cork();
-      process.nextTick(() => {
+      setImmediate(() => {
         this.#corked = false;
         this.#socket.uncork();
       });

@@ -86,12 +86,13 @@ export class WebSocketTransport extends BaseTransport {
   }
 
   protected write(message: Uint8Array): void {
-    // Frames sent in one tick leave in one socket write: cork until the next tick.
+    // Frames sent in one turn of the event loop (promise continuations included) leave in one
+    // socket write: cork until the check phase.
     const socket = (this.#ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
     if (socket !== undefined && !this.#corked) {
       this.#corked = true;
       socket.cork();
-      process.nextTick(() => {
+      setImmediate(() => {
         this.#corked = false;
         socket.uncork();
       });

@@ -257,3 +257,28 @@ function structAt(dv: DataView, segStart: number, segEnd: number, at: number): S
   if (data < segStart || ptrs + ptrCount * 8 > segEnd) return undefined;
   return { data, dataWords, ptrs, ptrCount };
 }
+
+/**
+ * `original` wrapped in an Unimplemented message, byte for byte: its segment follows a new root
+ * and Message struct, and the old root pointer is re-aimed (one word further). Undefined for a
+ * message that is not a single segment with a struct root.
+ */
+export function echoAsUnimplemented(original: Uint8Array): Uint8Array | undefined {
+  if (original.byteLength < 16) return undefined;
+  const src = new DataView(original.buffer, original.byteOffset, original.byteLength);
+  if (src.getUint32(0, true) !== 0) return undefined;
+  const words = src.getUint32(4, true);
+  if (8 + words * 8 !== original.byteLength) return undefined;
+  const lo = src.getUint32(8, true);
+  const hi = src.getUint32(12, true);
+  if ((lo & 3) !== 0) return undefined;
+  const out = new Uint8Array(8 + (words + 3) * 8);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(4, words + 3, true);
+  dv.setUint32(12, 0x0001_0001, true); // w0 → Message (w1); w1 stays 0: the unimplemented discriminant
+  const isNull = lo === 0 && hi === 0;
+  dv.setUint32(24, isNull ? 0 : ((((lo | 0) >> 2) + 1) << 2) >>> 0, true); // w2: the old root, one word further
+  dv.setUint32(28, hi, true);
+  out.set(original.subarray(8), 32);
+  return out;
+}

@@ -42,8 +42,8 @@ export function layoutOf(s: Struct): Layout {
   } else {
     if (!composite && getTargetPointerType(s) !== PointerType.STRUCT) {
       throw new ParallaxError(
-        ErrorCode.MALFORMED_MESSAGE,
-        "expected a struct pointer, found another kind of pointer",
+        ErrorCode.BAD_ARGUMENT,
+        "a struct field holds a pointer that is not a struct pointer",
       );
     }
     const size = getSize(s);
@@ -229,42 +229,58 @@ export function hasPointer(s: Struct, index: number): boolean {
 
 const utf8 = new TextDecoder("utf-8");
 const LIST = 1;
+const FAR = 2;
 const BYTE_ELEMENTS = 2;
 
 /**
  * The bytes of a byte list (Text or Data) at pointer slot `index`: a view into the message, or
  * undefined for a null pointer. Far pointers and anything unusual take capnp-ts's careful path.
  */
-function byteList(s: Struct, index: number): Uint8Array | undefined {
+function byteList(s: Struct, index: number, what: string): Uint8Array | undefined {
   const l = layoutOf(s);
   const at = slot(l, index);
   if (at < 0) return undefined;
   const lo = l.seg.getUint32(at);
   const hi = l.seg.getUint32(at + 4);
   if (lo === 0 && hi === 0) return undefined;
-  if ((lo & 3) === LIST && (hi & 7) === BYTE_ELEMENTS) {
+  const kind = lo & 3;
+  if (kind === LIST && (hi & 7) === BYTE_ELEMENTS) {
     const start = at + 8 + ((lo | 0) >> 2) * 8;
     const length = hi >>> 3;
     if (start < 0 || start + length > l.seg.byteLength) {
-      throw new ParallaxError(ErrorCode.MALFORMED_MESSAGE, "a byte list points outside its segment");
+      throw new ParallaxError(ErrorCode.MALFORMED_MESSAGE, `${what} points outside its segment`);
     }
     return new Uint8Array(l.seg.buffer, start, length);
   }
-  return Struct.getData(index, s).toUint8Array();
+  if (kind === FAR) {
+    try {
+      return Struct.getData(index, s).toUint8Array();
+    } catch {
+      throw wrongType(what);
+    }
+  }
+  throw wrongType(what);
+}
+
+function wrongType(what: string): ParallaxError {
+  return new ParallaxError(ErrorCode.BAD_ARGUMENT, `${what} holds something that is not a list of bytes`);
 }
 
 export function getText(s: Struct, index: number, fallback = ""): string {
-  const bytes = byteList(s, index);
+  const bytes = byteList(s, index, "a Text field");
   if (bytes === undefined) return fallback;
   // Text carries a NUL terminator that is not part of the string.
-  return utf8.decode(
-    bytes.length > 0 && bytes[bytes.length - 1] === 0 ? bytes.subarray(0, bytes.length - 1) : bytes,
-  );
+  if (bytes.length === 0 || bytes[bytes.length - 1] !== 0) {
+    throw new ParallaxError(ErrorCode.BAD_ARGUMENT, "a Text field is missing its NUL terminator");
+  }
+  return utf8.decode(bytes.subarray(0, bytes.length - 1));
 }
 
 /** Data as a view into the message (valid while the message is); a null pointer reads as a copy of `fallback`. */
 export function getData(s: Struct, index: number, fallback?: Uint8Array): Uint8Array {
-  return byteList(s, index) ?? (fallback === undefined ? new Uint8Array(0) : fallback.slice());
+  return (
+    byteList(s, index, "a Data field") ?? (fallback === undefined ? new Uint8Array(0) : fallback.slice())
+  );
 }
 
 /** The struct at pointer slot `index`; a null pointer reads as `fallback` (or the type's defaults). */

@@ -13,6 +13,10 @@ import {
   type StructCtor,
   type Void,
 } from "capnp-ts";
+import {
+  getTargetCompositeListSize,
+  getTargetListElementSize,
+} from "capnp-ts/src/serialization/pointers/pointer.js";
 import { ErrorCode, ParallaxError } from "../errors.js";
 import { type Capability, type CapabilityCtor, readCap, writeCap } from "../caps/index.js";
 
@@ -138,6 +142,14 @@ export function setList(
 /** Reads a list into plain values; capability lists read as stubs that each own a reference. */
 export function listToArray(list: List<unknown>, kind: ListKind): unknown[] {
   const n = list.getLength();
+  // A list of zero-sized elements can claim any length in a few bytes: count each element as a
+  // word of its message, as the reference implementation does, so it cannot amplify.
+  if (n > wordsIn(list.segment.message) && zeroSized(list)) {
+    throw new ParallaxError(
+      ErrorCode.LIMIT,
+      `a list claims ${n} zero-sized elements, more than its message holds`,
+    );
+  }
   const out: unknown[] = new Array(n);
   for (let i = 0; i < n; i++) {
     switch (kind.k) {
@@ -163,6 +175,25 @@ export function listToArray(list: List<unknown>, kind: ListKind): unknown[] {
     }
   }
   return out;
+}
+
+function wordsIn(message: Message): number {
+  let words = 0;
+  for (const seg of (message as unknown as { _capnp: { segments: Array<{ byteLength: number }> } })._capnp
+    .segments) {
+    words += seg.byteLength / 8;
+  }
+  return words;
+}
+
+/** True when the list's elements, as encoded, take no room at all. */
+function zeroSized(list: List<unknown>): boolean {
+  const p = list as unknown as Pointer;
+  const size = getTargetListElementSize(p);
+  if (size === ListElementSize.VOID) return true;
+  if (size !== ListElementSize.COMPOSITE) return false;
+  const s = getTargetCompositeListSize(p);
+  return s.dataByteLength === 0 && s.pointerLength === 0;
 }
 
 function isList(v: unknown): boolean {
