@@ -537,9 +537,7 @@ class FileEmitter {
         if (def !== undefined) defaults.push(`${dname}: $$.rawPointer(${def})`);
         const dptr = def !== undefined ? `, ${owner}._capnp.${dname}` : "";
         const L = `$.List<${elem}>`;
-        w.line(
-          `get${s.cap}(): ${L} { ${check}return $.Struct.getList(${off}, ${owner}.${prop}, this${dptr}); }`,
-        );
+        w.line(`get${s.cap}(): ${L} { ${check}return $$.getList(this, ${off}, ${owner}.${prop}${dptr}); }`);
         w.line(`set${s.cap}(value: ${L}): void { ${setDisc}$.Struct.copyFrom(value, ${ptr}); }`);
         w.line(
           `init${s.cap}(length: number): ${L} { ${setDisc}return $.Struct.initList(${off}, ${owner}.${prop}, length, this); }`,

@@ -12,7 +12,7 @@
  * Invariant: a cached layout stays right for the struct object's life, because capnp-ts never
  * moves a struct's content once built (segments grow in place; offsets stay valid).
  */
-import { type Pointer, PointerType, Struct } from "capnp-ts";
+import { type List, type ListCtor, type Pointer, PointerType, Struct } from "capnp-ts";
 import type { Segment } from "capnp-ts/src/serialization/segment.js";
 import { getContent, getTargetPointerType, isNull } from "capnp-ts/src/serialization/pointers/pointer.js";
 import { getSize } from "capnp-ts/src/serialization/pointers/struct.js";
@@ -49,6 +49,10 @@ export function layoutOf(s: Struct): Layout {
     const size = getSize(s);
     const c = getContent(s);
     const dataBytes = size.dataByteLength;
+    const end = c.byteOffset + ((dataBytes + 7) & ~7) + size.pointerLength * 8;
+    if (c.byteOffset < 0 || end > c.segment.byteLength) {
+      throw new ParallaxError(ErrorCode.MALFORMED_MESSAGE, "a struct pointer points outside its segment");
+    }
     layout = {
       seg: c.segment,
       data: c.byteOffset,
@@ -281,6 +285,73 @@ export function getData(s: Struct, index: number, fallback?: Uint8Array): Uint8A
   return (
     byteList(s, index, "a Data field") ?? (fallback === undefined ? new Uint8Array(0) : fallback.slice())
   );
+}
+
+/** Bytes taken by `count` elements of each list element size (composite: words, tag excluded). */
+const ELEMENT_BYTES = [0, 1 / 8, 1, 2, 4, 8, 8, 8];
+
+/**
+ * The list at pointer slot `index`, after checking that the pointer is a list whose elements lie
+ * inside their segment, and that a list of zero-sized elements claims no more elements than its
+ * message has words (the reference implementation's rule against amplification). capnp-ts then
+ * reads it; it would otherwise accept a struct pointer here and copy it.
+ */
+export function getList<T>(s: Struct, index: number, Ctor: ListCtor<T>, fallback?: Pointer): List<T> {
+  const l = layoutOf(s);
+  const at = slot(l, index);
+  if (at >= 0) {
+    const lo = l.seg.getUint32(at);
+    const hi = l.seg.getUint32(at + 4);
+    if (lo !== 0 || hi !== 0) {
+      const kind = lo & 3;
+      if (kind === LIST) checkList(l.seg, at, lo, hi);
+      else if (kind !== FAR) {
+        throw new ParallaxError(
+          ErrorCode.BAD_ARGUMENT,
+          "a list field holds a pointer that is not a list pointer",
+        );
+      }
+    }
+  }
+  return Struct.getList(index, Ctor, s, fallback);
+}
+
+function checkList(seg: Segment, at: number, lo: number, hi: number): void {
+  const start = at + 8 + ((lo | 0) >> 2) * 8;
+  const size = hi & 7;
+  const count = hi >>> 3;
+  const bytes = size === 7 ? 8 + count * 8 : Math.ceil(count * (ELEMENT_BYTES[size] as number));
+  if (start < 0 || start + bytes > seg.byteLength) {
+    throw new ParallaxError(ErrorCode.MALFORMED_MESSAGE, "a list pointer points outside its segment");
+  }
+  let elements = count;
+  let zeroSized = size === 0;
+  if (size === 7) {
+    elements = seg.getUint32(start) >>> 2;
+    const tagHi = seg.getUint32(start + 4);
+    const stride = (tagHi & 0xffff) + (tagHi >>> 16);
+    if (elements * stride > count) {
+      throw new ParallaxError(
+        ErrorCode.MALFORMED_MESSAGE,
+        "a composite list's tag claims more than the list holds",
+      );
+    }
+    zeroSized = stride === 0;
+  }
+  if (zeroSized && elements > wordsOf(seg)) {
+    throw new ParallaxError(
+      ErrorCode.LIMIT,
+      `a list claims ${elements} zero-sized elements, more than its message holds`,
+    );
+  }
+}
+
+function wordsOf(seg: Segment): number {
+  let words = 0;
+  for (const s of (seg.message as unknown as { _capnp: { segments: Segment[] } })._capnp.segments) {
+    words += s.byteLength / 8;
+  }
+  return words;
 }
 
 /** The struct at pointer slot `index`; a null pointer reads as `fallback` (or the type's defaults). */

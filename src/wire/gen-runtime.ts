@@ -40,6 +40,7 @@ export {
   getFloat32,
   getFloat64,
   getInt8,
+  getList,
   getInt16,
   getInt32,
   getInt64,

@@ -325,7 +325,7 @@ export class Defaults extends $.Struct {
   get point(): Point { return this.getPoint(); }
   set point(value: Point | Point$Shape) { if (value instanceof Point) this.setPoint(value); else this.initPoint().$set(value); }
 
-  getInts(): $.List<number> { return $.Struct.getList(3, Defaults._Ints, this, Defaults._capnp.defaultInts); }
+  getInts(): $.List<number> { return $$.getList(this, 3, Defaults._Ints, Defaults._capnp.defaultInts); }
   setInts(value: $.List<number>): void { $.Struct.copyFrom(value, $.Struct.getPointer(3, this)); }
   initInts(length: number): $.List<number> { return $.Struct.initList(3, Defaults._Ints, length, this); }
   hasInts(): boolean { return $$.hasPointer(this, 3); }
@@ -334,7 +334,7 @@ export class Defaults extends $.Struct {
   get ints(): $.List<number> { return this.getInts(); }
   set ints(value: readonly (number)[] | $.List<number>) { $$.setList(this.initInts(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.PRIM); }
 
-  getNames(): $.List<string> { return $.Struct.getList(4, Defaults._Names, this, Defaults._capnp.defaultNames); }
+  getNames(): $.List<string> { return $$.getList(this, 4, Defaults._Names, Defaults._capnp.defaultNames); }
   setNames(value: $.List<string>): void { $.Struct.copyFrom(value, $.Struct.getPointer(4, this)); }
   initNames(length: number): $.List<string> { return $.Struct.initList(4, Defaults._Names, length, this); }
   hasNames(): boolean { return $$.hasPointer(this, 4); }
@@ -343,7 +343,7 @@ export class Defaults extends $.Struct {
   get names(): $.List<string> { return this.getNames(); }
   set names(value: readonly (string)[] | $.List<string>) { $$.setList(this.initNames(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.TEXT); }
 
-  getPoints(): $.List<Point> { return $.Struct.getList(5, Defaults._Points, this, Defaults._capnp.defaultPoints); }
+  getPoints(): $.List<Point> { return $$.getList(this, 5, Defaults._Points, Defaults._capnp.defaultPoints); }
   setPoints(value: $.List<Point>): void { $.Struct.copyFrom(value, $.Struct.getPointer(5, this)); }
   initPoints(length: number): $.List<Point> { return $.Struct.initList(5, Defaults._Points, length, this); }
   hasPoints(): boolean { return $$.hasPointer(this, 5); }
@@ -452,7 +452,7 @@ export interface Lists$Shape {
 /** A list of every element kind. */
 export class Lists extends $.Struct {
 
-  getVoids(): $.List<$.Void> { return $.Struct.getList(0, Lists._Voids, this); }
+  getVoids(): $.List<$.Void> { return $$.getList(this, 0, Lists._Voids); }
   setVoids(value: $.List<$.Void>): void { $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
   initVoids(length: number): $.List<$.Void> { return $.Struct.initList(0, Lists._Voids, length, this); }
   hasVoids(): boolean { return $$.hasPointer(this, 0); }
@@ -461,7 +461,7 @@ export class Lists extends $.Struct {
   get voids(): $.List<$.Void> { return this.getVoids(); }
   set voids(value: readonly (null)[] | $.List<$.Void>) { $$.setList(this.initVoids(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.VOID); }
 
-  getBools(): $.List<boolean> { return $.Struct.getList(1, Lists._Bools, this); }
+  getBools(): $.List<boolean> { return $$.getList(this, 1, Lists._Bools); }
   setBools(value: $.List<boolean>): void { $.Struct.copyFrom(value, $.Struct.getPointer(1, this)); }
   initBools(length: number): $.List<boolean> { return $.Struct.initList(1, Lists._Bools, length, this); }
   hasBools(): boolean { return $$.hasPointer(this, 1); }
@@ -470,7 +470,7 @@ export class Lists extends $.Struct {
   get bools(): $.List<boolean> { return this.getBools(); }
   set bools(value: readonly (boolean)[] | $.List<boolean>) { $$.setList(this.initBools(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.PRIM); }
 
-  getInt8s(): $.List<number> { return $.Struct.getList(2, Lists._Int8s, this); }
+  getInt8s(): $.List<number> { return $$.getList(this, 2, Lists._Int8s); }
   setInt8s(value: $.List<number>): void { $.Struct.copyFrom(value, $.Struct.getPointer(2, this)); }
   initInt8s(length: number): $.List<number> { return $.Struct.initList(2, Lists._Int8s, length, this); }
   hasInt8s(): boolean { return $$.hasPointer(this, 2); }
@@ -479,7 +479,7 @@ export class Lists extends $.Struct {
   get int8s(): $.List<number> { return this.getInt8s(); }
   set int8s(value: readonly (number)[] | $.List<number>) { $$.setList(this.initInt8s(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.PRIM); }
 
-  getInt16s(): $.List<number> { return $.Struct.getList(3, Lists._Int16s, this); }
+  getInt16s(): $.List<number> { return $$.getList(this, 3, Lists._Int16s); }
   setInt16s(value: $.List<number>): void { $.Struct.copyFrom(value, $.Struct.getPointer(3, this)); }
   initInt16s(length: number): $.List<number> { return $.Struct.initList(3, Lists._Int16s, length, this); }
   hasInt16s(): boolean { return $$.hasPointer(this, 3); }
@@ -488,7 +488,7 @@ export class Lists extends $.Struct {
   get int16s(): $.List<number> { return this.getInt16s(); }
   set int16s(value: readonly (number)[] | $.List<number>) { $$.setList(this.initInt16s(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.PRIM); }
 
-  getInt32s(): $.List<number> { return $.Struct.getList(4, Lists._Int32s, this); }
+  getInt32s(): $.List<number> { return $$.getList(this, 4, Lists._Int32s); }
   setInt32s(value: $.List<number>): void { $.Struct.copyFrom(value, $.Struct.getPointer(4, this)); }
   initInt32s(length: number): $.List<number> { return $.Struct.initList(4, Lists._Int32s, length, this); }
   hasInt32s(): boolean { return $$.hasPointer(this, 4); }
@@ -497,7 +497,7 @@ export class Lists extends $.Struct {
   get int32s(): $.List<number> { return this.getInt32s(); }
   set int32s(value: readonly (number)[] | $.List<number>) { $$.setList(this.initInt32s(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.PRIM); }
 
-  getInt64s(): $.List<bigint> { return $.Struct.getList(5, Lists._Int64s, this); }
+  getInt64s(): $.List<bigint> { return $$.getList(this, 5, Lists._Int64s); }
   setInt64s(value: $.List<bigint>): void { $.Struct.copyFrom(value, $.Struct.getPointer(5, this)); }
   initInt64s(length: number): $.List<bigint> { return $.Struct.initList(5, Lists._Int64s, length, this); }
   hasInt64s(): boolean { return $$.hasPointer(this, 5); }
@@ -506,7 +506,7 @@ export class Lists extends $.Struct {
   get int64s(): $.List<bigint> { return this.getInt64s(); }
   set int64s(value: readonly (bigint)[] | $.List<bigint>) { $$.setList(this.initInt64s(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.PRIM); }
 
-  getUint8s(): $.List<number> { return $.Struct.getList(6, Lists._Uint8s, this); }
+  getUint8s(): $.List<number> { return $$.getList(this, 6, Lists._Uint8s); }
   setUint8s(value: $.List<number>): void { $.Struct.copyFrom(value, $.Struct.getPointer(6, this)); }
   initUint8s(length: number): $.List<number> { return $.Struct.initList(6, Lists._Uint8s, length, this); }
   hasUint8s(): boolean { return $$.hasPointer(this, 6); }
@@ -515,7 +515,7 @@ export class Lists extends $.Struct {
   get uint8s(): $.List<number> { return this.getUint8s(); }
   set uint8s(value: readonly (number)[] | $.List<number>) { $$.setList(this.initUint8s(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.PRIM); }
 
-  getUint16s(): $.List<number> { return $.Struct.getList(7, Lists._Uint16s, this); }
+  getUint16s(): $.List<number> { return $$.getList(this, 7, Lists._Uint16s); }
   setUint16s(value: $.List<number>): void { $.Struct.copyFrom(value, $.Struct.getPointer(7, this)); }
   initUint16s(length: number): $.List<number> { return $.Struct.initList(7, Lists._Uint16s, length, this); }
   hasUint16s(): boolean { return $$.hasPointer(this, 7); }
@@ -524,7 +524,7 @@ export class Lists extends $.Struct {
   get uint16s(): $.List<number> { return this.getUint16s(); }
   set uint16s(value: readonly (number)[] | $.List<number>) { $$.setList(this.initUint16s(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.PRIM); }
 
-  getUint32s(): $.List<number> { return $.Struct.getList(8, Lists._Uint32s, this); }
+  getUint32s(): $.List<number> { return $$.getList(this, 8, Lists._Uint32s); }
   setUint32s(value: $.List<number>): void { $.Struct.copyFrom(value, $.Struct.getPointer(8, this)); }
   initUint32s(length: number): $.List<number> { return $.Struct.initList(8, Lists._Uint32s, length, this); }
   hasUint32s(): boolean { return $$.hasPointer(this, 8); }
@@ -533,7 +533,7 @@ export class Lists extends $.Struct {
   get uint32s(): $.List<number> { return this.getUint32s(); }
   set uint32s(value: readonly (number)[] | $.List<number>) { $$.setList(this.initUint32s(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.PRIM); }
 
-  getUint64s(): $.List<bigint> { return $.Struct.getList(9, Lists._Uint64s, this); }
+  getUint64s(): $.List<bigint> { return $$.getList(this, 9, Lists._Uint64s); }
   setUint64s(value: $.List<bigint>): void { $.Struct.copyFrom(value, $.Struct.getPointer(9, this)); }
   initUint64s(length: number): $.List<bigint> { return $.Struct.initList(9, Lists._Uint64s, length, this); }
   hasUint64s(): boolean { return $$.hasPointer(this, 9); }
@@ -542,7 +542,7 @@ export class Lists extends $.Struct {
   get uint64s(): $.List<bigint> { return this.getUint64s(); }
   set uint64s(value: readonly (bigint)[] | $.List<bigint>) { $$.setList(this.initUint64s(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.PRIM); }
 
-  getFloat32s(): $.List<number> { return $.Struct.getList(10, Lists._Float32s, this); }
+  getFloat32s(): $.List<number> { return $$.getList(this, 10, Lists._Float32s); }
   setFloat32s(value: $.List<number>): void { $.Struct.copyFrom(value, $.Struct.getPointer(10, this)); }
   initFloat32s(length: number): $.List<number> { return $.Struct.initList(10, Lists._Float32s, length, this); }
   hasFloat32s(): boolean { return $$.hasPointer(this, 10); }
@@ -551,7 +551,7 @@ export class Lists extends $.Struct {
   get float32s(): $.List<number> { return this.getFloat32s(); }
   set float32s(value: readonly (number)[] | $.List<number>) { $$.setList(this.initFloat32s(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.PRIM); }
 
-  getFloat64s(): $.List<number> { return $.Struct.getList(11, Lists._Float64s, this); }
+  getFloat64s(): $.List<number> { return $$.getList(this, 11, Lists._Float64s); }
   setFloat64s(value: $.List<number>): void { $.Struct.copyFrom(value, $.Struct.getPointer(11, this)); }
   initFloat64s(length: number): $.List<number> { return $.Struct.initList(11, Lists._Float64s, length, this); }
   hasFloat64s(): boolean { return $$.hasPointer(this, 11); }
@@ -560,7 +560,7 @@ export class Lists extends $.Struct {
   get float64s(): $.List<number> { return this.getFloat64s(); }
   set float64s(value: readonly (number)[] | $.List<number>) { $$.setList(this.initFloat64s(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.PRIM); }
 
-  getTexts(): $.List<string> { return $.Struct.getList(12, Lists._Texts, this); }
+  getTexts(): $.List<string> { return $$.getList(this, 12, Lists._Texts); }
   setTexts(value: $.List<string>): void { $.Struct.copyFrom(value, $.Struct.getPointer(12, this)); }
   initTexts(length: number): $.List<string> { return $.Struct.initList(12, Lists._Texts, length, this); }
   hasTexts(): boolean { return $$.hasPointer(this, 12); }
@@ -569,7 +569,7 @@ export class Lists extends $.Struct {
   get texts(): $.List<string> { return this.getTexts(); }
   set texts(value: readonly (string)[] | $.List<string>) { $$.setList(this.initTexts(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.TEXT); }
 
-  getDatas(): $.List<$.Data> { return $.Struct.getList(13, Lists._Datas, this); }
+  getDatas(): $.List<$.Data> { return $$.getList(this, 13, Lists._Datas); }
   setDatas(value: $.List<$.Data>): void { $.Struct.copyFrom(value, $.Struct.getPointer(13, this)); }
   initDatas(length: number): $.List<$.Data> { return $.Struct.initList(13, Lists._Datas, length, this); }
   hasDatas(): boolean { return $$.hasPointer(this, 13); }
@@ -578,7 +578,7 @@ export class Lists extends $.Struct {
   get datas(): $.List<$.Data> { return this.getDatas(); }
   set datas(value: readonly (Uint8Array | $.Data)[] | $.List<$.Data>) { $$.setList(this.initDatas(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.DATA); }
 
-  getColors(): $.List<number> { return $.Struct.getList(14, Lists._Colors, this); }
+  getColors(): $.List<number> { return $$.getList(this, 14, Lists._Colors); }
   setColors(value: $.List<number>): void { $.Struct.copyFrom(value, $.Struct.getPointer(14, this)); }
   initColors(length: number): $.List<number> { return $.Struct.initList(14, Lists._Colors, length, this); }
   hasColors(): boolean { return $$.hasPointer(this, 14); }
@@ -587,7 +587,7 @@ export class Lists extends $.Struct {
   get colors(): $.List<number> { return this.getColors(); }
   set colors(value: readonly (Color)[] | $.List<number>) { $$.setList(this.initColors(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.PRIM); }
 
-  getPoints(): $.List<Point> { return $.Struct.getList(15, Lists._Points, this); }
+  getPoints(): $.List<Point> { return $$.getList(this, 15, Lists._Points); }
   setPoints(value: $.List<Point>): void { $.Struct.copyFrom(value, $.Struct.getPointer(15, this)); }
   initPoints(length: number): $.List<Point> { return $.Struct.initList(15, Lists._Points, length, this); }
   hasPoints(): boolean { return $$.hasPointer(this, 15); }
@@ -596,7 +596,7 @@ export class Lists extends $.Struct {
   get points(): $.List<Point> { return this.getPoints(); }
   set points(value: readonly (Point | Point$Shape)[] | $.List<Point>) { $$.setList(this.initPoints(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.STRUCT); }
 
-  getListOfLists(): $.List<$.List<number>> { return $.Struct.getList(16, Lists._ListOfLists, this); }
+  getListOfLists(): $.List<$.List<number>> { return $$.getList(this, 16, Lists._ListOfLists); }
   setListOfLists(value: $.List<$.List<number>>): void { $.Struct.copyFrom(value, $.Struct.getPointer(16, this)); }
   initListOfLists(length: number): $.List<$.List<number>> { return $.Struct.initList(16, Lists._ListOfLists, length, this); }
   hasListOfLists(): boolean { return $$.hasPointer(this, 16); }
@@ -605,7 +605,7 @@ export class Lists extends $.Struct {
   get listOfLists(): $.List<$.List<number>> { return this.getListOfLists(); }
   set listOfLists(value: readonly (readonly (number)[] | $.List<number>)[] | $.List<$.List<number>>) { $$.setList(this.initListOfLists(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.listKind($.Int32List, $$.PRIM)); }
 
-  getListOfTextLists(): $.List<$.List<string>> { return $.Struct.getList(17, Lists._ListOfTextLists, this); }
+  getListOfTextLists(): $.List<$.List<string>> { return $$.getList(this, 17, Lists._ListOfTextLists); }
   setListOfTextLists(value: $.List<$.List<string>>): void { $.Struct.copyFrom(value, $.Struct.getPointer(17, this)); }
   initListOfTextLists(length: number): $.List<$.List<string>> { return $.Struct.initList(17, Lists._ListOfTextLists, length, this); }
   hasListOfTextLists(): boolean { return $$.hasPointer(this, 17); }
@@ -614,7 +614,7 @@ export class Lists extends $.Struct {
   get listOfTextLists(): $.List<$.List<string>> { return this.getListOfTextLists(); }
   set listOfTextLists(value: readonly (readonly (string)[] | $.List<string>)[] | $.List<$.List<string>>) { $$.setList(this.initListOfTextLists(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.listKind($.TextList, $$.TEXT)); }
 
-  getListOfStructLists(): $.List<$.List<Point>> { return $.Struct.getList(18, Lists._ListOfStructLists, this); }
+  getListOfStructLists(): $.List<$.List<Point>> { return $$.getList(this, 18, Lists._ListOfStructLists); }
   setListOfStructLists(value: $.List<$.List<Point>>): void { $.Struct.copyFrom(value, $.Struct.getPointer(18, this)); }
   initListOfStructLists(length: number): $.List<$.List<Point>> { return $.Struct.initList(18, Lists._ListOfStructLists, length, this); }
   hasListOfStructLists(): boolean { return $$.hasPointer(this, 18); }
@@ -623,7 +623,7 @@ export class Lists extends $.Struct {
   get listOfStructLists(): $.List<$.List<Point>> { return this.getListOfStructLists(); }
   set listOfStructLists(value: readonly (readonly (Point | Point$Shape)[] | $.List<Point>)[] | $.List<$.List<Point>>) { $$.setList(this.initListOfStructLists(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.listKind($.CompositeList(Point), $$.STRUCT)); }
 
-  getCaps(): $.List<$.Interface> { return $.Struct.getList(19, Lists._Caps, this); }
+  getCaps(): $.List<$.Interface> { return $$.getList(this, 19, Lists._Caps); }
   setCaps(value: $.List<$.Interface>): void { $.Struct.copyFrom(value, $.Struct.getPointer(19, this)); }
   initCaps(length: number): $.List<$.Interface> { return $.Struct.initList(19, Lists._Caps, length, this); }
   hasCaps(): boolean { return $$.hasPointer(this, 19); }
@@ -780,7 +780,7 @@ export class Shape extends $.Struct {
   get label(): string { return this.getLabel(); }
   set label(value: string) { this.setLabel(value); }
 
-  getPoints(): $.List<Point> { $$.checkWhich(this, 8, 5, "points"); return $.Struct.getList(1, Shape._Points, this); }
+  getPoints(): $.List<Point> { $$.checkWhich(this, 8, 5, "points"); return $$.getList(this, 1, Shape._Points); }
   setPoints(value: $.List<Point>): void { $$.setUint16(this, 8, 5); $.Struct.copyFrom(value, $.Struct.getPointer(1, this)); }
   initPoints(length: number): $.List<Point> { $$.setUint16(this, 8, 5); return $.Struct.initList(1, Shape._Points, length, this); }
   hasPoints(): boolean { return $$.hasPointer(this, 1); }
@@ -1067,7 +1067,7 @@ export class Nested extends $.Struct {
   get inner(): Nested_Inner { return this.getInner(); }
   set inner(value: Nested_Inner | Nested_Inner$Shape) { if (value instanceof Nested_Inner) this.setInner(value); else this.initInner().$set(value); }
 
-  getInners(): $.List<Nested_Inner> { return $.Struct.getList(1, Nested._Inners, this); }
+  getInners(): $.List<Nested_Inner> { return $$.getList(this, 1, Nested._Inners); }
   setInners(value: $.List<Nested_Inner>): void { $.Struct.copyFrom(value, $.Struct.getPointer(1, this)); }
   initInners(length: number): $.List<Nested_Inner> { return $.Struct.initList(1, Nested._Inners, length, this); }
   hasInners(): boolean { return $$.hasPointer(this, 1); }
@@ -1771,7 +1771,7 @@ export interface Recorder_log_Results$Shape {
 
 export class Recorder_log_Results extends $.Struct {
 
-  getEvents(): $.List<string> { return $.Struct.getList(0, Recorder_log_Results._Events, this); }
+  getEvents(): $.List<string> { return $$.getList(this, 0, Recorder_log_Results._Events); }
   setEvents(value: $.List<string>): void { $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
   initEvents(length: number): $.List<string> { return $.Struct.initList(0, Recorder_log_Results._Events, length, this); }
   hasEvents(): boolean { return $$.hasPointer(this, 0); }

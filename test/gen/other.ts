@@ -19,7 +19,7 @@ export class Remote extends $.Struct {
   get id(): bigint { return this.getId(); }
   set id(value: bigint) { this.setId(value); }
 
-  getTags(): $.List<string> { return $.Struct.getList(0, Remote._Tags, this); }
+  getTags(): $.List<string> { return $$.getList(this, 0, Remote._Tags); }
   setTags(value: $.List<string>): void { $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
   initTags(length: number): $.List<string> { return $.Struct.initList(0, Remote._Tags, length, this); }
   hasTags(): boolean { return $$.hasPointer(this, 0); }

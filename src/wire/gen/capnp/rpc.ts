@@ -2246,7 +2246,7 @@ export class Payload extends $.Struct {
   set content(value: $.Pointer) { this.setContent(value); }
 
   /** Descriptors corresponding to the cap pointers in `content`. */
-  getCapTable(): $.List<CapDescriptor> { return $.Struct.getList(1, Payload._CapTable, this); }
+  getCapTable(): $.List<CapDescriptor> { return $$.getList(this, 1, Payload._CapTable); }
   setCapTable(value: $.List<CapDescriptor>): void { $.Struct.copyFrom(value, $.Struct.getPointer(1, this)); }
   initCapTable(length: number): $.List<CapDescriptor> { return $.Struct.initList(1, Payload._CapTable, length, this); }
   hasCapTable(): boolean { return $$.hasPointer(this, 1); }
@@ -2627,7 +2627,7 @@ export class PromisedAnswer extends $.Struct {
    * being addressed.  E.g. if the result is a struct and you want to call a method on a capability
    * pointed to by a field of the struct, you need a `getPointerField` op.
    */
-  getTransform(): $.List<PromisedAnswer_Op> { return $.Struct.getList(0, PromisedAnswer._Transform, this); }
+  getTransform(): $.List<PromisedAnswer_Op> { return $$.getList(this, 0, PromisedAnswer._Transform); }
   setTransform(value: $.List<PromisedAnswer_Op>): void { $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
   initTransform(length: number): $.List<PromisedAnswer_Op> { return $.Struct.initList(0, PromisedAnswer._Transform, length, this); }
   hasTransform(): boolean { return $$.hasPointer(this, 0); }
