@@ -18,6 +18,8 @@ export class Answer {
   outcome: Received | ParallaxError | undefined;
   returnSent = false;
   finishReceived = false;
+  /** The Finish came before the Return, asking that the result capabilities count as released. */
+  releaseResultCapsOnReturn = false;
   /** Exports we sent in the results: released for us if the Finish says `releaseResultCaps`. */
   readonly resultExports: ExportId[] = [];
   /**

@@ -3,14 +3,16 @@
  * minted, so ids stay small and dense as the spec recommends.
  */
 export class IdAllocator {
-  readonly #free: number[] = [];
+  #free: number[] | undefined;
   #next = 0;
 
   take(): number {
-    return this.#free.length > 0 ? (this.#free.pop() as number) : this.#next++;
+    const free = this.#free;
+    return free !== undefined && free.length > 0 ? (free.pop() as number) : this.#next++;
   }
 
   give(id: number): void {
-    this.#free.push(id);
+    if (this.#free === undefined) this.#free = [id];
+    else this.#free.push(id);
   }
 }

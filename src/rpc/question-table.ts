@@ -9,6 +9,7 @@ import type { Message, Struct } from "capnp-ts";
 import type { ParallaxError } from "../errors.js";
 import { newQuestionId, type ExportId, type QuestionId } from "../wire/rpc-ids.js";
 import { IdAllocator } from "./id-allocator.js";
+import type { PipelineClient } from "./remote-hooks.js";
 
 /** Results as they arrived: the Payload whose content pointer holds them, and its message (whose cap table holds the capabilities). */
 export interface Received {
@@ -33,6 +34,8 @@ export interface Question {
   canceled: boolean;
   /** A Bootstrap: its results hold only the capability, which the pipeline takes. */
   bootstrap: boolean;
+  /** Pipelined capabilities waiting for the Return (each resolved when it arrives). */
+  pipelines: PipelineClient[] | undefined;
   resolve(r: Received): void;
   reject(e: ParallaxError): void;
 }
@@ -68,6 +71,7 @@ export class QuestionTable {
       embargoes: 0,
       canceled: false,
       bootstrap: false,
+      pipelines: undefined,
       resolve(r) {
         if (q.outcome !== undefined) return;
         q.outcome = r;

@@ -93,13 +93,13 @@ export class RpcConnection implements RemoteSender {
   readonly #answers = new AnswerTable();
   readonly #imports: ImportTable<ImportClient>;
   readonly #exports: ExportTable;
-  readonly #embargoes = new Map<number, { resolve(): void; reject(e: ParallaxError): void }>();
-  readonly #embargoIds = new IdAllocator();
+  /** Made on first use, like the other rarely used collections: idle connections stay small. */
+  #embargoes: Map<number, { resolve(): void; reject(e: ParallaxError): void }> | undefined;
+  #embargoIds: IdAllocator | undefined;
   /** Pipelined clients waiting for their question's Return. */
-  readonly #pipelines = new Map<Question, PipelineClient[]>();
   #bootstrap: CapHook | undefined;
   readonly #exposeStacks: boolean;
-  readonly #closeListeners = new Set<(error: ParallaxError) => void>();
+  #closeListeners: Set<(error: ParallaxError) => void> | undefined;
   #closedError: ParallaxError | undefined;
   #paused = false;
   /** The peer's calls whose Return has not gone out yet. */
@@ -144,7 +144,7 @@ export class RpcConnection implements RemoteSender {
       answers: this.#answers.size,
       imports: this.#imports.size,
       exports: this.#exports.size,
-      embargoes: this.#embargoes.size,
+      embargoes: this.#embargoes?.size ?? 0,
     };
   }
 
@@ -169,8 +169,9 @@ export class RpcConnection implements RemoteSender {
       queueMicrotask(() => listener(this.#closedError as ParallaxError));
       return () => {};
     }
-    this.#closeListeners.add(listener);
-    return () => this.#closeListeners.delete(listener);
+    const listeners = (this.#closeListeners ??= new Set());
+    listeners.add(listener);
+    return () => listeners.delete(listener);
   }
 
   /** Closes the connection: pending calls fail with `disconnected`, exports are released. */
@@ -244,9 +245,8 @@ export class RpcConnection implements RemoteSender {
     if (outcome instanceof ParallaxError) return new BrokenCapHook(outcome);
     if (outcome !== undefined) return capInResults(outcome, ops);
     const client = new PipelineClient(this, q, ops);
-    const waiting = this.#pipelines.get(q);
-    if (waiting === undefined) this.#pipelines.set(q, [client]);
-    else waiting.push(client);
+    if (q.pipelines === undefined) q.pipelines = [client];
+    else q.pipelines.push(client);
     return client;
   }
 
@@ -732,11 +732,8 @@ export class RpcConnection implements RemoteSender {
       this.#paused = false;
       this.#transport.resume();
     }
-    if (answer.finishReceived) this.#retireAnswer(answer, this.#finishReleasedCaps.has(answer));
+    if (answer.finishReceived) this.#retireAnswer(answer, answer.releaseResultCapsOnReturn);
   }
-
-  /** Answers whose Finish arrived early with releaseResultCaps set. */
-  readonly #finishReleasedCaps = new WeakSet<Answer>();
 
   #retireAnswer(answer: Answer, releaseResultCaps: boolean): void {
     if (!this.#answers.retireIfDone(answer)) return;
@@ -823,9 +820,9 @@ export class RpcConnection implements RemoteSender {
   }
 
   #resolvePipelines(q: Question): void {
-    const clients = this.#pipelines.get(q);
+    const clients = q.pipelines;
     if (clients === undefined) return;
-    this.#pipelines.delete(q);
+    q.pipelines = undefined;
     const outcome = q.outcome;
     for (const c of clients) {
       const hook =
@@ -850,17 +847,22 @@ export class RpcConnection implements RemoteSender {
 
   /** A hook that holds calls until the peer reflects a Disembargo, then forwards to `hook`. */
   #embargo(target: Target, hook: CapHook, lifted: () => void): CapHook {
-    const id = this.#embargoIds.take();
+    const ids = (this.#embargoIds ??= new IdAllocator());
+    const embargoes = (this.#embargoes ??= new Map<
+      number,
+      { resolve(): void; reject(e: ParallaxError): void }
+    >());
+    const id = ids.take();
     const gate = new Promise<CapHook>((resolve, reject) => {
-      this.#embargoes.set(id, {
+      embargoes.set(id, {
         resolve: () => {
-          this.#embargoes.delete(id);
-          this.#embargoIds.give(id);
+          embargoes.delete(id);
+          ids.give(id);
           lifted();
           resolve(hook);
         },
         reject: (e) => {
-          this.#embargoes.delete(id);
+          embargoes.delete(id);
           hook.release();
           reject(e);
         },
@@ -887,7 +889,7 @@ export class RpcConnection implements RemoteSender {
     }
     answer.finishReceived = true;
     if (!answer.returnSent) {
-      if (releaseResultCaps) this.#finishReleasedCaps.add(answer);
+      answer.releaseResultCapsOnReturn = releaseResultCaps;
       answer.cancel(canceledError());
       return;
     }
@@ -958,7 +960,7 @@ export class RpcConnection implements RemoteSender {
         return;
       }
       case rpc.Disembargo_Context_Which.RECEIVER_LOOPBACK: {
-        const e = this.#embargoes.get(ctx.receiverLoopback);
+        const e = this.#embargoes?.get(ctx.receiverLoopback);
         if (e === undefined) throw protocolError(`Disembargo for unknown embargo ${ctx.receiverLoopback}`);
         e.resolve();
         return;
@@ -1056,7 +1058,7 @@ export class RpcConnection implements RemoteSender {
     if (this.#closedError !== undefined) return;
     this.#closedError = error;
     for (const q of this.#questions.values()) q.reject(error);
-    for (const q of [...this.#pipelines.keys()]) this.#resolvePipelines(q);
+    for (const q of [...this.#questions.values()]) this.#resolvePipelines(q);
     this.#questions.clear();
     for (const a of this.#answers.values()) {
       a.cancel(error);
@@ -1066,18 +1068,18 @@ export class RpcConnection implements RemoteSender {
       if (outcome !== undefined && !(outcome instanceof ParallaxError)) releaseCapTable(outcome.message);
     }
     this.#answers.clear();
-    for (const e of [...this.#embargoes.values()]) e.reject(error);
+    for (const e of [...(this.#embargoes?.values() ?? [])]) e.reject(error);
     this.#imports.clear();
     this.#exports.clear();
     this.#bootstrap?.release();
-    for (const l of this.#closeListeners) {
+    for (const l of this.#closeListeners ?? []) {
       try {
         l(error);
       } catch {
         // a listener's failure must not stop the others
       }
     }
-    this.#closeListeners.clear();
+    this.#closeListeners = undefined;
   }
 }
 

@@ -210,19 +210,25 @@ export function attachWebSocketServer(
       return;
     }
     live.set(socket, undefined);
+    track(socket);
+    const remoteAddress = req.socket.remoteAddress;
+    wss.handleUpgrade(req, socket, head, (ws) => accepted(socket, ws, remoteAddress));
+  };
+  // Kept out of `onUpgrade`'s scope so that no long-lived closure holds the upgrade request.
+  const track = (socket: Duplex): void => {
     socket.once("close", () => {
       live.delete(socket);
       if (live.size === 0) allGone?.();
     });
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      const transport = new WebSocketTransport(ws, limits, req.socket.remoteAddress);
-      if (live.has(socket)) live.set(socket, transport);
-      try {
-        options.onConnection(transport);
-      } catch {
-        transport.close(CloseCode.INTERNAL_ERROR, "internal error");
-      }
-    });
+  };
+  const accepted = (socket: Duplex, ws: WebSocket, remoteAddress: string | undefined): void => {
+    const transport = new WebSocketTransport(ws, limits, remoteAddress);
+    if (live.has(socket)) live.set(socket, transport);
+    try {
+      options.onConnection(transport);
+    } catch {
+      transport.close(CloseCode.INTERNAL_ERROR, "internal error");
+    }
   };
   httpServer.on("upgrade", onUpgrade);
 
