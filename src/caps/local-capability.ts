@@ -86,6 +86,15 @@ export class LocalCapHook implements CapHook {
     params: Struct,
     ctx: CallContext<R>,
   ): Promise<R> {
+    return this.invoke(method, params, ctx);
+  }
+
+  /**
+   * Like `dispatch`, but a method that answers synchronously gets its results back synchronously
+   * (no promise, no extra turn): the RPC layer's fast path. Failures throw or reject with a
+   * ParallaxError.
+   */
+  invoke<R extends Struct>(method: MethodDescriptor, params: Struct, ctx: CallContext<R>): R | Promise<R> {
     const known = findMethod(this.iface, method.interfaceId, method.methodId);
     const fn = known === undefined ? undefined : (this.impl as Record<string, unknown>)[known.name];
     if (known === undefined || typeof fn !== "function" || fn === (Object.prototype as never)[known.name]) {
@@ -97,23 +106,19 @@ export class LocalCapHook implements CapHook {
     if (ctx.aborted) throw canceledError();
     let returned: unknown;
     try {
-      returned = await (fn as (p: Struct, c: CallContext<R>) => unknown).call(this.impl, params, ctx);
+      returned = (fn as (p: Struct, c: CallContext<R>) => unknown).call(this.impl, params, ctx);
     } catch (err) {
       throw toParallaxError(err);
     }
-    if (ctx.aborted) throw canceledError();
-    const results = ctx.results;
-    if (returned !== undefined && returned !== null && returned !== results) {
-      try {
-        (results as unknown as ShapeSettable<unknown>).$set(returned);
-      } catch (err) {
-        throw new ParallaxError(
-          ErrorCode.FAILED,
-          `${method.interfaceName}.${method.name} returned results that do not fit its schema: ${toParallaxError(err).message}`,
-        );
-      }
+    if (isThenable(returned)) {
+      return Promise.resolve(returned).then(
+        (value) => finishCall(method, ctx, value),
+        (err: unknown) => {
+          throw toParallaxError(err);
+        },
+      );
     }
-    return results;
+    return finishCall(method, ctx, returned);
   }
 
   addRef(): CapHook {
@@ -165,6 +170,27 @@ export class LocalCallContext<R extends Struct> implements CallContext<R> {
     if (this.#results === undefined) this.#results = new Message().initRoot(this.method.Results) as R;
     return this.#results;
   }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof v === "object" && v !== null && typeof (v as { then?: unknown }).then === "function";
+}
+
+/** Puts what a method returned into its results (unless it filled `ctx.results` itself). */
+function finishCall<R extends Struct>(method: MethodDescriptor, ctx: CallContext<R>, returned: unknown): R {
+  if (ctx.aborted) throw canceledError();
+  const results = ctx.results;
+  if (returned !== undefined && returned !== null && returned !== results) {
+    try {
+      (results as unknown as ShapeSettable<unknown>).$set(returned);
+    } catch (err) {
+      throw new ParallaxError(
+        ErrorCode.FAILED,
+        `${method.interfaceName}.${method.name} returned results that do not fit its schema: ${toParallaxError(err).message}`,
+      );
+    }
+  }
+  return results;
 }
 
 function pipelinedFrom(results: Struct, ops: readonly number[]): CapHook {

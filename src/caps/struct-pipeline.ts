@@ -15,21 +15,22 @@ import type { Capability, CapabilityCtor } from "./capability.js";
 export type PipelineCtor<T, P> = new (
   result: ResultHook,
   ops: readonly number[],
-  read: (root: Struct) => T,
+  read?: (root: Struct) => T,
   handedOut?: Capability[],
 ) => P;
 
 export class StructPipeline<T> implements PromiseLike<T>, Disposable {
   readonly #result: ResultHook;
   readonly #ops: readonly number[];
-  readonly #read: (root: Struct) => T;
+  /** Reads this pipeline's struct out of the results root; undefined: it is the root. */
+  readonly #read: ((root: Struct) => T) | undefined;
   /** Stubs handed out by getters, shared with nested pipelines; disposed with this pipeline. */
   readonly #handedOut: Capability[];
 
   constructor(
     result: ResultHook,
     ops: readonly number[],
-    read: (root: Struct) => T,
+    read?: (root: Struct) => T,
     handedOut: Capability[] = [],
   ) {
     this.#result = result;
@@ -43,7 +44,9 @@ export class StructPipeline<T> implements PromiseLike<T>, Disposable {
     onFulfilled?: ((value: T) => A | PromiseLike<A>) | null,
     onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
   ): Promise<A | B> {
-    return this.#result.promise.then((root) => this.#read(root)).then(onFulfilled, onRejected);
+    const read = this.#read;
+    const value = read === undefined ? (this.#result.promise as Promise<T>) : this.#result.promise.then(read);
+    return value.then(onFulfilled, onRejected);
   }
 
   catch<B = never>(onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<T | B> {
@@ -67,6 +70,10 @@ export class StructPipeline<T> implements PromiseLike<T>, Disposable {
     this.dispose();
   }
 
+  #self(root: Struct): T {
+    return this.#read === undefined ? (root as T) : this.#read(root);
+  }
+
   /** Used by generated getters: the capability at pointer `index` of this struct. */
   protected $cap<C extends Capability>(index: number, Ctor: CapabilityCtor<C>): C {
     const stub = new Ctor(this.#result.pipelinedCap([...this.#ops, index]));
@@ -76,11 +83,11 @@ export class StructPipeline<T> implements PromiseLike<T>, Disposable {
 
   /** Used by generated getters: the struct at pointer `index` of this struct. */
   protected $struct<U, P>(index: number, Ctor: PipelineCtor<U, P>, read: (self: T) => U): P {
-    return new Ctor(this.#result, [...this.#ops, index], (root) => read(this.#read(root)), this.#handedOut);
+    return new Ctor(this.#result, [...this.#ops, index], (root) => read(this.#self(root)), this.#handedOut);
   }
 
   /** Used by generated getters: a group, which lives in this struct's own sections. */
   protected $group<U, P>(Ctor: PipelineCtor<U, P>, read: (self: T) => U): P {
-    return new Ctor(this.#result, this.#ops, (root) => read(this.#read(root)), this.#handedOut);
+    return new Ctor(this.#result, this.#ops, (root) => read(this.#self(root)), this.#handedOut);
   }
 }

@@ -950,7 +950,7 @@ class FileEmitter {
           `${stubName}(params?: $$.ParamsInit<${P}, ${P}$Shape>, options?: $$.CallOptions): ${R}$Pipeline {`,
           () => {
             w.line(
-              `return new ${R}$Pipeline(this.$call(${ifaceName}$methods.${m.getName()}, params, options), [], (r) => r as ${R});`,
+              `return new ${R}$Pipeline(this.$call(${ifaceName}$methods.${m.getName()}, params, options), []);`,
             );
           },
         );

@@ -45,6 +45,7 @@ import {
   encodeRelease,
   readEnvelope,
 } from "../wire/envelope.js";
+import { getStruct as readStruct } from "../wire/fast-struct.js";
 import { decodeRpcMessage, encodeRpcMessage, newRpcMessage, readableMessage } from "../wire/message-codec.js";
 import {
   type AnswerId,
@@ -223,10 +224,7 @@ export class RpcConnection implements RemoteSender {
   }
 
   #resultOf<R extends Struct>(q: Question, Results: StructCtor<R>): ResultHook<R> {
-    const promise = q.settled.then((r) => {
-      const results = Struct.getStruct(0, Results, r.payload);
-      return results;
-    });
+    const promise = q.settled.then((r) => readStruct(r.payload, 0, Results));
     promise.catch(() => {});
     return {
       promise,
@@ -587,24 +585,35 @@ export class RpcConnection implements RemoteSender {
       }
       let params: Struct;
       try {
-        params = Struct.getStruct(0, method.Params, payload);
+        params = readStruct(payload, 0, method.Params);
       } catch (err) {
         done();
         this.#returnError(answer, badArgument(err));
         return;
       }
       const ctx = new AnswerContext(this, answer, method);
-      target.dispatch(method, params, ctx).then(
-        () => {
+      const fail = (err: unknown): void => {
+        done();
+        ctx.discard();
+        this.#returnError(answer, toParallaxError(err));
+      };
+      let out: Struct | Promise<Struct>;
+      try {
+        out = target.invoke(method, params, ctx);
+      } catch (err) {
+        fail(err);
+        return;
+      }
+      if (out instanceof Promise) {
+        out.then(() => {
           done();
           this.#returnResults(answer, ctx);
-        },
-        (err: unknown) => {
-          done();
-          ctx.discard();
-          this.#returnError(answer, toParallaxError(err));
-        },
-      );
+        }, fail);
+      } else {
+        // The method answered synchronously: the Return goes out now, in the same turn.
+        done();
+        this.#returnResults(answer, ctx);
+      }
       return;
     }
     if (target instanceof BrokenCapHook) {

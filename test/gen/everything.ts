@@ -1832,16 +1832,16 @@ export class Counter extends $$.Capability {
 
   /** Adds `by` and answers the new value. */
   inc(params?: $$.ParamsInit<Counter_inc_Params, Counter_inc_Params$Shape>, options?: $$.CallOptions): Counter_inc_Results$Pipeline {
-    return new Counter_inc_Results$Pipeline(this.$call(Counter$methods.inc, params, options), [], (r) => r as Counter_inc_Results);
+    return new Counter_inc_Results$Pipeline(this.$call(Counter$methods.inc, params, options), []);
   }
 
   get(params?: $$.ParamsInit<Counter_get_Params, Counter_get_Params$Shape>, options?: $$.CallOptions): Counter_get_Results$Pipeline {
-    return new Counter_get_Results$Pipeline(this.$call(Counter$methods.get, params, options), [], (r) => r as Counter_get_Results);
+    return new Counter_get_Results$Pipeline(this.$call(Counter$methods.get, params, options), []);
   }
 
   /** A fresh counter; pipelining on `counter` works before the results arrive. */
   child(params?: $$.ParamsInit<Counter_child_Params, Counter_child_Params$Shape>, options?: $$.CallOptions): Counter_child_Results$Pipeline {
-    return new Counter_child_Results$Pipeline(this.$call(Counter$methods.child, params, options), [], (r) => r as Counter_child_Results);
+    return new Counter_child_Results$Pipeline(this.$call(Counter$methods.child, params, options), []);
   }
 }
 
@@ -1873,16 +1873,16 @@ export class Named extends Counter {
   static override server(impl: Named$Server): Named { return new Named($$.localCapHook(Named.$interface, impl)); }
 
   name(params?: $$.ParamsInit<Named_name_Params, Named_name_Params$Shape>, options?: $$.CallOptions): Named_name_Results$Pipeline {
-    return new Named_name_Results$Pipeline(this.$call(Named$methods.name, params, options), [], (r) => r as Named_name_Results);
+    return new Named_name_Results$Pipeline(this.$call(Named$methods.name, params, options), []);
   }
 
   /** Uses named structs as params and results. */
   rename(params?: $$.ParamsInit<Rename, Rename$Shape>, options?: $$.CallOptions): Point$Pipeline {
-    return new Point$Pipeline(this.$call(Named$methods.rename, params, options), [], (r) => r as Point);
+    return new Point$Pipeline(this.$call(Named$methods.rename, params, options), []);
   }
 
   watch(params?: $$.ParamsInit<Named_watch_Params, Named_watch_Params$Shape>, options?: $$.CallOptions): Named_watch_Results$Pipeline {
-    return new Named_watch_Results$Pipeline(this.$call(Named$methods.watch, params, options), [], (r) => r as Named_watch_Results);
+    return new Named_watch_Results$Pipeline(this.$call(Named$methods.watch, params, options), []);
   }
 }
 
@@ -1908,7 +1908,7 @@ export class Listener extends $$.Capability {
   static server(impl: Listener$Server): Listener { return new Listener($$.localCapHook(Listener.$interface, impl)); }
 
   event(params?: $$.ParamsInit<Listener_event_Params, Listener_event_Params$Shape>, options?: $$.CallOptions): Listener_event_Results$Pipeline {
-    return new Listener_event_Results$Pipeline(this.$call(Listener$methods.event, params, options), [], (r) => r as Listener_event_Results);
+    return new Listener_event_Results$Pipeline(this.$call(Listener$methods.event, params, options), []);
   }
 }
 
@@ -1935,11 +1935,11 @@ export class Recorder extends Counter {
   static override server(impl: Recorder$Server): Recorder { return new Recorder($$.localCapHook(Recorder.$interface, impl)); }
 
   log(params?: $$.ParamsInit<Recorder_log_Params, Recorder_log_Params$Shape>, options?: $$.CallOptions): Recorder_log_Results$Pipeline {
-    return new Recorder_log_Results$Pipeline(this.$call(Recorder$methods.log, params, options), [], (r) => r as Recorder_log_Results);
+    return new Recorder_log_Results$Pipeline(this.$call(Recorder$methods.log, params, options), []);
   }
 
   event(params?: $$.ParamsInit<Listener_event_Params, Listener_event_Params$Shape>, options?: $$.CallOptions): Listener_event_Results$Pipeline {
-    return new Listener_event_Results$Pipeline(this.$call(Listener$methods.event, params, options), [], (r) => r as Listener_event_Results);
+    return new Listener_event_Results$Pipeline(this.$call(Listener$methods.event, params, options), []);
   }
 }
 

@@ -288,17 +288,17 @@ export class Reflector extends $$.Capability {
    * `cap` when `open` is called.
    */
   reflect(params?: $$.ParamsInit<Reflector_reflect_Params, Reflector_reflect_Params$Shape>, options?: $$.CallOptions): Reflector_reflect_Results$Pipeline {
-    return new Reflector_reflect_Results$Pipeline(this.$call(Reflector$methods.reflect, params, options), [], (r) => r as Reflector_reflect_Results);
+    return new Reflector_reflect_Results$Pipeline(this.$call(Reflector$methods.reflect, params, options), []);
   }
 
   /** Resolves the pending promise capabilities handed out by `reflect`. */
   open(params?: $$.ParamsInit<Reflector_open_Params, Reflector_open_Params$Shape>, options?: $$.CallOptions): Reflector_open_Results$Pipeline {
-    return new Reflector_open_Results$Pipeline(this.$call(Reflector$methods.open, params, options), [], (r) => r as Reflector_open_Results);
+    return new Reflector_open_Results$Pipeline(this.$call(Reflector$methods.open, params, options), []);
   }
 
   /** Answers with a promise capability that later breaks. */
   broken(params?: $$.ParamsInit<Reflector_broken_Params, Reflector_broken_Params$Shape>, options?: $$.CallOptions): Reflector_broken_Results$Pipeline {
-    return new Reflector_broken_Results$Pipeline(this.$call(Reflector$methods.broken, params, options), [], (r) => r as Reflector_broken_Results);
+    return new Reflector_broken_Results$Pipeline(this.$call(Reflector$methods.broken, params, options), []);
   }
 }
 
@@ -324,7 +324,7 @@ export class Sink extends $$.Capability {
   static server(impl: Sink$Server): Sink { return new Sink($$.localCapHook(Sink.$interface, impl)); }
 
   push(params?: $$.ParamsInit<Sink_push_Params, Sink_push_Params$Shape>, options?: $$.CallOptions): Sink_push_Results$Pipeline {
-    return new Sink_push_Results$Pipeline(this.$call(Sink$methods.push, params, options), [], (r) => r as Sink_push_Results);
+    return new Sink_push_Results$Pipeline(this.$call(Sink$methods.push, params, options), []);
   }
 }
 

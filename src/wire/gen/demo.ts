@@ -571,17 +571,17 @@ export class Demo extends $$.Capability {
 
   /** Answers with the bytes it was given. */
   echo(params?: $$.ParamsInit<Demo_echo_Params, Demo_echo_Params$Shape>, options?: $$.CallOptions): Demo_echo_Results$Pipeline {
-    return new Demo_echo_Results$Pipeline(this.$call(Demo$methods.echo, params, options), [], (r) => r as Demo_echo_Results);
+    return new Demo_echo_Results$Pipeline(this.$call(Demo$methods.echo, params, options), []);
   }
 
   /** Hands out a fresh counter that only the caller holds. */
   newCounter(params?: $$.ParamsInit<Demo_newCounter_Params, Demo_newCounter_Params$Shape>, options?: $$.CallOptions): Demo_newCounter_Results$Pipeline {
-    return new Demo_newCounter_Results$Pipeline(this.$call(Demo$methods.newCounter, params, options), [], (r) => r as Demo_newCounter_Results);
+    return new Demo_newCounter_Results$Pipeline(this.$call(Demo$methods.newCounter, params, options), []);
   }
 
   /** Answers after `ms` milliseconds (at most 10 000): a slow call for concurrency tests. */
   sleep(params?: $$.ParamsInit<Demo_sleep_Params, Demo_sleep_Params$Shape>, options?: $$.CallOptions): Demo_sleep_Results$Pipeline {
-    return new Demo_sleep_Results$Pipeline(this.$call(Demo$methods.sleep, params, options), [], (r) => r as Demo_sleep_Results);
+    return new Demo_sleep_Results$Pipeline(this.$call(Demo$methods.sleep, params, options), []);
   }
 
   /**
@@ -589,12 +589,12 @@ export class Demo extends $$.Capability {
    * The caller owns `listener`; the server drops its reference when done.
    */
   subscribe(params?: $$.ParamsInit<Demo_subscribe_Params, Demo_subscribe_Params$Shape>, options?: $$.CallOptions): Demo_subscribe_Results$Pipeline {
-    return new Demo_subscribe_Results$Pipeline(this.$call(Demo$methods.subscribe, params, options), [], (r) => r as Demo_subscribe_Results);
+    return new Demo_subscribe_Results$Pipeline(this.$call(Demo$methods.subscribe, params, options), []);
   }
 
   /** Fails with `reason`, to show how errors travel. */
   fail(params?: $$.ParamsInit<Demo_fail_Params, Demo_fail_Params$Shape>, options?: $$.CallOptions): Demo_fail_Results$Pipeline {
-    return new Demo_fail_Results$Pipeline(this.$call(Demo$methods.fail, params, options), [], (r) => r as Demo_fail_Results);
+    return new Demo_fail_Results$Pipeline(this.$call(Demo$methods.fail, params, options), []);
   }
 }
 
@@ -625,11 +625,11 @@ export class Counter extends $$.Capability {
 
   /** Adds `by`; answers the new value and the counter itself, so calls can be chained (pipelined). */
   inc(params?: $$.ParamsInit<Counter_inc_Params, Counter_inc_Params$Shape>, options?: $$.CallOptions): Counter_inc_Results$Pipeline {
-    return new Counter_inc_Results$Pipeline(this.$call(Counter$methods.inc, params, options), [], (r) => r as Counter_inc_Results);
+    return new Counter_inc_Results$Pipeline(this.$call(Counter$methods.inc, params, options), []);
   }
 
   get(params?: $$.ParamsInit<Counter_get_Params, Counter_get_Params$Shape>, options?: $$.CallOptions): Counter_get_Results$Pipeline {
-    return new Counter_get_Results$Pipeline(this.$call(Counter$methods.get, params, options), [], (r) => r as Counter_get_Results);
+    return new Counter_get_Results$Pipeline(this.$call(Counter$methods.get, params, options), []);
   }
 }
 
@@ -656,7 +656,7 @@ export class Listener extends $$.Capability {
   static server(impl: Listener$Server): Listener { return new Listener($$.localCapHook(Listener.$interface, impl)); }
 
   event(params?: $$.ParamsInit<Listener_event_Params, Listener_event_Params$Shape>, options?: $$.CallOptions): Listener_event_Results$Pipeline {
-    return new Listener_event_Results$Pipeline(this.$call(Listener$methods.event, params, options), [], (r) => r as Listener_event_Results);
+    return new Listener_event_Results$Pipeline(this.$call(Listener$methods.event, params, options), []);
   }
 }
 
