@@ -170,7 +170,8 @@ export class RpcConnection implements RemoteSender {
       queueMicrotask(() => listener(this.#closedError as ParallaxError));
       return () => {};
     }
-    const listeners = (this.#closeListeners ??= new Set());
+    if (this.#closeListeners === undefined) this.#closeListeners = new Set();
+    const listeners = this.#closeListeners;
     listeners.add(listener);
     return () => listeners.delete(listener);
   }
@@ -856,11 +857,10 @@ export class RpcConnection implements RemoteSender {
 
   /** A hook that holds calls until the peer reflects a Disembargo, then forwards to `hook`. */
   #embargo(target: Target, hook: CapHook, lifted: () => void): CapHook {
-    const ids = (this.#embargoIds ??= new IdAllocator());
-    const embargoes = (this.#embargoes ??= new Map<
-      number,
-      { resolve(): void; reject(e: ParallaxError): void }
-    >());
+    if (this.#embargoIds === undefined) this.#embargoIds = new IdAllocator();
+    if (this.#embargoes === undefined) this.#embargoes = new Map();
+    const ids = this.#embargoIds;
+    const embargoes = this.#embargoes;
     const id = ids.take();
     const gate = new Promise<CapHook>((resolve, reject) => {
       embargoes.set(id, {
