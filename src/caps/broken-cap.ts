@@ -9,7 +9,7 @@ import type { CapHook, ResultHook } from "./cap-hook.js";
 export class BrokenCapHook implements CapHook {
   constructor(readonly error: ParallaxError) {}
 
-  call<P extends Struct, R extends Struct>(): ResultHook<R> {
+  call<_P extends Struct, R extends Struct>(): ResultHook<R> {
     return brokenResult(this.error);
   }
   addRef(): CapHook {

@@ -432,7 +432,7 @@ class FileEmitter {
       return;
     }
     if (k === Type_Which.BOOL) {
-      const def = dv !== undefined && dv.getBool();
+      const def = dv?.getBool();
       const x = def ? " !== true" : "";
       w.line(`get${s.cap}(): boolean { ${check}return $$.getBool(this, ${off})${x}; }`);
       w.line(`set${s.cap}(value: boolean): void { ${setDisc}$$.setBool(this, ${off}, value${x}); }`);

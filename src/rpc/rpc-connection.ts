@@ -45,7 +45,7 @@ import {
   encodeRelease,
   readEnvelope,
 } from "../wire/envelope.js";
-import { getStruct as readStruct } from "../wire/fast-struct.js";
+import { messageWords, getStruct as readStruct } from "../wire/fast-struct.js";
 import { decodeRpcMessage, encodeRpcMessage, newRpcMessage, readableMessage } from "../wire/message-codec.js";
 import {
   type AnswerId,
@@ -344,7 +344,7 @@ export class RpcConnection implements RemoteSender {
     const table = capTableOf(message);
     const n = list.getLength();
     // Each descriptor is at least a word on the wire; a list claiming more is amplification.
-    if (n > wordsIn(message) || n > this.limits.maxImports + this.limits.maxExports) {
+    if (n > messageWords(message) || n > this.limits.maxImports + this.limits.maxExports) {
       throw new ParallaxError(
         ErrorCode.LIMIT,
         `a cap table of ${n} entries is larger than the message can hold`,
@@ -1143,15 +1143,6 @@ class AnswerContext implements CallContext {
 /** Params and results of calls we only forward, knowing nothing of their types. */
 class AnyPointerStruct extends Struct {
   static override readonly _capnp = { displayName: "AnyStruct", id: "0", size: new ObjectSize(0, 0) };
-}
-
-function wordsIn(message: Message): number {
-  let words = 0;
-  for (const seg of (message as unknown as { _capnp: { segments: Array<{ byteLength: number }> } })._capnp
-    .segments) {
-    words += seg.byteLength / 8;
-  }
-  return words;
 }
 
 function envelopeTarget(target: Target): EnvelopeTarget {

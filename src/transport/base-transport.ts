@@ -7,8 +7,9 @@
  * reading resumes only after the inbox drained.
  */
 
-import { ErrorCode, ParallaxError } from "../errors.js";
+import { ErrorCode, ParallaxError, toParallaxError } from "../errors.js";
 import type { Limits } from "../limits.js";
+import { checkFramedMessage } from "./stream-framing.js";
 import { type CloseInfo, CloseCode, type Transport, type TransportKind } from "./transport.js";
 
 /** How long a polite close waits for the peer to finish the close before dropping the socket. */
@@ -134,6 +135,18 @@ export abstract class BaseTransport implements Transport {
 
   close(code: number = CloseCode.NORMAL, reason = ""): void {
     if (this.finish({ code, reason })) this.shutdown(code, reason, false);
+  }
+
+  /** Checks a received frame against the framing limits, then delivers it; a bad one closes the connection. */
+  protected deliverChecked(message: Uint8Array): void {
+    try {
+      checkFramedMessage(message, this.limits);
+    } catch (err) {
+      const error = toParallaxError(err);
+      this.abort(closeCodeFor(error), error.message, error, false);
+      return;
+    }
+    this.deliver(message);
   }
 
   /** Hands one received message to the inbox; delivery follows unless held. */

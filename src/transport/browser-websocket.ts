@@ -10,10 +10,9 @@
  * 4000 + (code − 1000), e.g. 1003 as 4003, while `onClose` reports the real one.
  */
 
-import { ErrorCode, ParallaxError, toParallaxError } from "../errors.js";
+import { ErrorCode, ParallaxError } from "../errors.js";
 import { type Limits, resolveLimits } from "../limits.js";
-import { BaseTransport, closeCodeFor, remoteCloseInfo, wireReason } from "./base-transport.js";
-import { checkFramedMessage } from "./stream-framing.js";
+import { BaseTransport, remoteCloseInfo, wireReason } from "./base-transport.js";
 import { CloseCode, type Transport } from "./transport.js";
 
 /** The part of the WHATWG WebSocket this module uses. */
@@ -75,14 +74,7 @@ class BrowserWebSocketTransport extends BaseTransport {
       return;
     }
     const message = new Uint8Array(data);
-    try {
-      checkFramedMessage(message, this.limits);
-    } catch (err) {
-      const error = toParallaxError(err);
-      this.abort(closeCodeFor(error), error.message, error, false);
-      return;
-    }
-    this.deliver(message);
+    this.deliverChecked(message);
   }
 }
 

@@ -8,10 +8,8 @@
  * network reader would. A polite close reaches the peer after the messages sent before it.
  */
 
-import { toParallaxError } from "../errors.js";
 import { type Limits, resolveLimits } from "../limits.js";
-import { BaseTransport, closeCodeFor, remoteCloseInfo } from "./base-transport.js";
-import { checkFramedMessage } from "./stream-framing.js";
+import { BaseTransport, remoteCloseInfo } from "./base-transport.js";
 import { CloseCode, type Transport } from "./transport.js";
 
 class MemoryTransport extends BaseTransport {
@@ -53,14 +51,7 @@ class MemoryTransport extends BaseTransport {
 
   #receive(message: Uint8Array): void {
     if (this.closed) return;
-    try {
-      checkFramedMessage(message, this.limits);
-    } catch (err) {
-      const error = toParallaxError(err);
-      this.abort(closeCodeFor(error), error.message, error, false);
-      return;
-    }
-    this.deliver(message);
+    this.deliverChecked(message);
   }
 }
 

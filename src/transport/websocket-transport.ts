@@ -12,17 +12,15 @@ import type { IncomingMessage, Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
 import { type RawData, WebSocket, WebSocketServer } from "ws";
-import { ErrorCode, ParallaxError, toParallaxError } from "../errors.js";
+import { ErrorCode, ParallaxError } from "../errors.js";
 import { type Limits, resolveLimits } from "../limits.js";
 import {
   BaseTransport,
   CLOSE_GRACE_MS,
-  closeCodeFor,
   isSendableCloseCode,
   remoteCloseInfo,
   wireReason,
 } from "./base-transport.js";
-import { checkFramedMessage } from "./stream-framing.js";
 import { CloseCode } from "./transport.js";
 
 /** ws's receiver errors, mapped to what we report. */
@@ -133,14 +131,7 @@ export class WebSocketTransport extends BaseTransport {
       return;
     }
     const message = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    try {
-      checkFramedMessage(message, this.limits);
-    } catch (err) {
-      const error = toParallaxError(err);
-      this.abort(closeCodeFor(error), error.message, error, false);
-      return;
-    }
-    this.deliver(message);
+    this.deliverChecked(message);
   }
 
   #checkIdle(): void {

@@ -12,7 +12,7 @@
  * Invariant: a cached layout stays right for the struct object's life, because capnp-ts never
  * moves a struct's content once built (segments grow in place; offsets stay valid).
  */
-import { type List, type ListCtor, type Pointer, PointerType, Struct } from "capnp-ts";
+import { type List, type ListCtor, type Message, type Pointer, PointerType, Struct } from "capnp-ts";
 import type { Segment } from "capnp-ts/src/serialization/segment.js";
 import { getContent, getTargetPointerType, isNull } from "capnp-ts/src/serialization/pointers/pointer.js";
 import { getSize } from "capnp-ts/src/serialization/pointers/struct.js";
@@ -338,7 +338,7 @@ function checkList(seg: Segment, at: number, lo: number, hi: number): void {
     }
     zeroSized = stride === 0;
   }
-  if (zeroSized && elements > wordsOf(seg)) {
+  if (zeroSized && elements > messageWords(seg.message)) {
     throw new ParallaxError(
       ErrorCode.LIMIT,
       `a list claims ${elements} zero-sized elements, more than its message holds`,
@@ -346,9 +346,10 @@ function checkList(seg: Segment, at: number, lo: number, hi: number): void {
   }
 }
 
-function wordsOf(seg: Segment): number {
+/** The words in a message's segments: what a list of zero-sized elements may claim at most. */
+export function messageWords(message: Message): number {
   let words = 0;
-  for (const s of (seg.message as unknown as { _capnp: { segments: Segment[] } })._capnp.segments) {
+  for (const s of (message as unknown as { _capnp: { segments: Segment[] } })._capnp.segments) {
     words += s.byteLength / 8;
   }
   return words;

@@ -13,6 +13,7 @@ import {
   type StructCtor,
   type Void,
 } from "capnp-ts";
+import { messageWords } from "./fast-struct.js";
 import {
   getTargetCompositeListSize,
   getTargetListElementSize,
@@ -66,6 +67,7 @@ export {
 } from "./fast-struct.js";
 
 /** What a server method may return: a results shape, nothing (it filled `ctx.results`), or a promise. */
+// biome-ignore lint/suspicious/noConfusingVoidType: methods that fill ctx.results return void
 export type MethodReturn<S> = S | undefined | void | Promise<S | undefined | void>;
 
 /** How the elements of a list are written from and read into plain values. */
@@ -145,7 +147,7 @@ export function listToArray(list: List<unknown>, kind: ListKind): unknown[] {
   const n = list.getLength();
   // A list of zero-sized elements can claim any length in a few bytes: count each element as a
   // word of its message, as the reference implementation does, so it cannot amplify.
-  if (n > wordsIn(list.segment.message) && zeroSized(list)) {
+  if (n > messageWords(list.segment.message) && zeroSized(list)) {
     throw new ParallaxError(
       ErrorCode.LIMIT,
       `a list claims ${n} zero-sized elements, more than its message holds`,
@@ -176,15 +178,6 @@ export function listToArray(list: List<unknown>, kind: ListKind): unknown[] {
     }
   }
   return out;
-}
-
-function wordsIn(message: Message): number {
-  let words = 0;
-  for (const seg of (message as unknown as { _capnp: { segments: Array<{ byteLength: number }> } })._capnp
-    .segments) {
-    words += seg.byteLength / 8;
-  }
-  return words;
 }
 
 /** True when the list's elements, as encoded, take no room at all. */
