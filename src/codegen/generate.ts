@@ -482,7 +482,7 @@ class FileEmitter {
         const def = dv?.getText();
         const getter = def ? `$$.getText(this, ${off}, ${JSON.stringify(def)})` : `$$.getText(this, ${off})`;
         w.line(`get${s.cap}(): string { ${check}return ${getter}; }`);
-        w.line(`set${s.cap}(value: string): void { ${setDisc}$.Struct.setText(${off}, value, this); }`);
+        w.line(`set${s.cap}(value: string): void { ${setDisc}$$.setText(${off}, value, this); }`);
         w.line(has);
         this.emitIsAndProp(s, discByte, "string", "string");
         return;
@@ -517,7 +517,7 @@ class FileEmitter {
         const dptr = def !== undefined ? `, ${owner}._capnp.${dname}` : "";
         w.line(`get${s.cap}(): ${C} { ${check}return $$.getStruct(this, ${off}, ${C}${dptr}); }`);
         w.line(`set${s.cap}(value: ${C}): void { ${setDisc}$.Struct.copyFrom(value, ${ptr}); }`);
-        w.line(`init${s.cap}(): ${C} { ${setDisc}return $.Struct.initStructAt(${off}, ${C}, this); }`);
+        w.line(`init${s.cap}(): ${C} { ${setDisc}return $$.initStruct(this, ${off}, ${C}); }`);
         w.line(has);
         adoptDisown(C);
         if (inUnion)

@@ -45,7 +45,7 @@ import {
   encodeRelease,
   readEnvelope,
 } from "../wire/envelope.js";
-import { messageWords, getStruct as readStruct } from "../wire/fast-struct.js";
+import { initStruct, messageWords, getStruct as readStruct } from "../wire/fast-struct.js";
 import { decodeRpcMessage, encodeRpcMessage, newRpcMessage, readableMessage } from "../wire/message-codec.js";
 import {
   type AnswerId,
@@ -196,7 +196,7 @@ export class RpcConnection implements RemoteSender {
     const q = this.#questions.create();
     const { message, payload } = buildCall(q.id, envelopeTarget(target), method.interfaceId, method.methodId);
     try {
-      fill(Struct.initStructAt(0, method.Params, payload));
+      fill(initStruct(payload, 0, method.Params));
       this.#writeCapTable(payload, message, q.paramExports, undefined, false);
     } catch (err) {
       releaseCapTable(message);
@@ -1121,7 +1121,7 @@ class AnswerContext implements CallContext {
   returnMessage(): { message: Message; payload: rpc.Payload; results: Struct } {
     if (this.#return === undefined) {
       const { message, payload } = buildReturn(this.answer.id);
-      const results = Struct.initStructAt(0, this.method.Results, payload);
+      const results = initStruct(payload, 0, this.method.Results);
       this.#return = { message, payload, results };
     }
     return this.#return;

@@ -370,3 +370,80 @@ export function getStruct<T extends Struct>(
   }
   return Struct.getStruct(index, Cls as never, s, fallback) as T;
 }
+
+// ---- building ---------------------------------------------------------------------------------------
+
+/**
+ * Reserves `bytes` (rounded up to words) at the end of `seg` when it has room, returning the
+ * offset, or -1 when it has not (callers then take capnp-ts's path, which can grow or chain
+ * segments). Reserved space is zero: segments are only ever grown, never reused.
+ */
+function reserve(seg: Segment, bytes: number): number {
+  const padded = (bytes + 7) & ~7;
+  const at = seg.byteLength;
+  if (at + padded > seg.buffer.byteLength) return -1;
+  seg.byteLength = at + padded;
+  return at;
+}
+
+function writeSlot(s: Struct, index: number): { l: Layout; at: number } {
+  const l = layoutOf(s);
+  const at = slot(l, index);
+  if (at < 0) throw outOfBounds("a pointer");
+  return { l, at };
+}
+
+/** Writes `bytes` as a byte list (Data, or Text with its terminator) into pointer slot `index`. */
+function putBytes(s: Struct, index: number, bytes: Uint8Array, length: number): boolean {
+  const { l, at } = writeSlot(s, index);
+  const start = reserve(l.seg, length);
+  if (start < 0) return false;
+  const words = (start - at - 8) / 8;
+  l.seg.setUint32(at, ((words << 2) | LIST) >>> 0);
+  l.seg.setUint32(at + 4, ((length << 3) | BYTE_ELEMENTS) >>> 0);
+  new Uint8Array(l.seg.buffer, start, bytes.byteLength).set(bytes);
+  return true;
+}
+
+/** Sets a Data field from bytes; false when the segment is full (use the general path). */
+export function setDataFast(s: Struct, index: number, bytes: Uint8Array): boolean {
+  return putBytes(s, index, bytes, bytes.byteLength);
+}
+
+const utf8Encoder = new TextEncoder();
+
+/** Sets a Text field; false when the segment is full (use the general path). */
+export function setTextFast(s: Struct, index: number, text: string): boolean {
+  const bytes = utf8Encoder.encode(text);
+  return putBytes(s, index, bytes, bytes.byteLength + 1); // the NUL is already zero
+}
+
+type StructClass<T> = (new (
+  segment: Segment,
+  byteOffset: number,
+  depthLimit?: number,
+) => T) & {
+  readonly _capnp: { readonly size: { readonly dataByteLength: number; readonly pointerLength: number } };
+};
+
+/** A new, zeroed struct in pointer slot `index`, in the same segment when it has room. */
+export function initStruct<T extends Struct>(s: Struct, index: number, Cls: StructClass<T>): T {
+  const { l, at } = writeSlot(s, index);
+  const size = Cls._capnp.size;
+  const dataBytes = (size.dataByteLength + 7) & ~7;
+  const start = reserve(l.seg, dataBytes + size.pointerLength * 8);
+  if (start < 0) return Struct.initStructAt(index, Cls as never, s) as T;
+  const words = (start - at - 8) / 8;
+  l.seg.setUint32(at, (words << 2) >>> 0);
+  l.seg.setUint32(at + 4, ((dataBytes / 8) | (size.pointerLength << 16)) >>> 0);
+  const depth = (s as unknown as { _capnp: { depthLimit: number } })._capnp.depthLimit - 1;
+  const child = new Cls(l.seg, at, depth);
+  (child as Laid).$layout = {
+    seg: l.seg,
+    data: start,
+    dataBytes: size.dataByteLength,
+    ptrs: start + dataBytes,
+    ptrCount: size.pointerLength,
+  };
+  return child;
+}

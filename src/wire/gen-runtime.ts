@@ -13,7 +13,7 @@ import {
   type StructCtor,
   type Void,
 } from "capnp-ts";
-import { messageWords } from "./fast-struct.js";
+import { messageWords, setDataFast, setTextFast } from "./fast-struct.js";
 import {
   getTargetCompositeListSize,
   getTargetListElementSize,
@@ -53,6 +53,7 @@ export {
   getUint64,
   group,
   hasPointer,
+  initStruct,
   setBool,
   setFloat32,
   setFloat64,
@@ -208,7 +209,12 @@ export function setData(index: number, value: Uint8Array | List<number>, s: Stru
     return;
   }
   const bytes = value as Uint8Array;
-  Struct.initData(index, bytes.byteLength, s).copyBuffer(bytes);
+  if (!setDataFast(s, index, bytes)) Struct.initData(index, bytes.byteLength, s).copyBuffer(bytes);
+}
+
+/** Sets a Text field, in place when its segment has room. */
+export function setText(index: number, value: string, s: Struct): void {
+  if (!setTextFast(s, index, value)) Struct.setText(index, value, s);
 }
 
 /**

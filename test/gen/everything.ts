@@ -146,7 +146,7 @@ export class Primitives extends $.Struct {
   set float64(value: number) { this.setFloat64(value); }
 
   getText(): string { return $$.getText(this, 0); }
-  setText(value: string): void { $.Struct.setText(0, value, this); }
+  setText(value: string): void { $$.setText(0, value, this); }
   hasText(): boolean { return $$.hasPointer(this, 0); }
   get text(): string { return this.getText(); }
   set text(value: string) { this.setText(value); }
@@ -296,7 +296,7 @@ export class Defaults extends $.Struct {
   set float64(value: number) { this.setFloat64(value); }
 
   getText(): string { return $$.getText(this, 0, "default text"); }
-  setText(value: string): void { $.Struct.setText(0, value, this); }
+  setText(value: string): void { $$.setText(0, value, this); }
   hasText(): boolean { return $$.hasPointer(this, 0); }
   get text(): string { return this.getText(); }
   set text(value: string) { this.setText(value); }
@@ -318,7 +318,7 @@ export class Defaults extends $.Struct {
 
   getPoint(): Point { return $$.getStruct(this, 2, Point, Defaults._capnp.defaultPoint); }
   setPoint(value: Point): void { $.Struct.copyFrom(value, $.Struct.getPointer(2, this)); }
-  initPoint(): Point { return $.Struct.initStructAt(2, Point, this); }
+  initPoint(): Point { return $$.initStruct(this, 2, Point); }
   hasPoint(): boolean { return $$.hasPointer(this, 2); }
   adoptPoint(value: $.Orphan<Point>): void { $.Struct.adopt(value, $.Struct.getPointer(2, this)); }
   disownPoint(): $.Orphan<Point> { return $.Struct.disown(this.getPoint()); }
@@ -741,7 +741,7 @@ export interface Shape$Shape {
 export class Shape extends $.Struct {
 
   getName(): string { return $$.getText(this, 0); }
-  setName(value: string): void { $.Struct.setText(0, value, this); }
+  setName(value: string): void { $$.setText(0, value, this); }
   hasName(): boolean { return $$.hasPointer(this, 0); }
   get name(): string { return this.getName(); }
   set name(value: string) { this.setName(value); }
@@ -774,7 +774,7 @@ export class Shape extends $.Struct {
   setNothing(): void { $$.setUint16(this, 8, 3); }
 
   getLabel(): string { $$.checkWhich(this, 8, 4, "label"); return $$.getText(this, 1); }
-  setLabel(value: string): void { $$.setUint16(this, 8, 4); $.Struct.setText(1, value, this); }
+  setLabel(value: string): void { $$.setUint16(this, 8, 4); $$.setText(1, value, this); }
   hasLabel(): boolean { return $$.hasPointer(this, 1); }
   isLabel(): boolean { return $$.getUint16(this, 8) === 4; }
   get label(): string { return this.getLabel(); }
@@ -908,7 +908,7 @@ export class Shape_Style extends $.Struct {
   set solid(value: Color) { this.setSolid(value); }
 
   getPattern(): string { $$.checkWhich(this, 12, 1, "pattern"); return $$.getText(this, 2); }
-  setPattern(value: string): void { $$.setUint16(this, 12, 1); $.Struct.setText(2, value, this); }
+  setPattern(value: string): void { $$.setUint16(this, 12, 1); $$.setText(2, value, this); }
   hasPattern(): boolean { return $$.hasPointer(this, 2); }
   isPattern(): boolean { return $$.getUint16(this, 12) === 1; }
   get pattern(): string { return this.getPattern(); }
@@ -952,7 +952,7 @@ export interface Shape_Meta$Shape {
 export class Shape_Meta extends $.Struct {
 
   getCreatedBy(): string { return $$.getText(this, 3); }
-  setCreatedBy(value: string): void { $.Struct.setText(3, value, this); }
+  setCreatedBy(value: string): void { $$.setText(3, value, this); }
   hasCreatedBy(): boolean { return $$.hasPointer(this, 3); }
   get createdBy(): string { return this.getCreatedBy(); }
   set createdBy(value: string) { this.setCreatedBy(value); }
@@ -1010,7 +1010,7 @@ export class Shape_Meta_Origin extends $.Struct {
   setLocal(): void { $$.setUint16(this, 14, 0); }
 
   getRemote(): string { $$.checkWhich(this, 14, 1, "remote"); return $$.getText(this, 4); }
-  setRemote(value: string): void { $$.setUint16(this, 14, 1); $.Struct.setText(4, value, this); }
+  setRemote(value: string): void { $$.setUint16(this, 14, 1); $$.setText(4, value, this); }
   hasRemote(): boolean { return $$.hasPointer(this, 4); }
   isRemote(): boolean { return $$.getUint16(this, 14) === 1; }
   get remote(): string { return this.getRemote(); }
@@ -1060,7 +1060,7 @@ export class Nested extends $.Struct {
 
   getInner(): Nested_Inner { return $$.getStruct(this, 0, Nested_Inner); }
   setInner(value: Nested_Inner): void { $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initInner(): Nested_Inner { return $.Struct.initStructAt(0, Nested_Inner, this); }
+  initInner(): Nested_Inner { return $$.initStruct(this, 0, Nested_Inner); }
   hasInner(): boolean { return $$.hasPointer(this, 0); }
   adoptInner(value: $.Orphan<Nested_Inner>): void { $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownInner(): $.Orphan<Nested_Inner> { return $.Struct.disown(this.getInner()); }
@@ -1078,7 +1078,7 @@ export class Nested extends $.Struct {
 
   getOther(): $other.Remote { return $$.getStruct(this, 2, $other.Remote); }
   setOther(value: $other.Remote): void { $.Struct.copyFrom(value, $.Struct.getPointer(2, this)); }
-  initOther(): $other.Remote { return $.Struct.initStructAt(2, $other.Remote, this); }
+  initOther(): $other.Remote { return $$.initStruct(this, 2, $other.Remote); }
   hasOther(): boolean { return $$.hasPointer(this, 2); }
   adoptOther(value: $.Orphan<$other.Remote>): void { $.Struct.adopt(value, $.Struct.getPointer(2, this)); }
   disownOther(): $.Orphan<$other.Remote> { return $.Struct.disown(this.getOther()); }
@@ -1367,7 +1367,7 @@ export class Counter_child_Results extends $.Struct {
 
   getInfo(): Nested_Inner { return $$.getStruct(this, 1, Nested_Inner); }
   setInfo(value: Nested_Inner): void { $.Struct.copyFrom(value, $.Struct.getPointer(1, this)); }
-  initInfo(): Nested_Inner { return $.Struct.initStructAt(1, Nested_Inner, this); }
+  initInfo(): Nested_Inner { return $$.initStruct(this, 1, Nested_Inner); }
   hasInfo(): boolean { return $$.hasPointer(this, 1); }
   adoptInfo(value: $.Orphan<Nested_Inner>): void { $.Struct.adopt(value, $.Struct.getPointer(1, this)); }
   disownInfo(): $.Orphan<Nested_Inner> { return $.Struct.disown(this.getInfo()); }
@@ -1432,7 +1432,7 @@ export interface Named_name_Results$Shape {
 export class Named_name_Results extends $.Struct {
 
   getName(): string { return $$.getText(this, 0); }
-  setName(value: string): void { $.Struct.setText(0, value, this); }
+  setName(value: string): void { $$.setText(0, value, this); }
   hasName(): boolean { return $$.hasPointer(this, 0); }
   get name(): string { return this.getName(); }
   set name(value: string) { this.setName(value); }
@@ -1526,7 +1526,7 @@ export interface Rename$Shape {
 export class Rename extends $.Struct {
 
   getNewName(): string { return $$.getText(this, 0); }
-  setNewName(value: string): void { $.Struct.setText(0, value, this); }
+  setNewName(value: string): void { $$.setText(0, value, this); }
   hasNewName(): boolean { return $$.hasPointer(this, 0); }
   get newName(): string { return this.getNewName(); }
   set newName(value: string) { this.setNewName(value); }
@@ -1561,7 +1561,7 @@ export interface Listener_event_Params$Shape {
 export class Listener_event_Params extends $.Struct {
 
   getWhat(): string { return $$.getText(this, 0); }
-  setWhat(value: string): void { $.Struct.setText(0, value, this); }
+  setWhat(value: string): void { $$.setText(0, value, this); }
   hasWhat(): boolean { return $$.hasPointer(this, 0); }
   get what(): string { return this.getWhat(); }
   set what(value: string) { this.setWhat(value); }
@@ -1699,7 +1699,7 @@ export class Tagged_Pair extends $.Struct {
   setLeft(): void { $$.setUint16(this, 0, 0); }
 
   getRight(): string { $$.checkWhich(this, 0, 1, "right"); return $$.getText(this, 0); }
-  setRight(value: string): void { $$.setUint16(this, 0, 1); $.Struct.setText(0, value, this); }
+  setRight(value: string): void { $$.setUint16(this, 0, 1); $$.setText(0, value, this); }
   hasRight(): boolean { return $$.hasPointer(this, 0); }
   isRight(): boolean { return $$.getUint16(this, 0) === 1; }
   get right(): string { return this.getRight(); }

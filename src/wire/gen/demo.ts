@@ -288,7 +288,7 @@ export interface Demo_fail_Params$Shape {
 export class Demo_fail_Params extends $.Struct {
 
   getReason(): string { return $$.getText(this, 0); }
-  setReason(value: string): void { $.Struct.setText(0, value, this); }
+  setReason(value: string): void { $$.setText(0, value, this); }
   hasReason(): boolean { return $$.hasPointer(this, 0); }
   get reason(): string { return this.getReason(); }
   set reason(value: string) { this.setReason(value); }

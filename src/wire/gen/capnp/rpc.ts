@@ -252,7 +252,7 @@ export class Message extends $.Struct {
    */
   getUnimplemented(): Message { $$.checkWhich(this, 0, 0, "unimplemented"); return $$.getStruct(this, 0, Message); }
   setUnimplemented(value: Message): void { $$.setUint16(this, 0, 0); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initUnimplemented(): Message { $$.setUint16(this, 0, 0); return $.Struct.initStructAt(0, Message, this); }
+  initUnimplemented(): Message { $$.setUint16(this, 0, 0); return $$.initStruct(this, 0, Message); }
   hasUnimplemented(): boolean { return $$.hasPointer(this, 0); }
   adoptUnimplemented(value: $.Orphan<Message>): void { $$.setUint16(this, 0, 0); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownUnimplemented(): $.Orphan<Message> { return $.Struct.disown(this.getUnimplemented()); }
@@ -270,7 +270,7 @@ export class Message extends $.Struct {
    */
   getAbort(): Exception { $$.checkWhich(this, 0, 1, "abort"); return $$.getStruct(this, 0, Exception); }
   setAbort(value: Exception): void { $$.setUint16(this, 0, 1); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initAbort(): Exception { $$.setUint16(this, 0, 1); return $.Struct.initStructAt(0, Exception, this); }
+  initAbort(): Exception { $$.setUint16(this, 0, 1); return $$.initStruct(this, 0, Exception); }
   hasAbort(): boolean { return $$.hasPointer(this, 0); }
   adoptAbort(value: $.Orphan<Exception>): void { $$.setUint16(this, 0, 1); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownAbort(): $.Orphan<Exception> { return $.Struct.disown(this.getAbort()); }
@@ -281,7 +281,7 @@ export class Message extends $.Struct {
   /** Request the peer's bootstrap interface. */
   getBootstrap(): Bootstrap { $$.checkWhich(this, 0, 8, "bootstrap"); return $$.getStruct(this, 0, Bootstrap); }
   setBootstrap(value: Bootstrap): void { $$.setUint16(this, 0, 8); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initBootstrap(): Bootstrap { $$.setUint16(this, 0, 8); return $.Struct.initStructAt(0, Bootstrap, this); }
+  initBootstrap(): Bootstrap { $$.setUint16(this, 0, 8); return $$.initStruct(this, 0, Bootstrap); }
   hasBootstrap(): boolean { return $$.hasPointer(this, 0); }
   adoptBootstrap(value: $.Orphan<Bootstrap>): void { $$.setUint16(this, 0, 8); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownBootstrap(): $.Orphan<Bootstrap> { return $.Struct.disown(this.getBootstrap()); }
@@ -292,7 +292,7 @@ export class Message extends $.Struct {
   /** Begin a method call. */
   getCall(): Call { $$.checkWhich(this, 0, 2, "call"); return $$.getStruct(this, 0, Call); }
   setCall(value: Call): void { $$.setUint16(this, 0, 2); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initCall(): Call { $$.setUint16(this, 0, 2); return $.Struct.initStructAt(0, Call, this); }
+  initCall(): Call { $$.setUint16(this, 0, 2); return $$.initStruct(this, 0, Call); }
   hasCall(): boolean { return $$.hasPointer(this, 0); }
   adoptCall(value: $.Orphan<Call>): void { $$.setUint16(this, 0, 2); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownCall(): $.Orphan<Call> { return $.Struct.disown(this.getCall()); }
@@ -303,7 +303,7 @@ export class Message extends $.Struct {
   /** Complete a method call. */
   getReturn(): Return { $$.checkWhich(this, 0, 3, "return"); return $$.getStruct(this, 0, Return); }
   setReturn(value: Return): void { $$.setUint16(this, 0, 3); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initReturn(): Return { $$.setUint16(this, 0, 3); return $.Struct.initStructAt(0, Return, this); }
+  initReturn(): Return { $$.setUint16(this, 0, 3); return $$.initStruct(this, 0, Return); }
   hasReturn(): boolean { return $$.hasPointer(this, 0); }
   adoptReturn(value: $.Orphan<Return>): void { $$.setUint16(this, 0, 3); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownReturn(): $.Orphan<Return> { return $.Struct.disown(this.getReturn()); }
@@ -314,7 +314,7 @@ export class Message extends $.Struct {
   /** Release a returned answer / cancel a call. */
   getFinish(): Finish { $$.checkWhich(this, 0, 4, "finish"); return $$.getStruct(this, 0, Finish); }
   setFinish(value: Finish): void { $$.setUint16(this, 0, 4); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initFinish(): Finish { $$.setUint16(this, 0, 4); return $.Struct.initStructAt(0, Finish, this); }
+  initFinish(): Finish { $$.setUint16(this, 0, 4); return $$.initStruct(this, 0, Finish); }
   hasFinish(): boolean { return $$.hasPointer(this, 0); }
   adoptFinish(value: $.Orphan<Finish>): void { $$.setUint16(this, 0, 4); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownFinish(): $.Orphan<Finish> { return $.Struct.disown(this.getFinish()); }
@@ -325,7 +325,7 @@ export class Message extends $.Struct {
   /** Resolve a previously-sent promise. */
   getResolve(): Resolve { $$.checkWhich(this, 0, 5, "resolve"); return $$.getStruct(this, 0, Resolve); }
   setResolve(value: Resolve): void { $$.setUint16(this, 0, 5); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initResolve(): Resolve { $$.setUint16(this, 0, 5); return $.Struct.initStructAt(0, Resolve, this); }
+  initResolve(): Resolve { $$.setUint16(this, 0, 5); return $$.initStruct(this, 0, Resolve); }
   hasResolve(): boolean { return $$.hasPointer(this, 0); }
   adoptResolve(value: $.Orphan<Resolve>): void { $$.setUint16(this, 0, 5); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownResolve(): $.Orphan<Resolve> { return $.Struct.disown(this.getResolve()); }
@@ -336,7 +336,7 @@ export class Message extends $.Struct {
   /** Release a capability so that the remote object can be deallocated. */
   getRelease(): Release { $$.checkWhich(this, 0, 6, "release"); return $$.getStruct(this, 0, Release); }
   setRelease(value: Release): void { $$.setUint16(this, 0, 6); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initRelease(): Release { $$.setUint16(this, 0, 6); return $.Struct.initStructAt(0, Release, this); }
+  initRelease(): Release { $$.setUint16(this, 0, 6); return $$.initStruct(this, 0, Release); }
   hasRelease(): boolean { return $$.hasPointer(this, 0); }
   adoptRelease(value: $.Orphan<Release>): void { $$.setUint16(this, 0, 6); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownRelease(): $.Orphan<Release> { return $.Struct.disown(this.getRelease()); }
@@ -347,7 +347,7 @@ export class Message extends $.Struct {
   /** Lift an embargo used to enforce E-order over promise resolution. */
   getDisembargo(): Disembargo { $$.checkWhich(this, 0, 13, "disembargo"); return $$.getStruct(this, 0, Disembargo); }
   setDisembargo(value: Disembargo): void { $$.setUint16(this, 0, 13); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initDisembargo(): Disembargo { $$.setUint16(this, 0, 13); return $.Struct.initStructAt(0, Disembargo, this); }
+  initDisembargo(): Disembargo { $$.setUint16(this, 0, 13); return $$.initStruct(this, 0, Disembargo); }
   hasDisembargo(): boolean { return $$.hasPointer(this, 0); }
   adoptDisembargo(value: $.Orphan<Disembargo>): void { $$.setUint16(this, 0, 13); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownDisembargo(): $.Orphan<Disembargo> { return $.Struct.disown(this.getDisembargo()); }
@@ -382,7 +382,7 @@ export class Message extends $.Struct {
   /** Provide a capability to a third party. */
   getProvide(): Provide { $$.checkWhich(this, 0, 10, "provide"); return $$.getStruct(this, 0, Provide); }
   setProvide(value: Provide): void { $$.setUint16(this, 0, 10); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initProvide(): Provide { $$.setUint16(this, 0, 10); return $.Struct.initStructAt(0, Provide, this); }
+  initProvide(): Provide { $$.setUint16(this, 0, 10); return $$.initStruct(this, 0, Provide); }
   hasProvide(): boolean { return $$.hasPointer(this, 0); }
   adoptProvide(value: $.Orphan<Provide>): void { $$.setUint16(this, 0, 10); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownProvide(): $.Orphan<Provide> { return $.Struct.disown(this.getProvide()); }
@@ -393,7 +393,7 @@ export class Message extends $.Struct {
   /** Accept a capability provided by a third party. */
   getAccept(): Accept { $$.checkWhich(this, 0, 11, "accept"); return $$.getStruct(this, 0, Accept); }
   setAccept(value: Accept): void { $$.setUint16(this, 0, 11); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initAccept(): Accept { $$.setUint16(this, 0, 11); return $.Struct.initStructAt(0, Accept, this); }
+  initAccept(): Accept { $$.setUint16(this, 0, 11); return $$.initStruct(this, 0, Accept); }
   hasAccept(): boolean { return $$.hasPointer(this, 0); }
   adoptAccept(value: $.Orphan<Accept>): void { $$.setUint16(this, 0, 11); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownAccept(): $.Orphan<Accept> { return $.Struct.disown(this.getAccept()); }
@@ -404,7 +404,7 @@ export class Message extends $.Struct {
   /** Directly connect to the common root of two or more proxied caps. */
   getJoin(): Join { $$.checkWhich(this, 0, 12, "join"); return $$.getStruct(this, 0, Join); }
   setJoin(value: Join): void { $$.setUint16(this, 0, 12); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initJoin(): Join { $$.setUint16(this, 0, 12); return $.Struct.initStructAt(0, Join, this); }
+  initJoin(): Join { $$.setUint16(this, 0, 12); return $$.initStruct(this, 0, Join); }
   hasJoin(): boolean { return $$.hasPointer(this, 0); }
   adoptJoin(value: $.Orphan<Join>): void { $$.setUint16(this, 0, 12); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownJoin(): $.Orphan<Join> { return $.Struct.disown(this.getJoin()); }
@@ -767,7 +767,7 @@ export class Call extends $.Struct {
   /** The object that should receive this call. */
   getTarget(): MessageTarget { return $$.getStruct(this, 0, MessageTarget); }
   setTarget(value: MessageTarget): void { $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initTarget(): MessageTarget { return $.Struct.initStructAt(0, MessageTarget, this); }
+  initTarget(): MessageTarget { return $$.initStruct(this, 0, MessageTarget); }
   hasTarget(): boolean { return $$.hasPointer(this, 0); }
   adoptTarget(value: $.Orphan<MessageTarget>): void { $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownTarget(): $.Orphan<MessageTarget> { return $.Struct.disown(this.getTarget()); }
@@ -802,7 +802,7 @@ export class Call extends $.Struct {
    */
   getParams(): Payload { return $$.getStruct(this, 1, Payload); }
   setParams(value: Payload): void { $.Struct.copyFrom(value, $.Struct.getPointer(1, this)); }
-  initParams(): Payload { return $.Struct.initStructAt(1, Payload, this); }
+  initParams(): Payload { return $$.initStruct(this, 1, Payload); }
   hasParams(): boolean { return $$.hasPointer(this, 1); }
   adoptParams(value: $.Orphan<Payload>): void { $.Struct.adopt(value, $.Struct.getPointer(1, this)); }
   disownParams(): $.Orphan<Payload> { return $.Struct.disown(this.getParams()); }
@@ -1121,7 +1121,7 @@ export class Return extends $.Struct {
    */
   getResults(): Payload { $$.checkWhich(this, 6, 0, "results"); return $$.getStruct(this, 0, Payload); }
   setResults(value: Payload): void { $$.setUint16(this, 6, 0); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initResults(): Payload { $$.setUint16(this, 6, 0); return $.Struct.initStructAt(0, Payload, this); }
+  initResults(): Payload { $$.setUint16(this, 6, 0); return $$.initStruct(this, 0, Payload); }
   hasResults(): boolean { return $$.hasPointer(this, 0); }
   adoptResults(value: $.Orphan<Payload>): void { $$.setUint16(this, 6, 0); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownResults(): $.Orphan<Payload> { return $.Struct.disown(this.getResults()); }
@@ -1132,7 +1132,7 @@ export class Return extends $.Struct {
   /** Indicates that the call failed and explains why. */
   getException(): Exception { $$.checkWhich(this, 6, 1, "exception"); return $$.getStruct(this, 0, Exception); }
   setException(value: Exception): void { $$.setUint16(this, 6, 1); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initException(): Exception { $$.setUint16(this, 6, 1); return $.Struct.initStructAt(0, Exception, this); }
+  initException(): Exception { $$.setUint16(this, 6, 1); return $$.initStruct(this, 0, Exception); }
   hasException(): boolean { return $$.hasPointer(this, 0); }
   adoptException(value: $.Orphan<Exception>): void { $$.setUint16(this, 6, 1); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownException(): $.Orphan<Exception> { return $.Struct.disown(this.getException()); }
@@ -1412,7 +1412,7 @@ export class Resolve extends $.Struct {
    */
   getCap(): CapDescriptor { $$.checkWhich(this, 4, 0, "cap"); return $$.getStruct(this, 0, CapDescriptor); }
   setCap(value: CapDescriptor): void { $$.setUint16(this, 4, 0); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initCap(): CapDescriptor { $$.setUint16(this, 4, 0); return $.Struct.initStructAt(0, CapDescriptor, this); }
+  initCap(): CapDescriptor { $$.setUint16(this, 4, 0); return $$.initStruct(this, 0, CapDescriptor); }
   hasCap(): boolean { return $$.hasPointer(this, 0); }
   adoptCap(value: $.Orphan<CapDescriptor>): void { $$.setUint16(this, 4, 0); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownCap(): $.Orphan<CapDescriptor> { return $.Struct.disown(this.getCap()); }
@@ -1423,7 +1423,7 @@ export class Resolve extends $.Struct {
   /** Indicates that the promise was broken. */
   getException(): Exception { $$.checkWhich(this, 4, 1, "exception"); return $$.getStruct(this, 0, Exception); }
   setException(value: Exception): void { $$.setUint16(this, 4, 1); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initException(): Exception { $$.setUint16(this, 4, 1); return $.Struct.initStructAt(0, Exception, this); }
+  initException(): Exception { $$.setUint16(this, 4, 1); return $$.initStruct(this, 0, Exception); }
   hasException(): boolean { return $$.hasPointer(this, 0); }
   adoptException(value: $.Orphan<Exception>): void { $$.setUint16(this, 4, 1); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownException(): $.Orphan<Exception> { return $.Struct.disown(this.getException()); }
@@ -1599,7 +1599,7 @@ export class Disembargo extends $.Struct {
   /** What is to be disembargoed. */
   getTarget(): MessageTarget { return $$.getStruct(this, 0, MessageTarget); }
   setTarget(value: MessageTarget): void { $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initTarget(): MessageTarget { return $.Struct.initStructAt(0, MessageTarget, this); }
+  initTarget(): MessageTarget { return $$.initStruct(this, 0, MessageTarget); }
   hasTarget(): boolean { return $$.hasPointer(this, 0); }
   adoptTarget(value: $.Orphan<MessageTarget>): void { $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownTarget(): $.Orphan<MessageTarget> { return $.Struct.disown(this.getTarget()); }
@@ -1816,7 +1816,7 @@ export class Provide extends $.Struct {
   /** What is to be provided to the third party. */
   getTarget(): MessageTarget { return $$.getStruct(this, 0, MessageTarget); }
   setTarget(value: MessageTarget): void { $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initTarget(): MessageTarget { return $.Struct.initStructAt(0, MessageTarget, this); }
+  initTarget(): MessageTarget { return $$.initStruct(this, 0, MessageTarget); }
   hasTarget(): boolean { return $$.hasPointer(this, 0); }
   adoptTarget(value: $.Orphan<MessageTarget>): void { $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownTarget(): $.Orphan<MessageTarget> { return $.Struct.disown(this.getTarget()); }
@@ -2093,7 +2093,7 @@ export class Join extends $.Struct {
   /** The capability to join. */
   getTarget(): MessageTarget { return $$.getStruct(this, 0, MessageTarget); }
   setTarget(value: MessageTarget): void { $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initTarget(): MessageTarget { return $.Struct.initStructAt(0, MessageTarget, this); }
+  initTarget(): MessageTarget { return $$.initStruct(this, 0, MessageTarget); }
   hasTarget(): boolean { return $$.hasPointer(this, 0); }
   adoptTarget(value: $.Orphan<MessageTarget>): void { $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownTarget(): $.Orphan<MessageTarget> { return $.Struct.disown(this.getTarget()); }
@@ -2183,7 +2183,7 @@ export class MessageTarget extends $.Struct {
    */
   getPromisedAnswer(): PromisedAnswer { $$.checkWhich(this, 4, 1, "promisedAnswer"); return $$.getStruct(this, 0, PromisedAnswer); }
   setPromisedAnswer(value: PromisedAnswer): void { $$.setUint16(this, 4, 1); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initPromisedAnswer(): PromisedAnswer { $$.setUint16(this, 4, 1); return $.Struct.initStructAt(0, PromisedAnswer, this); }
+  initPromisedAnswer(): PromisedAnswer { $$.setUint16(this, 4, 1); return $$.initStruct(this, 0, PromisedAnswer); }
   hasPromisedAnswer(): boolean { return $$.hasPointer(this, 0); }
   adoptPromisedAnswer(value: $.Orphan<PromisedAnswer>): void { $$.setUint16(this, 4, 1); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownPromisedAnswer(): $.Orphan<PromisedAnswer> { return $.Struct.disown(this.getPromisedAnswer()); }
@@ -2456,7 +2456,7 @@ export class CapDescriptor extends $.Struct {
    */
   getReceiverAnswer(): PromisedAnswer { $$.checkWhich(this, 0, 4, "receiverAnswer"); return $$.getStruct(this, 0, PromisedAnswer); }
   setReceiverAnswer(value: PromisedAnswer): void { $$.setUint16(this, 0, 4); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initReceiverAnswer(): PromisedAnswer { $$.setUint16(this, 0, 4); return $.Struct.initStructAt(0, PromisedAnswer, this); }
+  initReceiverAnswer(): PromisedAnswer { $$.setUint16(this, 0, 4); return $$.initStruct(this, 0, PromisedAnswer); }
   hasReceiverAnswer(): boolean { return $$.hasPointer(this, 0); }
   adoptReceiverAnswer(value: $.Orphan<PromisedAnswer>): void { $$.setUint16(this, 0, 4); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownReceiverAnswer(): $.Orphan<PromisedAnswer> { return $.Struct.disown(this.getReceiverAnswer()); }
@@ -2475,7 +2475,7 @@ export class CapDescriptor extends $.Struct {
    */
   getThirdPartyHosted(): ThirdPartyCapDescriptor { $$.checkWhich(this, 0, 5, "thirdPartyHosted"); return $$.getStruct(this, 0, ThirdPartyCapDescriptor); }
   setThirdPartyHosted(value: ThirdPartyCapDescriptor): void { $$.setUint16(this, 0, 5); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initThirdPartyHosted(): ThirdPartyCapDescriptor { $$.setUint16(this, 0, 5); return $.Struct.initStructAt(0, ThirdPartyCapDescriptor, this); }
+  initThirdPartyHosted(): ThirdPartyCapDescriptor { $$.setUint16(this, 0, 5); return $$.initStruct(this, 0, ThirdPartyCapDescriptor); }
   hasThirdPartyHosted(): boolean { return $$.hasPointer(this, 0); }
   adoptThirdPartyHosted(value: $.Orphan<ThirdPartyCapDescriptor>): void { $$.setUint16(this, 0, 5); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
   disownThirdPartyHosted(): $.Orphan<ThirdPartyCapDescriptor> { return $.Struct.disown(this.getThirdPartyHosted()); }
@@ -2856,7 +2856,7 @@ export class Exception extends $.Struct {
 
   /** Human-readable failure description. */
   getReason(): string { return $$.getText(this, 0); }
-  setReason(value: string): void { $.Struct.setText(0, value, this); }
+  setReason(value: string): void { $$.setText(0, value, this); }
   hasReason(): boolean { return $$.hasPointer(this, 0); }
   get reason(): string { return this.getReason(); }
   set reason(value: string) { this.setReason(value); }
@@ -2888,7 +2888,7 @@ export class Exception extends $.Struct {
    * when desired.
    */
   getTrace(): string { return $$.getText(this, 1); }
-  setTrace(value: string): void { $.Struct.setText(1, value, this); }
+  setTrace(value: string): void { $$.setText(1, value, this); }
   hasTrace(): boolean { return $$.hasPointer(this, 1); }
   get trace(): string { return this.getTrace(); }
   set trace(value: string) { this.setTrace(value); }
