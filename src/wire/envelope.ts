@@ -163,18 +163,15 @@ export function readEnvelope(bytes: Uint8Array): Envelope | undefined {
   const which = dv.getUint16(message.data, true);
   const body = structAt(dv, seg, end, message.ptrs);
   if (body === undefined) return undefined;
-  const u32 = (at: number, byte: number): number =>
-    byte + 4 <= at ? dv.getUint32(body.data + byte, true) : 0;
   const dataBytes = body.dataWords * 8;
+  // Finish and Release have one data word; a peer may send a shorter struct (all defaults).
+  const lo = dataBytes >= 8 ? dv.getUint32(body.data, true) : 0;
+  const hi = dataBytes >= 8 ? dv.getUint32(body.data + 4, true) : 0;
   switch (which) {
     case Message_Which.FINISH:
-      return {
-        kind: "finish",
-        questionId: u32(dataBytes, 0),
-        releaseResultCaps: (u32(dataBytes, 4) & 1) === 0,
-      };
+      return { kind: "finish", questionId: lo, releaseResultCaps: (hi & 1) === 0 };
     case Message_Which.RELEASE:
-      return { kind: "release", id: u32(dataBytes, 0), referenceCount: u32(dataBytes, 4) };
+      return { kind: "release", id: lo, referenceCount: hi };
     case Message_Which.CALL: {
       if (body.dataWords < 2 || body.ptrCount < 2) return undefined;
       const flags = dataBytes >= 24 ? dv.getUint8(body.data + 16) : 0;

@@ -81,8 +81,25 @@ export function newRpcMessage(): DecodedMessage {
   return { message, root: message.initRoot(rpc.Message) };
 }
 
+/** The stream framing of a message we built: the segment table, then each segment, in one copy. */
 export function encodeRpcMessage(message: Message): Uint8Array {
-  return new Uint8Array(message.toArrayBuffer());
+  const segments = (message as unknown as { _capnp: { segments: Array<{ buffer: ArrayBuffer; byteLength: number }> } })
+    ._capnp.segments;
+  const count = segments.length;
+  const header = (4 + count * 4 + 7) & ~7;
+  let total = header;
+  for (let i = 0; i < count; i++) total += (segments[i] as { byteLength: number }).byteLength;
+  const out = new Uint8Array(total);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, count - 1, true);
+  let offset = header;
+  for (let i = 0; i < count; i++) {
+    const seg = segments[i] as { buffer: ArrayBuffer; byteLength: number };
+    dv.setUint32(4 + i * 4, seg.byteLength / 8, true);
+    out.set(new Uint8Array(seg.buffer, 0, seg.byteLength), offset);
+    offset += seg.byteLength;
+  }
+  return out;
 }
 
 function malformed(why: string): ParallaxError {
