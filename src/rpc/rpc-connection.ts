@@ -161,7 +161,7 @@ export class RpcConnection implements RemoteSender {
     const { message, root } = newRpcMessage();
     root.initBootstrap().questionId = q.id;
     this.#send(message);
-    return this.#pipelineOn(q, []);
+    return this.pipelineOn(q, []);
   }
 
   /** Runs `listener` once when the connection closes (PB's notifyOnDisconnect). */
@@ -206,7 +206,7 @@ export class RpcConnection implements RemoteSender {
     this.#send(message);
     if (options?.signal !== undefined) {
       const signal = options.signal;
-      const onAbort = (): void => this.#cancelQuestion(q);
+      const onAbort = (): void => this.cancelQuestion(q);
       signal.addEventListener("abort", onAbort, { once: true });
       q.settled.then(
         () => signal.removeEventListener("abort", onAbort),
@@ -225,21 +225,11 @@ export class RpcConnection implements RemoteSender {
   }
 
   #resultOf<R extends Struct>(q: Question, Results: StructCtor<R>): ResultHook<R> {
-    const promise = q.settled.then((r) => readStruct(r.payload, 0, Results));
-    promise.catch(() => {});
-    return {
-      promise,
-      pipelinedCap: (ops) => this.#pipelineOn(q, ops),
-      dispose: () => {
-        const outcome = q.outcome;
-        if (outcome === undefined) this.#cancelQuestion(q);
-        else if (!(outcome instanceof ParallaxError)) releaseResults(outcome.message);
-      },
-    };
+    return new QuestionResult(this, q, Results);
   }
 
-  /** A capability at `ops` in `q`'s results: pipelined now, resolved when the Return arrives. */
-  #pipelineOn(q: Question, ops: readonly number[]): CapHook {
+  /** @internal A capability at `ops` in `q`'s results: pipelined now, resolved when the Return arrives. */
+  pipelineOn(q: Question, ops: readonly number[]): CapHook {
     const outcome = q.outcome;
     if (outcome instanceof ParallaxError) return new BrokenCapHook(outcome);
     if (outcome !== undefined) return capInResults(outcome, ops);
@@ -249,7 +239,8 @@ export class RpcConnection implements RemoteSender {
     return client;
   }
 
-  #cancelQuestion(q: Question): void {
+  /** @internal The caller gave up on `q` before its Return. */
+  cancelQuestion(q: Question): void {
     if (q.returned || q.canceled) return;
     q.canceled = true;
     q.reject(canceledError());
@@ -1089,6 +1080,30 @@ export class RpcConnection implements RemoteSender {
       }
     }
     this.#closeListeners = undefined;
+  }
+}
+
+/** The pending results of one of our questions. */
+class QuestionResult<R extends Struct> implements ResultHook<R> {
+  readonly promise: Promise<R>;
+
+  constructor(
+    private readonly connection: RpcConnection,
+    private readonly question: Question,
+    Results: StructCtor<R>,
+  ) {
+    this.promise = question.settled.then((r) => readStruct(r.payload, 0, Results));
+    this.promise.catch(() => {});
+  }
+
+  pipelinedCap(ops: readonly number[]): CapHook {
+    return this.connection.pipelineOn(this.question, ops);
+  }
+
+  dispose(): void {
+    const outcome = this.question.outcome;
+    if (outcome === undefined) this.connection.cancelQuestion(this.question);
+    else if (!(outcome instanceof ParallaxError)) releaseResults(outcome.message);
   }
 }
 

@@ -83,8 +83,9 @@ export function newRpcMessage(): DecodedMessage {
 
 /** The stream framing of a message we built: the segment table, then each segment, in one copy. */
 export function encodeRpcMessage(message: Message): Uint8Array {
-  const segments = (message as unknown as { _capnp: { segments: Array<{ buffer: ArrayBuffer; byteLength: number }> } })
-    ._capnp.segments;
+  const segments = (
+    message as unknown as { _capnp: { segments: Array<{ buffer: ArrayBuffer; byteLength: number }> } }
+  )._capnp.segments;
   const count = segments.length;
   const header = (4 + count * 4 + 7) & ~7;
   let total = header;
