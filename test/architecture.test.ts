@@ -23,7 +23,13 @@ const CONFINED: Record<string, string> = {
   "better-sqlite3": "src/store/",
 };
 /** Code that must run in browsers: no `node:` built-ins. */
-const BROWSER_SAFE = ["src/caps/", "src/wire/", "src/rpc/", "src/transport/browser-websocket.ts"];
+const BROWSER_SAFE = [
+  "src/caps/",
+  "src/wire/",
+  "src/rpc/",
+  "src/transport/browser-websocket.ts",
+  "src/browser.ts",
+];
 const GENERATED = ["src/wire/gen/", "test/gen/"];
 
 function parseRules(readme: string): Rule[] {
