@@ -3,7 +3,10 @@ import { ErrorCode, ParallaxError } from "../../src/errors.js";
 import { CounterServer, DemoServer } from "../../src/services/demo/demo-service.js";
 import { Counter, Demo, type Demo_echo_Params, Listener } from "../../src/wire/gen/demo.js";
 import type { CallContext } from "../../src/caps/index.js";
-import { connectionOf, onDisconnect, type RpcConnection } from "../../src/rpc/index.js";
+import { connectionOf, onDisconnect, RpcConnection } from "../../src/rpc/index.js";
+import { memoryPair } from "../../src/transport/index.js";
+import * as rpc from "../../src/wire/gen/capnp/rpc.js";
+import { decodeRpcMessage } from "../../src/wire/message-codec.js";
 import { connectPair, expectNoLeaks, type Pair } from "./harness.js";
 
 let pair: Pair | undefined;
@@ -245,5 +248,39 @@ describe("RpcConnection", () => {
     expect(server.stats()).toMatchObject({ imports: 0, exports: 0 });
     listener.dispose();
     demo.dispose();
+  });
+});
+
+describe("exception details", () => {
+  async function traceOfFailure(exposeStacks: boolean): Promise<string> {
+    const [a, b] = memoryPair();
+    let trace = "unset";
+    const send = b.send.bind(b);
+    b.send = (bytes: Uint8Array) => {
+      const { root } = decodeRpcMessage(bytes, {
+        maxSegments: 8,
+        maxTraversalWords: 1 << 20,
+        maxNestingDepth: 64,
+      });
+      if (root.which() === rpc.Message_Which.RETURN && root.return.which() === rpc.Return_Which.EXCEPTION) {
+        trace = root.return.exception.trace;
+      }
+      send(bytes);
+    };
+    const boot = Demo.server(new DemoServer());
+    const server = new RpcConnection(b, { bootstrap: boot, exposeStacks });
+    boot.dispose();
+    const client = new RpcConnection(a);
+    const demo = client.bootstrap(Demo);
+    await expect(demo.fail({ reason: "boom" })).rejects.toMatchObject({ message: "boom" });
+    demo.dispose();
+    client.close();
+    server.close();
+    return trace;
+  }
+
+  it("sends no stack trace to the peer unless the server opts in", async () => {
+    expect(await traceOfFailure(false)).toBe("");
+    expect(await traceOfFailure(true)).toContain("boom");
   });
 });
