@@ -91,6 +91,8 @@ export interface Limits {
    * Calls a peer may have in flight to us on one connection. Default 1024.
    * Why: back-pressure; unanswered calls hold memory and work.
    * Exceeded: we stop reading that connection (transport `pause()`) until answers drain below it.
+   * A peer that leaves more than 4 × this many answered calls without a Finish is aborted with
+   * `PARALLAX_ERR_LIMIT` (their results would otherwise be kept forever).
    */
   maxQuestionsInFlight: number;
 }

@@ -59,6 +59,15 @@ export class PromiseCapHook implements CapHook {
     };
   }
 
+  /**
+   * Runs `fn` when this hook gets its target, in order with the calls queued before it (at once
+   * if it already has one). How the RPC layer delivers a peer's call to a promise in E-order.
+   */
+  whenSettled(fn: () => void): void {
+    if (this.#target !== undefined) fn();
+    else this.#queue.push(() => fn());
+  }
+
   addRef(): CapHook {
     this.#refs++;
     return this;

@@ -87,6 +87,9 @@ const EXCEPTION_TYPE: Record<ParallaxError["kind"], number> = {
 };
 const KIND_OF_TYPE = ["failed", "overloaded", "disconnected", "unimplemented"] as const;
 
+/** How many times `maxQuestionsInFlight` answered-but-unfinished calls a peer may hold. */
+const FINISH_SLACK = 4;
+
 export class RpcConnection implements RemoteSender {
   readonly limits: Limits;
   readonly #transport: Transport;
@@ -127,6 +130,7 @@ export class RpcConnection implements RemoteSender {
   /** Sets what the peer receives for Bootstrap; the connection keeps its own reference. */
   setBootstrap(cap: CapHook | Capability): void {
     this.#bootstrap?.release();
+    this.#bootstrap = undefined;
     this.#bootstrap = "$hook" in cap ? cap.$hook.addRef() : cap.addRef();
   }
 
@@ -244,6 +248,8 @@ export class RpcConnection implements RemoteSender {
     if (q.returned || q.canceled) return;
     q.canceled = true;
     q.reject(canceledError());
+    // Capabilities pipelined on it break now: the question may not be named after its Finish.
+    this.#resolvePipelines(q);
     this.#sendFinish(q);
   }
 
@@ -274,11 +280,18 @@ export class RpcConnection implements RemoteSender {
     const hooks = capTableOf(message);
     if (hooks.length === 0) return;
     const list = payload.initCapTable(hooks.length);
-    for (let i = 0; i < hooks.length; i++) {
-      const d = list.get(i);
-      const h = hooks[i];
-      if (h === null || h === undefined) d.setNone();
-      else this.#describe(h, d, exported, context);
+    const before = exported.length;
+    try {
+      for (let i = 0; i < hooks.length; i++) {
+        const d = list.get(i);
+        const h = hooks[i];
+        if (h === null || h === undefined) d.setNone();
+        else this.#describe(h, d, exported, context);
+      }
+    } catch (err) {
+      // The message will not be sent: the peer never learns of the exports made for it.
+      for (const id of exported.splice(before)) this.#exports.release(id, 1);
+      throw err;
     }
     if (!keep) releaseCapTable(message);
   }
@@ -540,6 +553,13 @@ export class RpcConnection implements RemoteSender {
 
   #newAnswer(id: AnswerId, via: ExportEntry | undefined): Answer {
     const answer = new Answer(id, via);
+    // Answered calls wait only for the peer's Finish; a peer that never sends it would keep them all.
+    if (this.#answers.size >= FINISH_SLACK * this.limits.maxQuestionsInFlight) {
+      throw new ParallaxError(
+        ErrorCode.LIMIT,
+        `the peer holds more than ${FINISH_SLACK} × maxQuestionsInFlight answered calls without finishing them`,
+      );
+    }
     this.#answers.add(answer);
     if (++this.#callsInFlight >= this.limits.maxQuestionsInFlight && !this.#paused) {
       this.#paused = true;
@@ -613,15 +633,10 @@ export class RpcConnection implements RemoteSender {
       this.#returnError(answer, target.error);
       return;
     }
-    if (isUnresolvedPromise(target)) {
-      // Wait for the promise, then deliver to what it became; calls keep their arrival order.
-      target.whenResolved().then(
-        () => this.#deliver(answer, hook, interfaceId, methodId, payload, message),
-        (err: unknown) => {
-          done();
-          this.#returnError(answer, toParallaxError(err));
-        },
-      );
+    if (target instanceof PromiseCapHook) {
+      // Deliver again to what the promise becomes, one step at a time, queued with the calls made
+      // on it earlier: calls keep their arrival order (E-order).
+      target.whenSettled(() => this.#deliver(answer, hook, interfaceId, methodId, payload, message));
       return;
     }
     this.#forward(answer, target, interfaceId, methodId, payload, message, done);
@@ -647,15 +662,29 @@ export class RpcConnection implements RemoteSender {
     };
     const result = target.call(
       method,
-      (params) => copyContent(Struct.getPointer(0, payload), message, params),
+      (params) => {
+        try {
+          copyContent(Struct.getPointer(0, payload), message, params);
+        } catch (err) {
+          throw forwardError(err);
+        }
+      },
       { signal: answer.signal },
     );
     result.promise.then(
       (results) => {
         done();
         const ctx = new AnswerContext(this, answer, method);
-        const out = ctx.resultsPointer();
-        copyContent(results as unknown as Pointer, results.segment.message, out.struct, out.message);
+        try {
+          const out = ctx.resultsPointer();
+          copyContent(results as unknown as Pointer, results.segment.message, out.struct, out.message);
+        } catch (err) {
+          ctx.discard();
+          this.#returnError(answer, forwardError(err));
+          return;
+        } finally {
+          result.dispose?.();
+        }
         this.#returnResults(answer, ctx);
       },
       (err: unknown) => {
@@ -679,7 +708,10 @@ export class RpcConnection implements RemoteSender {
   }
 
   #returnResults(answer: Answer, ctx: AnswerContext): void {
-    if (this.#closedError !== undefined) return;
+    if (this.#closedError !== undefined) {
+      ctx.discard();
+      return;
+    }
     if (answer.aborted && answer.finishReceived) {
       ctx.discard();
       this.#returnCanceled(answer);
@@ -951,7 +983,7 @@ export class RpcConnection implements RemoteSender {
         const pipelined = answer.pipelines.get(ops.join("."));
         if (pipelined instanceof PromiseCapHook) {
           // Reflected once the calls queued on this path have been passed on.
-          pipelined.settled.then(() => this.#reflectDisembargo(pipelined.resolved(), embargoId));
+          pipelined.whenSettled(() => this.#reflectDisembargo(pipelined.resolved(), embargoId));
           return;
         }
         const hook = capInResults(answer.outcome, ops);
@@ -1072,6 +1104,7 @@ export class RpcConnection implements RemoteSender {
     this.#imports.clear();
     this.#exports.clear();
     this.#bootstrap?.release();
+    this.#bootstrap = undefined;
     for (const l of this.#closeListeners ?? []) {
       try {
         l(error);
@@ -1231,6 +1264,20 @@ function copyContent(
   }
   Struct.copyFrom(src, dst);
   for (const h of srcCaps) dstCaps.push(h === null ? null : h.addRef());
+}
+
+/**
+ * Why a call could not be passed on. capnp-ts cannot copy capability pointers, so params or
+ * results that carry capabilities cannot yet cross from one connection to another.
+ */
+function forwardError(err: unknown): ParallaxError {
+  const e = toParallaxError(err);
+  return /CAPNP-TS017/.test(e.message)
+    ? new ParallaxError(
+        ErrorCode.UNIMPLEMENTED,
+        "passing capabilities through a forwarded call is not supported yet",
+      )
+    : e;
 }
 
 function isUnresolvedPromise(h: CapHook): boolean {

@@ -223,7 +223,10 @@ function readTarget(dv: DataView, seg: number, end: number, at: number): Envelop
   const count = dv.getUint32(tag, true) >>> 2;
   const tagHi = dv.getUint32(tag + 4, true);
   const stride = ((tagHi & 0xffff) + (tagHi >>> 16)) * 8;
-  if ((tagHi & 0xffff) < 1 || tag + 8 + count * stride > end || count > 0xffff) return undefined;
+  const listBytes = (hi >>> 3) * 8;
+  if ((tagHi & 0xffff) < 1 || count * stride > listBytes || tag + 8 + listBytes > end || count > 0xffff) {
+    return undefined;
+  }
   const ops: number[] = [];
   for (let i = 0; i < count; i++) {
     const op = tag + 8 + i * stride;

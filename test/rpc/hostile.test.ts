@@ -593,6 +593,21 @@ class GatedDemo extends DemoServer {
 }
 
 describe("a peer flooding the server", () => {
+  it("is aborted with LIMIT when it leaves 4 × maxQuestionsInFlight answered calls without a Finish", async () => {
+    const LIMIT = 2;
+    const { peer: p, boot } = await attack({ serverLimits: { maxQuestionsInFlight: LIMIT } });
+    p.finish(0);
+    // Each echo is answered at once; the peer never finishes any of them.
+    for (let q = 1; q <= 4 * LIMIT; q++) {
+      p.call({ qid: q, target: { importedCap: boot }, method: Demo$methods.echo });
+      expect((await p.returnOf(q)).isResults()).toBe(true);
+    }
+    expect(p.server.closed).toBe(false);
+    p.call({ qid: 100, target: { importedCap: boot }, method: Demo$methods.echo });
+    await expectAborted(p, ErrorCode.LIMIT, /without finishing/);
+    await expectOthersUnharmed();
+  });
+
   it("has the server stop reading at maxQuestionsInFlight, start nothing more, then answer every call", async () => {
     const LIMIT = 4;
     const CALLS = 10;

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { ErrorCode, ParallaxError } from "../../src/errors.js";
 import { CounterServer, DemoServer } from "../../src/services/demo/demo-service.js";
-import { Counter, Demo, type Demo_echo_Params, Listener } from "../../src/wire/gen/demo.js";
-import type { CallContext } from "../../src/caps/index.js";
+import { Counter, Demo, type Demo$Server, type Demo_echo_Params, Listener } from "../../src/wire/gen/demo.js";
+import { type CallContext, type CapHook, PromiseCapHook } from "../../src/caps/index.js";
 import { connectionOf, onDisconnect, RpcConnection } from "../../src/rpc/index.js";
 import { memoryPair } from "../../src/transport/index.js";
 import * as rpc from "../../src/wire/gen/capnp/rpc.js";
@@ -282,5 +282,97 @@ describe("exception details", () => {
   it("sends no stack trace to the peer unless the server opts in", async () => {
     expect(await traceOfFailure(false)).toBe("");
     expect(await traceOfFailure(true)).toContain("boom");
+  });
+});
+
+describe("edge cases a review found", () => {
+  it("breaks capabilities pipelined on a call its caller canceled, and the connection lives on", async () => {
+    pair = connectPair();
+    const { client, server, demo } = pair;
+    for (const cancel of ["dispose", "signal"] as const) {
+      const ac = new AbortController();
+      const made = demo.newCounter({ start: 0n }, { signal: ac.signal });
+      const kept = made.counter.dup();
+      if (cancel === "dispose") made.dispose();
+      else ac.abort();
+      await expect(kept.get()).rejects.toMatchObject({ code: ErrorCode.CANCELED });
+      kept.dispose();
+      made.dispose();
+    }
+    expect(client.closed || server.closed).toBe(false);
+    expect((await demo.echo({ payload: bytes(2) })).payload.length).toBe(2);
+    demo.dispose();
+    await expectNoLeaks(client, server);
+  });
+
+  it("fails a forwarded call whose results carry a capability with a clear error instead of crashing", async () => {
+    let stash: Listener | undefined;
+    class Forwarding extends DemoServer {
+      override async subscribe(p: { listener: Listener }): Promise<void> {
+        stash = p.listener; // really the client's own Counter, passed as a Listener
+      }
+      override newCounter(_p: unknown, ctx?: CallContext) {
+        using counter = (stash as Listener).castAs(Counter);
+        (ctx?.results as unknown as { counter: Counter }).counter = counter;
+        return undefined as never;
+      }
+    }
+    pair = connectPair({ bootstrap: Demo.server(new Forwarding()) });
+    const { client, server, demo } = pair;
+    const mine = Counter.server(new CounterServer(0n));
+    await demo.subscribe({ listener: mine.castAs(Listener), count: 0 });
+    using made = demo.newCounter({ start: 0n });
+    // Pipelined, so the server forwards it back to us; our answer holds `self`, a capability.
+    await expect(made.counter.inc({ by: 1n })).rejects.toMatchObject({ code: ErrorCode.UNIMPLEMENTED });
+    expect(client.closed || server.closed).toBe(false);
+    expect((await demo.echo({ payload: bytes(1) })).payload.length).toBe(1);
+    stash?.dispose();
+    mine.dispose();
+    made.dispose();
+    demo.dispose();
+    await expectNoLeaks(client, server);
+  });
+
+  it("keeps call order through a promise the caller exported, for calls made before and after the results", async () => {
+    const order: bigint[] = [];
+    class Recording extends CounterServer {
+      override inc(p: { by: bigint }) {
+        order.push(p.by);
+        return { value: 7n } as never;
+      }
+    }
+    let stash: Listener | undefined;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const delayed = Object.assign(new DemoServer(), {
+      async subscribe(p: { listener: Listener }): Promise<void> {
+        stash = p.listener;
+      },
+      async newCounter(_p: unknown, ctx: CallContext): Promise<void> {
+        await gate;
+        using counter = (stash as Listener).castAs(Counter);
+        (ctx.results as unknown as { counter: Counter }).counter = counter;
+      },
+    });
+    pair = connectPair({ bootstrap: Demo.server(delayed as unknown as Demo$Server) });
+    const { client, server, demo } = pair;
+    let resolveLater!: (hook: CapHook) => void;
+    const later = new Listener(new PromiseCapHook(new Promise<CapHook>((r) => (resolveLater = r))));
+    await demo.subscribe({ listener: later, count: 0 });
+    const made = demo.newCounter({ start: 0n });
+    const counter = made.counter.dup();
+    const first = counter.inc({ by: 1n }); // pipelined before the Return
+    release();
+    await made; // the results have arrived
+    const second = counter.inc({ by: 2n });
+    const target = Counter.server(new Recording(0n));
+    resolveLater(target.$hook.addRef());
+    await Promise.all([first, second]);
+    expect(order).toEqual([1n, 2n]);
+    for (const c of [counter, target, later, stash as Listener, demo]) c.dispose();
+    made.dispose();
+    await expectNoLeaks(client, server);
   });
 });
