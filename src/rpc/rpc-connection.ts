@@ -45,6 +45,7 @@ import {
   encodeRelease,
   readEnvelope,
 } from "../wire/envelope.js";
+import { deepCopy } from "../wire/deep-copy.js";
 import { initStruct, messageWords, getStruct as readStruct } from "../wire/fast-struct.js";
 import { decodeRpcMessage, encodeRpcMessage, newRpcMessage, readableMessage } from "../wire/message-codec.js";
 import {
@@ -642,6 +643,10 @@ export class RpcConnection implements RemoteSender {
     this.#forward(answer, target, interfaceId, methodId, payload, message, done);
   }
 
+  #copyLimits(): { maxDepth: number; maxWords: number } {
+    return { maxDepth: this.limits.maxNestingDepth, maxWords: this.limits.maxTraversalWords };
+  }
+
   /** Forwards a call to a capability hosted elsewhere (another connection), copying params and results. */
   #forward(
     answer: Answer,
@@ -662,13 +667,7 @@ export class RpcConnection implements RemoteSender {
     };
     const result = target.call(
       method,
-      (params) => {
-        try {
-          copyContent(Struct.getPointer(0, payload), message, params);
-        } catch (err) {
-          throw forwardError(err);
-        }
-      },
+      (params) => deepCopy(Struct.getPointer(0, payload), params, this.#copyLimits()),
       { signal: answer.signal },
     );
     result.promise.then(
@@ -676,11 +675,10 @@ export class RpcConnection implements RemoteSender {
         done();
         const ctx = new AnswerContext(this, answer, method);
         try {
-          const out = ctx.resultsPointer();
-          copyContent(results as unknown as Pointer, results.segment.message, out.struct, out.message);
+          deepCopy(results as unknown as Pointer, ctx.resultsPointer().struct, this.#copyLimits());
         } catch (err) {
           ctx.discard();
-          this.#returnError(answer, forwardError(err));
+          this.#returnError(answer, toParallaxError(err));
           return;
         } finally {
           result.dispose?.();
@@ -1242,28 +1240,6 @@ function putCap(p: Pointer, hook: CapHook): void {
   const capId = table.push(hook) - 1;
   p.segment.setUint32(p.byteOffset, 3);
   p.segment.setUint32(p.byteOffset + 4, capId);
-}
-
-/**
- * Copies the object at `src` (in `srcMessage`) into `dst`, carrying its capabilities into the
- * destination message's cap table.
- */
-function copyContent(
-  src: Pointer,
-  srcMessage: Message,
-  dst: Pointer,
-  dstMessage: Message = dst.segment.message,
-): void {
-  const srcCaps = capTableOf(srcMessage);
-  const dstCaps = capTableOf(dstMessage);
-  if (srcCaps.length > 0 && dstCaps.length > 0) {
-    throw new ParallaxError(
-      ErrorCode.FAILED,
-      "cannot forward into a message that already holds capabilities",
-    );
-  }
-  Struct.copyFrom(src, dst);
-  for (const h of srcCaps) dstCaps.push(h === null ? null : h.addRef());
 }
 
 /**
