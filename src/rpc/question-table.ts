@@ -26,8 +26,6 @@ export interface Question {
   outcome: Received | ParallaxError | undefined;
   returned: boolean;
   finishSent: boolean;
-  /** Calls were pipelined on this question's results (so a local resolution needs an embargo). */
-  pipelined: boolean;
   /** Disembargoes in flight that target this question. */
   embargoes: number;
   /** The caller stopped caring before the Return (Finish already sent). */
@@ -67,7 +65,6 @@ export class QuestionTable {
       outcome: undefined,
       returned: false,
       finishSent: false,
-      pipelined: false,
       embargoes: 0,
       canceled: false,
       bootstrap: false,

@@ -130,15 +130,6 @@ export class PipelineClient extends RemoteHook {
     return { kind: "answer", question: this.question, ops: this.ops };
   }
 
-  override call<P extends Struct, R extends Struct>(
-    method: MethodDescriptor<P, R>,
-    fill: ParamsFiller<P>,
-    options?: CallOptions,
-  ): ResultHook<R> {
-    if (this.resolution === undefined) this.question.pipelined = true;
-    return super.call(method, fill, options);
-  }
-
   release(): void {
     if (this.refs <= 0) return;
     if (--this.refs > 0) return;
