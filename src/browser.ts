@@ -17,7 +17,9 @@ export {
   type RpcConnectionOptions,
 } from "./rpc/index.js";
 export { connectBrowserWebSocket } from "./transport/browser-websocket.js";
+export * as brokerSchema from "./wire/gen/broker.js";
 export * as demoSchema from "./wire/gen/demo.js";
+export * as lobbySchema from "./wire/gen/lobby.js";
 
 /** Connects to a broker's `ws://…/rpc` (or `wss://`) endpoint with the browser's WebSocket. */
 export async function connectBrowser(

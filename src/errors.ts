@@ -40,6 +40,22 @@ export const ErrorCode = {
   REVOKED: "PARALLAX_ERR_REVOKED",
   /** The schema compiler met something it cannot translate. */
   CODEGEN: "PARALLAX_ERR_CODEGEN",
+  /** A login failed: wrong password, unknown name, bad signature or key, used or expired challenger. */
+  AUTH_FAILED: "PARALLAX_ERR_AUTH_FAILED",
+  /** Too many failed logins for this name or address; the message says when to retry. */
+  RATE_LIMITED: "PARALLAX_ERR_RATE_LIMITED",
+  /** The caller's login may not do this (not on its keyring, not a password login, not an admin). */
+  PERMISSION_DENIED: "PARALLAX_ERR_PERMISSION_DENIED",
+  /** A pending sign-up or device key was rejected or expired. */
+  REJECTED: "PARALLAX_ERR_REJECTED",
+  /** A per-identity quota (calls in flight, capabilities held) is used up; the connection stays. */
+  QUOTA: "PARALLAX_ERR_QUOTA",
+  /** The named thing does not exist (or is not the caller's to see). */
+  NOT_FOUND: "PARALLAX_ERR_NOT_FOUND",
+  /** The thing to create exists already (a user name taken, a key registered). */
+  ALREADY_EXISTS: "PARALLAX_ERR_ALREADY_EXISTS",
+  /** The store could not be opened or migrated, or a write failed; nothing was changed. */
+  STORAGE: "PARALLAX_ERR_STORAGE",
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -56,6 +72,14 @@ const KIND_OF_CODE: Record<ErrorCode, ErrorKind> = {
   PARALLAX_ERR_CANCELED: "failed",
   PARALLAX_ERR_REVOKED: "failed",
   PARALLAX_ERR_CODEGEN: "failed",
+  PARALLAX_ERR_AUTH_FAILED: "failed",
+  PARALLAX_ERR_RATE_LIMITED: "overloaded",
+  PARALLAX_ERR_PERMISSION_DENIED: "failed",
+  PARALLAX_ERR_REJECTED: "failed",
+  PARALLAX_ERR_QUOTA: "overloaded",
+  PARALLAX_ERR_NOT_FOUND: "failed",
+  PARALLAX_ERR_ALREADY_EXISTS: "failed",
+  PARALLAX_ERR_STORAGE: "failed",
 };
 
 export class ParallaxError extends Error {

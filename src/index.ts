@@ -4,6 +4,38 @@
  */
 export * from "./browser.js";
 export { connect, type ConnectOptions } from "./client.js";
-export { type ParallaxServer, type ServerOptions, startServer } from "./server.js";
+export { Argon2Kdf } from "./cred/argon2-kdf.js";
+export type { SignUpMode } from "./cred/authorizer.js";
+export { generateEd25519 } from "./cred/ed25519.js";
+export { KDF_DEFAULT, KDF_FLOOR, type Kdf } from "./cred/kdf.js";
+export { WasmKdf } from "./cred/wasm-kdf.js";
+export {
+  loginWithKey,
+  loginWithPassword,
+  makeVerifier,
+  nodeKdf,
+  type PasswordLogin,
+  type SignUpResult,
+  signUp,
+} from "./login/client-login.js";
+export * from "./login/index.js";
+export {
+  AttachedPerspective,
+  type ReconnectEvent,
+  ReconnectingClient,
+  type ReconnectingClientOptions,
+} from "./login/reconnecting-client.js";
+export {
+  type BrokerServer,
+  type BrokerServerOptions,
+  DEFAULT_KEYRING,
+  type ParallaxServer,
+  type ServerOptions,
+  startBroker,
+  startServer,
+} from "./server.js";
 export { CounterServer, DemoServer, demoBootstrap } from "./services/demo/demo-service.js";
+export { LobbyService, MemberPerspective } from "./services/lobby/lobby-service.js";
+export type { BrokerStore, KeyringPair } from "./store/index.js";
+export { SqliteBrokerStore } from "./store/index.js";
 export * from "./transport/index.js";

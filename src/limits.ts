@@ -95,6 +95,40 @@ export interface Limits {
    * `PARALLAX_ERR_LIMIT` (their results would otherwise be kept forever).
    */
   maxQuestionsInFlight: number;
+
+  // --- login (enforced by the login layer, across every connection of the broker) -----------
+  /**
+   * Calls one identity may have in flight through everything its logins were handed, summed over
+   * all its connections. Default 256.
+   * Why: one user must not take the whole server's work, however many connections they open.
+   * Exceeded: the call fails with `PARALLAX_ERR_QUOTA` (kind overloaded); the connection stays.
+   */
+  maxIdentityCallsInFlight: number;
+  /**
+   * Capabilities one identity's logins may hold at once, summed over all its connections.
+   * Default 20_000.
+   * Why: each pins server memory; per-connection limits alone multiply with connections.
+   * Exceeded: the call that would hand out one more fails with `PARALLAX_ERR_QUOTA`.
+   */
+  maxIdentityExports: number;
+  /**
+   * Failed logins a name or an address may make before delays start. Default 5.
+   * Why: guessing passwords online must be slow.
+   * Exceeded: further attempts for that name or from that address fail with
+   * `PARALLAX_ERR_RATE_LIMITED` for `loginDelayBaseMs`, doubling with every further failure up
+   * to `loginDelayMaxMs`; the message says when to retry. A success clears the name's count.
+   */
+  loginFreeFailures: number;
+  /** The first delay after `loginFreeFailures` failures, in ms. Default 1000. */
+  loginDelayBaseMs: number;
+  /** The longest delay, in ms. Default 900_000 (15 minutes). */
+  loginDelayMaxMs: number;
+  /**
+   * Milliseconds an AuthChallenger stays usable. Default 60_000.
+   * Why: a challenge must not be answerable forever.
+   * Exceeded: `respond` fails with `PARALLAX_ERR_AUTH_FAILED` and the challenger is burnt.
+   */
+  challengeTimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -108,6 +142,12 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxExports: 10_000,
   maxImports: 10_000,
   maxQuestionsInFlight: 1024,
+  maxIdentityCallsInFlight: 256,
+  maxIdentityExports: 20_000,
+  loginFreeFailures: 5,
+  loginDelayBaseMs: 1000,
+  loginDelayMaxMs: 900_000,
+  challengeTimeoutMs: 60_000,
 });
 
 const MAY_BE_ZERO: ReadonlySet<keyof Limits> = new Set(["idleTimeoutMs"]);

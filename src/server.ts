@@ -4,10 +4,15 @@
  * RpcConnection and its own bootstrap capability.
  */
 import { createServer, type Server as HttpServer } from "node:http";
+import path from "node:path";
 import type { AddressInfo } from "node:net";
 import type { CapHook, Capability } from "./caps/index.js";
 import { type Limits, resolveLimits } from "./limits.js";
+import type { SignUpMode } from "./cred/authorizer.js";
+import { Broker, type Service } from "./login/index.js";
 import { RpcConnection } from "./rpc/index.js";
+import { LobbyService } from "./services/lobby/lobby-service.js";
+import { type BrokerStore, type KeyringPair, SqliteBrokerStore } from "./store/index.js";
 import {
   attachWebSocketServer,
   listenTcp,
@@ -92,4 +97,66 @@ export async function startServer(options: ServerOptions): Promise<ParallaxServe
       await new Promise<void>((r) => http.close(() => r()));
     },
   };
+}
+
+export interface BrokerServerOptions extends Omit<ServerOptions, "bootstrap"> {
+  /** Folder of the SQLite store (`parallax.db`). Default `./data`. Ignored when `store` is given. */
+  readonly dataDir?: string;
+  /** A store to use instead of opening `dataDir` (the caller closes it). */
+  readonly store?: BrokerStore;
+  /** The services to run. Default: the lobby. The admin service always runs. */
+  readonly services?: readonly Service[];
+  readonly signUp?: SignUpMode;
+  /** What new users may attach. Default: every perspective of the default services for members. */
+  readonly defaultKeyring?: readonly KeyringPair[];
+  /** Allows anonymous logins with this keyring. */
+  readonly anonymousKeyring?: readonly KeyringPair[];
+  /** How often the broker looks for changes other processes (the CLI) made, in ms. */
+  readonly watchIntervalMs?: number;
+}
+
+export interface BrokerServer extends ParallaxServer {
+  readonly broker: Broker;
+  readonly store: BrokerStore;
+}
+
+/** The default keyring of new users: what `npm start` lets them attach. */
+export const DEFAULT_KEYRING: readonly KeyringPair[] = Object.freeze([
+  { service: "lobby", perspective: "member" },
+]);
+
+/**
+ * The broker: every connection's bootstrap is a Root that offers only logins; identities and
+ * credentials live in the store (SQLite at `dataDir/parallax.db` by default).
+ */
+export async function startBroker(options: BrokerServerOptions = {}): Promise<BrokerServer> {
+  const ownStore = options.store === undefined;
+  const store =
+    options.store ?? SqliteBrokerStore.open(path.join(options.dataDir ?? "./data", "parallax.db"));
+  try {
+    const broker = new Broker({
+      store,
+      services: options.services ?? [new LobbyService()],
+      signUp: options.signUp,
+      defaultKeyring: options.defaultKeyring ?? DEFAULT_KEYRING,
+      anonymousKeyring: options.anonymousKeyring,
+      limits: options.limits,
+      watchIntervalMs: options.watchIntervalMs,
+    });
+    const server = await startServer({ ...options, bootstrap: (connection) => broker.root(connection) });
+    return {
+      ...server,
+      connections: server.connections,
+      broker,
+      store,
+      async close() {
+        await server.close();
+        broker.close();
+        if (ownStore) store.close();
+      },
+    };
+  } catch (err) {
+    if (ownStore) store.close();
+    throw err;
+  }
 }

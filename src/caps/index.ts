@@ -12,7 +12,7 @@ export {
   releaseResults,
   writeCap,
 } from "./cap-table.js";
-export type { CallContext, CallOrigin } from "./call-context.js";
+export type { CallContext, CallOrigin, CallScope } from "./call-context.js";
 export {
   brokenCapability,
   Capability,
@@ -28,4 +28,5 @@ export {
 } from "./interface-descriptor.js";
 export { LocalCallContext, LocalCapHook, localCapHook, localServerOf } from "./local-capability.js";
 export { PromiseCapHook } from "./promise-cap.js";
+export { ScopedCapHook, scoped, unwrapScope } from "./scoped-cap.js";
 export { type PipelineCtor, StructPipeline } from "./struct-pipeline.js";

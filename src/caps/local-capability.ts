@@ -19,6 +19,7 @@ import type { ShapeSettable } from "./capability.js";
 import { findMethod, type InterfaceDescriptor, type MethodDescriptor } from "./interface-descriptor.js";
 import { PromiseCapHook } from "./promise-cap.js";
 import { BrokenCapHook } from "./broken-cap.js";
+import { ScopedCapHook } from "./scoped-cap.js";
 
 const hooks = new WeakMap<object, LocalCapHook>();
 
@@ -33,7 +34,8 @@ export function localCapHook(iface: InterfaceDescriptor, impl: object): CapHook 
 
 /** The server object behind a hook, if the hook is local. */
 export function localServerOf(hook: CapHook): object | undefined {
-  const h = hook.resolved();
+  let h = hook.resolved();
+  while (h instanceof ScopedCapHook) h = h.inner.resolved();
   return h instanceof LocalCapHook ? h.impl : undefined;
 }
 

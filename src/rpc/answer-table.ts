@@ -6,7 +6,7 @@
  * on them. The table's size is the number of the peer's questions in flight, which the
  * connection bounds by pausing its transport.
  */
-import type { CapHook } from "../caps/index.js";
+import type { CallScope, CapHook } from "../caps/index.js";
 import { ParallaxError } from "../errors.js";
 import type { AnswerId, ExportId } from "../wire/rpc-ids.js";
 import type { ExportEntry } from "./export-table.js";
@@ -35,19 +35,36 @@ export class Answer {
   #abortReason: unknown;
   #aborted = false;
 
+  /**
+   * The scope the call runs under and its results are handed out under: that of the export
+   * entry it came through, or (pipelined calls) that of the answer it was pipelined on, unless
+   * the target is a scoped capability. Final once the call is delivered.
+   */
+  scope: CallScope | undefined;
+
   constructor(
     readonly id: AnswerId,
-    /**
-     * The export entry the call came through (for calls pipelined on another answer, that
-     * answer's). Capabilities in the results inherit its context.
-     */
-    public via: ExportEntry | undefined,
+    /** The export entry the call came through, or the answer it was pipelined on. */
+    public via: ExportEntry | Answer | undefined,
   ) {
+    this.scope = via?.scope;
     this.done = new Promise<Received>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
     });
     this.done.catch(() => {});
+  }
+
+  /** The export entry the call (or the call it was pipelined on) came through. */
+  get exportEntry(): ExportEntry | undefined {
+    const via = this.via;
+    return via instanceof Answer ? via.exportEntry : via;
+  }
+
+  /** Fixes the scope at delivery: a scoped target's `mark`, else the scope it came through. */
+  settleScope(mark: CallScope | undefined): CallScope | undefined {
+    this.scope = mark ?? this.via?.scope;
+    return this.scope;
   }
 
   get aborted(): boolean {

@@ -3,9 +3,11 @@
  *
  * Invariant: an entry exists exactly while the peer holds at least one reference (`refs` counts
  * the times we sent it, less what the peer released). The table holds one reference on each
- * entry's hook, dropped when the entry goes. The same hook exported twice reuses its id.
+ * entry's hook, dropped when the entry goes. The same hook exported twice under the same scope
+ * reuses its id; under another scope it gets another entry, so each scope sees its own calls.
+ * An entry with a scope is counted by it (`enterExport`/`leaveExport`) while it exists.
  */
-import type { CapHook } from "../caps/index.js";
+import type { CallScope, CapHook } from "../caps/index.js";
 import { ErrorCode, ParallaxError } from "../errors.js";
 import { type ExportId, newExportId } from "../wire/rpc-ids.js";
 import { IdAllocator } from "./id-allocator.js";
@@ -17,16 +19,17 @@ export interface ExportEntry {
   /** True while the hook is an unresolved promise (sent as senderPromise). */
   promise: boolean;
   /**
-   * Whatever the layer above hangs on the entry the capability was handed out through (the
-   * login layer: the caller's Perspective). Inherited by capabilities exported in the results of
-   * calls that arrive through this entry.
+   * The scope the capability was handed out under (the login layer's grant). Calls through the
+   * entry run under it, and capabilities in their results inherit it.
    */
-  context: unknown;
+  readonly scope: CallScope | undefined;
 }
 
 export class ExportTable {
   readonly #entries = new Map<ExportId, ExportEntry>();
   readonly #byHook = new Map<CapHook, ExportEntry>();
+  /** Entries of hooks exported under a scope other than their first entry's. */
+  readonly #byScope = new Map<CallScope | undefined, Map<CapHook, ExportEntry>>();
   readonly #ids = new IdAllocator();
 
   constructor(private readonly max: number) {}
@@ -40,8 +43,9 @@ export class ExportTable {
   }
 
   /** Adds one peer reference to `hook`'s entry, creating it (and taking a hook reference) if new. */
-  export(hook: CapHook, promise: boolean, context: unknown): ExportEntry {
-    const existing = this.#byHook.get(hook);
+  export(hook: CapHook, promise: boolean, scope: CallScope | undefined): ExportEntry {
+    let existing = this.#byHook.get(hook);
+    if (existing?.scope !== scope) existing = this.#byScope.get(scope)?.get(hook);
     if (existing !== undefined) {
       existing.refs++;
       return existing;
@@ -52,15 +56,21 @@ export class ExportTable {
         `export table is full (${this.max} capabilities held by the peer)`,
       );
     }
+    scope?.enterExport();
     const entry: ExportEntry = {
       id: newExportId(this.#ids.take()),
       hook: hook.addRef(),
       refs: 1,
       promise,
-      context,
+      scope,
     };
     this.#entries.set(entry.id, entry);
-    this.#byHook.set(hook, entry);
+    if (!this.#byHook.has(hook)) this.#byHook.set(hook, entry);
+    else {
+      const bucket = this.#byScope.get(scope) ?? new Map<CapHook, ExportEntry>();
+      this.#byScope.set(scope, bucket);
+      bucket.set(hook, entry);
+    }
     return entry;
   }
 
@@ -80,8 +90,14 @@ export class ExportTable {
 
   #remove(entry: ExportEntry): void {
     this.#entries.delete(entry.id);
-    this.#byHook.delete(entry.hook);
+    if (this.#byHook.get(entry.hook) === entry) this.#byHook.delete(entry.hook);
+    else {
+      const bucket = this.#byScope.get(entry.scope);
+      bucket?.delete(entry.hook);
+      if (bucket?.size === 0) this.#byScope.delete(entry.scope);
+    }
     this.#ids.give(entry.id);
     entry.hook.release();
+    entry.scope?.leaveExport();
   }
 }

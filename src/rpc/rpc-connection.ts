@@ -19,6 +19,7 @@ import {
   type CapHook,
   type CapabilityCtor,
   type Capability,
+  type CallScope,
   capAtPath,
   capTableOf,
   findMethod,
@@ -30,6 +31,7 @@ import {
   PromiseCapHook,
   releaseCapTable,
   releaseResults,
+  unwrapScope,
   type ResultHook,
 } from "../caps/index.js";
 import { ErrorCode, ParallaxError, toParallaxError } from "../errors.js";
@@ -137,6 +139,11 @@ export class RpcConnection implements RemoteSender {
 
   get closedError(): ParallaxError | undefined {
     return this.#closedError;
+  }
+
+  /** The peer's IP address when the transport knows it (the socket's, not a proxy header). */
+  get remoteAddress(): string | undefined {
+    return this.#transport.remoteAddress;
   }
 
   get closed(): boolean {
@@ -275,7 +282,7 @@ export class RpcConnection implements RemoteSender {
     payload: rpc.Payload,
     message: Message,
     exported: ExportId[],
-    context: unknown,
+    scope: CallScope | undefined,
     keep: boolean,
   ): void {
     const hooks = capTableOf(message);
@@ -287,7 +294,7 @@ export class RpcConnection implements RemoteSender {
         const d = list.get(i);
         const h = hooks[i];
         if (h === null || h === undefined) d.setNone();
-        else this.#describe(h, d, exported, context);
+        else this.#describe(h, d, exported, scope);
       }
     } catch (err) {
       // The message will not be sent: the peer never learns of the exports made for it.
@@ -297,8 +304,14 @@ export class RpcConnection implements RemoteSender {
     if (!keep) releaseCapTable(message);
   }
 
-  #describe(hook: CapHook, d: rpc.CapDescriptor, exported: ExportId[], context: unknown): void {
-    const r = hook.resolved();
+  #describe(
+    hook: CapHook,
+    d: rpc.CapDescriptor,
+    exported: ExportId[],
+    inherited: CallScope | undefined,
+  ): void {
+    const { hook: r, scope: mark } = unwrapScope(hook);
+    const scope = mark ?? inherited;
     if (r instanceof ImportClient && r.sender === this) {
       d.receiverHosted = r.importId;
       return;
@@ -311,7 +324,7 @@ export class RpcConnection implements RemoteSender {
     }
     const promise = isUnresolvedPromise(r);
     const before = this.#exports.size;
-    const entry = this.#exports.export(r, promise, context);
+    const entry = this.#exports.export(r, promise, scope);
     exported.push(entry.id);
     if (promise) d.senderPromise = entry.id;
     else d.senderHosted = entry.id;
@@ -334,7 +347,7 @@ export class RpcConnection implements RemoteSender {
       this.#writeException(res.initException(), target.error);
     } else {
       try {
-        this.#describe(target, res.initCap(), [], entry.context);
+        this.#describe(target, res.initCap(), [], entry.scope);
       } catch (err) {
         this.#writeException(res.initException(), toParallaxError(err));
       }
@@ -519,7 +532,7 @@ export class RpcConnection implements RemoteSender {
     const { payload, target } = call;
     // Decode everything that can be a protocol violation before creating the answer.
     let hook: CapHook;
-    let via: ExportEntry | undefined;
+    let via: ExportEntry | Answer;
     if (target.kind === "import") {
       const entry = this.#exports.get(exportIdFromPeer(target.id));
       if (entry === undefined) throw protocolError(`call to unknown export ${target.id}`);
@@ -530,7 +543,7 @@ export class RpcConnection implements RemoteSender {
       if (answer === undefined)
         throw protocolError(`call pipelined on unknown question ${target.questionId}`);
       hook = this.#answerCap(answer, target.ops);
-      via = answer.via;
+      via = answer;
     }
     try {
       this.#readCapTable(payload, message);
@@ -552,7 +565,7 @@ export class RpcConnection implements RemoteSender {
     this.#deliver(answer, hook, call.interfaceId, call.methodId, payload, message);
   }
 
-  #newAnswer(id: AnswerId, via: ExportEntry | undefined): Answer {
+  #newAnswer(id: AnswerId, via: ExportEntry | Answer | undefined): Answer {
     const answer = new Answer(id, via);
     // Answered calls wait only for the peer's Finish; a peer that never sends it would keep them all.
     if (this.#answers.size >= FINISH_SLACK * this.limits.maxQuestionsInFlight) {
@@ -578,11 +591,30 @@ export class RpcConnection implements RemoteSender {
     payload: rpc.Payload,
     message: Message,
   ): void {
+    const { hook: target, scope: mark } = unwrapScope(hook);
+    if (target instanceof PromiseCapHook) {
+      // Deliver again to what the promise becomes, one step at a time, queued with the calls made
+      // on it earlier: calls keep their arrival order (E-order).
+      target.whenSettled(() => this.#deliver(answer, hook, interfaceId, methodId, payload, message));
+      return;
+    }
+    const scope = answer.settleScope(mark);
+    let admitted = false;
     const done = (): void => {
       hook.release();
       releaseCapTable(message);
+      if (admitted) scope?.leaveCall();
     };
-    const target = hook.resolved();
+    if (scope !== undefined && !(target instanceof BrokenCapHook)) {
+      try {
+        scope.enterCall();
+        admitted = true;
+      } catch (err) {
+        done();
+        this.#returnError(answer, toParallaxError(err));
+        return;
+      }
+    }
     if (target instanceof LocalCapHook) {
       const method = findMethod(target.iface, interfaceId, methodId);
       if (method === undefined) {
@@ -632,12 +664,6 @@ export class RpcConnection implements RemoteSender {
     if (target instanceof BrokenCapHook) {
       done();
       this.#returnError(answer, target.error);
-      return;
-    }
-    if (target instanceof PromiseCapHook) {
-      // Deliver again to what the promise becomes, one step at a time, queued with the calls made
-      // on it earlier: calls keep their arrival order (E-order).
-      target.whenSettled(() => this.#deliver(answer, hook, interfaceId, methodId, payload, message));
       return;
     }
     this.#forward(answer, target, interfaceId, methodId, payload, message, done);
@@ -717,7 +743,7 @@ export class RpcConnection implements RemoteSender {
     }
     const { message, payload } = ctx.returnMessage();
     try {
-      this.#writeCapTable(payload, message, answer.resultExports, answer.via?.context, true);
+      this.#writeCapTable(payload, message, answer.resultExports, answer.scope, true);
     } catch (err) {
       ctx.discard();
       this.#returnError(answer, toParallaxError(err));
@@ -1141,14 +1167,18 @@ class QuestionResult<R extends Struct> implements ResultHook<R> {
 /** The context a local method sees for a call that came over this connection. */
 class AnswerContext implements CallContext {
   #return: { message: Message; payload: rpc.Payload; results: Struct } | undefined;
-  readonly origin: { connection: RpcConnection; exportEntry: ExportEntry | undefined };
+  readonly origin: {
+    connection: RpcConnection;
+    exportEntry: ExportEntry | undefined;
+    scope: CallScope | undefined;
+  };
 
   constructor(
     connection: RpcConnection,
     readonly answer: Answer,
     readonly method: MethodDescriptor,
   ) {
-    this.origin = { connection, exportEntry: answer.via };
+    this.origin = { connection, exportEntry: answer.exportEntry, scope: answer.scope };
   }
 
   get signal(): AbortSignal {

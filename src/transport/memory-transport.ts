@@ -14,7 +14,7 @@ import { CloseCode, type Transport } from "./transport.js";
 
 class MemoryTransport extends BaseTransport {
   readonly kind = "memory";
-  readonly remoteAddress = undefined;
+  remoteAddress: string | undefined = undefined;
   #peer: MemoryTransport | undefined;
   #inFlight = 0;
 
@@ -56,10 +56,16 @@ class MemoryTransport extends BaseTransport {
 }
 
 /** Two transports wired to each other; both sides use the same limits. */
-export function memoryPair(limits?: Partial<Limits>): [Transport, Transport] {
+export function memoryPair(
+  limits?: Partial<Limits>,
+  /** What each side reports as its peer's address (tests of per-address rules). */
+  addresses: [string | undefined, string | undefined] = [undefined, undefined],
+): [Transport, Transport] {
   const resolved = resolveLimits(limits);
   const a = new MemoryTransport(resolved);
   const b = new MemoryTransport(resolved);
+  a.remoteAddress = addresses[0];
+  b.remoteAddress = addresses[1];
   a.connect(b);
   b.connect(a);
   return [a, b];

@@ -1,0 +1,270 @@
+@0xc4b1e0a7d3f29a61;
+# Login and authority: Root → AuthChallenger → Identity → Perspective.
+#
+# A connection starts holding the Root alone. Every other capability here is handed out by a
+# call, and everything handed out after a login is bound to that login's grant: it acts as that
+# user, and it fails with a `revoked` error once the user's credential epoch moves on (password
+# change, suspension, key or API-key revocation, logout). No method takes a name to decide who is
+# acting; names in arguments only say *which account to log in to* or *whom an admin acts on*.
+#
+# Passwords never cross the wire: login is SCRAM with argon2id (see README, "Login").
+
+struct KdfParams {
+  # The key-derivation function that turns a password into SaltedPassword.
+  algorithm @0 :Text;      # "argon2id", the only one accepted
+  memoryKiB @1 :UInt32;    # at least 19456 (19 MiB)
+  iterations @2 :UInt32;   # at least 2
+  parallelism @3 :UInt32;  # 1..16
+}
+
+struct Verifier {
+  # What the server stores for a password, computed by the client: never the password itself.
+  salt @0 :Data;           # 16..64 random bytes
+  kdf @1 :KdfParams;
+  storedKey @2 :Data;      # SHA-256(ClientKey), 32 bytes
+  serverKey @3 :Data;      # HMAC(SaltedPassword, "Server Key"), 32 bytes
+}
+
+struct KeyringEntry {
+  # One (service, perspective) pair an identity may attach.
+  service @0 :Text;
+  perspective @1 :Text;
+}
+
+enum AuthMethod {
+  # How a login was authenticated.
+  password @0;
+  publicKey @1;
+  apiKey @2;
+  otp @3;
+  resume @4;
+  anonymous @5;
+  signUp @6;   # the identity handed out by an accepted sign-up
+}
+
+struct Attachment {
+  # A perspective this connection holds, and the grant it was attached through.
+  service @0 :Text;
+  perspective @1 :Text;
+  grant @2 :Text;          # the login that attached it, e.g. "password", "api key 3 (ci runner)"
+}
+
+struct WhoAmI {
+  name @0 :Text;
+  authMethod @1 :AuthMethod;
+  grant @2 :Text;          # describes the credential of this login
+  keyring @3 :List(KeyringEntry);   # what this login may attach (an API key's subset, if any)
+  epoch @4 :UInt64;        # the credential epoch this login belongs to
+  attached @5 :List(Attachment);    # what this connection currently holds, under any login
+  admin @6 :Bool;          # the keyring holds ("broker", "admin")
+}
+
+struct ApiKeyInfo {
+  id @0 :UInt64;
+  description @1 :Text;
+  keyring @2 :List(KeyringEntry);
+  createdAt @3 :Int64;     # ms since the epoch
+  expiresAt @4 :Int64;     # ms since the epoch; 0 = never
+}
+
+struct PublicKeyInfo {
+  publicKey @0 :Data;      # Ed25519, 32 bytes
+  device @1 :Text;
+  addedAt @2 :Int64;
+}
+
+enum PendingKind {
+  signUp @0;
+  deviceKey @1;
+}
+
+struct PendingRequest {
+  # A sign-up or a new device key waiting for approval.
+  id @0 :UInt64;
+  kind @1 :PendingKind;
+  username @2 :Text;
+  device @3 :Text;         # device keys: the device name the requester gave
+  publicKey @4 :Data;      # device keys: the key
+  createdAt @5 :Int64;
+  remoteAddress @6 :Text;
+}
+
+struct ServerInfo {
+  name @0 :Text;
+  signUp @1 :SignUpMode;
+  anonymous @2 :Bool;
+  kdfFloor @3 :KdfParams;  # the weakest parameters a verifier may use
+  kdfDefault @4 :KdfParams;# what clients should use for new verifiers
+}
+
+enum SignUpMode {
+  closed @0;               # only an operator adds users
+  open @1;                 # sign-up succeeds at once
+  approval @2;             # sign-up answers pending until an operator approves
+}
+
+struct LoginOutcome {
+  # The end of a challenge: an Identity, or a request waiting for approval (new device keys).
+  serverSignature @0 :Data;    # password logins: HMAC(ServerKey, AuthMessage); verify it
+  union {
+    identity @1 :Identity;
+    pending @2 :PendingApproval;
+  }
+}
+
+struct SignUpOutcome {
+  union {
+    identity @0 :Identity;
+    pending @1 :PendingApproval;
+  }
+}
+
+interface Root {
+  # The bootstrap object: anyone who connects holds it. It offers only ways to log in and to
+  # sign up; it hands out AuthChallengers, Identities and PendingApprovals, never a Perspective.
+  # Failed logins are rate-limited per username and per remote address; a refused attempt fails
+  # with PARALLAX_ERR_RATE_LIMITED and says when to retry.
+
+  info @0 () -> (info :ServerInfo);
+  # Anyone. What this server accepts.
+
+  login @1 (username :Text, clientNonce :Data) -> (salt :Data, kdf :KdfParams, serverNonce :Data, challenger :AuthChallenger);
+  # Anyone. Starts a SCRAM password login. An unknown name gets a deterministic fake salt and a
+  # challenger that always fails, so the answer never tells whether the name exists.
+  # `clientNonce` is 16..64 random bytes.
+
+  loginWithKey @2 (username :Text, publicKey :Data) -> (serverNonce :Data, challenger :AuthChallenger);
+  # Anyone. Starts an Ed25519 login: the challenger expects the signature of the key-login
+  # AuthMessage. A key not yet registered to the user answers `pending` after a valid signature:
+  # the owner (from an existing login) or an admin approves the new device.
+
+  loginWithApiKey @3 (key :Text) -> (identity :Identity);
+  # Anyone holding an API key. The Identity's keyring is the key's subset; it cannot mint API
+  # keys or OTPs.
+
+  loginWithOtp @4 (username :Text, otp :Text) -> (identity :Identity);
+  # Anyone holding a one-time password: it works once, within 10 minutes of being made.
+
+  resume @5 (token :Text) -> (identity :Identity);
+  # Anyone holding a resume token of the user's current epoch (valid 14 days). The Identity has
+  # the keyring of the login that issued the token.
+
+  loginAnonymous @6 () -> (identity :Identity);
+  # Anyone, when the server allows anonymous logins: an Identity with the anonymous keyring.
+
+  signUp @7 (username :Text, verifier :Verifier) -> (outcome :SignUpOutcome);
+  # Anyone, when sign-up is open or by approval. Sends the verifier, never the password. Answers
+  # the new Identity, or a PendingApproval when an operator must approve first.
+}
+
+interface AuthChallenger {
+  # One login attempt. Single use: the first `respond` consumes it whatever the outcome, and it
+  # expires 60 s after it was made.
+
+  respond @0 (proof :Data) -> (outcome :LoginOutcome);
+  # The holder of the challenger. Password: `ClientKey XOR HMAC(StoredKey, AuthMessage)`.
+  # Public key: the Ed25519 signature of the key-login AuthMessage. Any failure burns the
+  # challenger and counts against the rate limit.
+}
+
+interface PendingApproval {
+  # A sign-up or device key waiting for an operator or the owner. Held by the requester only.
+
+  wait @0 () -> (identity :Identity);
+  # The holder. Resolves with the Identity once approved; fails with PARALLAX_ERR_REJECTED and
+  # the reason when rejected or expired. No polling: the answer comes when the decision does.
+
+  request @1 () -> (request :PendingRequest);
+  # The holder. What is waiting.
+}
+
+interface Identity {
+  # An authenticated login of one user. Everything it hands out is bound to this login's grant
+  # and fails with PARALLAX_ERR_REVOKED once the user's epoch moves on.
+
+  whoami @0 () -> (info :WhoAmI);
+  # The holder. Name, how this login was made, its keyring and epoch, and what this connection
+  # currently holds and through which grant.
+
+  keyring @1 () -> (entries :List(KeyringEntry));
+  # The holder. What this login may attach.
+
+  attach @2 (service :Text, perspective :Text, client :Capability) -> (perspective :Perspective);
+  # The holder, for a (service, perspective) pair on this login's keyring. Hands out that
+  # Service's Perspective for this user; `client` (may be null) is the caller's callback
+  # capability, owned by the Perspective until it is detached.
+
+  changePassword @3 (newVerifier :Verifier) -> ();
+  # Password logins only. Replaces the verifier and bumps the epoch in one transaction: every
+  # login of this user, this one included, is revoked.
+
+  issueResumeToken @4 (device :Text) -> (token :Text, expiresAt :Int64);
+  # The holder. A random token (stored hashed) that `Root.resume` accepts for 14 days, until
+  # the epoch moves on.
+
+  createApiKey @5 (description :Text, keyring :List(KeyringEntry), expiresAt :Int64) -> (key :ApiKeyInfo, secret :Text);
+  # Password logins only. `keyring` must be a subset of this login's keyring (empty = all of
+  # it); `expiresAt` 0 = never. The secret is shown once and stored hashed.
+
+  listApiKeys @6 () -> (keys :List(ApiKeyInfo));
+  # Password logins only.
+
+  revokeApiKey @7 (id :UInt64) -> ();
+  # Password logins only. Deletes the key and bumps the epoch.
+
+  createOtp @8 () -> (otp :Text, expiresAt :Int64);
+  # Password logins only. A one-time password for `Root.loginWithOtp`, valid 10 minutes.
+
+  addPublicKey @9 (publicKey :Data, device :Text) -> ();
+  # Password logins only. Registers an Ed25519 key for `Root.loginWithKey`.
+
+  listPublicKeys @10 () -> (keys :List(PublicKeyInfo));
+  # The holder.
+
+  revokePublicKey @11 (publicKey :Data) -> ();
+  # Password logins only. Removes the key and bumps the epoch.
+
+  pendingDevices @12 () -> (requests :List(PendingRequest));
+  # Password logins only. New device keys of this user waiting for approval.
+
+  decideDevice @13 (id :UInt64, approve :Bool, reason :Text) -> ();
+  # Password logins only, for this user's own pending device keys.
+
+  logout @14 () -> ();
+  # The holder. Bumps the epoch: every login of this user, on every connection, is revoked.
+}
+
+interface Perspective {
+  # What a service hands a user: its methods act as that user. Services extend this interface.
+
+  detach @0 () -> ();
+  # The holder. Ends this attachment now (the service's `detached` runs); the capability fails
+  # afterwards.
+}
+
+interface Admin extends(Perspective) {
+  # The ("broker", "admin") perspective, on admin keyrings only. Names in its arguments are the
+  # accounts it acts *on*; the admin acting is the one whose login attached it.
+
+  listPending @0 () -> (requests :List(PendingRequest));
+  # Every request waiting for approval.
+
+  decide @1 (id :UInt64, approve :Bool, reason :Text) -> ();
+  # Approves or rejects a pending sign-up or device key; the waiting client learns at once.
+
+  listUsers @2 () -> (users :List(UserInfo));
+
+  suspend @3 (username :Text, suspended :Bool) -> ();
+  # Suspending bumps the user's epoch: every login of theirs is revoked.
+
+  setKeyring @4 (username :Text, keyring :List(KeyringEntry)) -> ();
+  # Replaces the user's keyring and bumps their epoch.
+}
+
+struct UserInfo {
+  name @0 :Text;
+  keyring @1 :List(KeyringEntry);
+  epoch @2 :UInt64;
+  suspended @3 :Bool;
+  createdAt @4 :Int64;
+}

@@ -1,0 +1,125 @@
+/**
+ * What a service author writes: a Service that hands out Perspectives, and Viewables shared by
+ * many users.
+ *
+ * A Perspective is one user's view of one service (PB's Perspective, Twisted's later "avatar").
+ * Its methods act as that user: the name comes from the Perspective, never from an argument.
+ * `attached` and `detached` run exactly once per attachment; `detached` runs when the client
+ * detaches, disconnects, logs out or is revoked, whichever comes first.
+ */
+import type { Capability, CallContext } from "../caps/index.js";
+import { ErrorCode, ParallaxError } from "../errors.js";
+import type { KeyringPair } from "../store/index.js";
+import type { Perspective as PerspectiveStub, Perspective_detach_Params } from "../wire/gen/broker.js";
+
+/** How a login was authenticated (the schema's AuthMethod, as text). */
+export type AuthMethodName = "password" | "publicKey" | "apiKey" | "otp" | "resume" | "anonymous" | "signUp";
+
+/** What a service learns of the user attaching: read-only, no credentials. */
+export interface IdentityView {
+  /** Stable id of the identity; anonymous logins get a negative id of their own. */
+  readonly id: number;
+  readonly name: string;
+  readonly authMethod: AuthMethodName;
+  /** The keyring of this login (an API key's subset, if any). */
+  readonly keyring: readonly KeyringPair[];
+  readonly epoch: number;
+}
+
+export interface Service {
+  /** The service name keyring entries use. */
+  readonly name: string;
+  /**
+   * The Perspective `perspectiveName` of this service for `identity`. Called only for pairs on
+   * the login's keyring. Throw PARALLAX_ERR_NOT_FOUND for a perspective the service lacks.
+   */
+  getPerspectiveForIdentity(
+    perspectiveName: string,
+    identity: IdentityView,
+  ): Perspective | Promise<Perspective>;
+}
+
+export abstract class Perspective {
+  /**
+   * A capability on this perspective for its schema interface, e.g. `LobbyMember.server(this)`.
+   * Called once per attachment.
+   */
+  abstract capability(): PerspectiveStub;
+
+  /**
+   * A client attached. `client` is its callback capability (or null); the Perspective owns it
+   * until `detached`, which disposes it afterwards. May return another Perspective to hand out
+   * instead (PB's `attached` returning a different perspective).
+   */
+  attached(_client: Capability | null, _identity: IdentityView): Perspective | Promise<Perspective> {
+    return this;
+  }
+
+  /** The attachment ended. Runs once per attachment, on the Perspective `attached` returned. */
+  detached(_client: Capability | null, _identity: IdentityView): void {}
+
+  /** Schema method `Perspective.detach`: the holder ends this attachment now. */
+  detach(_params: Perspective_detach_Params, ctx: CallContext): void {
+    const scope = ctx.origin?.scope as { end?: (reason: string) => void } | undefined;
+    if (typeof scope?.end !== "function") {
+      throw new ParallaxError(ErrorCode.FAILED, "detach works only on an attached perspective");
+    }
+    scope.end("detached by the client");
+  }
+}
+
+/**
+ * The caller's Perspective, taken from the scope the call runs under (set by the broker from the
+ * export entry the caller got the object through). Fails the call if it came through no
+ * attachment (a local call, or an object handed out before any perspective).
+ */
+export function callerPerspective(ctx: CallContext): Perspective {
+  const scope = ctx.origin?.scope as { perspective?: unknown } | undefined;
+  const p = scope?.perspective;
+  if (!(p instanceof Perspective)) {
+    throw new ParallaxError(
+      ErrorCode.PERMISSION_DENIED,
+      "this object is reachable only through a perspective",
+    );
+  }
+  return p;
+}
+
+/**
+ * The server methods of a Viewable: each takes the caller's Perspective first. `S` is a
+ * generated `$Server` interface, `P` the service's Perspective class.
+ */
+export type ViewableServer<S, P extends Perspective> = {
+  [K in keyof S]: S[K] extends (params: infer A, ctx: infer C) => infer R
+    ? (perspective: P, params: A, ctx: C) => R
+    : never;
+};
+
+/**
+ * Turns a Viewable (methods taking the caller's Perspective first) into a plain server object for
+ * `Iface.server(...)`. The broker supplies the Perspective from the export entry the caller got
+ * the object through; a client can neither supply nor forge it. `isPerspective` checks it is the
+ * service's own kind.
+ */
+export function viewable<S extends object, P extends Perspective>(
+  impl: ViewableServer<S, P>,
+  isPerspective: (p: Perspective) => p is P,
+): S {
+  const server: Record<string, unknown> = {};
+  let proto: object | null = impl;
+  while (proto !== null && proto !== Object.prototype) {
+    for (const name of Object.getOwnPropertyNames(proto)) {
+      const fn = (impl as Record<string, unknown>)[name];
+      if (name === "constructor" || typeof fn !== "function" || name in server) continue;
+      server[name] = (params: never, ctx: CallContext) => {
+        const p = callerPerspective(ctx);
+        if (!isPerspective(p)) {
+          throw new ParallaxError(ErrorCode.PERMISSION_DENIED, "this object belongs to another service");
+        }
+        return (fn as unknown as (p: P, a: never, c: CallContext) => unknown).call(impl, p, params, ctx);
+      };
+    }
+    proto = Object.getPrototypeOf(proto);
+  }
+  return server as S;
+}

@@ -1,0 +1,206 @@
+/**
+ * A client that survives dropped connections: it logs in once, keeps a resume token, and after a
+ * disconnect reconnects, resumes with the token and re-attaches every perspective it had. When it
+ * cannot (the user's epoch moved on: password changed, logged out, revoked), it says so and stops.
+ *
+ * Invariants: at most one reconnect loop runs; each attached perspective's `current` stub is
+ * replaced (and the old one disposed) on every successful re-attach; after `close()` nothing
+ * reconnects.
+ */
+import type { Capability, CapabilityCtor } from "../caps/index.js";
+import { ErrorCode, ParallaxError, toParallaxError } from "../errors.js";
+import { onDisconnect, type RpcConnection } from "../rpc/index.js";
+import { type Identity, Root } from "../wire/gen/broker.js";
+
+export type ReconnectEvent =
+  | { readonly type: "connected"; readonly resumed: boolean }
+  | { readonly type: "disconnected"; readonly error: ParallaxError }
+  | {
+      readonly type: "retrying";
+      readonly attempt: number;
+      readonly delayMs: number;
+      readonly error: ParallaxError;
+    }
+  /** Resuming is impossible (epoch changed, token expired): log in again with credentials. */
+  | { readonly type: "failed"; readonly error: ParallaxError };
+
+export interface ReconnectingClientOptions {
+  /** Opens a new connection (e.g. `() => connect(url)`). */
+  readonly connect: () => Promise<RpcConnection>;
+  /** The first login, given the Root of a fresh connection. */
+  readonly login: (root: Root) => Promise<Identity>;
+  /** Names this device on the resume token. */
+  readonly device?: string;
+  readonly onEvent?: (event: ReconnectEvent) => void;
+  /** First retry delay in ms, doubled per attempt up to `maxDelayMs`. Default 200. */
+  readonly baseDelayMs?: number;
+  readonly maxDelayMs?: number;
+}
+
+/** A perspective the client keeps attached across reconnects. */
+export class AttachedPerspective<C extends Capability> {
+  #current: C | undefined;
+  readonly #listeners = new Set<(cap: C) => void>();
+
+  constructor(
+    readonly service: string,
+    readonly perspective: string,
+    readonly Ctor: CapabilityCtor<C>,
+    /** Made again for every attachment (the callback capability the server receives). */
+    readonly makeClient: (() => Capability | null) | undefined,
+  ) {}
+
+  /** The stub of the live attachment; throws while disconnected. */
+  get current(): C {
+    if (this.#current === undefined) {
+      throw new ParallaxError(
+        ErrorCode.DISCONNECTED,
+        `${this.service}/${this.perspective} is not attached right now`,
+      );
+    }
+    return this.#current;
+  }
+
+  /** Calls `listener` with each new stub after a re-attach. */
+  onReattach(listener: (cap: C) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** @internal */
+  set(cap: C | undefined, announce: boolean): void {
+    this.#current?.dispose();
+    this.#current = cap;
+    if (cap !== undefined && announce) for (const l of this.#listeners) l(cap);
+  }
+}
+
+export class ReconnectingClient {
+  #connection: RpcConnection | undefined;
+  #identity: Identity | undefined;
+  #token: string | undefined;
+  #closed = false;
+  #reconnecting: Promise<void> | undefined;
+  readonly #attached: AttachedPerspective<Capability>[] = [];
+
+  constructor(private readonly options: ReconnectingClientOptions) {}
+
+  /** Connects and logs in. */
+  async start(): Promise<Identity> {
+    const connection = await this.options.connect();
+    using root = connection.bootstrap(Root);
+    const identity = await this.options.login(root);
+    const issued = await identity.issueResumeToken({ device: this.options.device ?? "reconnecting client" });
+    this.#token = issued.token;
+    this.#adopt(connection, identity);
+    this.#emit({ type: "connected", resumed: false });
+    return identity;
+  }
+
+  /** The Identity of the current connection. */
+  get identity(): Identity {
+    if (this.#identity === undefined) throw new ParallaxError(ErrorCode.DISCONNECTED, "not connected");
+    return this.#identity;
+  }
+
+  get connection(): RpcConnection | undefined {
+    return this.#connection;
+  }
+
+  /** Attaches a perspective now and again after every reconnect. */
+  async attach<C extends Capability>(
+    service: string,
+    perspective: string,
+    Ctor: CapabilityCtor<C>,
+    makeClient?: () => Capability | null,
+  ): Promise<AttachedPerspective<C>> {
+    const handle = new AttachedPerspective<C>(service, perspective, Ctor, makeClient);
+    handle.set(await this.#attachOne(this.identity, handle), false);
+    this.#attached.push(handle as unknown as AttachedPerspective<Capability>);
+    return handle;
+  }
+
+  async #attachOne<C extends Capability>(identity: Identity, h: AttachedPerspective<C>): Promise<C> {
+    const client = h.makeClient?.() ?? null;
+    const res = await identity.attach({ service: h.service, perspective: h.perspective, client });
+    client?.dispose();
+    return res.perspective.castAs(h.Ctor);
+  }
+
+  #adopt(connection: RpcConnection, identity: Identity): void {
+    this.#connection = connection;
+    this.#identity = identity;
+    onDisconnect(identity, (error) => {
+      if (this.#connection !== connection) return;
+      this.#connection = undefined;
+      this.#identity = undefined;
+      for (const h of this.#attached) h.set(undefined, false);
+      if (this.#closed) return;
+      this.#emit({ type: "disconnected", error });
+      this.#reconnecting ??= this.#reconnect().finally(() => {
+        this.#reconnecting = undefined;
+      });
+    });
+  }
+
+  /** Settles once the current reconnect attempt is over (at once if none runs). */
+  async settled(): Promise<void> {
+    await this.#reconnecting;
+  }
+
+  async #reconnect(): Promise<void> {
+    const base = this.options.baseDelayMs ?? 200;
+    const max = this.options.maxDelayMs ?? 30_000;
+    for (let attempt = 1; !this.#closed; attempt++) {
+      let connection: RpcConnection | undefined;
+      try {
+        connection = await this.options.connect();
+        using root = connection.bootstrap(Root);
+        const resumed = await root.resume({ token: this.#token ?? "" });
+        const identity = resumed.identity;
+        for (const h of this.#attached) h.set(await this.#attachOne(identity, h), false);
+        if (this.#closed) {
+          connection.close();
+          return;
+        }
+        this.#adopt(connection, identity);
+        for (const h of this.#attached) h.set(h.current, true);
+        this.#emit({ type: "connected", resumed: true });
+        return;
+      } catch (err) {
+        const error = toParallaxError(err);
+        if (error.code === ErrorCode.AUTH_FAILED || error.code === ErrorCode.REVOKED) {
+          connection?.close();
+          this.#emit({
+            type: "failed",
+            error: new ParallaxError(
+              error.code,
+              `cannot resume the session: ${error.message}. The credentials changed or the session was revoked; log in again`,
+            ),
+          });
+          return;
+        }
+        connection?.close();
+        const delayMs = Math.min(max, base * 2 ** (attempt - 1));
+        this.#emit({ type: "retrying", attempt, delayMs, error });
+        await new Promise((r) => setTimeout(r, delayMs));
+      }
+    }
+  }
+
+  #emit(event: ReconnectEvent): void {
+    try {
+      this.options.onEvent?.(event);
+    } catch {
+      // a listener's failure is not the client's
+    }
+  }
+
+  /** Stops reconnecting and closes the connection. */
+  close(): void {
+    this.#closed = true;
+    for (const h of this.#attached) h.set(undefined, false);
+    this.#identity?.dispose();
+    this.#connection?.close();
+  }
+}

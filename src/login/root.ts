@@ -1,0 +1,351 @@
+/**
+ * The Root (each connection's bootstrap object) and the AuthChallengers it hands out.
+ *
+ * Invariants:
+ * - The Root hands out only AuthChallengers, Identities and PendingApprovals.
+ * - A challenger answers one `respond`, within `challengeTimeoutMs`; any failure burns it.
+ * - Every failed login counts against the name and the remote address (LoginThrottle) and is
+ *   audited; an unknown name fails exactly like a wrong password.
+ */
+import type { CallContext } from "../caps/index.js";
+import { checkVerifier, normalizeUsername } from "../cred/authorizer.js";
+import { authMessage, keyLoginMessage } from "../cred/scram.js";
+import { randomBytes } from "../cred/secrets.js";
+import { ErrorCode, ParallaxError } from "../errors.js";
+import type { RpcConnection } from "../rpc/index.js";
+import type { IdentityRecord, StoredVerifier } from "../store/index.js";
+import {
+  AuthChallenger,
+  type AuthChallenger$Server,
+  type AuthChallenger_respond_Params,
+  type AuthChallenger_respond_Results$Shape,
+  type KdfParams,
+  PendingApproval,
+  type Root$Server,
+  type Root_login_Params,
+  type Root_loginWithApiKey_Params,
+  type Root_loginWithKey_Params,
+  type Root_loginWithOtp_Params,
+  type Root_resume_Params,
+  type Root_signUp_Params,
+  SignUpMode,
+  type Verifier,
+} from "../wire/gen/broker.js";
+import type { Broker } from "./broker.js";
+import { PendingApprovalServer } from "./pending.js";
+import type { AuthMethodName } from "./perspective.js";
+
+const MIN_NONCE_BYTES = 16;
+const MAX_NONCE_BYTES = 64;
+const SERVER_NONCE_BYTES = 32;
+const AUTH_FAILED = "authentication failed";
+const MAX_DEVICE_CHARS = 100;
+
+export class RootServer implements Root$Server {
+  constructor(
+    private readonly broker: Broker,
+    private readonly connection: RpcConnection,
+  ) {}
+
+  get #address(): string {
+    return this.connection.remoteAddress ?? "";
+  }
+
+  info() {
+    const b = this.broker;
+    const mode = { closed: SignUpMode.CLOSED, open: SignUpMode.OPEN, approval: SignUpMode.APPROVAL }[
+      b.signUpMode
+    ];
+    return {
+      info: {
+        name: b.serverName,
+        signUp: mode,
+        anonymous: b.anonymousKeyring !== undefined,
+        kdfFloor: b.kdfFloor,
+        kdfDefault: b.kdfDefault,
+      },
+    };
+  }
+
+  async login(params: Root_login_Params) {
+    const username = normalizeUsername(params.username);
+    const clientNonce = params.clientNonce.slice();
+    if (clientNonce.length < MIN_NONCE_BYTES || clientNonce.length > MAX_NONCE_BYTES) {
+      throw new ParallaxError(
+        ErrorCode.BAD_ARGUMENT,
+        `clientNonce has ${MIN_NONCE_BYTES} to ${MAX_NONCE_BYTES} bytes`,
+      );
+    }
+    this.broker.throttle.check(username, this.#address);
+    const challenge = await this.broker.authorizer.passwordChallenge(username);
+    const serverNonce = randomBytes(SERVER_NONCE_BYTES);
+    const message = authMessage({
+      username,
+      clientNonce,
+      serverNonce,
+      salt: challenge.salt,
+      kdf: challenge.kdf,
+    });
+    const challenger = new Challenger(this.broker, this.connection, username, async (proof) => {
+      if (!challenge.verify(message, proof) || challenge.identity === undefined) return undefined;
+      return {
+        identity: challenge.identity,
+        method: "password",
+        grant: "password",
+        serverSignature: challenge.signature(message),
+      };
+    });
+    return {
+      salt: challenge.salt,
+      kdf: challenge.kdf,
+      serverNonce,
+      challenger: AuthChallenger.server(challenger),
+    };
+  }
+
+  async loginWithKey(params: Root_loginWithKey_Params) {
+    const username = normalizeUsername(params.username);
+    const publicKey = params.publicKey.slice();
+    this.broker.throttle.check(username, this.#address);
+    const owner = await this.broker.authorizer.keyOwner(username, publicKey);
+    const serverNonce = randomBytes(SERVER_NONCE_BYTES);
+    const message = keyLoginMessage({ username, publicKey, serverNonce });
+    const challenger = new Challenger(this.broker, this.connection, username, async (signature) => {
+      if (!this.broker.authorizer.verifyKeySignature(publicKey, message, signature)) return undefined;
+      if (owner.registered && owner.identity !== undefined) {
+        return {
+          identity: owner.identity,
+          method: "publicKey",
+          grant: "public key",
+          serverSignature: new Uint8Array(0),
+        };
+      }
+      // A valid signature by a key the user has not registered: a new device, to be approved.
+      const pending = await this.broker.authorizer.requestDevice(
+        owner.identity,
+        publicKey,
+        "new device",
+        this.#address,
+      );
+      return { pending: pending ?? null };
+    });
+    return { serverNonce, challenger: AuthChallenger.server(challenger) };
+  }
+
+  async loginWithApiKey(params: Root_loginWithApiKey_Params) {
+    const key = params.key;
+    const address = this.#address;
+    this.broker.throttle.check("", address);
+    const found = await this.broker.authorizer.checkApiKey(key, this.broker.now());
+    if (found === undefined) {
+      await this.#failed("", "api key");
+      throw new ParallaxError(ErrorCode.AUTH_FAILED, AUTH_FAILED);
+    }
+    const { identity, apiKey } = found;
+    await this.#succeeded(identity, "api key");
+    const grant = `api key ${apiKey.id}${apiKey.description === "" ? "" : ` (${apiKey.description})`}`;
+    return { identity: this.broker.openSession(this.connection, identity, "apiKey", grant, apiKey.keyring) };
+  }
+
+  async loginWithOtp(params: Root_loginWithOtp_Params) {
+    const username = normalizeUsername(params.username);
+    this.broker.throttle.check(username, this.#address);
+    const identity = await this.broker.authorizer.checkOtp(username, params.otp, this.broker.now());
+    if (identity === undefined) {
+      await this.#failed(username, "one-time password");
+      throw new ParallaxError(ErrorCode.AUTH_FAILED, AUTH_FAILED);
+    }
+    await this.#succeeded(identity, "one-time password");
+    return { identity: this.broker.openSession(this.connection, identity, "otp", "one-time password", null) };
+  }
+
+  async resume(params: Root_resume_Params) {
+    this.broker.throttle.check("", this.#address);
+    const found = await this.broker.authorizer.checkResumeToken(params.token, this.broker.now());
+    if (found === undefined) {
+      await this.#failed("", "resume token");
+      throw new ParallaxError(
+        ErrorCode.AUTH_FAILED,
+        "authentication failed: the resume token is unknown, expired, or from before a credential change",
+      );
+    }
+    const { identity, token } = found;
+    await this.#succeeded(identity, "resume token");
+    const grant = `resume token (${token.device})`;
+    return { identity: this.broker.openSession(this.connection, identity, "resume", grant, token.keyring) };
+  }
+
+  loginAnonymous() {
+    if (this.broker.anonymousKeyring === undefined) {
+      throw new ParallaxError(ErrorCode.PERMISSION_DENIED, "this server does not allow anonymous logins");
+    }
+    return { identity: this.broker.openSession(this.connection, undefined, "anonymous", "anonymous", null) };
+  }
+
+  async signUp(params: Root_signUp_Params) {
+    const username = normalizeUsername(params.username);
+    const verifier = readVerifier(params.verifier);
+    this.broker.throttle.check("", this.#address);
+    const result = await this.broker.authorizer.signUp(username, verifier, this.#address);
+    if ("identity" in result) {
+      return {
+        outcome: {
+          identity: this.broker.openSession(this.connection, result.identity, "signUp", "sign-up", null),
+        },
+      };
+    }
+    return {
+      outcome: {
+        pending: PendingApproval.server(
+          new PendingApprovalServer(this.broker, this.connection, result.pending),
+        ),
+      },
+    };
+  }
+
+  async #failed(username: string, what: string): Promise<void> {
+    this.broker.throttle.failure(username, this.#address);
+    await this.broker.store.audit({
+      kind: "login-failed",
+      identityId: null,
+      username,
+      remoteAddress: this.#address,
+      detail: what,
+    });
+  }
+
+  async #succeeded(identity: IdentityRecord, what: string): Promise<void> {
+    this.broker.throttle.success(identity.name, this.#address);
+    await this.broker.store.audit({
+      kind: "login",
+      identityId: identity.id,
+      username: identity.name,
+      remoteAddress: this.#address,
+      detail: what,
+    });
+  }
+}
+
+type ChallengeOutcome =
+  | { identity: IdentityRecord; method: AuthMethodName; grant: string; serverSignature: Uint8Array }
+  | { pending: import("../store/index.js").PendingRecord | null };
+
+/** One login attempt: single use, expires, burnt by any failure. */
+class Challenger implements AuthChallenger$Server {
+  #used = false;
+  readonly #expiresAt: number;
+
+  constructor(
+    private readonly broker: Broker,
+    private readonly connection: RpcConnection,
+    private readonly username: string,
+    private readonly check: (proof: Uint8Array) => Promise<ChallengeOutcome | undefined>,
+  ) {
+    this.#expiresAt = broker.now() + broker.limits.challengeTimeoutMs;
+  }
+
+  async respond(
+    params: AuthChallenger_respond_Params,
+    _ctx: CallContext,
+  ): Promise<AuthChallenger_respond_Results$Shape> {
+    const address = this.connection.remoteAddress ?? "";
+    const audit = (detail: string) =>
+      this.broker.store.audit({
+        kind: "login-failed",
+        identityId: null,
+        username: this.username,
+        remoteAddress: address,
+        detail,
+      });
+    if (this.#used) {
+      this.broker.throttle.failure(this.username, address);
+      await audit("challenger reused");
+      throw new ParallaxError(ErrorCode.AUTH_FAILED, `${AUTH_FAILED}: this challenger was used already`);
+    }
+    this.#used = true;
+    if (this.broker.now() > this.#expiresAt) {
+      await audit("challenger expired");
+      throw new ParallaxError(
+        ErrorCode.AUTH_FAILED,
+        `${AUTH_FAILED}: the challenge expired; start a new login`,
+      );
+    }
+    this.broker.throttle.check(this.username, address);
+    const outcome = await this.check(params.proof.slice());
+    if (outcome === undefined) {
+      this.broker.throttle.failure(this.username, address);
+      await audit("wrong proof");
+      throw new ParallaxError(ErrorCode.AUTH_FAILED, AUTH_FAILED);
+    }
+    if ("pending" in outcome) {
+      if (outcome.pending === null) {
+        // Unknown user: the same shape as a real request, but nothing waits behind it.
+        return {
+          outcome: {
+            pending: PendingApproval.server(new PendingApprovalServer(this.broker, this.connection, null)),
+          },
+        };
+      }
+      return {
+        outcome: {
+          pending: PendingApproval.server(
+            new PendingApprovalServer(this.broker, this.connection, outcome.pending),
+          ),
+        },
+      };
+    }
+    if (outcome.identity.suspended) {
+      await audit("suspended");
+      throw new ParallaxError(ErrorCode.AUTH_FAILED, `${AUTH_FAILED}: the account is suspended`);
+    }
+    this.broker.throttle.success(this.username, address);
+    await this.broker.store.audit({
+      kind: "login",
+      identityId: outcome.identity.id,
+      username: outcome.identity.name,
+      remoteAddress: address,
+      detail: outcome.grant,
+    });
+    return {
+      outcome: {
+        serverSignature: outcome.serverSignature,
+        identity: this.broker.openSession(
+          this.connection,
+          outcome.identity,
+          outcome.method,
+          outcome.grant,
+          null,
+        ),
+      },
+    };
+  }
+}
+
+/** A verifier from the wire, copied out of the message and checked against the KDF floor. */
+export function readVerifier(v: Verifier): StoredVerifier {
+  const kdf: KdfParams = v.kdf;
+  const out: StoredVerifier = {
+    salt: v.salt.slice(),
+    kdf: {
+      algorithm: kdf.algorithm as "argon2id",
+      memoryKiB: kdf.memoryKiB,
+      iterations: kdf.iterations,
+      parallelism: kdf.parallelism,
+    },
+    storedKey: v.storedKey.slice(),
+    serverKey: v.serverKey.slice(),
+  };
+  checkVerifier(out);
+  return out;
+}
+
+/** A device name from the wire. */
+export function readDevice(device: string): string {
+  if (device.length > MAX_DEVICE_CHARS) {
+    throw new ParallaxError(
+      ErrorCode.BAD_ARGUMENT,
+      `a device name has at most ${MAX_DEVICE_CHARS} characters`,
+    );
+  }
+  return device;
+}

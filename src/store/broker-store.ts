@@ -1,0 +1,225 @@
+/**
+ * What the broker keeps: identities and their credentials, keyrings, pending approvals, tokens
+ * and the audit log. This interface is the whole contract; `SqliteBrokerStore` is the embedded
+ * default and another backend (PostgreSQL) can replace it.
+ *
+ * Invariants every implementation keeps:
+ * - Every credential change (verifier, suspension, keyring, public key or API key revocation,
+ *   logout) bumps the identity's `epoch` in the same transaction, and the method returns the new
+ *   epoch. Nothing else changes an epoch.
+ * - Secrets (API keys, OTPs, resume tokens) are stored only as hashes, computed by the caller.
+ * - A method either commits everything it describes or nothing (a crash leaves the last
+ *   committed state).
+ * - Names are compared exactly (callers normalise them).
+ * Methods are async so that a networked backend can implement them.
+ */
+
+/** The key-derivation parameters of a stored verifier. */
+export interface KdfParams {
+  readonly algorithm: "argon2id";
+  readonly memoryKiB: number;
+  readonly iterations: number;
+  readonly parallelism: number;
+}
+
+/** What is stored for a password: never the password. */
+export interface StoredVerifier {
+  readonly salt: Uint8Array;
+  readonly kdf: KdfParams;
+  readonly storedKey: Uint8Array;
+  readonly serverKey: Uint8Array;
+}
+
+/** One (service, perspective) pair an identity may attach. */
+export interface KeyringPair {
+  readonly service: string;
+  readonly perspective: string;
+}
+
+export interface IdentityRecord {
+  readonly id: number;
+  readonly name: string;
+  /** Null for identities that log in only by key (or were made without a password). */
+  readonly verifier: StoredVerifier | null;
+  readonly keyring: readonly KeyringPair[];
+  readonly epoch: number;
+  readonly suspended: boolean;
+  readonly createdAt: number;
+}
+
+export interface PublicKeyRecord {
+  readonly identityId: number;
+  readonly publicKey: Uint8Array;
+  readonly device: string;
+  readonly addedAt: number;
+}
+
+export interface ApiKeyRecord {
+  readonly id: number;
+  readonly identityId: number;
+  readonly description: string;
+  /** The attenuated keyring: a subset of the owner's at creation time. */
+  readonly keyring: readonly KeyringPair[];
+  readonly secretHash: Uint8Array;
+  readonly createdAt: number;
+  /** ms since the epoch; 0 = never. */
+  readonly expiresAt: number;
+}
+
+export interface ResumeTokenRecord {
+  readonly identityId: number;
+  readonly tokenHash: Uint8Array;
+  /** Valid only while the identity's epoch is still this one. */
+  readonly epoch: number;
+  readonly device: string;
+  /** The keyring of the login that issued it; null = the identity's whole keyring. */
+  readonly keyring: readonly KeyringPair[] | null;
+  readonly expiresAt: number;
+}
+
+export type PendingKind = "signUp" | "deviceKey";
+
+export interface PendingRecord {
+  readonly id: number;
+  readonly kind: PendingKind;
+  readonly username: string;
+  /** Sign-ups: the verifier the new identity will get. */
+  readonly verifier: StoredVerifier | null;
+  /** Device keys: the key and the device name. */
+  readonly publicKey: Uint8Array | null;
+  readonly device: string;
+  readonly remoteAddress: string;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly state: "pending" | "approved" | "rejected";
+  /** Why it was rejected (or "approved by ..."). */
+  readonly reason: string;
+}
+
+export type AuditKind =
+  | "login"
+  | "login-failed"
+  | "sign-up"
+  | "pending"
+  | "approved"
+  | "rejected"
+  | "revoked"
+  | "credential"
+  | "admin";
+
+export interface AuditRecord {
+  readonly id: number;
+  readonly at: number;
+  readonly kind: AuditKind;
+  readonly identityId: number | null;
+  readonly username: string;
+  readonly remoteAddress: string;
+  readonly detail: string;
+}
+
+export type AuditEntry = Omit<AuditRecord, "id" | "at"> & { readonly at?: number };
+
+/** The outcome of deciding a pending request. */
+export interface Decision {
+  readonly request: PendingRecord;
+  /** Approved requests: the identity that was created (sign-up) or that gained the key. */
+  readonly identity: IdentityRecord | null;
+}
+
+export interface BrokerStore {
+  // identities
+  findIdentityByName(name: string): Promise<IdentityRecord | undefined>;
+  findIdentityById(id: number): Promise<IdentityRecord | undefined>;
+  /** Fails with ALREADY_EXISTS if the name is taken (also by a pending sign-up). */
+  createIdentity(init: {
+    name: string;
+    verifier: StoredVerifier | null;
+    keyring: readonly KeyringPair[];
+    audit?: AuditEntry;
+  }): Promise<IdentityRecord>;
+  listIdentities(): Promise<IdentityRecord[]>;
+  /** Replaces the verifier, bumps the epoch, deletes the identity's resume tokens and OTPs. */
+  changeVerifier(identityId: number, verifier: StoredVerifier, audit?: AuditEntry): Promise<number>;
+  setSuspended(identityId: number, suspended: boolean, audit?: AuditEntry): Promise<number>;
+  setKeyring(identityId: number, keyring: readonly KeyringPair[], audit?: AuditEntry): Promise<number>;
+  /** Bumps the epoch alone (logout), deleting resume tokens and OTPs. */
+  bumpEpoch(identityId: number, audit?: AuditEntry): Promise<number>;
+
+  // public keys (Ed25519, 32 bytes; a key belongs to one identity)
+  /** Fails with ALREADY_EXISTS if the key is registered (to anyone). */
+  addPublicKey(identityId: number, publicKey: Uint8Array, device: string, audit?: AuditEntry): Promise<void>;
+  findPublicKey(publicKey: Uint8Array): Promise<PublicKeyRecord | undefined>;
+  listPublicKeys(identityId: number): Promise<PublicKeyRecord[]>;
+  /** Removes the key and bumps the epoch; undefined (and no bump) if the identity had no such key. */
+  revokePublicKey(identityId: number, publicKey: Uint8Array, audit?: AuditEntry): Promise<number | undefined>;
+
+  // API keys
+  /**
+   * Creates an API key. Its secret names its id, so the hash is computed inside the transaction,
+   * from the new id, by `secretHashFor`.
+   */
+  createApiKey(
+    init: Omit<ApiKeyRecord, "id" | "secretHash">,
+    secretHashFor: (id: number) => Uint8Array,
+    audit?: AuditEntry,
+  ): Promise<ApiKeyRecord>;
+  findApiKey(id: number): Promise<ApiKeyRecord | undefined>;
+  listApiKeys(identityId: number): Promise<ApiKeyRecord[]>;
+  /** Deletes the key and bumps the epoch; undefined (and no bump) if the identity had no such key. */
+  revokeApiKey(identityId: number, id: number, audit?: AuditEntry): Promise<number | undefined>;
+
+  // one-time passwords
+  createOtp(init: {
+    identityId: number;
+    otpHash: Uint8Array;
+    epoch: number;
+    expiresAt: number;
+  }): Promise<void>;
+  /**
+   * Deletes and returns the OTP with this hash if it belongs to the identity, is unexpired at
+   * `now` and of the identity's current epoch. Single use: two concurrent consumers cannot both
+   * get it.
+   */
+  consumeOtp(identityId: number, otpHash: Uint8Array, now: number): Promise<boolean>;
+
+  // resume tokens
+  createResumeToken(init: ResumeTokenRecord): Promise<void>;
+  /** The token with this hash if unexpired at `now` and of the identity's current epoch. */
+  findResumeToken(tokenHash: Uint8Array, now: number): Promise<ResumeTokenRecord | undefined>;
+
+  // pending approvals
+  /** Sign-ups fail with ALREADY_EXISTS if the name is taken or already pending. */
+  createPending(
+    init: Omit<PendingRecord, "id" | "state" | "reason">,
+    audit?: AuditEntry,
+  ): Promise<PendingRecord>;
+  findPending(id: number): Promise<PendingRecord | undefined>;
+  /** Requests still pending (unexpired at `now`), oldest first; `username` narrows to one user's. */
+  listPending(now: number, username?: string): Promise<PendingRecord[]>;
+  /**
+   * Decides a pending request in one transaction: approving a sign-up creates the identity with
+   * `keyring`; approving a device key registers it to the user (no epoch bump). Fails with
+   * NOT_FOUND if there is no such request still pending.
+   */
+  decidePending(
+    id: number,
+    approve: boolean,
+    reason: string,
+    keyring: readonly KeyringPair[],
+    audit?: AuditEntry,
+  ): Promise<Decision>;
+
+  // audit log
+  audit(entry: AuditEntry): Promise<void>;
+  /** The newest `limit` records, newest first. */
+  listAudit(limit: number): Promise<AuditRecord[]>;
+
+  /** A random 32-byte secret made on first use and kept (it keys the fake salts). */
+  serverSecret(): Promise<Uint8Array>;
+  /**
+   * A number that changes whenever another process (the CLI) committed to the store, so the
+   * broker can notice approvals and revocations made behind its back.
+   */
+  externalChanges(): number;
+  close(): void;
+}

@@ -1,0 +1,190 @@
+/**
+ * The store's schema, as an ordered list of migrations.
+ *
+ * Invariants:
+ * - `PRAGMA user_version` is the number of the last migration applied; 0 is an empty file.
+ * - Versions run 1, 2, 3, ... without gaps. A migration, once released, is never edited: a schema
+ *   change is a new entry at the end (the wallet tables will be version 2).
+ * - Each migration runs in its own IMMEDIATE transaction together with the `user_version` bump,
+ *   so a crash leaves the file at the previous version or the next, never in between, and two
+ *   processes opening the same file at once cannot both apply one migration.
+ * - A file whose version is newer than the last one known here is refused (STORAGE): older code
+ *   must not write to a schema it does not understand.
+ */
+import type Database from "better-sqlite3";
+import { ErrorCode, ParallaxError } from "../errors.js";
+
+export interface Migration {
+  readonly version: number;
+  readonly description: string;
+  /** SQL run as one script; it must not open or close transactions itself. */
+  readonly up: string;
+}
+
+/** The verifier columns shared by `identities` and `pending`, and the check that they are all NULL or all set. */
+const VERIFIER_COLUMNS = `
+  salt BLOB,
+  stored_key BLOB,
+  server_key BLOB,
+  kdf_algorithm TEXT,
+  kdf_memory_kib INTEGER,
+  kdf_iterations INTEGER,
+  kdf_parallelism INTEGER`;
+const VERIFIER_CHECK = `
+  CHECK ((salt IS NULL) = (stored_key IS NULL)
+     AND (salt IS NULL) = (server_key IS NULL)
+     AND (salt IS NULL) = (kdf_algorithm IS NULL)
+     AND (salt IS NULL) = (kdf_memory_kib IS NULL)
+     AND (salt IS NULL) = (kdf_iterations IS NULL)
+     AND (salt IS NULL) = (kdf_parallelism IS NULL))`;
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: "identities, credentials, tokens, pending approvals, audit log, server secret",
+    up: `
+CREATE TABLE identities (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  ${VERIFIER_COLUMNS},
+  epoch INTEGER NOT NULL DEFAULT 0,
+  suspended INTEGER NOT NULL DEFAULT 0 CHECK (suspended IN (0, 1)),
+  created_at INTEGER NOT NULL,
+  ${VERIFIER_CHECK}
+);
+
+CREATE TABLE keyrings (
+  identity_id INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+  service TEXT NOT NULL,
+  perspective TEXT NOT NULL,
+  PRIMARY KEY (identity_id, service, perspective)
+) WITHOUT ROWID;
+
+CREATE TABLE public_keys (
+  public_key BLOB PRIMARY KEY,
+  identity_id INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+  device TEXT NOT NULL,
+  added_at INTEGER NOT NULL
+);
+CREATE INDEX public_keys_by_identity ON public_keys(identity_id);
+
+CREATE TABLE api_keys (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  identity_id INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+  description TEXT NOT NULL,
+  secret_hash BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX api_keys_by_identity ON api_keys(identity_id);
+
+CREATE TABLE api_key_keyrings (
+  api_key_id INTEGER NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+  service TEXT NOT NULL,
+  perspective TEXT NOT NULL,
+  PRIMARY KEY (api_key_id, service, perspective)
+) WITHOUT ROWID;
+
+CREATE TABLE otps (
+  otp_hash BLOB PRIMARY KEY,
+  identity_id INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+  epoch INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX otps_by_identity ON otps(identity_id);
+
+CREATE TABLE resume_tokens (
+  token_hash BLOB PRIMARY KEY,
+  identity_id INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+  epoch INTEGER NOT NULL,
+  device TEXT NOT NULL,
+  keyring TEXT,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX resume_tokens_by_identity ON resume_tokens(identity_id);
+
+CREATE TABLE pending (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL CHECK (kind IN ('signUp', 'deviceKey')),
+  username TEXT NOT NULL,
+  ${VERIFIER_COLUMNS},
+  public_key BLOB,
+  device TEXT NOT NULL,
+  remote_address TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'approved', 'rejected')),
+  reason TEXT NOT NULL DEFAULT '',
+  ${VERIFIER_CHECK}
+);
+CREATE INDEX pending_open ON pending(state, expires_at);
+CREATE INDEX pending_by_username ON pending(username, state);
+
+-- No foreign key on identity_id: the log keeps what happened even to ids that never existed
+-- (a failed login) or are gone.
+CREATE TABLE audit (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  at INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  identity_id INTEGER,
+  username TEXT NOT NULL,
+  remote_address TEXT NOT NULL,
+  detail TEXT NOT NULL
+);
+
+CREATE TABLE server_secret (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  secret BLOB NOT NULL CHECK (length(secret) = 32)
+);
+`,
+  },
+];
+
+/** The version a fully migrated file has. */
+export const LATEST_VERSION: number = MIGRATIONS.at(-1)?.version ?? 0;
+
+function userVersion(db: Database.Database): number {
+  return db.pragma("user_version", { simple: true }) as number;
+}
+
+/** Throws unless `migrations` is numbered 1, 2, 3, ... in order. */
+export function checkMigrations(migrations: readonly Migration[]): void {
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) {
+      throw new ParallaxError(
+        ErrorCode.STORAGE,
+        `store migration list is broken: entry ${i} has version ${m.version}, expected ${i + 1}`,
+      );
+    }
+  });
+}
+
+/**
+ * Brings `db` to the latest version, one transaction per migration, and returns the version.
+ * Fails with STORAGE if the file is newer than this code.
+ */
+export function migrate(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS): number {
+  checkMigrations(migrations);
+  const latest = migrations.at(-1)?.version ?? 0;
+  const refuseNewer = (found: number): void => {
+    if (found > latest) {
+      throw new ParallaxError(
+        ErrorCode.STORAGE,
+        `store schema version ${found} is newer than this Parallax knows (${latest}); ` +
+          "upgrade Parallax or open another file",
+      );
+    }
+  };
+  refuseNewer(userVersion(db));
+  for (const m of migrations) {
+    db.transaction(() => {
+      // Re-read under the write lock: another process may have migrated meanwhile.
+      const current = userVersion(db);
+      refuseNewer(current);
+      if (current >= m.version) return;
+      db.exec(m.up);
+      db.pragma(`user_version = ${m.version}`);
+    }).immediate();
+  }
+  return userVersion(db);
+}

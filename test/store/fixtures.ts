@@ -1,0 +1,67 @@
+/** Shared fixtures for the store tests: temp files, a settable clock, sample credentials. */
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { AuditEntry, AuditKind, KeyringPair, StoredVerifier } from "../../src/store/index.js";
+import { SqliteBrokerStore } from "../../src/store/index.js";
+
+/** A fresh temp directory; `cleanup()` closes every store opened in it and removes it. */
+export class TempStores {
+  readonly dir = mkdtempSync(path.join(os.tmpdir(), "parallax-store-"));
+  readonly file = path.join(this.dir, "broker.db");
+  readonly #open: SqliteBrokerStore[] = [];
+  /** The clock every store opened here uses; tests move it. */
+  time = 1_700_000_000_000;
+
+  /**
+   * Opens a store on the clock. Behaviour tests default to synchronous NORMAL, which skips the
+   * per-commit fsync; FULL (the production default) is what migrations.test.ts and the crash
+   * test's writer use.
+   */
+  open(file = this.file, options: { synchronous?: "FULL" | "NORMAL" } = {}): SqliteBrokerStore {
+    const store = SqliteBrokerStore.open(file, { synchronous: "NORMAL", ...options, now: () => this.time });
+    this.#open.push(store);
+    return store;
+  }
+
+  cleanup(): void {
+    for (const s of this.#open) s.close();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export function verifier(seed: number): StoredVerifier {
+  return {
+    salt: new Uint8Array(16).fill(seed),
+    kdf: { algorithm: "argon2id", memoryKiB: 19456, iterations: 2, parallelism: 1 },
+    storedKey: new Uint8Array(32).fill(seed + 1),
+    serverKey: new Uint8Array(32).fill(seed + 2),
+  };
+}
+
+/** 32 bytes of `n`: a public key, or a hash of a secret. */
+export function bytes32(n: number): Uint8Array {
+  return new Uint8Array(32).fill(n);
+}
+
+export const KEYRING: readonly KeyringPair[] = [
+  { service: "wallet", perspective: "owner" },
+  { service: "chat", perspective: "member" },
+  { service: "chat", perspective: "admin" },
+];
+export const KEYRING_SORTED: readonly KeyringPair[] = [
+  { service: "chat", perspective: "admin" },
+  { service: "chat", perspective: "member" },
+  { service: "wallet", perspective: "owner" },
+];
+
+export function entry(kind: AuditKind, detail: string, identityId: number | null = null): AuditEntry {
+  return { kind, identityId, username: "alice", remoteAddress: "192.0.2.7", detail };
+}
+
+/** A distinct 32-byte hash for each `i` up to 2^32. */
+export function otpHash(i: number): Uint8Array {
+  const h = new Uint8Array(32).fill(0xab);
+  new DataView(h.buffer).setUint32(0, i);
+  return h;
+}

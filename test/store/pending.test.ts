@@ -1,0 +1,193 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ErrorCode } from "../../src/errors.js";
+import type { BrokerStore, PendingRecord } from "../../src/store/index.js";
+import { bytes32, entry, KEYRING, KEYRING_SORTED, TempStores, verifier } from "./fixtures.js";
+
+let t: TempStores;
+let store: BrokerStore;
+beforeEach(() => {
+  t = new TempStores();
+  store = t.open();
+});
+afterEach(() => t.cleanup());
+
+const rejects = (code: string) => expect.objectContaining({ code });
+const HOUR = 3_600_000;
+
+function signUp(username: string, expiresIn = HOUR): Omit<PendingRecord, "id" | "state" | "reason"> {
+  return {
+    kind: "signUp",
+    username,
+    verifier: verifier(3),
+    publicKey: null,
+    device: "",
+    remoteAddress: "192.0.2.7",
+    createdAt: t.time,
+    expiresAt: t.time + expiresIn,
+  };
+}
+
+function deviceKey(username: string, key: number): Omit<PendingRecord, "id" | "state" | "reason"> {
+  return {
+    kind: "deviceKey",
+    username,
+    verifier: null,
+    publicKey: bytes32(key),
+    device: "new laptop",
+    remoteAddress: "192.0.2.8",
+    createdAt: t.time,
+    expiresAt: t.time + HOUR,
+  };
+}
+
+describe("pending sign-ups", () => {
+  it("records a sign-up as pending with its verifier", async () => {
+    const req = await store.createPending(signUp("alice"), entry("pending", "sign-up"));
+    expect(req).toEqual({ ...signUp("alice"), id: req.id, state: "pending", reason: "" });
+    expect(await store.findPending(req.id)).toEqual(req);
+    expect(await store.findPending(req.id + 1)).toBeUndefined();
+    expect((await store.listAudit(5)).map((a) => a.kind)).toEqual(["pending"]);
+  });
+
+  it("blocks the name while pending: createIdentity and a second sign-up fail with ALREADY_EXISTS", async () => {
+    await store.createPending(signUp("alice"));
+    await expect(store.createIdentity({ name: "alice", verifier: null, keyring: [] })).rejects.toEqual(
+      rejects(ErrorCode.ALREADY_EXISTS),
+    );
+    await expect(store.createPending(signUp("alice"))).rejects.toEqual(rejects(ErrorCode.ALREADY_EXISTS));
+    expect(await store.listPending(t.time)).toHaveLength(1);
+  });
+
+  it("stops blocking the name once the sign-up has expired", async () => {
+    await store.createPending(signUp("alice", 1000));
+    t.time += 1000;
+    expect((await store.createPending(signUp("alice"))).username).toBe("alice");
+  });
+
+  it("refuses a sign-up for the name of an existing identity with ALREADY_EXISTS", async () => {
+    await store.createIdentity({ name: "alice", verifier: null, keyring: [] });
+    await expect(store.createPending(signUp("alice"))).rejects.toEqual(rejects(ErrorCode.ALREADY_EXISTS));
+  });
+
+  it("approving creates the identity with the request's verifier and the given keyring", async () => {
+    const req = await store.createPending(signUp("alice"));
+    const { request, identity } = await store.decidePending(
+      req.id,
+      true,
+      "approved by root",
+      KEYRING,
+      entry("approved", "by root"),
+    );
+    expect(request).toEqual({ ...req, state: "approved", reason: "approved by root" });
+    expect(identity).toMatchObject({
+      name: "alice",
+      verifier: verifier(3),
+      keyring: KEYRING_SORTED,
+      epoch: 0,
+    });
+    expect(await store.findIdentityByName("alice")).toEqual(identity);
+    expect(await store.listPending(t.time)).toEqual([]);
+    expect((await store.listAudit(5)).map((a) => a.kind)).toEqual(["approved"]);
+  });
+
+  it("approving a sign-up that carries a key registers the key to the new identity", async () => {
+    const req = await store.createPending({ ...signUp("alice"), publicKey: bytes32(4), device: "laptop" });
+    const { identity } = await store.decidePending(req.id, true, "ok", []);
+    expect(await store.findPublicKey(bytes32(4))).toMatchObject({
+      identityId: identity?.id,
+      device: "laptop",
+    });
+  });
+
+  it("rejecting records the reason and creates nothing, freeing the name", async () => {
+    const req = await store.createPending(signUp("alice"));
+    const decision = await store.decidePending(req.id, false, "unknown person", KEYRING);
+    expect(decision).toEqual({
+      request: { ...req, state: "rejected", reason: "unknown person" },
+      identity: null,
+    });
+    expect(await store.findPending(req.id)).toEqual(decision.request);
+    expect(await store.findIdentityByName("alice")).toBeUndefined();
+    await store.createIdentity({ name: "alice", verifier: null, keyring: [] });
+  });
+
+  it("deciding twice fails with NOT_FOUND and changes nothing", async () => {
+    const req = await store.createPending(signUp("alice"));
+    await store.decidePending(req.id, true, "ok", KEYRING);
+    await expect(store.decidePending(req.id, false, "changed my mind", [])).rejects.toEqual(
+      rejects(ErrorCode.NOT_FOUND),
+    );
+    expect(await store.findPending(req.id)).toMatchObject({ state: "approved", reason: "ok" });
+    expect(await store.findIdentityByName("alice")).toBeDefined();
+  });
+
+  it("deciding an expired or unknown request fails with NOT_FOUND", async () => {
+    const req = await store.createPending(signUp("alice", 1000));
+    t.time += 1000;
+    await expect(store.decidePending(req.id, true, "late", KEYRING)).rejects.toEqual(
+      rejects(ErrorCode.NOT_FOUND),
+    );
+    await expect(store.decidePending(req.id + 1, true, "?", KEYRING)).rejects.toEqual(
+      rejects(ErrorCode.NOT_FOUND),
+    );
+    expect(await store.findIdentityByName("alice")).toBeUndefined();
+    expect(await store.findPending(req.id)).toMatchObject({ state: "pending" });
+  });
+});
+
+describe("pending device keys", () => {
+  it("approving registers the key to the user without bumping the epoch", async () => {
+    const alice = await store.createIdentity({ name: "alice", verifier: verifier(1), keyring: KEYRING });
+    const req = await store.createPending(deviceKey("alice", 9));
+    const { request, identity } = await store.decidePending(req.id, true, "approved by alice", []);
+    expect(request.state).toBe("approved");
+    expect(identity).toEqual(alice);
+    expect(await store.findPublicKey(bytes32(9))).toMatchObject({
+      identityId: alice.id,
+      device: "new laptop",
+    });
+    expect((await store.findIdentityById(alice.id))?.epoch).toBe(0);
+  });
+
+  it("approving a key registered meanwhile fails with ALREADY_EXISTS and leaves the request pending", async () => {
+    const alice = await store.createIdentity({ name: "alice", verifier: null, keyring: [] });
+    const req = await store.createPending(deviceKey("alice", 9));
+    await store.addPublicKey(alice.id, bytes32(9), "other");
+    await expect(store.decidePending(req.id, true, "ok", [], entry("approved", "x"))).rejects.toEqual(
+      rejects(ErrorCode.ALREADY_EXISTS),
+    );
+    expect(await store.findPending(req.id)).toMatchObject({ state: "pending", reason: "" });
+    expect(await store.listAudit(5)).toEqual([]);
+  });
+
+  it("approving a key for a user that does not exist fails with NOT_FOUND", async () => {
+    const req = await store.createPending(deviceKey("ghost", 9));
+    await expect(store.decidePending(req.id, true, "ok", [])).rejects.toEqual(rejects(ErrorCode.NOT_FOUND));
+    expect(await store.findPublicKey(bytes32(9))).toBeUndefined();
+  });
+
+  it("refuses a device-key request without a 32-byte key with BAD_ARGUMENT", async () => {
+    await expect(store.createPending({ ...deviceKey("alice", 1), publicKey: null })).rejects.toEqual(
+      rejects(ErrorCode.BAD_ARGUMENT),
+    );
+    await expect(
+      store.createPending({ ...deviceKey("alice", 1), publicKey: new Uint8Array(8) }),
+    ).rejects.toEqual(rejects(ErrorCode.BAD_ARGUMENT));
+  });
+});
+
+describe("listPending", () => {
+  it("lists unexpired pending requests oldest first, optionally for one user", async () => {
+    await store.createIdentity({ name: "alice", verifier: null, keyring: [] });
+    const a1 = await store.createPending(deviceKey("alice", 1));
+    const b = await store.createPending(signUp("bob"));
+    const a2 = await store.createPending({ ...deviceKey("alice", 2), expiresAt: t.time + 10 });
+    const decided = await store.createPending(deviceKey("alice", 3));
+    await store.decidePending(decided.id, false, "no", []);
+
+    expect((await store.listPending(t.time)).map((r) => r.id)).toEqual([a1.id, b.id, a2.id]);
+    expect((await store.listPending(t.time, "alice")).map((r) => r.id)).toEqual([a1.id, a2.id]);
+    expect((await store.listPending(t.time + 10, "alice")).map((r) => r.id)).toEqual([a1.id]);
+    expect(await store.listPending(t.time, "carol")).toEqual([]);
+  });
+});
