@@ -119,9 +119,18 @@ export interface Limits {
    * to `loginDelayMaxMs`; the message says when to retry. A success clears the name's count.
    */
   loginFreeFailures: number;
-  /** The first delay after `loginFreeFailures` failures, in ms. Default 1000. */
+  /**
+   * The first delay after `loginFreeFailures` failures, in ms. Default 1000.
+   * Why: the delay doubles from here, so guessing slows down quickly.
+   * Exceeded: see `loginFreeFailures`.
+   */
   loginDelayBaseMs: number;
-  /** The longest delay, in ms. Default 900_000 (15 minutes). */
+  /**
+   * The longest delay, in ms. Default 900_000 (15 minutes).
+   * Why: a locked-out user must be able to try again within a bounded time, and the throttle
+   * forgets a name or address after this long without failures.
+   * Exceeded: delays stop growing at this value.
+   */
   loginDelayMaxMs: number;
   /**
    * Milliseconds an AuthChallenger stays usable. Default 60_000.

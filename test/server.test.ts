@@ -1,11 +1,16 @@
 import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { connect } from "../src/client.js";
 import { ErrorCode } from "../src/errors.js";
 import { type ParallaxServer, startServer } from "../src/server.js";
 import { demoBootstrap } from "../src/services/demo/demo-service.js";
+import { loginWithPassword, signUp } from "../src/login/client-login.js";
+import { Root } from "../src/wire/gen/broker.js";
 import { Demo } from "../src/wire/gen/demo.js";
+import { LobbyMember } from "../src/wire/gen/lobby.js";
 import { expectNoLeaks } from "./rpc/harness.js";
 
 const root = path.resolve(import.meta.dirname, "..");
@@ -52,39 +57,40 @@ describe("startServer and connect", () => {
 });
 
 describe("npm start (parallax serve)", () => {
-  it("prints the ws:// line once listening, serves calls, and exits 0 on SIGTERM", async () => {
+  it("serves a Root with logins on the SQLite default, prints the ws:// line and exits 0 on SIGTERM", async () => {
+    const data = mkdtempSync(path.join(tmpdir(), "parallax-serve-"));
     const child = spawn(
       process.execPath,
-      [
-        "--import",
-        "tsx",
-        "src/cli.ts",
-        "serve",
-        "--port",
-        "0",
-        "--tcp-port",
-        "0",
-        "--data",
-        path.join(root, "data"),
-      ],
+      ["--import", "tsx", "src/cli.ts", "serve", "--port", "0", "--tcp-port", "0", "--data", data],
       { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
     );
     let out = "";
-    const url = await new Promise<string>((resolve, reject) => {
-      child.stdout.on("data", (d: Buffer) => {
-        out += d.toString();
-        const m = /(ws:\/\/127\.0\.0\.1:\d+\/rpc)/.exec(out);
-        if (m) resolve(m[1] as string);
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stdout.on("data", (d: Buffer) => {
+          out += d.toString();
+          const m = /(ws:\/\/127\.0\.0\.1:\d+\/rpc)/.exec(out);
+          if (m) resolve(m[1] as string);
+        });
+        child.once("exit", (code) => reject(new Error(`exited early with ${code}: ${out}`)));
       });
-      child.once("exit", (code) => reject(new Error(`exited early with ${code}: ${out}`)));
-    });
-    const conn = await connect(url);
-    const demo = conn.bootstrap(Demo);
-    expect((await demo.newCounter({ start: 1n }).counter.inc({ by: 2n })).value).toBe(3n);
-    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
-    child.kill("SIGTERM");
-    expect(await exited).toBe(0);
-    expect(out).toContain("SIGTERM: closing 1 connection(s)");
-    conn.close();
+      expect(out).toContain("sign-up open");
+      const conn = await connect(url);
+      const rootCap = conn.bootstrap(Root);
+      const signed = await signUp(rootCap, "alice", "alice password");
+      signed.identity?.dispose();
+      const { identity } = await loginWithPassword(rootCap, "alice", "alice password");
+      const member = identity.attach({ service: "lobby", perspective: "member", client: null }).perspective;
+      expect((await member.castAs(LobbyMember).hello()).greeting).toBe("hello, alice");
+      expect(existsSync(path.join(data, "parallax.db"))).toBe(true);
+      const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+      child.kill("SIGTERM");
+      expect(await exited).toBe(0);
+      expect(out).toContain("SIGTERM: closing 1 connection(s)");
+      conn.close();
+    } finally {
+      child.kill("SIGKILL");
+      rmSync(data, { recursive: true, force: true });
+    }
   });
 });

@@ -31,7 +31,7 @@ import {
   SignUpMode,
   type Verifier,
 } from "../wire/gen/broker.js";
-import type { Broker } from "./broker.js";
+import { type Broker, onKeyring } from "./broker.js";
 import { PendingApprovalServer } from "./pending.js";
 import type { AuthMethodName } from "./perspective.js";
 
@@ -144,7 +144,9 @@ export class RootServer implements Root$Server {
     const { identity, apiKey } = found;
     await this.#succeeded(identity, "api key");
     const grant = `api key ${apiKey.id}${apiKey.description === "" ? "" : ` (${apiKey.description})`}`;
-    return { identity: this.broker.openSession(this.connection, identity, "apiKey", grant, apiKey.keyring) };
+    // The owner's keyring may have shrunk since the key was made: the key never grants more.
+    const keyring = apiKey.keyring.filter((k) => onKeyring(identity.keyring, k));
+    return { identity: this.broker.openSession(this.connection, identity, "apiKey", grant, keyring) };
   }
 
   async loginWithOtp(params: Root_loginWithOtp_Params) {
@@ -172,7 +174,8 @@ export class RootServer implements Root$Server {
     const { identity, token } = found;
     await this.#succeeded(identity, "resume token");
     const grant = `resume token (${token.device})`;
-    return { identity: this.broker.openSession(this.connection, identity, "resume", grant, token.keyring) };
+    const keyring = token.keyring?.filter((k) => onKeyring(identity.keyring, k)) ?? null;
+    return { identity: this.broker.openSession(this.connection, identity, "resume", grant, keyring) };
   }
 
   loginAnonymous() {

@@ -349,7 +349,7 @@ export class SqliteBrokerStore implements BrokerStore {
     }
   }
 
-  /** The pragmas the file is open with, for checks and `parallax store` diagnostics. */
+  /** The pragmas the file is open with, for health checks and tests. */
   inspect(): StoreSettings {
     return this.#read("inspect", () => {
       const levels = ["OFF", "NORMAL", "FULL", "EXTRA"] as const;

@@ -1,13 +1,19 @@
 /**
- * `npm run bench [-- --json FILE] [--runs N] [--only workload,…] [--no-pin]`
+ * `npm run bench [-- --json FILE] [--runs N] [--only workload,…] [--no-pin] [--login-store disk|memory]`
  *
  * Each workload runs against three servers in separate processes, measured in the same run:
  * Parallax, a raw `ws` echo server (the baseline every ratio is taken against) and Cap'n Web.
  * Client and server are pinned to core 0 with taskset (when present) so the figures are stable;
  * each figure is the median of several client runs.
+ *
+ * The login workloads run on Parallax only (the others have no login to compare with): its
+ * server process also runs the broker (open sign-up, a fresh SQLite store in a temporary folder,
+ * or in memory with `--login-store memory`). The clients sign their users up, and so run argon2id,
+ * before anything is measured; the measured logins run no KDF on either side.
  */
 import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
@@ -20,17 +26,29 @@ const { values } = parseArgs({
     runs: { type: "string", default: "3" },
     only: { type: "string" },
     "no-pin": { type: "boolean", default: false },
+    "login-store": { type: "string", default: "disk" },
   },
 });
 const runs = Number(values.runs);
 const SYSTEMS = ["parallax", "ws", "capnweb"] as const;
 type System = (typeof SYSTEMS)[number];
 
+type Figures = Record<string, number>;
+
 interface Workload {
   readonly name: string;
-  /** The figure the ratio is taken on, and whether bigger is better. */
+  /** The figure the median is taken on and the ratio (if any) is about. */
   readonly main: string;
   readonly target: string;
+  /** The systems it runs on. Default: all three. */
+  readonly systems?: readonly System[];
+  /** The ratio shown, from the rows' figures. Default: `main`, parallax / ws. null: none. */
+  readonly ratio?: {
+    readonly label: string;
+    readonly of: (row: Partial<Record<System, Figures>>) => number;
+  } | null;
+  /** Runs the server with the login broker too. */
+  readonly broker?: boolean;
 }
 const WORKLOADS: Workload[] = [
   { name: "echo-1", main: "p50_us", target: "p50 ≤ 1.5× ws" },
@@ -38,6 +56,30 @@ const WORKLOADS: Workload[] = [
   { name: "conn-100", main: "calls_per_s", target: "≥ 0.5× ws" },
   { name: "chain-3", main: "round_trips", target: "≤ 1.2 round trips" },
   { name: "idle-memory", main: "kib_per_conn", target: "≤ 2× ws" },
+  // Complete SCRAM logins per second (16 in flight over 4 connections, 20 users), client KDF done
+  // beforehand: an HMAC check, a SQLite lookup and an audit insert per login on the server. There
+  // is no login in ws or Cap'n Web, so no ratio: an absolute figure.
+  {
+    name: "login-rate",
+    main: "logins_per_s",
+    target: "≥ 1000/s",
+    systems: ["parallax"],
+    ratio: null,
+    broker: true,
+  },
+  // p99 of one-in-flight echo calls on their own connection while login-rate's loops run against
+  // the same server process, over the same echo without logins, measured in the same run.
+  {
+    name: "echo-under-logins",
+    main: "p99_us",
+    target: "≤ 3× idle p99",
+    systems: ["parallax"],
+    ratio: {
+      label: "p99_us under logins / idle",
+      of: (row) => (row.parallax?.p99_us ?? Number.NaN) / (row.parallax?.idle_p99_us ?? Number.NaN),
+    },
+    broker: true,
+  },
 ];
 
 const pinned = !values["no-pin"] && hasTaskset();
@@ -69,37 +111,67 @@ async function nextLine(it: AsyncIterableIterator<string>, prefix: string): Prom
   }
 }
 
-async function startServer(system: System) {
-  const child = node([path.join(here, "server.ts"), system]);
+async function startServer(system: System, withBroker = false) {
+  const dir = withBroker ? mkdtempSync(path.join(tmpdir(), "parallax-bench-")) : undefined;
+  const store = values["login-store"] === "memory" ? ":memory:" : path.join(dir ?? "", "parallax.db");
+  const child = node([path.join(here, "server.ts"), system, ...(withBroker ? ["--broker", store] : [])]);
   const out = lines(child);
-  const port = Number((await nextLine(out, "ready ")).split(" ")[1]);
+  const [, port, brokerPort] = (await nextLine(out, "ready ")).split(" ").map(Number);
   return {
-    port,
+    port: port as number,
+    brokerPort,
     async mem(): Promise<number> {
       child.stdin.write("mem\n");
       return Number((await nextLine(out, "mem ")).split(" ")[1]);
     },
     stop(): Promise<void> {
       return new Promise((r) => {
-        child.once("exit", () => r());
+        child.once("exit", () => {
+          if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+          r();
+        });
         child.kill("SIGKILL");
       });
     },
   };
 }
 
-async function runClient(system: System, workload: string, port: number): Promise<Record<string, number>> {
-  const child = node([path.join(here, "client.ts"), system, workload, String(port)]);
-  const out = lines(child);
+type Server = Awaited<ReturnType<typeof startServer>>;
+
+function clientArgs(system: System, workload: string, server: Server): string[] {
+  const ports = [server.port, ...(server.brokerPort === undefined ? [] : [server.brokerPort])];
+  return [path.join(here, "client.ts"), system, workload, ...ports.map(String)];
+}
+
+async function runClient(system: System, workload: string, server: Server): Promise<Figures> {
+  const out = lines(node(clientArgs(system, workload, server)));
   const line = await nextLine(out, "{");
-  return JSON.parse(line) as Record<string, number>;
+  return JSON.parse(line) as Figures;
+}
+
+/** One echo-under-logins run: the echo probe alone, then again while a second client logs in. */
+async function echoUnderLogins(server: Server): Promise<Figures> {
+  const idle = await runClient("parallax", "echo-probe", server);
+  const load = node(clientArgs("parallax", "login-load", server));
+  const out = lines(load);
+  await nextLine(out, "started");
+  const busy = await runClient("parallax", "echo-probe", server);
+  load.stdin.write("stop\n");
+  const logins = JSON.parse(await nextLine(out, "{")) as Figures;
+  return {
+    p50_us: busy.p50_us ?? Number.NaN,
+    p99_us: busy.p99_us ?? Number.NaN,
+    idle_p50_us: idle.p50_us ?? Number.NaN,
+    idle_p99_us: idle.p99_us ?? Number.NaN,
+    logins_per_s: logins.logins_per_s ?? Number.NaN,
+  };
 }
 
 async function idleMemory(system: System): Promise<Record<string, number>> {
   const server = await startServer(system);
   try {
     const before = await server.mem();
-    const child = node([path.join(here, "client.ts"), system, "idle-memory", String(server.port)]);
+    const child = node(clientArgs(system, "idle-memory", server));
     const out = lines(child);
     await nextLine(out, "opened");
     const after = await server.mem();
@@ -122,10 +194,16 @@ async function measure(w: Workload, system: System): Promise<Record<string, numb
     for (let i = 0; i < Math.max(1, Math.min(runs, 3)); i++) rs.push(await idleMemory(system));
     return median(rs, w.main);
   }
-  const server = await startServer(system);
+  const server = await startServer(system, w.broker);
   try {
     const rs = [];
-    for (let i = 0; i < runs; i++) rs.push(await runClient(system, w.name, server.port));
+    for (let i = 0; i < runs; i++) {
+      rs.push(
+        w.name === "echo-under-logins"
+          ? await echoUnderLogins(server)
+          : await runClient(system, w.name, server),
+      );
+    }
     return median(rs, w.main);
   } finally {
     await server.stop();
@@ -145,18 +223,28 @@ async function main(): Promise<void> {
   process.stdout.write(
     `parallax bench — ${new Date().toISOString()} — node ${process.version}, pinned to core 0: ${pinned}\n`,
   );
+  const pad = Math.max(...WORKLOADS.map((w) => w.name.length));
   for (const w of WORKLOADS) {
     if (only !== undefined && !only.includes(w.name)) continue;
-    const row: Record<string, unknown> = { workload: w.name };
-    for (const s of SYSTEMS) row[s] = await measure(w, s);
-    const p = (row.parallax as Record<string, number>)[w.main] ?? Number.NaN;
-    const b = (row.ws as Record<string, number>)[w.main] ?? Number.NaN;
-    row.ratio = w.name === "chain-3" ? p : Math.round((p / b) * 100) / 100;
-    row.target = w.target;
-    rows.push(row);
+    const figures: Partial<Record<System, Figures>> = {};
+    for (const s of w.systems ?? SYSTEMS) figures[s] = await measure(w, s);
+    const ratio =
+      w.ratio === undefined
+        ? {
+            label: `${w.main}, parallax/ws`,
+            of: (f: typeof figures) =>
+              w.name === "chain-3"
+                ? (f.parallax?.[w.main] ?? Number.NaN)
+                : (f.parallax?.[w.main] ?? Number.NaN) / (f.ws?.[w.main] ?? Number.NaN),
+          }
+        : w.ratio;
+    const value = ratio === null ? null : Math.round(ratio.of(figures) * 100) / 100;
+    rows.push({ workload: w.name, ...figures, ratio: value, target: w.target });
+    const [first, ...rest] = SYSTEMS.map((s) => `${`${s}:`.padEnd(10)}${fmt(figures[s])}`);
+    const ratioText = ratio === null ? "ratio: —" : `ratio (${ratio.label}): ${value}`;
     process.stdout.write(
-      `${w.name.padEnd(12)} parallax: ${fmt(row.parallax as never)}\n${"".padEnd(12)} ws:       ${fmt(row.ws as never)}\n` +
-        `${"".padEnd(12)} capnweb:  ${fmt(row.capnweb as never)}\n${"".padEnd(12)} ratio (${w.main}, parallax/ws): ${row.ratio}   target: ${w.target}\n`,
+      `${w.name.padEnd(pad)} ${first}\n${rest.map((l) => `${"".padEnd(pad)} ${l}\n`).join("")}` +
+        `${"".padEnd(pad)} ${ratioText}   target: ${w.target}\n`,
     );
   }
   if (values.json !== undefined) writeFileSync(values.json, `${JSON.stringify({ rows }, null, 2)}\n`);

@@ -1,15 +1,21 @@
 /**
- * A benchmark client process: `tsx test/bench/client.ts <system> <workload> <port>`.
- * Prints one JSON line with the workload's figures. Every loop is bounded by a call count.
+ * A benchmark client process: `tsx test/bench/client.ts <system> <workload> <port> [brokerPort]`.
+ * Prints one JSON line with the workload's figures. Every loop is bounded by a call count or,
+ * for the login loops, by a duration.
  */
 import { createServer, connect as netConnect, type Socket } from "node:net";
 import { createInterface } from "node:readline";
 import { newWebSocketRpcSession } from "capnweb";
 import WebSocket from "ws";
 import { connect } from "../../src/client.js";
+import { authMessage, clientProof, verifyServerSignature } from "../../src/cred/scram.js";
+import { randomBytes } from "../../src/cred/secrets.js";
+import { makeVerifier } from "../../src/login/client-login.js";
+import type { KdfParams } from "../../src/store/index.js";
+import { Root, SignUpOutcome_Which } from "../../src/wire/gen/broker.js";
 import { Demo } from "../../src/wire/gen/demo.js";
 
-const [system, workload, portArg] = process.argv.slice(2) as [string, string, string];
+const [system, workload, portArg, brokerPortArg] = process.argv.slice(2) as [string, string, string, string?];
 const serverPort = Number(portArg);
 // Cap'n Web looks for a global WebSocket (Node 20 has none).
 (globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
@@ -103,6 +109,110 @@ async function drive(clients: BenchClient[], perClient: number, total: number) {
   };
 }
 
+/** A user the login loops log in as: its SaltedPassword was derived once, at sign-up. */
+interface LoginUser {
+  readonly name: string;
+  readonly salt: Uint8Array;
+  readonly saltedPassword: Uint8Array;
+}
+
+const LOGIN_USERS = 20;
+const LOGIN_CONNECTIONS = 4;
+const LOGINS_PER_CONNECTION = 4;
+
+/** Signs up `n` users with real argon2id verifiers (the only KDF runs of the workload). */
+async function signUpUsers(root: Root, n: number): Promise<LoginUser[]> {
+  const users: LoginUser[] = [];
+  const tag = Buffer.from(randomBytes(6)).toString("hex");
+  for (let i = 0; i < n; i++) {
+    const name = `bench-${tag}-${i}`;
+    const { verifier, saltedPassword } = await makeVerifier(`password ${tag} ${i}`);
+    using p = root.signUp({ username: name, verifier });
+    const outcome = (await p).outcome;
+    if (outcome.which() !== SignUpOutcome_Which.IDENTITY) throw new Error("sign-up is not open");
+    outcome.identity.dispose();
+    users.push({ name, salt: verifier.salt, saltedPassword });
+  }
+  return users;
+}
+
+/**
+ * One complete SCRAM login without the KDF: login → proof → respond → check the server's
+ * signature → dispose the Identity (which ends the session on the server).
+ */
+async function loginOnce(root: Root, user: LoginUser): Promise<void> {
+  const clientNonce = randomBytes(32);
+  using p = root.login({ username: user.name, clientNonce });
+  const start = await p;
+  using challenger = start.challenger;
+  const salt = start.salt.slice();
+  if (Buffer.compare(salt, user.salt) !== 0) throw new Error(`the server sent another salt for ${user.name}`);
+  const k = start.kdf;
+  const kdf: KdfParams = {
+    algorithm: "argon2id",
+    memoryKiB: k.memoryKiB,
+    iterations: k.iterations,
+    parallelism: k.parallelism,
+  };
+  const message = authMessage({
+    username: user.name,
+    clientNonce,
+    serverNonce: start.serverNonce.slice(),
+    salt,
+    kdf,
+  });
+  using q = challenger.respond({ proof: clientProof(user.saltedPassword, message) });
+  const outcome = (await q).outcome;
+  const identity = outcome.identity;
+  const signed = verifyServerSignature(user.saltedPassword, message, outcome.serverSignature.slice());
+  identity.dispose();
+  if (!signed) throw new Error("the server's signature is wrong");
+}
+
+/** Connections to the broker, with their users signed up; `run` logs in until `stop()` says so. */
+async function loginDriver(port: number) {
+  const conns = await Promise.all(
+    Array.from({ length: LOGIN_CONNECTIONS }, () =>
+      connect(`ws://127.0.0.1:${port}/rpc`, { limits: { idleTimeoutMs: 0 } }),
+    ),
+  );
+  const roots = conns.map((c) => c.bootstrap(Root));
+  const users = await signUpUsers(roots[0] as Root, LOGIN_USERS);
+  let next = 0;
+  return {
+    /** Logs in from LOGIN_CONNECTIONS × LOGINS_PER_CONNECTION loops until `until()` is true. */
+    async run(until: () => boolean) {
+      const latencies: number[] = [];
+      const started = process.hrtime.bigint();
+      const loop = async (root: Root) => {
+        while (!until()) {
+          const user = users[next++ % users.length] as LoginUser;
+          const t0 = process.hrtime.bigint();
+          await loginOnce(root, user);
+          latencies.push(Number(process.hrtime.bigint() - t0) / 1000);
+        }
+      };
+      await Promise.all(roots.flatMap((r) => Array.from({ length: LOGINS_PER_CONNECTION }, () => loop(r))));
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      latencies.sort((a, b) => a - b);
+      return {
+        logins_per_s: Math.round(latencies.length / seconds),
+        login_p50_ms: Math.round(percentile(latencies, 50) / 100) / 10,
+        login_p99_ms: Math.round(percentile(latencies, 99) / 100) / 10,
+      };
+    },
+    close() {
+      for (const r of roots) r.dispose();
+      for (const c of conns) c.close();
+    },
+  };
+}
+
+function brokerPort(): number {
+  if (brokerPortArg === undefined) throw new Error(`${workload} needs the broker's port`);
+  return Number(brokerPortArg);
+}
+
 /** A TCP proxy that delays every chunk by `ms` in each direction. */
 async function delayProxy(target: number, ms: number): Promise<number> {
   const server = createServer((inbound: Socket) => {
@@ -177,6 +287,41 @@ async function main(): Promise<unknown> {
       });
       for (const c of clients) c.close();
       return { opened: clients.length };
+    }
+    case "echo-probe": {
+      // One echo in flight, as echo-1 but shorter: echo-under-logins runs it with and without logins.
+      const c = await open(serverPort);
+      await drive([c], 1, 1000);
+      const r = await drive([c], 1, 5000);
+      c.close();
+      return r;
+    }
+    case "login-rate": {
+      const d = await loginDriver(brokerPort());
+      const after = (ms: number) => {
+        const end = Date.now() + ms;
+        return () => Date.now() >= end;
+      };
+      await d.run(after(1000));
+      const r = await d.run(after(4000));
+      d.close();
+      return r;
+    }
+    case "login-load": {
+      // Background logins for echo-under-logins: from "started" until "stop" on stdin (at most 5 min).
+      const d = await loginDriver(brokerPort());
+      let stop = false;
+      const deadline = Date.now() + 300_000;
+      createInterface({ input: process.stdin }).on("line", (l) => {
+        if (l.trim() === "stop") stop = true;
+      });
+      const warm = Date.now() + 500;
+      await d.run(() => Date.now() >= warm);
+      const running = d.run(() => stop || Date.now() >= deadline);
+      process.stdout.write("started\n");
+      const r = await running;
+      d.close();
+      return r;
     }
     default:
       throw new Error(`unknown workload ${workload}`);

@@ -1,17 +1,23 @@
 /**
- * A benchmark server process: `tsx test/bench/server.ts <parallax|ws|capnweb>`.
+ * A benchmark server process: `tsx test/bench/server.ts <parallax|ws|capnweb> [--broker STORE]`.
  * Prints `ready <port>` once listening. On stdin, `mem` answers `mem <rssBytes> <connections>`
  * after a full GC (run with --expose-gc).
+ *
+ * `parallax --broker STORE` also runs the login broker (open sign-up) in the same process, on a
+ * second port, over the SQLite store at STORE (a file path, or `:memory:`), and prints
+ * `ready <demoPort> <brokerPort>`: the login workloads log in on one and echo on the other.
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createInterface } from "node:readline";
 import { newWebSocketRpcSession, RpcTarget } from "capnweb";
 import WebSocket, { WebSocketServer } from "ws";
-import { startServer } from "../../src/server.js";
+import { startBroker, startServer } from "../../src/server.js";
 import { demoBootstrap } from "../../src/services/demo/demo-service.js";
+import { SqliteBrokerStore } from "../../src/store/index.js";
 
 const system = process.argv[2];
+const brokerStore = process.argv[3] === "--broker" ? process.argv[4] : undefined;
 // Cap'n Web looks for a global WebSocket (Node 20 has none).
 (globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
 let connections = (): number => 0;
@@ -36,16 +42,21 @@ class WebApi extends RpcTarget {
   }
 }
 
-async function main(): Promise<number> {
+async function main(): Promise<number[]> {
   if (system === "parallax") {
-    const server = await startServer({
+    const limits = { maxConnections: 100_000, idleTimeoutMs: 0 };
+    const server = await startServer({ port: 0, tcpPort: null, bootstrap: () => demoBootstrap(), limits });
+    connections = () => server.connections.size;
+    if (brokerStore === undefined) return [server.port];
+    const broker = await startBroker({
       port: 0,
       tcpPort: null,
-      bootstrap: () => demoBootstrap(),
-      limits: { maxConnections: 100_000, idleTimeoutMs: 0 },
+      store: SqliteBrokerStore.open(brokerStore),
+      signUp: "open",
+      limits,
     });
-    connections = () => server.connections.size;
-    return server.port;
+    connections = () => server.connections.size + broker.connections.size;
+    return [server.port, broker.port];
   }
   const http = createServer();
   const wss = new WebSocketServer({ server: http, perMessageDeflate: false });
@@ -61,11 +72,11 @@ async function main(): Promise<number> {
   });
   connections = () => open;
   await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
-  return (http.address() as AddressInfo).port;
+  return [(http.address() as AddressInfo).port];
 }
 
-main().then((port) => {
-  process.stdout.write(`ready ${port}\n`);
+main().then((ports) => {
+  process.stdout.write(`ready ${ports.join(" ")}\n`);
   createInterface({ input: process.stdin }).on("line", (line) => {
     if (line.trim() === "exit") process.exit(0);
     if (line.trim() !== "mem") return;

@@ -16,6 +16,12 @@ describe("limits", () => {
       maxExports: 10_000,
       maxImports: 10_000,
       maxQuestionsInFlight: 1024,
+      maxIdentityCallsInFlight: 256,
+      maxIdentityExports: 20_000,
+      loginFreeFailures: 5,
+      loginDelayBaseMs: 1000,
+      loginDelayMaxMs: 900_000,
+      challengeTimeoutMs: 60_000,
     });
     expect(Object.isFrozen(DEFAULT_LIMITS)).toBe(true);
   });

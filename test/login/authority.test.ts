@@ -1,0 +1,308 @@
+/**
+ * The security claims of the login layer, each a test: Viewables learn the caller from the
+ * broker; revocation is total across connections; quotas hold across connections.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { CallContext } from "../../src/caps/index.js";
+import { ErrorCode, ParallaxError } from "../../src/errors.js";
+import { makeVerifier } from "../../src/login/client-login.js";
+import { type IdentityView, Perspective, type Service } from "../../src/login/index.js";
+import { LobbyService, MemberPerspective } from "../../src/services/lobby/lobby-service.js";
+import { SqliteBrokerStore } from "../../src/store/index.js";
+import {
+  LobbyMember,
+  type LobbyMember$Server,
+  type Room,
+  RoomListener,
+  type RoomListener_said_Params,
+} from "../../src/wire/gen/lobby.js";
+import { type Harness, kdf, makeHarness } from "./harness.js";
+
+let h: Harness;
+afterEach(() => h?.close());
+
+async function rejection(p: PromiseLike<unknown>): Promise<ParallaxError> {
+  const err = await Promise.resolve(p).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ParallaxError);
+  return err as ParallaxError;
+}
+
+const MEMBER = { service: "lobby", perspective: "member" };
+
+describe("Viewable", () => {
+  it("calls back with each caller's own Perspective: the same room, two speakers", async () => {
+    h = await makeHarness();
+    await h.addUser("alice", "alice pass");
+    await h.addUser("bob", "bob pass");
+    const alice = await h.login("alice", "alice pass");
+    const bob = await h.login("bob", "bob pass");
+    // pipelined: attach → room → say, in one round trip each way
+    const aliceRoom: Room = alice.identity
+      .attach({ ...MEMBER, client: null })
+      .perspective.castAs(LobbyMember)
+      .room().room;
+    const bobRoom: Room = bob.identity
+      .attach({ ...MEMBER, client: null })
+      .perspective.castAs(LobbyMember)
+      .room().room;
+    expect((await aliceRoom.say({ text: "hi from a" })).line.speaker).toBe("alice");
+    expect((await bobRoom.say({ text: "hi from b" })).line.speaker).toBe("bob");
+    const lines = (await aliceRoom.history({ count: 10 })).lines
+      .toArray()
+      .map((l) => `${l.speaker}: ${l.text}`);
+    expect(lines).toEqual(["alice: hi from a", "bob: hi from b"]);
+  });
+
+  it("tells listeners every line, signed by the broker-supplied speaker", async () => {
+    h = await makeHarness();
+    await h.addUser("alice", "alice pass");
+    await h.addUser("bob", "bob pass");
+    const alice = await h.login("alice", "alice pass");
+    const bob = await h.login("bob", "bob pass");
+    const heard: string[] = [];
+    let got: () => void = () => {};
+    const two = new Promise<void>((r) => {
+      got = r;
+    });
+    const listener = RoomListener.server({
+      said(p: RoomListener_said_Params) {
+        heard.push(`${p.line.speaker}: ${p.line.text}`);
+        if (heard.length === 2) got();
+      },
+    });
+    const aRoom = alice.identity
+      .attach({ ...MEMBER, client: null })
+      .perspective.castAs(LobbyMember)
+      .room().room;
+    await aRoom.listen({ listener });
+    const bRoom = bob.identity
+      .attach({ ...MEMBER, client: null })
+      .perspective.castAs(LobbyMember)
+      .room().room;
+    await bRoom.say({ text: "one" });
+    await aRoom.say({ text: "two" });
+    await two;
+    expect(heard).toEqual(["bob: one", "alice: two"]);
+  });
+
+  it("refuses a call that reached the Viewable without a perspective (a local caller)", async () => {
+    const lobby = new LobbyService();
+    const err = await rejection(lobby.room.say({ text: "who am I" }));
+    expect(err.code).toBe(ErrorCode.PERMISSION_DENIED);
+  });
+});
+
+describe("revocation by credential epoch", () => {
+  it("reaches every connection: perspectives, viewables and what they returned fail; detached runs once each", async () => {
+    const detached: string[] = [];
+    class CountingLobby extends LobbyService {
+      override getPerspectiveForIdentity(name: string, identity: IdentityView): MemberPerspective {
+        const p = super.getPerspectiveForIdentity(name, identity);
+        p.detached = () => void detached.push(identity.name);
+        return p;
+      }
+    }
+    h = await makeHarness({ services: [new CountingLobby()] });
+    await h.addUser("alice", "alice pass");
+    await h.addUser("bob", "bob pass");
+    const one = await h.login("alice", "alice pass");
+    const { secret } = await one.identity.createApiKey({ description: "ci", keyring: [], expiresAt: 0n });
+    const { token } = await one.identity.issueResumeToken({ device: "phone" });
+    const two = h.connect();
+    const viaKey = (await two.root.loginWithApiKey({ key: secret })).identity;
+    const three = h.connect();
+    const viaToken = (await three.root.resume({ token })).identity;
+    const bob = await h.login("bob", "bob pass");
+
+    const held = [one.identity, viaKey, viaToken].map((identity) => {
+      const member = identity.attach({ ...MEMBER, client: null }).perspective.castAs(LobbyMember);
+      return { identity, member, room: member.room().room };
+    });
+    const bobMember = bob.identity.attach({ ...MEMBER, client: null }).perspective.castAs(LobbyMember);
+    for (const x of held) {
+      await x.member.hello();
+      await x.room.history({ count: 1 });
+    }
+    await bobMember.hello();
+
+    const { verifier } = await makeVerifier("alice new pass", { kdf });
+    await one.identity.changePassword({ newVerifier: verifier });
+
+    for (const x of held) {
+      for (const p of [x.member.hello(), x.room.say({ text: "still here?" }), x.identity.whoami()]) {
+        const err = await rejection(p);
+        expect(err.code).toBe(ErrorCode.REVOKED);
+        expect(err.message).toBe("the password was changed");
+      }
+    }
+    expect(detached.sort()).toEqual(["alice", "alice", "alice"]);
+    // Bob is untouched, and nothing Alice said after the change landed.
+    expect((await bobMember.hello()).greeting).toBe("hello, bob");
+    const lines = (await bobMember.room().room.history({ count: 10 })).lines.toArray();
+    expect(lines.map((l) => l.text)).not.toContain("still here?");
+    // the old resume token is dead; the new password works
+    expect((await rejection(h.connect().root.resume({ token }))).code).toBe(ErrorCode.AUTH_FAILED);
+    const again = await h.login("alice", "alice new pass");
+    expect((await again.identity.whoami()).info.epoch).toBe(1n);
+    expect(h.broker.usageOf((await h.store.findIdentityByName("alice"))?.id ?? 0)?.sessions).toBe(1);
+  });
+
+  it("revokes on logout, API-key revocation and suspension, each bumping the epoch", async () => {
+    h = await makeHarness();
+    await h.addUser("alice", "alice pass");
+    const a = await h.login("alice", "alice pass");
+    const { key } = await a.identity.createApiKey({ description: "k", keyring: [], expiresAt: 0n });
+    const b = await h.login("alice", "alice pass");
+    await a.identity.revokeApiKey({ id: key.id });
+    expect((await rejection(b.identity.whoami())).message).toBe(`API key ${key.id} was revoked`);
+    expect((await rejection(a.identity.whoami())).code).toBe(ErrorCode.REVOKED);
+
+    const c = await h.login("alice", "alice pass");
+    await c.identity.logout();
+    expect((await rejection(c.identity.whoami())).message).toBe("logged out");
+
+    const d = await h.login("alice", "alice pass");
+    const id = (await h.store.findIdentityByName("alice"))?.id ?? -1;
+    const epoch = await h.store.setSuspended(id, true);
+    h.broker.revokeIdentity(id, Number.MAX_SAFE_INTEGER, "the account was suspended");
+    expect(epoch).toBe(3);
+    expect((await rejection(d.identity.whoami())).message).toBe("the account was suspended");
+    const err = await rejection(h.login("alice", "alice pass"));
+    expect(err.message).toContain("suspended");
+    const kinds = (await h.store.listAudit(50)).map((x) => x.kind);
+    expect(kinds).toContain("revoked");
+  });
+
+  it("notices a suspension committed by another process (the CLI) on its own", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "parallax-login-"));
+    const file = path.join(dir, "parallax.db");
+    const store = SqliteBrokerStore.open(file, { synchronous: "NORMAL" });
+    const cli = SqliteBrokerStore.open(file, { synchronous: "NORMAL" });
+    try {
+      h = await makeHarness({ store, watchIntervalMs: 10 });
+      await h.addUser("alice", "alice pass");
+      const { identity } = await h.login("alice", "alice pass");
+      const member = (await identity.attach({ ...MEMBER, client: null })).perspective.castAs(LobbyMember);
+      await member.hello();
+      const id = (await cli.findIdentityByName("alice"))?.id ?? -1;
+      await cli.setSuspended(id, true);
+      // the broker's watcher sees the other process's commit and revokes; wait for that event
+      await vi.waitFor(async () => expect((await rejection(member.hello())).code).toBe(ErrorCode.REVOKED), {
+        timeout: 5000,
+        interval: 10,
+      });
+      expect((await rejection(member.hello())).message).toBe("the account was suspended");
+    } finally {
+      h.close();
+      cli.close();
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("ends a connection's logins when it closes: detached runs, other connections keep theirs", async () => {
+    const detached: number[] = [];
+    class Probe extends Perspective {
+      constructor(readonly n: number) {
+        super();
+      }
+      capability() {
+        return LobbyMember.server(this as unknown as LobbyMember$Server);
+      }
+      override detached(): void {
+        detached.push(this.n);
+      }
+    }
+    let n = 0;
+    const probe: Service = { name: "lobby", getPerspectiveForIdentity: () => new Probe(++n) };
+    h = await makeHarness({ services: [probe] });
+    await h.addUser("alice", "alice pass");
+    const one = await h.login("alice", "alice pass");
+    const two = await h.login("alice", "alice pass");
+    await one.identity.attach({ ...MEMBER, client: null });
+    await two.identity.attach({ ...MEMBER, client: null });
+    one.client.close();
+    await new Promise<void>((resolve) => {
+      const check = (): void => (detached.length > 0 ? resolve() : void setImmediate(check));
+      check();
+    });
+    expect(detached).toEqual([1]);
+    expect((await two.identity.whoami()).info.name).toBe("alice");
+  });
+});
+
+describe("per-identity quotas across connections", () => {
+  it("fails calls beyond maxIdentityCallsInFlight with QUOTA and keeps the connection", async () => {
+    const gates: Array<() => void> = [];
+    class Slow extends Perspective {
+      capability() {
+        return LobbyMember.server(this as unknown as LobbyMember$Server);
+      }
+      hello(_p: unknown, _ctx: CallContext) {
+        return new Promise<{ greeting: string }>((resolve) =>
+          gates.push(() => resolve({ greeting: "late" })),
+        );
+      }
+      room(): never {
+        throw new ParallaxError(ErrorCode.FAILED, "no room");
+      }
+    }
+    const slow: Service = { name: "lobby", getPerspectiveForIdentity: () => new Slow() };
+    h = await makeHarness({ services: [slow], limits: { maxIdentityCallsInFlight: 2 } });
+    await h.addUser("alice", "alice pass");
+    await h.addUser("bob", "bob pass");
+    const one = await h.login("alice", "alice pass");
+    const two = await h.login("alice", "alice pass");
+    const m1 = (await one.identity.attach({ ...MEMBER, client: null })).perspective.castAs(LobbyMember);
+    const m2 = (await two.identity.attach({ ...MEMBER, client: null })).perspective.castAs(LobbyMember);
+    const first = m1.hello();
+    const second = m2.hello();
+    await new Promise<void>((resolve) => {
+      const check = (): void => (gates.length === 2 ? resolve() : void setImmediate(check));
+      check();
+    });
+    const err = await rejection(m1.hello());
+    expect(err.code).toBe(ErrorCode.QUOTA);
+    expect(err.kind).toBe("overloaded");
+    expect(err.message).toContain("maxIdentityCallsInFlight");
+    // bob has his own quota
+    const bob = await h.login("bob", "bob pass");
+    const mb = (await bob.identity.attach({ ...MEMBER, client: null })).perspective.castAs(LobbyMember);
+    const bobCall = mb.hello();
+    for (const g of gates.splice(0)) g();
+    expect((await first).greeting).toBe("late");
+    expect((await second).greeting).toBe("late");
+    await new Promise<void>((resolve) => {
+      const check = (): void => (gates.length === 1 ? resolve() : void setImmediate(check));
+      check();
+    });
+    for (const g of gates.splice(0)) g();
+    expect((await bobCall).greeting).toBe("late");
+    // the quota freed up: alice's connection still works
+    const again = m1.hello();
+    await new Promise<void>((resolve) => {
+      const check = (): void => (gates.length === 1 ? resolve() : void setImmediate(check));
+      check();
+    });
+    for (const g of gates.splice(0)) g();
+    expect((await again).greeting).toBe("late");
+  });
+
+  it("fails handing out capabilities beyond maxIdentityExports with QUOTA", async () => {
+    h = await makeHarness({ limits: { maxIdentityExports: 3 } });
+    await h.addUser("alice", "alice pass");
+    const one = await h.login("alice", "alice pass"); // export 1: the Identity
+    const member = (await one.identity.attach({ ...MEMBER, client: null })).perspective.castAs(LobbyMember); // 2
+    await member.room(); // 3: the room
+    const err = await rejection(one.identity.attach({ ...MEMBER, client: null }));
+    expect(err.code).toBe(ErrorCode.QUOTA);
+    expect(err.message).toContain("maxIdentityExports");
+    expect((await member.hello()).greeting).toBe("hello, alice");
+  });
+});
