@@ -67,11 +67,16 @@ export class AttachedPerspective<C extends Capability> {
     return () => this.#listeners.delete(listener);
   }
 
-  /** @internal */
-  set(cap: C | undefined, announce: boolean): void {
-    this.#current?.dispose();
+  /** @internal Replaces the stub (disposing the old one). */
+  set(cap: C | undefined): void {
+    if (this.#current !== cap) this.#current?.dispose();
     this.#current = cap;
-    if (cap !== undefined && announce) for (const l of this.#listeners) l(cap);
+  }
+
+  /** @internal Tells the listeners about the current stub. */
+  announce(): void {
+    const cap = this.#current;
+    if (cap !== undefined) for (const l of this.#listeners) l(cap);
   }
 }
 
@@ -115,7 +120,7 @@ export class ReconnectingClient {
     makeClient?: () => Capability | null,
   ): Promise<AttachedPerspective<C>> {
     const handle = new AttachedPerspective<C>(service, perspective, Ctor, makeClient);
-    handle.set(await this.#attachOne(this.identity, handle), false);
+    handle.set(await this.#attachOne(this.identity, handle));
     this.#attached.push(handle as unknown as AttachedPerspective<Capability>);
     return handle;
   }
@@ -134,7 +139,7 @@ export class ReconnectingClient {
       if (this.#connection !== connection) return;
       this.#connection = undefined;
       this.#identity = undefined;
-      for (const h of this.#attached) h.set(undefined, false);
+      for (const h of this.#attached) h.set(undefined);
       if (this.#closed) return;
       this.#emit({ type: "disconnected", error });
       this.#reconnecting ??= this.#reconnect().finally(() => {
@@ -158,13 +163,13 @@ export class ReconnectingClient {
         using root = connection.bootstrap(Root);
         const resumed = await root.resume({ token: this.#token ?? "" });
         const identity = resumed.identity;
-        for (const h of this.#attached) h.set(await this.#attachOne(identity, h), false);
+        for (const h of this.#attached) h.set(await this.#attachOne(identity, h));
         if (this.#closed) {
           connection.close();
           return;
         }
         this.#adopt(connection, identity);
-        for (const h of this.#attached) h.set(h.current, true);
+        for (const h of this.#attached) h.announce();
         this.#emit({ type: "connected", resumed: true });
         return;
       } catch (err) {
@@ -199,7 +204,7 @@ export class ReconnectingClient {
   /** Stops reconnecting and closes the connection. */
   close(): void {
     this.#closed = true;
-    for (const h of this.#attached) h.set(undefined, false);
+    for (const h of this.#attached) h.set(undefined);
     this.#identity?.dispose();
     this.#connection?.close();
   }

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --json FILE] [--runs N] [--only workload,…] [--no-pin] [--login-store disk|memory]`
+ * `npm run bench [-- --json FILE] [--runs N] [--only workload,…] [--no-pin] [--login-store S]`
  *
  * Each workload runs against three servers in separate processes, measured in the same run:
  * Parallax, a raw `ws` echo server (the baseline every ratio is taken against) and Cap'n Web.
@@ -7,9 +7,11 @@
  * each figure is the median of several client runs.
  *
  * The login workloads run on Parallax only (the others have no login to compare with): its
- * server process also runs the broker (open sign-up, a fresh SQLite store in a temporary folder,
- * or in memory with `--login-store memory`). The clients sign their users up, and so run argon2id,
- * before anything is measured; the measured logins run no KDF on either side.
+ * server process also runs the broker (open sign-up) over a fresh SQLite store: `--login-store`
+ * `disk` (the default: a temporary folder, `synchronous = FULL` as `npm start` opens it, so each
+ * login's audit row is fsynced), `disk-normal` (the same with `synchronous = NORMAL`) or `memory`.
+ * The clients sign their users up, and so run argon2id, before anything is measured; the measured
+ * logins run no KDF on either side.
  */
 import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -30,6 +32,9 @@ const { values } = parseArgs({
   },
 });
 const runs = Number(values.runs);
+const LOGIN_STORES = ["disk", "disk-normal", "memory"];
+const loginStore = values["login-store"] as string;
+if (!LOGIN_STORES.includes(loginStore)) throw new Error(`--login-store is one of ${LOGIN_STORES.join(", ")}`);
 const SYSTEMS = ["parallax", "ws", "capnweb"] as const;
 type System = (typeof SYSTEMS)[number];
 
@@ -113,8 +118,13 @@ async function nextLine(it: AsyncIterableIterator<string>, prefix: string): Prom
 
 async function startServer(system: System, withBroker = false) {
   const dir = withBroker ? mkdtempSync(path.join(tmpdir(), "parallax-bench-")) : undefined;
-  const store = values["login-store"] === "memory" ? ":memory:" : path.join(dir ?? "", "parallax.db");
-  const child = node([path.join(here, "server.ts"), system, ...(withBroker ? ["--broker", store] : [])]);
+  const store = loginStore === "memory" ? ":memory:" : path.join(dir ?? "", "parallax.db");
+  const sync = loginStore === "disk-normal" ? "NORMAL" : "FULL";
+  const child = node([
+    path.join(here, "server.ts"),
+    system,
+    ...(withBroker ? ["--broker", store, sync] : []),
+  ]);
   const out = lines(child);
   const [, port, brokerPort] = (await nextLine(out, "ready ")).split(" ").map(Number);
   return {
@@ -221,7 +231,8 @@ async function main(): Promise<void> {
   const only = values.only?.split(",");
   const rows = [];
   process.stdout.write(
-    `parallax bench — ${new Date().toISOString()} — node ${process.version}, pinned to core 0: ${pinned}\n`,
+    `parallax bench — ${new Date().toISOString()} — node ${process.version}, pinned to core 0: ${pinned}` +
+      `, login store: ${loginStore}\n`,
   );
   const pad = Math.max(...WORKLOADS.map((w) => w.name.length));
   for (const w of WORKLOADS) {

@@ -1,10 +1,11 @@
 /**
- * A benchmark server process: `tsx test/bench/server.ts <parallax|ws|capnweb> [--broker STORE]`.
+ * A benchmark server process: `tsx test/bench/server.ts <parallax|ws|capnweb> [--broker STORE SYNC]`.
  * Prints `ready <port>` once listening. On stdin, `mem` answers `mem <rssBytes> <connections>`
  * after a full GC (run with --expose-gc).
  *
  * `parallax --broker STORE` also runs the login broker (open sign-up) in the same process, on a
- * second port, over the SQLite store at STORE (a file path, or `:memory:`), and prints
+ * second port, over the SQLite store at STORE (a file path, or `:memory:`) opened with
+ * `synchronous = SYNC` (FULL, the store's default, or NORMAL), and prints
  * `ready <demoPort> <brokerPort>`: the login workloads log in on one and echo on the other.
  */
 import { createServer } from "node:http";
@@ -18,6 +19,7 @@ import { SqliteBrokerStore } from "../../src/store/index.js";
 
 const system = process.argv[2];
 const brokerStore = process.argv[3] === "--broker" ? process.argv[4] : undefined;
+const brokerSync = process.argv[5] === "NORMAL" ? "NORMAL" : "FULL";
 // Cap'n Web looks for a global WebSocket (Node 20 has none).
 (globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
 let connections = (): number => 0;
@@ -51,7 +53,7 @@ async function main(): Promise<number[]> {
     const broker = await startBroker({
       port: 0,
       tcpPort: null,
-      store: SqliteBrokerStore.open(brokerStore),
+      store: SqliteBrokerStore.open(brokerStore, { synchronous: brokerSync }),
       signUp: "open",
       limits,
     });
