@@ -136,7 +136,10 @@ export class Broker {
     const id = identity?.id ?? --this.#anonymousIds;
     let usage = this.#usage.get(id);
     if (usage === undefined) {
-      usage = new IdentityUsage(this.limits.maxIdentityCallsInFlight, this.limits.maxIdentityExports);
+      usage = new IdentityUsage(this.limits.maxIdentityCallsInFlight, this.limits.maxIdentityExports, (u) => {
+        if (this.#usage.get(id) === u) this.#usage.delete(id);
+        this.#maybeStopWatching();
+      });
       this.#usage.set(id, usage);
     }
     const view: IdentityView = {
@@ -179,7 +182,7 @@ export class Broker {
     session.usage.sessions.delete(session);
     const onConn = this.#byConnection.get(session.connection as RpcConnection);
     onConn?.delete(session);
-    if (session.usage.idle) this.#usage.delete(session.view.id);
+    session.usage.settle();
     this.#maybeStopWatching();
   }
 

@@ -28,10 +28,17 @@ export class IdentityUsage {
   constructor(
     readonly maxCalls: number,
     readonly maxExports: number,
+    /** Runs when the identity has no session, call or capability left (the broker forgets it). */
+    readonly onIdle: (usage: IdentityUsage) => void,
   ) {}
 
   get idle(): boolean {
     return this.sessions.size === 0 && this.callsInFlight === 0 && this.exports === 0;
+  }
+
+  /** Tells the owner once nothing is left. */
+  settle(): void {
+    if (this.idle) this.onIdle(this);
   }
 }
 
@@ -80,6 +87,7 @@ export class Session implements CallScope {
 
   leaveCall(): void {
     this.usage.callsInFlight--;
+    this.usage.settle();
   }
 
   enterExport(): void {
@@ -96,6 +104,7 @@ export class Session implements CallScope {
 
   leaveExport(): void {
     this.usage.exports--;
+    this.usage.settle();
   }
 
   /** Ends the session and detaches its attachments. Idempotent; the first reason stays. */

@@ -10,7 +10,7 @@ import type { CallContext } from "../../src/caps/index.js";
 import { ErrorCode, ParallaxError } from "../../src/errors.js";
 import { makeVerifier } from "../../src/login/client-login.js";
 import { type IdentityView, Perspective, type Service } from "../../src/login/index.js";
-import { LobbyService, MemberPerspective } from "../../src/services/lobby/lobby-service.js";
+import { LobbyService, type MemberPerspective } from "../../src/services/lobby/lobby-service.js";
 import { SqliteBrokerStore } from "../../src/store/index.js";
 import {
   LobbyMember,
@@ -19,19 +19,10 @@ import {
   RoomListener,
   type RoomListener_said_Params,
 } from "../../src/wire/gen/lobby.js";
-import { type Harness, kdf, makeHarness } from "./harness.js";
+import { type Harness, kdf, makeHarness, rejection } from "./harness.js";
 
 let h: Harness;
 afterEach(() => h?.close());
-
-async function rejection(p: PromiseLike<unknown>): Promise<ParallaxError> {
-  const err = await Promise.resolve(p).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ParallaxError);
-  return err as ParallaxError;
-}
 
 const MEMBER = { service: "lobby", perspective: "member" };
 
@@ -234,6 +225,11 @@ describe("revocation by credential epoch", () => {
     });
     expect(detached).toEqual([1]);
     expect((await two.identity.whoami()).info.name).toBe("alice");
+    const id = (await h.store.findIdentityByName("alice"))?.id ?? -1;
+    expect(h.broker.usageOf(id)?.sessions).toBe(1);
+    // once every connection is gone the broker forgets the identity (nothing grows per user)
+    two.client.close();
+    await vi.waitFor(() => expect(h.broker.usageOf(id)).toBeUndefined(), { timeout: 2000, interval: 5 });
   });
 });
 

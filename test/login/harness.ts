@@ -1,4 +1,6 @@
 /** A broker on an in-memory store, clients over the in-memory transport, and a memoizing KDF. */
+import { expect } from "vitest";
+import { ParallaxError } from "../../src/errors.js";
 import type { Kdf } from "../../src/cred/kdf.js";
 import { Argon2Kdf } from "../../src/cred/argon2-kdf.js";
 import type { SignUpMode } from "../../src/cred/authorizer.js";
@@ -107,3 +109,13 @@ export async function makeHarness(
 }
 
 export const ADMIN_KEYRING: KeyringPair[] = [...DEFAULT_KEYRING, { service: "broker", perspective: "admin" }];
+
+/** The ParallaxError a call or promise fails with (the test fails if it succeeds). */
+export async function rejection(p: PromiseLike<unknown>): Promise<ParallaxError> {
+  const err = await Promise.resolve(p).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ParallaxError);
+  return err as ParallaxError;
+}

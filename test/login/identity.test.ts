@@ -1,22 +1,13 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { generateEd25519 } from "../../src/cred/ed25519.js";
-import { ErrorCode, ParallaxError } from "../../src/errors.js";
+import { ErrorCode } from "../../src/errors.js";
 import { loginWithKey, loginWithPassword } from "../../src/login/client-login.js";
 import { AuthMethod, Perspective } from "../../src/wire/gen/broker.js";
 import { LobbyMember } from "../../src/wire/gen/lobby.js";
-import { ADMIN_KEYRING, type Harness, kdf, makeHarness } from "./harness.js";
+import { ADMIN_KEYRING, type Harness, kdf, makeHarness, rejection } from "./harness.js";
 
 let h: Harness;
 afterEach(() => h?.close());
-
-async function rejection(p: PromiseLike<unknown>): Promise<ParallaxError> {
-  const err = await Promise.resolve(p).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ParallaxError);
-  return err as ParallaxError;
-}
 
 const MEMBER = { service: "lobby", perspective: "member" };
 const GUEST = { service: "lobby", perspective: "guest" };

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { authMessage, clientProof } from "../../src/cred/scram.js";
 import { randomBytes } from "../../src/cred/secrets.js";
-import { ErrorCode, ParallaxError } from "../../src/errors.js";
+import { ErrorCode } from "../../src/errors.js";
 import { loginWithPassword, makeVerifier, signUp } from "../../src/login/client-login.js";
 import {
   AuthChallenger,
@@ -10,19 +10,10 @@ import {
   type Root$Server,
   type Root_login_Params,
 } from "../../src/wire/gen/broker.js";
-import { type Harness, kdf, makeHarness } from "./harness.js";
+import { type Harness, kdf, makeHarness, rejection } from "./harness.js";
 
 let h: Harness;
 afterEach(() => h?.close());
-
-async function rejection(p: PromiseLike<unknown>): Promise<ParallaxError> {
-  const err = await Promise.resolve(p).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ParallaxError);
-  return err as ParallaxError;
-}
 
 /** Runs the first half of SCRAM by hand, to replay or tamper with the second. */
 async function startLogin(root: Root, username: string) {

@@ -2,23 +2,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { ErrorCode, ParallaxError } from "../../src/errors.js";
+import { ErrorCode } from "../../src/errors.js";
 import { signUp } from "../../src/login/client-login.js";
 import { SqliteBrokerStore } from "../../src/store/index.js";
 import { Admin } from "../../src/wire/gen/broker.js";
-import { ADMIN_KEYRING, type Harness, kdf, makeHarness } from "./harness.js";
+import { ADMIN_KEYRING, type Harness, kdf, makeHarness, rejection } from "./harness.js";
 
 let h: Harness;
 afterEach(() => h?.close());
-
-async function rejection(p: PromiseLike<unknown>): Promise<ParallaxError> {
-  const err = await Promise.resolve(p).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ParallaxError);
-  return err as ParallaxError;
-}
 
 async function adminOf(harness: Harness): Promise<Admin> {
   await harness.addUser("root", "root password", ADMIN_KEYRING);
