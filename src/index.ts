@@ -39,3 +39,36 @@ export { LobbyService, MemberPerspective } from "./services/lobby/lobby-service.
 export type { BrokerStore, KeyringPair } from "./store/index.js";
 export { SqliteBrokerStore } from "./store/index.js";
 export * from "./transport/index.js";
+export * as walletSchema from "./wire/gen/wallet.js";
+export {
+  type ChangePasswordResult,
+  formatWalletState,
+  type GetRemoteResult,
+  LOCAL_CHANGES,
+  OUT_OF_DATE,
+  type UpdateRemoteResult,
+  WalletClient,
+  type WalletClientOptions,
+  type WalletEvent,
+  type WalletKdf,
+  type WalletListener,
+  type WalletStateView,
+} from "./services/wallet/wallet-client.js";
+export {
+  decryptWallet,
+  deriveWalletKeys,
+  encryptWallet,
+  verifyWalletHmac,
+  type WalletKeys,
+  walletHmac,
+} from "./services/wallet/wallet-crypto.js";
+export {
+  type ConflictResolver,
+  decodeWallet,
+  encodeWallet,
+  localWins,
+  type MergeResult,
+  mergeWallets,
+  remoteWins,
+  type Wallet,
+} from "./services/wallet/wallet-merge.js";

@@ -12,7 +12,8 @@ import type { SignUpMode } from "./cred/authorizer.js";
 import { Broker, type Service } from "./login/index.js";
 import { RpcConnection } from "./rpc/index.js";
 import { LobbyService } from "./services/lobby/lobby-service.js";
-import { type BrokerStore, type KeyringPair, SqliteBrokerStore } from "./store/index.js";
+import { WalletService } from "./services/wallet/wallet-service.js";
+import { type BrokerStore, type KeyringPair, SqliteBrokerStore, type WalletStore } from "./store/index.js";
 import {
   attachWebSocketServer,
   listenTcp,
@@ -104,7 +105,7 @@ export interface BrokerServerOptions extends Omit<ServerOptions, "bootstrap"> {
   readonly dataDir?: string;
   /** A store to use instead of opening `dataDir` (the caller closes it). */
   readonly store?: BrokerStore;
-  /** The services to run. Default: the lobby. The admin service always runs. */
+  /** The services to run. Default: the lobby and wallet sync. The admin service always runs. */
   readonly services?: readonly Service[];
   readonly signUp?: SignUpMode;
   /** What new users may attach. Default: every perspective of the default services for members. */
@@ -123,7 +124,12 @@ export interface BrokerServer extends ParallaxServer {
 /** The default keyring of new users: what `npm start` lets them attach. */
 export const DEFAULT_KEYRING: readonly KeyringPair[] = Object.freeze([
   { service: "lobby", perspective: "member" },
+  { service: "wallet", perspective: "owner" },
 ]);
+
+function isWalletStore(store: BrokerStore): store is BrokerStore & WalletStore {
+  return typeof (store as Partial<WalletStore>).updateWallet === "function";
+}
 
 /**
  * The broker: every connection's bootstrap is a Root that offers only logins; identities and
@@ -143,6 +149,9 @@ export async function startBroker(options: BrokerServerOptions = {}): Promise<Br
       limits: options.limits,
       watchIntervalMs: options.watchIntervalMs,
     });
+    if (options.services === undefined && isWalletStore(store)) {
+      broker.addService(new WalletService({ store, broker }));
+    }
     const server = await startServer({ ...options, bootstrap: (connection) => broker.root(connection) });
     return {
       ...server,

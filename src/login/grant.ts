@@ -161,7 +161,7 @@ export class Attachment implements CallScope {
     this.#ended = new ParallaxError(ErrorCode.REVOKED, reason);
     this.session.attachments.delete(this);
     try {
-      this.perspective.detached(this.client, this.session.view);
+      this.perspective.detached(this.client, this.session.view, reason);
     } catch {
       // a failing detached() must not stop the others
     }

@@ -11,6 +11,7 @@ export { AdminPerspective, AdminService } from "./admin.js";
 export { Attachment, Session } from "./grant.js";
 export {
   type AuthMethodName,
+  callerIdentity,
   callerPerspective,
   type IdentityView,
   Perspective,
@@ -18,3 +19,4 @@ export {
   type ViewableServer,
   viewable,
 } from "./perspective.js";
+export { readVerifier } from "./root.js";

@@ -55,8 +55,11 @@ export abstract class Perspective {
     return this;
   }
 
-  /** The attachment ended. Runs once per attachment, on the Perspective `attached` returned. */
-  detached(_client: Capability | null, _identity: IdentityView): void {}
+  /**
+   * The attachment ended (`reason` says why: detached, disconnected, revoked). Runs once per
+   * attachment, on the Perspective `attached` returned.
+   */
+  detached(_client: Capability | null, _identity: IdentityView, _reason: string): void {}
 
   /** Schema method `Perspective.detach`: the holder ends this attachment now. */
   detach(_params: Perspective_detach_Params, ctx: CallContext): void {
@@ -66,6 +69,19 @@ export abstract class Perspective {
     }
     scope.end("detached by the client");
   }
+}
+
+/**
+ * The login a call was made under (its identity, keyring and epoch), taken from the scope the
+ * broker set on the export entry. Fails the call if it came through no login.
+ */
+export function callerIdentity(ctx: CallContext): IdentityView {
+  const scope = ctx.origin?.scope as { session?: { view?: IdentityView }; view?: IdentityView } | undefined;
+  const view = scope?.session?.view ?? scope?.view;
+  if (view === undefined) {
+    throw new ParallaxError(ErrorCode.PERMISSION_DENIED, "this object is reachable only through a login");
+  }
+  return view;
 }
 
 /**

@@ -1,4 +1,4 @@
-/** The store: the `BrokerStore` contract and its embedded SQLite implementation. */
+/** The store: the `BrokerStore` and `WalletStore` contracts and their embedded SQLite implementation. */
 export type {
   ApiKeyRecord,
   AuditEntry,
@@ -9,15 +9,22 @@ export type {
   IdentityRecord,
   KdfParams,
   KeyringPair,
+  PasswordChangeResult,
   PendingKind,
   PendingRecord,
   PublicKeyRecord,
   ResumeTokenRecord,
   StoredVerifier,
+  WalletInput,
+  WalletRecord,
+  WalletStore,
+  WalletUpdateResult,
 } from "./broker-store.js";
 export { LATEST_VERSION, type Migration, MIGRATIONS } from "./migrations.js";
 export {
   BUSY_TIMEOUT_MS,
+  MAX_WALLET_BYTES,
+  MAX_WALLET_HMAC_BYTES,
   SqliteBrokerStore,
   type SqliteStoreOptions,
   type StoreSettings,

@@ -4,7 +4,7 @@
  * Invariants:
  * - `PRAGMA user_version` is the number of the last migration applied; 0 is an empty file.
  * - Versions run 1, 2, 3, ... without gaps. A migration, once released, is never edited: a schema
- *   change is a new entry at the end (the wallet tables will be version 2).
+ *   change is a new entry at the end.
  * - Each migration runs in its own IMMEDIATE transaction together with the `user_version` bump,
  *   so a crash leaves the file at the previous version or the next, never in between, and two
  *   processes opening the same file at once cannot both apply one migration.
@@ -138,6 +138,19 @@ CREATE TABLE server_secret (
 );
 `,
   },
+  {
+    version: 2,
+    description: "wallets: each identity's encrypted wallet, its sequence and its HMAC",
+    up: `
+CREATE TABLE wallets (
+  identity_id INTEGER PRIMARY KEY REFERENCES identities(id) ON DELETE CASCADE,
+  sequence INTEGER NOT NULL CHECK (sequence >= 1),
+  encrypted_wallet BLOB NOT NULL,
+  hmac BLOB NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+`,
+  },
 ];
 
 /** The version a fully migrated file has. */
@@ -161,7 +174,9 @@ export function checkMigrations(migrations: readonly Migration[]): void {
 
 /**
  * Brings `db` to the latest version, one transaction per migration, and returns the version.
- * Fails with STORAGE if the file is newer than this code.
+ * Fails with STORAGE if the file is newer than this code. `migrations` is the full list in
+ * production; tests pass a prefix of it (`MIGRATIONS.slice(0, 1)`) to build a file at an older
+ * version and check that opening it upgrades it.
  */
 export function migrate(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS): number {
   checkMigrations(migrations);

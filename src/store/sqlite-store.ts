@@ -31,6 +31,10 @@
  *   `secretHashFor(id)` inside the insert's transaction (errors thrown there pass through unwrapped).
  * - Keyrings come back sorted by service, then perspective; byte strings come back as plain
  *   `Uint8Array` copies.
+ * - Wallets (`WalletStore`) live in the same file, so `changePasswordWithWallet` commits the new
+ *   verifier, the re-encrypted wallet, the epoch bump and its audit row together. A wallet write
+ *   re-reads the identity's epoch and suspension inside its IMMEDIATE transaction, so an update
+ *   from a login older than a password change (or a suspension) can never land after it.
  * - Errors are `ParallaxError`s naming the operation: NOT_FOUND, ALREADY_EXISTS, BAD_ARGUMENT, or
  *   STORAGE with the SQLite result code; no SQL text reaches the message.
  */
@@ -48,11 +52,16 @@ import type {
   Decision,
   IdentityRecord,
   KeyringPair,
+  PasswordChangeResult,
   PendingKind,
   PendingRecord,
   PublicKeyRecord,
   ResumeTokenRecord,
   StoredVerifier,
+  WalletInput,
+  WalletRecord,
+  WalletStore,
+  WalletUpdateResult,
 } from "./broker-store.js";
 import { migrate } from "./migrations.js";
 
@@ -60,6 +69,9 @@ import { migrate } from "./migrations.js";
 export const BUSY_TIMEOUT_MS = 5000;
 /** Ed25519 public keys are this long. */
 const PUBLIC_KEY_BYTES = 32;
+/** Backstops on a stored wallet's size; the wallet service enforces its own, smaller limits. */
+export const MAX_WALLET_BYTES = 16 * 1024 * 1024;
+export const MAX_WALLET_HMAC_BYTES = 1024;
 
 export interface SqliteStoreOptions {
   /** `FULL` (default): an acknowledged commit survives power loss. `NORMAL`: it may not. */
@@ -143,6 +155,13 @@ interface PendingRow extends VerifierRow {
   expires_at: number;
   state: PendingRecord["state"];
   reason: string;
+}
+
+interface WalletRow {
+  sequence: number;
+  encrypted_wallet: Buffer;
+  hmac: Buffer;
+  updated_at: number;
 }
 
 interface AuditRow {
@@ -282,6 +301,15 @@ function prepareAll(db: Database.Database) {
       "UPDATE pending SET state = ?, reason = ? WHERE id = ? AND state = 'pending'",
     ),
 
+    wallet: q<[number], WalletRow>(
+      "SELECT sequence, encrypted_wallet, hmac, updated_at FROM wallets WHERE identity_id = ?",
+    ),
+    upsertWallet: q<[number, number, Uint8Array, Uint8Array, number]>(
+      `INSERT INTO wallets (identity_id, sequence, encrypted_wallet, hmac, updated_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (identity_id) DO UPDATE SET sequence = excluded.sequence,
+         encrypted_wallet = excluded.encrypted_wallet, hmac = excluded.hmac, updated_at = excluded.updated_at`,
+    ),
+
     insertAudit: q<[number, string, number | null, string, string, string]>(
       "INSERT INTO audit (at, kind, identity_id, username, remote_address, detail) VALUES (?, ?, ?, ?, ?, ?)",
     ),
@@ -294,7 +322,7 @@ function prepareAll(db: Database.Database) {
 
 type Statements = ReturnType<typeof prepareAll>;
 
-export class SqliteBrokerStore implements BrokerStore {
+export class SqliteBrokerStore implements BrokerStore, WalletStore {
   readonly #db: Database.Database;
   readonly #s: Statements;
   readonly #now: () => number;
@@ -410,8 +438,7 @@ export class SqliteBrokerStore implements BrokerStore {
 
   async changeVerifier(identityId: number, verifier: StoredVerifier, audit?: AuditEntry): Promise<number> {
     return this.#write("changeVerifier", () => {
-      const params = verifierParams(checkVerifier(verifier));
-      if (this.#s.setVerifier.run({ ...params, id: identityId }).changes === 0) throw noIdentity(identityId);
+      this.#setVerifier(identityId, verifier);
       return this.#bump(identityId, audit);
     });
   }
@@ -683,6 +710,63 @@ export class SqliteBrokerStore implements BrokerStore {
     });
   }
 
+  // wallets
+
+  async getWallet(identityId: number): Promise<WalletRecord | undefined> {
+    return this.#read("getWallet", () => this.#wallet(identityId));
+  }
+
+  /**
+   * In one IMMEDIATE transaction: `revoked` (nothing written) unless the identity exists, is not
+   * suspended and is still at `epoch`; else stores `wallet` iff its sequence is the stored one + 1
+   * (1 if none), else `conflict` with what is stored. BAD_ARGUMENT for a sequence that is not a
+   * positive safe integer or bytes over the backstop sizes.
+   */
+  async updateWallet(identityId: number, epoch: number, wallet: WalletInput): Promise<WalletUpdateResult> {
+    checkWallet("updateWallet", wallet);
+    return this.#write("updateWallet", () => {
+      if (!this.#current(identityId, epoch)) return { kind: "revoked" };
+      const stored = this.#wallet(identityId);
+      if (wallet.sequence !== (stored?.sequence ?? 0) + 1)
+        return { kind: "conflict", latest: stored ?? null };
+      return { kind: "accepted", wallet: this.#putWallet(identityId, wallet) };
+    });
+  }
+
+  /**
+   * `changeVerifier` and `updateWallet` in one IMMEDIATE transaction: `revoked` unless the
+   * identity is current at `epoch` (as in `updateWallet`); `wallet-mismatch` unless `wallet` is
+   * null exactly when none is stored; `conflict` unless its sequence is the stored one + 1. Else
+   * replaces the verifier, stores the wallet, bumps the epoch (deleting OTPs and resume tokens) and
+   * writes `audit`, all or nothing.
+   */
+  async changePasswordWithWallet(
+    identityId: number,
+    epoch: number,
+    verifier: StoredVerifier,
+    wallet: WalletInput | null,
+    audit?: AuditEntry,
+  ): Promise<PasswordChangeResult> {
+    checkVerifier(verifier);
+    if (wallet !== null) checkWallet("changePasswordWithWallet", wallet);
+    return this.#write("changePasswordWithWallet", () => {
+      if (!this.#current(identityId, epoch)) return { kind: "revoked" };
+      const stored = this.#wallet(identityId);
+      if (wallet === null || stored === undefined) {
+        if ((wallet === null) !== (stored === undefined)) {
+          return { kind: "wallet-mismatch", latest: stored ?? null };
+        }
+      } else if (wallet.sequence !== stored.sequence + 1) {
+        return { kind: "conflict", latest: stored };
+      }
+      this.#setVerifier(identityId, verifier);
+      const record = wallet === null ? null : this.#putWallet(identityId, wallet);
+      // Last, so that a failing audit insert (or anything before it) rolls all of it back.
+      const newEpoch = this.#bump(identityId, audit);
+      return { kind: "changed", epoch: newEpoch, wallet: record };
+    });
+  }
+
   // audit log
 
   async audit(entry: AuditEntry): Promise<void> {
@@ -810,6 +894,35 @@ export class SqliteBrokerStore implements BrokerStore {
     this.#s.insertPublicKey.run(publicKey, identityId, device, this.#now());
   }
 
+  #setVerifier(identityId: number, verifier: StoredVerifier): void {
+    const params = verifierParams(checkVerifier(verifier));
+    if (this.#s.setVerifier.run({ ...params, id: identityId }).changes === 0) throw noIdentity(identityId);
+  }
+
+  /** True if the identity exists, is not suspended and is at `epoch`. */
+  #current(identityId: number, epoch: number): boolean {
+    const row = this.#s.identityById.get(identityId);
+    return row !== undefined && row.suspended === 0 && row.epoch === epoch;
+  }
+
+  #wallet(identityId: number): WalletRecord | undefined {
+    const row = this.#s.wallet.get(identityId);
+    return (
+      row && {
+        sequence: row.sequence,
+        encryptedWallet: bytes(row.encrypted_wallet),
+        hmac: bytes(row.hmac),
+        updatedAt: row.updated_at,
+      }
+    );
+  }
+
+  /** Stores `wallet` (already checked) stamped with the clock and returns it as read back. */
+  #putWallet(identityId: number, wallet: WalletInput): WalletRecord {
+    this.#s.upsertWallet.run(identityId, wallet.sequence, wallet.encryptedWallet, wallet.hmac, this.#now());
+    return this.#wallet(identityId) as WalletRecord;
+  }
+
   /** Adds 1 to the epoch, drops the OTPs and resume tokens it made stale, writes `audit`. */
   #bump(identityId: number, audit: AuditEntry | undefined): number {
     const row = this.#s.bumpEpoch.get(identityId);
@@ -855,6 +968,27 @@ function bytes(buf: Uint8Array): Uint8Array {
 function checkPublicKey(key: Uint8Array): void {
   if (!(key instanceof Uint8Array) || key.length !== PUBLIC_KEY_BYTES) {
     throw new ParallaxError(ErrorCode.BAD_ARGUMENT, `a public key must be ${PUBLIC_KEY_BYTES} bytes`);
+  }
+}
+
+function checkWallet(op: string, w: WalletInput): void {
+  if (typeof w !== "object" || w === null) {
+    throw new ParallaxError(ErrorCode.BAD_ARGUMENT, `${op}: a wallet is missing`);
+  }
+  if (!Number.isSafeInteger(w.sequence) || w.sequence < 1) {
+    throw new ParallaxError(
+      ErrorCode.BAD_ARGUMENT,
+      `${op}: a wallet sequence must be a whole number >= 1, not ${w.sequence}`,
+    );
+  }
+  if (!(w.encryptedWallet instanceof Uint8Array) || !(w.hmac instanceof Uint8Array)) {
+    throw new ParallaxError(ErrorCode.BAD_ARGUMENT, `${op}: a wallet and its hmac must be byte strings`);
+  }
+  if (w.encryptedWallet.length > MAX_WALLET_BYTES || w.hmac.length > MAX_WALLET_HMAC_BYTES) {
+    throw new ParallaxError(
+      ErrorCode.BAD_ARGUMENT,
+      `${op}: a wallet may have at most ${MAX_WALLET_BYTES} bytes and its hmac ${MAX_WALLET_HMAC_BYTES}`,
+    );
   }
 }
 

@@ -10,6 +10,7 @@ import { Broker, type Service } from "../../src/login/index.js";
 import { RpcConnection } from "../../src/rpc/index.js";
 import { DEFAULT_KEYRING } from "../../src/server.js";
 import { LobbyService } from "../../src/services/lobby/lobby-service.js";
+import { WalletService } from "../../src/services/wallet/wallet-service.js";
 import { type KeyringPair, SqliteBrokerStore } from "../../src/store/index.js";
 import { memoryPair } from "../../src/transport/index.js";
 import { type Identity, Root } from "../../src/wire/gen/broker.js";
@@ -60,6 +61,8 @@ export async function makeHarness(
     anonymousKeyring?: KeyringPair[];
     store?: SqliteBrokerStore;
     watchIntervalMs?: number;
+    /** Also run the wallet service, with these options. */
+    wallet?: { maxNotificationsInFlight?: number; maxWalletBytes?: number };
   } = {},
 ): Promise<Harness> {
   const store = options.store ?? SqliteBrokerStore.open(":memory:");
@@ -74,6 +77,8 @@ export async function makeHarness(
     now: () => clock.now,
     watchIntervalMs: options.watchIntervalMs,
   });
+  if (options.wallet !== undefined)
+    broker.addService(new WalletService({ store, broker, ...options.wallet }));
   const connections: RpcConnection[] = [];
   const h: Harness = {
     broker,

@@ -49,7 +49,10 @@ describe("password login (SCRAM with argon2id)", () => {
     expect(who.name).toBe("alice");
     expect(who.authMethod).toBe(AuthMethod.PASSWORD);
     expect(who.grant).toBe("password");
-    expect(who.keyring.toArray().map((k) => `${k.service}/${k.perspective}`)).toEqual(["lobby/member"]);
+    expect(who.keyring.toArray().map((k) => `${k.service}/${k.perspective}`)).toEqual([
+      "lobby/member",
+      "wallet/owner",
+    ]);
     const audit = await h.store.listAudit(10);
     expect(audit.some((a) => a.kind === "login" && a.username === "alice")).toBe(true);
   });

@@ -1,10 +1,11 @@
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { KEYRING_SORTED, TempStores } from "./fixtures.js";
+import { KEYRING_SORTED, TempStores, walletFor } from "./fixtures.js";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const writer = path.join(import.meta.dirname, "crash-writer.ts");
+const walletWriter = path.join(import.meta.dirname, "wallet-crash-writer.ts");
 const ACKS_BEFORE_KILL = 50;
 
 let t: TempStores;
@@ -13,10 +14,14 @@ beforeEach(() => {
 });
 afterEach(() => t.cleanup());
 
-/** Runs the writer until it has acknowledged `acks` epochs, SIGKILLs it, returns the last one. */
-function runAndKill(file: string, acks: number): Promise<number> {
+/**
+ * Runs `script` on `file` until it has printed `acks` lines `<word> N`, SIGKILLs it, and returns
+ * the last N.
+ */
+function runAndKill(script: string, word: string, file: string, acks: number): Promise<number> {
+  const ack = new RegExp(`^${word} (\\d+)$`);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", writer, file], {
+    const child = spawn(process.execPath, ["--import", "tsx", script, file], {
       cwd: root,
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -32,7 +37,7 @@ function runAndKill(file: string, acks: number): Promise<number> {
       const lines = buffered.split("\n");
       buffered = lines.pop() ?? "";
       for (const line of lines) {
-        const m = /^epoch (\d+)$/.exec(line);
+        const m = ack.exec(line);
         if (!m) continue;
         last = Number(m[1]);
         count++;
@@ -49,7 +54,7 @@ function runAndKill(file: string, acks: number): Promise<number> {
 
 describe("crash consistency", () => {
   it("a store killed mid-write reopens intact with every acknowledged change and no half transaction", async () => {
-    const lastAck = await runAndKill(t.file, ACKS_BEFORE_KILL);
+    const lastAck = await runAndKill(writer, "epoch", t.file, ACKS_BEFORE_KILL);
     expect(lastAck).toBeGreaterThanOrEqual(ACKS_BEFORE_KILL);
 
     const store = t.open();
@@ -74,5 +79,23 @@ describe("crash consistency", () => {
     for (const key of keys) expect(key.keyring).toEqual(KEYRING_SORTED);
     expect(audit.filter((a) => a.kind === "admin")).toHaveLength(keys.length);
     expect(identity?.verifier?.salt[0]).toBe(epoch % 200);
+  });
+
+  it("a wallet writer killed mid-stream reopens with the last acknowledged wallet or the next, byte for byte", async () => {
+    const lastAck = await runAndKill(walletWriter, "sequence", t.file, ACKS_BEFORE_KILL);
+    expect(lastAck).toBeGreaterThanOrEqual(ACKS_BEFORE_KILL);
+
+    const store = t.open();
+    expect(store.integrityCheck()).toEqual([]);
+    const identity = await store.findIdentityByName("wallet");
+    expect(identity).toBeDefined();
+    const wallet = await store.getWallet(identity?.id as number);
+    const sequence = wallet?.sequence as number;
+    // An update may have committed just before the kill, without its line being written.
+    expect(sequence).toBeGreaterThanOrEqual(lastAck);
+    expect(sequence).toBeLessThanOrEqual(lastAck + 1);
+    const expected = walletFor(sequence);
+    expect(wallet?.encryptedWallet).toEqual(expected.encryptedWallet);
+    expect(wallet?.hmac).toEqual(expected.hmac);
   });
 });

@@ -2,7 +2,13 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { AuditEntry, AuditKind, KeyringPair, StoredVerifier } from "../../src/store/index.js";
+import type {
+  AuditEntry,
+  AuditKind,
+  KeyringPair,
+  StoredVerifier,
+  WalletInput,
+} from "../../src/store/index.js";
 import { SqliteBrokerStore } from "../../src/store/index.js";
 
 /** A fresh temp directory; `cleanup()` closes every store opened in it and removes it. */
@@ -64,4 +70,17 @@ export function otpHash(i: number): Uint8Array {
   const h = new Uint8Array(32).fill(0xab);
   new DataView(h.buffer).setUint32(0, i);
   return h;
+}
+
+/**
+ * The wallet a test (or the wallet crash writer) stores as `sequence`: its bytes, length and hmac
+ * all derive from the sequence (and `variant`), so a reader can tell exactly which write it sees.
+ */
+export function walletFor(sequence: number, variant = 0): WalletInput {
+  const encryptedWallet = new Uint8Array(64 + ((sequence * 37 + variant * 11) % 2048));
+  for (let i = 0; i < encryptedWallet.length; i++)
+    encryptedWallet[i] = (sequence * 131 + variant + i * 7) & 0xff;
+  const hmac = new Uint8Array(32).fill(0x5c ^ variant);
+  new DataView(hmac.buffer).setUint32(0, sequence);
+  return { sequence, encryptedWallet, hmac };
 }
