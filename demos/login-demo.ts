@@ -190,10 +190,10 @@ async function openSignUp(): Promise<void> {
       who.name === "alice" &&
         who.authMethod === AuthMethod.PASSWORD &&
         who.grant === "password" &&
-        pairs(who.keyring) === "lobby/member" &&
+        pairs(who.keyring) === "lobby/member, wallet/owner" &&
         attached === "lobby/member via password",
       shown,
-      'alice, password login, grant "password", keyring [lobby/member], attached [lobby/member via password]',
+      'alice, password login, grant "password", keyring [lobby/member, wallet/owner], attached [lobby/member via password]',
     );
   }
 

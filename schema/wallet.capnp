@@ -27,6 +27,13 @@ struct UpdateOutcome {
   }
 }
 
+struct PasswordChangeOutcome {
+  union {
+    changed @0 :MaybeWallet;   # committed: what is stored now
+    conflict @1 :MaybeWallet;  # the wallet's sequence moved on: the latest state; nothing changed
+  }
+}
+
 interface WalletPerspective extends(Broker.Perspective) {
   # One user's wallet. Every method acts on the wallet of the login that attached it.
 
@@ -39,11 +46,12 @@ interface WalletPerspective extends(Broker.Perspective) {
   # credentials changed since this perspective was attached: no old-epoch update lands after a
   # password change. Wallet at most 1 MiB, hmac at most 64 bytes (PARALLAX_ERR_BAD_ARGUMENT).
 
-  changePassword @2 (newVerifier :Broker.Verifier, wallet :MaybeWallet) -> (wallet :MaybeWallet);
+  changePassword @2 (newVerifier :Broker.Verifier, wallet :MaybeWallet) -> (outcome :PasswordChangeOutcome);
   # The holder, from a password login. Replaces the verifier and stores the wallet re-encrypted
   # under the new key (sequence + 1) in one transaction. `wallet` must be `none` exactly when the
-  # server holds no wallet. Bumps the epoch: every session of the user, this one included, is
-  # revoked and told why.
+  # server holds no wallet (else PARALLAX_ERR_BAD_ARGUMENT). Bumps the epoch: every session of the
+  # user, this one included, is revoked and told why. If the wallet moved on meanwhile, nothing
+  # changes and the outcome is `conflict` with the latest state.
 }
 
 interface WalletWatcher {

@@ -723,8 +723,8 @@ export class SqliteBrokerStore implements BrokerStore, WalletStore {
    * positive safe integer or bytes over the backstop sizes.
    */
   async updateWallet(identityId: number, epoch: number, wallet: WalletInput): Promise<WalletUpdateResult> {
-    checkWallet("updateWallet", wallet);
     return this.#write("updateWallet", () => {
+      checkWallet("updateWallet", wallet);
       if (!this.#current(identityId, epoch)) return { kind: "revoked" };
       const stored = this.#wallet(identityId);
       if (wallet.sequence !== (stored?.sequence ?? 0) + 1)
@@ -747,9 +747,10 @@ export class SqliteBrokerStore implements BrokerStore, WalletStore {
     wallet: WalletInput | null,
     audit?: AuditEntry,
   ): Promise<PasswordChangeResult> {
-    checkVerifier(verifier);
-    if (wallet !== null) checkWallet("changePasswordWithWallet", wallet);
     return this.#write("changePasswordWithWallet", () => {
+      // Arguments first, so a bad one is BAD_ARGUMENT whatever the identity's state.
+      checkVerifier(verifier);
+      if (wallet !== null) checkWallet("changePasswordWithWallet", wallet);
       if (!this.#current(identityId, epoch)) return { kind: "revoked" };
       const stored = this.#wallet(identityId);
       if (wallet === null || stored === undefined) {

@@ -62,18 +62,20 @@ const WORKLOADS: Workload[] = [
   { name: "chain-3", main: "round_trips", target: "≤ 1.2 round trips" },
   { name: "idle-memory", main: "kib_per_conn", target: "≤ 2× ws" },
   // Complete SCRAM logins per second (16 in flight over 4 connections, 20 users), client KDF done
-  // beforehand: an HMAC check, a SQLite lookup and an audit insert per login on the server. There
-  // is no login in ws or Cap'n Web, so no ratio: an absolute figure.
+  // beforehand: an HMAC check, a SQLite lookup and an audit insert per login on the server (which,
+  // with the default disk store, fsyncs on the event loop). There is no login in ws or Cap'n Web,
+  // so no baseline and no ratio: an absolute figure, reported.
   {
     name: "login-rate",
     main: "logins_per_s",
-    target: "≥ 1000/s",
+    target: "reported",
     systems: ["parallax"],
     ratio: null,
     broker: true,
   },
-  // p99 of one-in-flight echo calls on their own connection while login-rate's loops run against
-  // the same server process, over the same echo without logins, measured in the same run.
+  // p99 of one-in-flight echo calls (demo `echo`, own connection, own process) while a second
+  // client runs login-rate's loops against the same server process, over the p99 of the same echo
+  // in the same server process just before, without logins. Every process shares core 0.
   {
     name: "echo-under-logins",
     main: "p99_us",

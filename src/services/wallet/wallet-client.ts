@@ -32,10 +32,16 @@ import { randomBytes } from "node:crypto";
 import { ErrorCode, ParallaxError, toParallaxError } from "../../errors.js";
 import { loginWithPassword, makeVerifier, nodeKdf } from "../../login/client-login.js";
 import type { KdfParams } from "../../store/index.js";
-import { type Identity, type PendingApproval, type Root, SignUpOutcome_Which } from "../../wire/gen/broker.js";
+import {
+  type Identity,
+  type PendingApproval,
+  type Root,
+  SignUpOutcome_Which,
+} from "../../wire/gen/broker.js";
 import {
   type MaybeWallet$Shape,
   MaybeWallet_Which,
+  PasswordChangeOutcome_Which,
   UpdateOutcome_Which,
   WalletPerspective,
   type WalletState,
@@ -123,12 +129,17 @@ export const LOCAL_CHANGES = "Local changes found. Update remote wallet before c
 export type UpdateRemoteResult =
   | { readonly status: "success"; readonly state: WalletStateView }
   /** The server holds a newer wallet (`latest`): get it, merge, push again. The local wallet is unchanged. */
-  | { readonly status: "failure"; readonly reason: typeof OUT_OF_DATE; readonly latest: WalletStateView | null };
+  | {
+      readonly status: "failure";
+      readonly reason: typeof OUT_OF_DATE;
+      readonly latest: WalletStateView | null;
+    };
 
 export type ChangePasswordResult =
   /** `state` is the wallet re-encrypted under the new keys, or null when the server held none. */
   | { readonly status: "success"; readonly state: WalletStateView | null }
-  | { readonly status: "failure"; readonly reason: typeof LOCAL_CHANGES };
+  /** Local changes to push first, or the server's wallet moved on meanwhile (get and merge first). */
+  | { readonly status: "failure"; readonly reason: typeof LOCAL_CHANGES | typeof OUT_OF_DATE };
 
 interface Synced extends WalletStateView {
   /** The plaintext of this state: the merge base. */
@@ -155,7 +166,10 @@ function view(s: WalletStateView): WalletStateView {
 function readState(s: WalletState): WalletStateView {
   const sequence = s.sequence;
   if (sequence > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new ParallaxError(ErrorCode.BAD_ARGUMENT, `the server sent a wallet sequence out of range: ${sequence}`);
+    throw new ParallaxError(
+      ErrorCode.BAD_ARGUMENT,
+      `the server sent a wallet sequence out of range: ${sequence}`,
+    );
   }
   return { sequence: Number(sequence), encryptedWallet: s.encryptedWallet.slice(), hmac: s.hmac.slice() };
 }
@@ -279,7 +293,10 @@ export class WalletClient {
     let salt: Uint8Array;
     let params: KdfParams;
     try {
-      const start = await root.login({ username: this.username, clientNonce: new Uint8Array(randomBytes(32)) });
+      const start = await root.login({
+        username: this.username,
+        clientNonce: new Uint8Array(randomBytes(32)),
+      });
       // Only the salt is wanted: the challenger is dropped unanswered (it expires on its own).
       start.challenger.dispose();
       salt = start.salt.slice();
@@ -353,7 +370,10 @@ export class WalletClient {
    * are local changes. Every session of the user ends with it, this one included; unless
    * `relogin: false`, the client then logs in again with the new password.
    */
-  async changePassword(newPassword: string, options: { relogin?: boolean } = {}): Promise<ChangePasswordResult> {
+  async changePassword(
+    newPassword: string,
+    options: { relogin?: boolean } = {},
+  ): Promise<ChangePasswordResult> {
     const perspective = this.#needPerspective();
     if (this.hasLocalChanges()) {
       this.#log(LOCAL_CHANGES);
@@ -368,17 +388,26 @@ export class WalletClient {
     let wallet: MaybeWallet$Shape = { none: null };
     if (synced !== undefined) {
       sent = this.#seal(keys, synced.sequence + 1, synced.wallet);
-      wallet = { state: { sequence: BigInt(sent.sequence), encryptedWallet: sent.encryptedWallet, hmac: sent.hmac } };
+      wallet = {
+        state: { sequence: BigInt(sent.sequence), encryptedWallet: sent.encryptedWallet, hmac: sent.hmac },
+      };
     }
     let stored: MaybeWallet_Which;
     try {
-      const res = await perspective.changePassword({ newVerifier: verifier, wallet });
-      stored = res.wallet.which();
+      const outcome = (await perspective.changePassword({ newVerifier: verifier, wallet })).outcome;
+      if (outcome.which() === PasswordChangeOutcome_Which.CONFLICT) {
+        this.#log(OUT_OF_DATE);
+        return { status: "failure", reason: OUT_OF_DATE };
+      }
+      stored = outcome.changed.which();
     } catch (err) {
       throw this.#failed("Failed to change the password", err);
     }
     if ((stored === MaybeWallet_Which.STATE) !== (sent !== undefined)) {
-      throw new ParallaxError(ErrorCode.FAILED, "the server answered a password change with the wrong wallet");
+      throw new ParallaxError(
+        ErrorCode.FAILED,
+        "the server answered a password change with the wrong wallet",
+      );
     }
     this.#password = newPassword;
     this.#setSecrets(saltedPassword, verifier.salt);
@@ -504,7 +533,11 @@ export class WalletClient {
 
   // --- notifications --------------------------------------------------------------------------
 
-  /** Hears the watcher's events (of this login and the next ones). Answers the unsubscriber. */
+  /**
+   * Hears the watcher's events (of this login and the next ones); answers the unsubscriber. The
+   * watcher is attached at every login whether anyone listens or not; its events are logged only
+   * while someone does (the seed's `start_websocket`).
+   */
   watch(listener: WalletListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
@@ -606,7 +639,7 @@ export class WalletClient {
       this.#root?.dispose();
       this.#root = undefined;
     }
-    this.#log(`${what}: ${e.code}: ${e.message}.${hint}`);
+    this.#log(`${what}: ${e.code}: ${e.message}${/[.!?]$/.test(e.message) ? "" : "."}${hint}`);
     return e;
   }
 
@@ -637,7 +670,9 @@ export class WalletClient {
         const behind = sequence > this.sequence;
         this.#logWatched(
           `${this.name} got notified of a wallet update, sequence=${sequence}. ` +
-            (behind ? "This client is behind: get the latest from the server." : "This client is up to date."),
+            (behind
+              ? "This client is behind: get the latest from the server."
+              : "This client is up to date."),
         );
         return this.#emit({ type: "walletUpdated", sequence, behind });
       },

@@ -227,15 +227,12 @@ export class WalletOwner extends Perspective implements WalletPerspective$Server
             : `the server holds a wallet (sequence ${result.latest.sequence}): send it re-encrypted with sequence ${result.latest.sequence + 1}`,
         );
       case "conflict":
-        throw new ParallaxError(
-          ErrorCode.FAILED,
-          `the wallet changed meanwhile (now at sequence ${result.latest?.sequence ?? 0}): sync, then change the password`,
-        );
+        return { outcome: { conflict: maybe(result.latest ?? undefined) } };
       case "changed": {
         if (result.wallet !== null && input !== null) this.#notify(result.wallet.sequence);
         // Every session of the user ends now, this one included; watchers are told why.
         this.service.broker.revokeIdentity(this.identityId, result.epoch, "the password was changed");
-        return { wallet: maybe(result.wallet ?? undefined) };
+        return { outcome: { changed: maybe(result.wallet ?? undefined) } };
       }
     }
   }

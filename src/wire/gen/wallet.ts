@@ -204,6 +204,73 @@ export class UpdateOutcome$Pipeline extends $$.StructPipeline<UpdateOutcome> {
   get conflict(): WalletState$Pipeline { return this.$struct(0, WalletState$Pipeline, (s) => s.getConflict()); }
 }
 
+export const PasswordChangeOutcome_Which = {
+  CHANGED: 0,
+  CONFLICT: 1,
+} as const;
+export type PasswordChangeOutcome_Which = (typeof PasswordChangeOutcome_Which)[keyof typeof PasswordChangeOutcome_Which];
+
+/** A plain-object form of {@link PasswordChangeOutcome}: what `$set` accepts and `$toObject` returns. */
+export interface PasswordChangeOutcome$Shape {
+  /** committed: what is stored now */
+  changed?: MaybeWallet | MaybeWallet$Shape;
+  /** the wallet's sequence moved on: the latest state; nothing changed */
+  conflict?: MaybeWallet | MaybeWallet$Shape;
+}
+
+export class PasswordChangeOutcome extends $.Struct {
+
+  /** committed: what is stored now */
+  getChanged(): MaybeWallet { $$.checkWhich(this, 0, 0, "changed"); return $$.getStruct(this, 0, MaybeWallet); }
+  setChanged(value: MaybeWallet): void { $$.setUint16(this, 0, 0); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
+  initChanged(): MaybeWallet { $$.setUint16(this, 0, 0); return $$.initStruct(this, 0, MaybeWallet); }
+  hasChanged(): boolean { return $$.hasPointer(this, 0); }
+  adoptChanged(value: $.Orphan<MaybeWallet>): void { $$.setUint16(this, 0, 0); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
+  disownChanged(): $.Orphan<MaybeWallet> { return $.Struct.disown(this.getChanged()); }
+  isChanged(): boolean { return $$.getUint16(this, 0) === 0; }
+  get changed(): MaybeWallet { return this.getChanged(); }
+  set changed(value: MaybeWallet | MaybeWallet$Shape) { if (value instanceof MaybeWallet) this.setChanged(value); else this.initChanged().$set(value); }
+
+  /** the wallet's sequence moved on: the latest state; nothing changed */
+  getConflict(): MaybeWallet { $$.checkWhich(this, 0, 1, "conflict"); return $$.getStruct(this, 0, MaybeWallet); }
+  setConflict(value: MaybeWallet): void { $$.setUint16(this, 0, 1); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
+  initConflict(): MaybeWallet { $$.setUint16(this, 0, 1); return $$.initStruct(this, 0, MaybeWallet); }
+  hasConflict(): boolean { return $$.hasPointer(this, 0); }
+  adoptConflict(value: $.Orphan<MaybeWallet>): void { $$.setUint16(this, 0, 1); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
+  disownConflict(): $.Orphan<MaybeWallet> { return $.Struct.disown(this.getConflict()); }
+  isConflict(): boolean { return $$.getUint16(this, 0) === 1; }
+  get conflict(): MaybeWallet { return this.getConflict(); }
+  set conflict(value: MaybeWallet | MaybeWallet$Shape) { if (value instanceof MaybeWallet) this.setConflict(value); else this.initConflict().$set(value); }
+
+  which(): PasswordChangeOutcome_Which { return $$.getUint16(this, 0) as PasswordChangeOutcome_Which; }
+
+  /** Sets every field present in `shape`; at most one union member may be present. */
+  $set(shape: PasswordChangeOutcome$Shape): void {
+    const members = ["changed", "conflict"].filter((k) => (shape as Record<string, unknown>)[k] !== undefined);
+    if (members.length > 1) $$.unionConflict("PasswordChangeOutcome", members);
+    if (shape.changed !== undefined) this.changed = shape.changed;
+    if (shape.conflict !== undefined) this.conflict = shape.conflict;
+  }
+
+  /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
+  $toObject(): PasswordChangeOutcome$Shape {
+    const o: PasswordChangeOutcome$Shape = {};
+    if (this.isChanged()) if (this.hasChanged()) o.changed = this.getChanged().$toObject();
+    if (this.isConflict()) if (this.hasConflict()) o.conflict = this.getConflict().$toObject();
+    return o;
+  }
+
+  override toString(): string { return "PasswordChangeOutcome_" + super.toString(); }
+
+  static override readonly _capnp = { displayName: "PasswordChangeOutcome", id: "fff88e658e08ca0c", size: new $.ObjectSize(8, 1) };
+}
+
+/** The promise of a {@link PasswordChangeOutcome}, for pipelining on its capability and struct fields. */
+export class PasswordChangeOutcome$Pipeline extends $$.StructPipeline<PasswordChangeOutcome> {
+  get changed(): MaybeWallet$Pipeline { return this.$struct(0, MaybeWallet$Pipeline, (s) => s.getChanged()); }
+  get conflict(): MaybeWallet$Pipeline { return this.$struct(0, MaybeWallet$Pipeline, (s) => s.getConflict()); }
+}
+
 /** A plain-object form of {@link WalletPerspective_get_Params}: what `$set` accepts and `$toObject` returns. */
 export interface WalletPerspective_get_Params$Shape {
 }
@@ -396,29 +463,29 @@ export class WalletPerspective_changePassword_Params$Pipeline extends $$.StructP
 
 /** A plain-object form of {@link WalletPerspective_changePassword_Results}: what `$set` accepts and `$toObject` returns. */
 export interface WalletPerspective_changePassword_Results$Shape {
-  wallet?: MaybeWallet | MaybeWallet$Shape;
+  outcome?: PasswordChangeOutcome | PasswordChangeOutcome$Shape;
 }
 
 export class WalletPerspective_changePassword_Results extends $.Struct {
 
-  getWallet(): MaybeWallet { return $$.getStruct(this, 0, MaybeWallet); }
-  setWallet(value: MaybeWallet): void { $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
-  initWallet(): MaybeWallet { return $$.initStruct(this, 0, MaybeWallet); }
-  hasWallet(): boolean { return $$.hasPointer(this, 0); }
-  adoptWallet(value: $.Orphan<MaybeWallet>): void { $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
-  disownWallet(): $.Orphan<MaybeWallet> { return $.Struct.disown(this.getWallet()); }
-  get wallet(): MaybeWallet { return this.getWallet(); }
-  set wallet(value: MaybeWallet | MaybeWallet$Shape) { if (value instanceof MaybeWallet) this.setWallet(value); else this.initWallet().$set(value); }
+  getOutcome(): PasswordChangeOutcome { return $$.getStruct(this, 0, PasswordChangeOutcome); }
+  setOutcome(value: PasswordChangeOutcome): void { $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
+  initOutcome(): PasswordChangeOutcome { return $$.initStruct(this, 0, PasswordChangeOutcome); }
+  hasOutcome(): boolean { return $$.hasPointer(this, 0); }
+  adoptOutcome(value: $.Orphan<PasswordChangeOutcome>): void { $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
+  disownOutcome(): $.Orphan<PasswordChangeOutcome> { return $.Struct.disown(this.getOutcome()); }
+  get outcome(): PasswordChangeOutcome { return this.getOutcome(); }
+  set outcome(value: PasswordChangeOutcome | PasswordChangeOutcome$Shape) { if (value instanceof PasswordChangeOutcome) this.setOutcome(value); else this.initOutcome().$set(value); }
 
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: WalletPerspective_changePassword_Results$Shape): void {
-    if (shape.wallet !== undefined) this.wallet = shape.wallet;
+    if (shape.outcome !== undefined) this.outcome = shape.outcome;
   }
 
   /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
   $toObject(): WalletPerspective_changePassword_Results$Shape {
     const o: WalletPerspective_changePassword_Results$Shape = {};
-    if (this.hasWallet()) o.wallet = this.getWallet().$toObject();
+    if (this.hasOutcome()) o.outcome = this.getOutcome().$toObject();
     return o;
   }
 
@@ -429,7 +496,7 @@ export class WalletPerspective_changePassword_Results extends $.Struct {
 
 /** The promise of a {@link WalletPerspective_changePassword_Results}, for pipelining on its capability and struct fields. */
 export class WalletPerspective_changePassword_Results$Pipeline extends $$.StructPipeline<WalletPerspective_changePassword_Results> {
-  get wallet(): MaybeWallet$Pipeline { return this.$struct(0, MaybeWallet$Pipeline, (s) => s.getWallet()); }
+  get outcome(): PasswordChangeOutcome$Pipeline { return this.$struct(0, PasswordChangeOutcome$Pipeline, (s) => s.getOutcome()); }
 }
 
 /** A plain-object form of {@link WalletWatcher_walletUpdated_Params}: what `$set` accepts and `$toObject` returns. */
@@ -637,8 +704,9 @@ export interface WalletPerspective$Server extends $broker.Perspective$Server {
   /**
    * The holder, from a password login. Replaces the verifier and stores the wallet re-encrypted
    * under the new key (sequence + 1) in one transaction. `wallet` must be `none` exactly when the
-   * server holds no wallet. Bumps the epoch: every session of the user, this one included, is
-   * revoked and told why.
+   * server holds no wallet (else PARALLAX_ERR_BAD_ARGUMENT). Bumps the epoch: every session of the
+   * user, this one included, is revoked and told why. If the wallet moved on meanwhile, nothing
+   * changes and the outcome is `conflict` with the latest state.
    */
   changePassword(params: WalletPerspective_changePassword_Params, ctx: $$.CallContext<WalletPerspective_changePassword_Results>): $$.MethodReturn<WalletPerspective_changePassword_Results$Shape>;
 }
@@ -673,8 +741,9 @@ export class WalletPerspective extends $broker.Perspective {
   /**
    * The holder, from a password login. Replaces the verifier and stores the wallet re-encrypted
    * under the new key (sequence + 1) in one transaction. `wallet` must be `none` exactly when the
-   * server holds no wallet. Bumps the epoch: every session of the user, this one included, is
-   * revoked and told why.
+   * server holds no wallet (else PARALLAX_ERR_BAD_ARGUMENT). Bumps the epoch: every session of the
+   * user, this one included, is revoked and told why. If the wallet moved on meanwhile, nothing
+   * changes and the outcome is `conflict` with the latest state.
    */
   changePassword(params?: $$.ParamsInit<WalletPerspective_changePassword_Params, WalletPerspective_changePassword_Params$Shape>, options?: $$.CallOptions): WalletPerspective_changePassword_Results$Pipeline {
     return new WalletPerspective_changePassword_Results$Pipeline(this.$call(WalletPerspective$methods.changePassword, params, options), []);

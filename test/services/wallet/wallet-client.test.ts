@@ -55,7 +55,11 @@ afterEach(async () => {
 function makeEnv(options: { maxNotificationsInFlight?: number; signUp?: SignUpMode } = {}): Env {
   const store = SqliteBrokerStore.open(":memory:");
   const broker = new Broker({ store, signUp: options.signUp ?? "open", defaultKeyring: DEFAULT_KEYRING });
-  const service = new WalletService({ store, broker, maxNotificationsInFlight: options.maxNotificationsInFlight });
+  const service = new WalletService({
+    store,
+    broker,
+    maxNotificationsInFlight: options.maxNotificationsInFlight,
+  });
   broker.addService(service);
   const connections: RpcConnection[] = [];
   const clients: WalletClient[] = [];
@@ -172,7 +176,9 @@ describe("WalletClient", () => {
   it("says what to do first: log in, init or get a wallet", async () => {
     env = makeEnv();
     const c = env.client();
-    expect((await rejection(() => c.getRemoteWallet())).message).toContain("not logged in: call login() first");
+    expect((await rejection(() => c.getRemoteWallet())).message).toContain(
+      "not logged in: call login() first",
+    );
     expect((await rejection(() => c.setPreference("a", "b"))).message).toContain("initWalletState()");
     await c.register();
     await c.login();
@@ -191,7 +197,10 @@ describe("WalletClient", () => {
     c.setPreference("animal", "cow");
     const { wallet, keys } = await rawWallet(env);
 
-    const enc = encryptWallet(keys.encryptionKey, new TextEncoder().encode('{"preferences":{"animal":"emu"}}'));
+    const enc = encryptWallet(
+      keys.encryptionKey,
+      new TextEncoder().encode('{"preferences":{"animal":"emu"}}'),
+    );
     // a wrong hmac (say, the server's forgery)
     await wallet.update({ state: { sequence: 1n, encryptedWallet: enc, hmac: new Uint8Array(32).fill(7) } });
     let err = await rejection(c.getRemoteWallet());
@@ -202,18 +211,24 @@ describe("WalletClient", () => {
     expect(c.getPreferences()).toEqual({ animal: "cow" });
 
     // a valid hmac over the wallet's bytes replayed under another sequence
-    await wallet.update({ state: { sequence: 2n, encryptedWallet: enc, hmac: walletHmac(keys.hmacKey, 1, enc) } });
+    await wallet.update({
+      state: { sequence: 2n, encryptedWallet: enc, hmac: walletHmac(keys.hmacKey, 1, enc) },
+    });
     expect((await rejection(c.getRemoteWallet())).message).toContain("hmac does not verify (sequence 2)");
 
     // a good hmac over bytes that are not a wallet under this key
     const junk = new Uint8Array(60).fill(1);
-    await wallet.update({ state: { sequence: 3n, encryptedWallet: junk, hmac: walletHmac(keys.hmacKey, 3, junk) } });
+    await wallet.update({
+      state: { sequence: 3n, encryptedWallet: junk, hmac: walletHmac(keys.hmacKey, 3, junk) },
+    });
     err = await rejection(c.getRemoteWallet());
     expect(err.message).toBe("wallet cannot be decrypted: wrong password or tampered");
     expect(c.sequence).toBe(0);
 
     // and a proper one is taken
-    await wallet.update({ state: { sequence: 4n, encryptedWallet: enc, hmac: walletHmac(keys.hmacKey, 4, enc) } });
+    await wallet.update({
+      state: { sequence: 4n, encryptedWallet: enc, hmac: walletHmac(keys.hmacKey, 4, enc) },
+    });
     const ok = await c.getRemoteWallet();
     expect(ok.state?.sequence).toBe(4);
     // both sides changed "animal" since the (empty) base: local wins by default
@@ -282,7 +297,14 @@ describe("WalletClient", () => {
     await c.updateRemoteWallet();
     const all = Buffer.concat(env.wire.map((m) => Buffer.from(m)));
     expect(all.length).toBeGreaterThan(1000);
-    for (const s of ["hunter2", "second-password", "secret-value", "secret-key-name", "another-secret", "preferences"]) {
+    for (const s of [
+      "hunter2",
+      "second-password",
+      "secret-value",
+      "secret-key-name",
+      "another-secret",
+      "preferences",
+    ]) {
       expect(all.includes(Buffer.from(s)), s).toBe(false);
     }
     const salt = Buffer.from(c.saltSeed ?? "", "hex");

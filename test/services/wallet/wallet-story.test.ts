@@ -113,7 +113,9 @@ const shown = (events: WalletEvent[]) =>
 function expectSynced(lines: string[], sequence: number, what = "wallet state"): void {
   expect(lines.slice(-3, -2)).toEqual([`Successfully updated ${what} on server`]);
   expect(lines.slice(-2, -1)).toEqual(["Synced walletState:"]);
-  expect(lines.at(-1)).toMatch(new RegExp(`^WalletState\\(sequence=${sequence}, encrypted_wallet='[A-Za-z0-9+/]+…'\\)$`));
+  expect(lines.at(-1)).toMatch(
+    new RegExp(`^WalletState\\(sequence=${sequence}, encrypted_wallet='[A-Za-z0-9+/]+…'\\)$`),
+  );
 }
 
 beforeAll(async () => {
@@ -163,9 +165,11 @@ describe("seed 000: the wallet-sync walkthrough, as capabilities", { timeout: 30
     expect(lines[0]).toBe("Got latest walletState:");
     expect(lines[1]).toMatch(/^WalletState\(sequence=1, /);
     // the same ciphertext on both sides
-    expect(Buffer.from(got.state?.encryptedWallet ?? []).equals(Buffer.from(c1.syncedState?.encryptedWallet ?? [1]))).toBe(
-      true,
-    );
+    expect(
+      Buffer.from(got.state?.encryptedWallet ?? []).equals(
+        Buffer.from(c1.syncedState?.encryptedWallet ?? [1]),
+      ),
+    ).toBe(true);
   });
 
   it("updating: c2 pushes 2 without editing; c1 gets it with nothing to merge", async () => {
@@ -344,7 +348,12 @@ describe("seed 000: the wallet-sync walkthrough, as capabilities", { timeout: 30
       () => events1.some((e) => e.type === "revoked") && events2.some((e) => e.type === "revoked"),
       "revoked",
     );
-    const expected = ["walletUpdated 11", "walletUpdated 12", "walletUpdated 13", "revoked: the password was changed"];
+    const expected = [
+      "walletUpdated 11",
+      "walletUpdated 12",
+      "walletUpdated 13",
+      "revoked: the password was changed",
+    ];
     expect(shown(events1)).toEqual(expected);
     expect(shown(events2)).toEqual(expected);
     expect(log2.all).toContain("c2 stopped getting notifications: the password was changed");
@@ -368,7 +377,10 @@ describe("seed 000: the wallet-sync walkthrough, as capabilities", { timeout: 30
     const record = await store.findIdentityByName(EMAIL);
     const wallet = await store.getWallet(record?.id ?? -1);
     expect(wallet?.sequence).toBe(13);
-    const stored = Buffer.concat([Buffer.from(wallet?.encryptedWallet ?? []), Buffer.from(wallet?.hmac ?? [])]);
+    const stored = Buffer.concat([
+      Buffer.from(wallet?.encryptedWallet ?? []),
+      Buffer.from(wallet?.hmac ?? []),
+    ]);
     for (const secret of ["leemur", "Toyota", "animal", "ihatesockets"]) {
       expect(stored.includes(Buffer.from(secret))).toBe(false);
     }
