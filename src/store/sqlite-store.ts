@@ -770,11 +770,45 @@ export class SqliteBrokerStore implements BrokerStore, WalletStore {
 
   // audit log
 
+  /**
+   * Audit rows written on their own (logins, failures) are group-committed: every row queued in
+   * one event-loop turn goes into one transaction, so a burst of logins costs one fsync, not one
+   * each. The promise settles once the row is durable.
+   */
   async audit(entry: AuditEntry): Promise<void> {
-    this.#write("audit", () => this.#audit(entry));
+    return new Promise<void>((resolve, reject) => {
+      this.#auditQueue.push({ entry, resolve, reject });
+      if (this.#auditQueue.length === 1) setImmediate(() => this.#flushAudit());
+    });
+  }
+
+  readonly #auditQueue: Array<{ entry: AuditEntry; resolve: () => void; reject: (e: unknown) => void }> = [];
+
+  #flushAudit(): void {
+    const batch = this.#auditQueue.splice(0);
+    if (batch.length === 0) return;
+    try {
+      if (!this.#db.open) throw new ParallaxError(ErrorCode.STORAGE, "audit: the store is closed");
+      this.#write("audit", () => {
+        for (const b of batch) this.#audit(b.entry);
+      });
+    } catch {
+      // One bad row must not lose the others: write them one by one.
+      for (const b of batch) {
+        try {
+          this.#write("audit", () => this.#audit(b.entry));
+          b.resolve();
+        } catch (e) {
+          b.reject(e);
+        }
+      }
+      return;
+    }
+    for (const b of batch) b.resolve();
   }
 
   async listAudit(limit: number): Promise<AuditRecord[]> {
+    this.#flushAudit();
     if (!Number.isSafeInteger(limit) || limit < 0) {
       throw new ParallaxError(
         ErrorCode.BAD_ARGUMENT,
@@ -813,6 +847,7 @@ export class SqliteBrokerStore implements BrokerStore, WalletStore {
 
   /** Closes the file; later calls fail with STORAGE. Closing twice is harmless. */
   close(): void {
+    if (this.#db.open) this.#flushAudit();
     if (this.#db.open) this.#db.close();
   }
 

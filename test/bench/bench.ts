@@ -128,7 +128,11 @@ async function startServer(system: System, withBroker = false) {
     ...(withBroker ? ["--broker", store, sync] : []),
   ]);
   const out = lines(child);
-  const [, port, brokerPort] = (await nextLine(out, "ready ")).split(" ").map(Number);
+  const ready = await nextLine(out, "ready ").catch((err: unknown) => {
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    throw err;
+  });
+  const [, port, brokerPort] = ready.split(" ").map(Number);
   return {
     port: port as number,
     brokerPort,

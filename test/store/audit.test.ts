@@ -14,6 +14,26 @@ afterEach(() => t.cleanup());
 const rejects = (code: string) => expect.objectContaining({ code });
 
 describe("audit log", () => {
+  it("group-commits rows written in one turn, and one bad row does not lose the others", async () => {
+    const bad = { ...entry("login", "bad"), username: null as unknown as string };
+    const results = await Promise.allSettled([
+      store.audit(entry("login", "one")),
+      store.audit(bad),
+      store.audit(entry("login", "two")),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect((await store.listAudit(10)).map((r) => r.detail).sort()).toEqual(["one", "two"]);
+  });
+
+  it("shows queued rows to a read in the same turn, and keeps them across close", async () => {
+    void store.audit(entry("login", "queued"));
+    expect((await store.listAudit(1))[0]?.detail).toBe("queued");
+    void store.audit(entry("login", "at close"));
+    store.close();
+    const again = t.open();
+    expect((await again.listAudit(1))[0]?.detail).toBe("at close");
+  });
+
   it("returns rows newest first, stamped with the clock unless the entry has a time", async () => {
     await store.audit(entry("login", "first", 1));
     t.time += 5;
