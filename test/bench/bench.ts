@@ -11,7 +11,9 @@
  * `disk` (the default: a temporary folder, `synchronous = FULL` as `npm start` opens it, so each
  * login's audit row is fsynced), `disk-normal` (the same with `synchronous = NORMAL`) or `memory`.
  * The clients sign their users up, and so run argon2id, before anything is measured; the measured
- * logins run no KDF on either side.
+ * logins run no KDF on either side. The wallet workloads run on that broker too (Parallax only:
+ * its default keyring holds ("wallet", "owner")); every accepted update is one commit, so with the
+ * default disk store, one fsync on the server's event loop.
  */
 import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -85,6 +87,34 @@ const WORKLOADS: Workload[] = [
       label: "p99_us under logins / idle",
       of: (row) => (row.parallax?.p99_us ?? Number.NaN) / (row.parallax?.idle_p99_us ?? Number.NaN),
     },
+    broker: true,
+  },
+  // Accepted wallet updates per second: 50 users, each signed up on its own connection and looping
+  // `update` (sequence + 1, a 1 KiB opaque wallet, one in flight per user) for 4 s after 1 s of
+  // warm-up. Each update is an IMMEDIATE transaction (epoch check, sequence check, upsert) and,
+  // with the default disk store, one fsync: the figure is bounded by the disk's fsync rate, not
+  // by RPC. No wallet in ws or Cap'n Web: an absolute figure, reported.
+  {
+    name: "wallet-updates",
+    main: "updates_per_s",
+    target: "reported",
+    systems: ["parallax"],
+    ratio: null,
+    broker: true,
+  },
+  // Commit → notification: one user, a writer connection and 100 attachments of the same wallet
+  // (10 connections × 10), each with a WalletWatcher, all in one client process (one clock). 200
+  // sequential updates after 20 of warm-up, the next sent once all 100 watchers heard the last.
+  // p50/p99 over every (update × watcher) delivery of receive − send (so the commit's fsync is
+  // in it); last_p99: the last watcher of each update; after_resolve: last watcher − the moment
+  // the writer's `update` resolved (negative when every watcher heard before the writer did).
+  // Absolute figures in µs, reported.
+  {
+    name: "wallet-notify",
+    main: "p99_us",
+    target: "reported",
+    systems: ["parallax"],
+    ratio: null,
     broker: true,
   },
 ];

@@ -1,19 +1,21 @@
 /**
  * A benchmark client process: `tsx test/bench/client.ts <system> <workload> <port> [brokerPort]`.
  * Prints one JSON line with the workload's figures. Every loop is bounded by a call count or,
- * for the login loops, by a duration.
+ * for the login and wallet-updates loops, by a duration.
  */
 import { createServer, connect as netConnect, type Socket } from "node:net";
 import { createInterface } from "node:readline";
 import { newWebSocketRpcSession } from "capnweb";
 import WebSocket from "ws";
 import { connect } from "../../src/client.js";
+import type { RpcConnection } from "../../src/rpc/index.js";
 import { authMessage, clientProof, verifyServerSignature } from "../../src/cred/scram.js";
 import { randomBytes } from "../../src/cred/secrets.js";
-import { makeVerifier } from "../../src/login/client-login.js";
+import { loginWithPassword, makeVerifier, signUp } from "../../src/login/client-login.js";
 import type { KdfParams } from "../../src/store/index.js";
-import { Root, SignUpOutcome_Which } from "../../src/wire/gen/broker.js";
+import { type Identity, Root, SignUpOutcome_Which } from "../../src/wire/gen/broker.js";
 import { Demo } from "../../src/wire/gen/demo.js";
+import { UpdateOutcome_Which, WalletPerspective, WalletWatcher } from "../../src/wire/gen/wallet.js";
 
 const [system, workload, portArg, brokerPortArg] = process.argv.slice(2) as [string, string, string, string?];
 const serverPort = Number(portArg);
@@ -208,6 +210,172 @@ async function loginDriver(port: number) {
   };
 }
 
+const WALLET_OWNER = { service: "wallet", perspective: "owner" };
+const WALLET_USERS = 50;
+const NOTIFY_CONNECTIONS = 10;
+const WATCHERS_PER_CONNECTION = 10;
+const NOTIFY_WARMUP = 20;
+const NOTIFY_UPDATES = 200;
+/** The opaque wallet every update sends (the server never reads it) and its hmac. */
+const WALLET_BLOB = randomBytes(1024);
+const WALLET_HMAC = randomBytes(32);
+
+function brokerConnections(n: number) {
+  return Promise.all(
+    Array.from({ length: n }, () =>
+      connect(`ws://127.0.0.1:${brokerPort()}/rpc`, { limits: { idleTimeoutMs: 0 } }),
+    ),
+  );
+}
+
+/** Signs `name` up (argon2id on this side, before anything is measured) and keeps the login. */
+async function signUpIdentity(root: Root, name: string, password: string): Promise<Identity> {
+  const r = await signUp(root, name, password);
+  if (r.identity === undefined) throw new Error("sign-up is not open");
+  return r.identity;
+}
+
+async function attachWallet(identity: Identity, watcher: WalletWatcher | null): Promise<WalletPerspective> {
+  const a = await identity.attach({ ...WALLET_OWNER, client: watcher });
+  return a.perspective.castAs(WalletPerspective);
+}
+
+/** Sends `sequence` with the 1 KiB blob; fails unless it was accepted. */
+async function updateWallet(wallet: WalletPerspective, sequence: number): Promise<void> {
+  using p = wallet.update({
+    state: { sequence: BigInt(sequence), encryptedWallet: WALLET_BLOB, hmac: WALLET_HMAC },
+  });
+  const outcome = (await p).outcome;
+  if (outcome.which() !== UpdateOutcome_Which.ACCEPTED) throw new Error(`update ${sequence} conflicted`);
+}
+
+/**
+ * wallet-updates: WALLET_USERS users, each signed up on its own connection with its own wallet,
+ * each looping `update` (sequence + 1, one in flight per user) for a fixed duration.
+ */
+async function walletUpdates() {
+  const conns = await brokerConnections(WALLET_USERS);
+  const tag = Buffer.from(randomBytes(6)).toString("hex");
+  const users = await Promise.all(
+    conns.map(async (c, i) => {
+      const identity = await signUpIdentity(c.bootstrap(Root), `wallet-${tag}-${i}`, `password ${tag} ${i}`);
+      return { wallet: await attachWallet(identity, null), sequence: 0 };
+    }),
+  );
+  const run = async (ms: number) => {
+    const end = Date.now() + ms;
+    const latencies: number[] = [];
+    const started = process.hrtime.bigint();
+    await Promise.all(
+      users.map(async (u) => {
+        while (Date.now() < end) {
+          const t0 = process.hrtime.bigint();
+          await updateWallet(u.wallet, u.sequence + 1);
+          u.sequence++;
+          latencies.push(Number(process.hrtime.bigint() - t0) / 1000);
+        }
+      }),
+    );
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    latencies.sort((a, b) => a - b);
+    return {
+      updates_per_s: Math.round(latencies.length / seconds),
+      update_p50_ms: Math.round(percentile(latencies, 50) / 100) / 10,
+      update_p99_ms: Math.round(percentile(latencies, 99) / 100) / 10,
+    };
+  };
+  await run(1000);
+  const r = await run(4000);
+  for (const c of conns) c.close();
+  return r;
+}
+
+/**
+ * wallet-notify: one user; a writer on its own connection and NOTIFY_CONNECTIONS ×
+ * WATCHERS_PER_CONNECTION attachments of the same wallet, each with its own WalletWatcher, all in
+ * this process (one clock). Updates are sequential: the next one is sent once every watcher heard
+ * the last. Per update, t0 is taken right before the update is sent.
+ */
+async function walletNotify() {
+  const [writerConn, ...watchConns] = (await brokerConnections(1 + NOTIFY_CONNECTIONS)) as [
+    RpcConnection,
+    ...RpcConnection[],
+  ];
+  const tag = Buffer.from(randomBytes(6)).toString("hex");
+  const name = `notify-${tag}`;
+  const password = `password ${tag}`;
+  const writer = await attachWallet(await signUpIdentity(writerConn.bootstrap(Root), name, password), null);
+  const watchers = NOTIFY_CONNECTIONS * WATCHERS_PER_CONNECTION;
+  let expected = 0;
+  let heard: number[] = [];
+  let allHeard: () => void = () => {};
+  let failure: string | undefined;
+  const fail = (why: string): void => {
+    failure ??= why;
+    allHeard();
+  };
+  const watcher = () =>
+    WalletWatcher.server({
+      walletUpdated(p) {
+        const at = performance.now();
+        if (Number(p.sequence) !== expected) return fail(`a watcher heard ${p.sequence}, not ${expected}`);
+        heard.push(at);
+        if (heard.length === watchers) allHeard();
+      },
+      notificationsDropped(p) {
+        fail(`notifications dropped: ${p.reason}`);
+      },
+      revoked(p) {
+        fail(`revoked: ${p.reason}`);
+      },
+    });
+  await Promise.all(
+    watchConns.map(async (c) => {
+      // A password login per connection (argon2id here, before anything is measured).
+      const { identity } = await loginWithPassword(c.bootstrap(Root), name, password);
+      for (let i = 0; i < WATCHERS_PER_CONNECTION; i++) await attachWallet(identity, watcher());
+    }),
+  );
+  const deliveries: number[] = [];
+  const last: number[] = [];
+  const afterResolve: number[] = [];
+  const updates: number[] = [];
+  for (let s = 1; s <= NOTIFY_WARMUP + NOTIFY_UPDATES; s++) {
+    expected = s;
+    heard = [];
+    const everyone = new Promise<void>((r) => {
+      allHeard = r;
+    });
+    const timer = setTimeout(
+      () => fail(`update ${s}: only ${heard.length} of ${watchers} watchers heard it in 10 s`),
+      10_000,
+    );
+    const t0 = performance.now();
+    await updateWallet(writer, s);
+    const resolved = performance.now();
+    await everyone;
+    clearTimeout(timer);
+    if (failure !== undefined) throw new Error(failure);
+    if (s <= NOTIFY_WARMUP) continue;
+    const lastHeard = Math.max(...heard);
+    for (const t of heard) deliveries.push((t - t0) * 1000);
+    last.push((lastHeard - t0) * 1000);
+    afterResolve.push((lastHeard - resolved) * 1000);
+    updates.push((resolved - t0) * 1000);
+  }
+  writerConn.close();
+  for (const c of watchConns) c.close();
+  for (const l of [deliveries, last, afterResolve, updates]) l.sort((a, b) => a - b);
+  return {
+    p50_us: Math.round(percentile(deliveries, 50)),
+    p99_us: Math.round(percentile(deliveries, 99)),
+    last_p99_us: Math.round(percentile(last, 99)),
+    after_resolve_p50_us: Math.round(percentile(afterResolve, 50)),
+    after_resolve_p99_us: Math.round(percentile(afterResolve, 99)),
+    update_p50_us: Math.round(percentile(updates, 50)),
+  };
+}
+
 function brokerPort(): number {
   if (brokerPortArg === undefined) throw new Error(`${workload} needs the broker's port`);
   return Number(brokerPortArg);
@@ -307,6 +475,10 @@ async function main(): Promise<unknown> {
       d.close();
       return r;
     }
+    case "wallet-updates":
+      return walletUpdates();
+    case "wallet-notify":
+      return walletNotify();
     case "login-load": {
       // Background logins for echo-under-logins: from "started" until "stop" on stdin (at most 5 min).
       const d = await loginDriver(brokerPort());

@@ -233,6 +233,39 @@ describe("revocation by credential epoch", () => {
   });
 });
 
+describe("Perspective.attached", () => {
+  it("may hand out a different Perspective, which is the one detached once", async () => {
+    const log: string[] = [];
+    class Named extends Perspective {
+      constructor(readonly label: string) {
+        super();
+      }
+      capability() {
+        return LobbyMember.server(this as unknown as LobbyMember$Server);
+      }
+      hello() {
+        return { greeting: `from ${this.label}` };
+      }
+      override attached(_client: unknown, identity: IdentityView): Perspective {
+        log.push(`attached ${this.label}`);
+        return this.label === "shared" ? new Named(`own:${identity.name}`) : this;
+      }
+      override detached(): void {
+        log.push(`detached ${this.label}`);
+      }
+    }
+    const shared = new Named("shared");
+    const service: Service = { name: "lobby", getPerspectiveForIdentity: () => shared };
+    h = await makeHarness({ services: [service] });
+    await h.addUser("alice", "alice pass");
+    const { identity } = await h.login("alice", "alice pass");
+    const p = (await identity.attach({ ...MEMBER, client: null })).perspective;
+    expect((await p.castAs(LobbyMember).hello()).greeting).toBe("from own:alice");
+    await identity.logout();
+    expect(log).toEqual(["attached shared", "detached own:alice"]);
+  });
+});
+
 describe("per-identity quotas across connections", () => {
   it("fails calls beyond maxIdentityCallsInFlight with QUOTA and keeps the connection", async () => {
     const gates: Array<() => void> = [];
