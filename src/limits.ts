@@ -112,6 +112,18 @@ export interface Limits {
    */
   maxIdentityExports: number;
   /**
+   * Logins (Identity capabilities) one connection may hold at once. Default 32.
+   * Why: each login is a session the broker keeps until it is released, revoked or disconnected.
+   * Exceeded: the login fails with `PARALLAX_ERR_QUOTA`; the connection stays.
+   */
+  maxLoginsPerConnection: number;
+  /**
+   * Perspectives one login may have attached at once. Default 64.
+   * Why: each attachment is kept (and its service told) until it is released or detached.
+   * Exceeded: `attach` fails with `PARALLAX_ERR_QUOTA`.
+   */
+  maxAttachmentsPerLogin: number;
+  /**
    * Failed logins a name or an address may make before delays start. Default 5.
    * Why: guessing passwords online must be slow.
    * Exceeded: further attempts for that name or from that address fail with
@@ -153,6 +165,8 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxQuestionsInFlight: 1024,
   maxIdentityCallsInFlight: 256,
   maxIdentityExports: 20_000,
+  maxLoginsPerConnection: 32,
+  maxAttachmentsPerLogin: 64,
   loginFreeFailures: 5,
   loginDelayBaseMs: 1000,
   loginDelayMaxMs: 900_000,

@@ -19,6 +19,8 @@ export interface CallScope {
   leaveCall(): void;
   enterExport(): void;
   leaveExport(): void;
+  /** Throws if calls under this scope are no longer allowed, without counting anything. */
+  check?(): void;
 }
 
 /**

@@ -28,5 +28,5 @@ export {
 } from "./interface-descriptor.js";
 export { LocalCallContext, LocalCapHook, localCapHook, localServerOf } from "./local-capability.js";
 export { PromiseCapHook } from "./promise-cap.js";
-export { ScopedCapHook, scoped, unwrapScope } from "./scoped-cap.js";
+export { GuardedScope, primaryScope, ScopedCapHook, scoped, unwrapScope, withGuards } from "./scoped-cap.js";
 export { type PipelineCtor, StructPipeline } from "./struct-pipeline.js";

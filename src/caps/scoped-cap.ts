@@ -5,6 +5,11 @@
  * inner capability under the mark's scope instead of the scope of the call that returned it, and
  * calls pipelined on it run under that scope too. Called locally, a scoped capability is its
  * inner capability. The wrapper holds one reference on the inner hook, dropped with its last.
+ *
+ * A *guard* mark does not choose the scope; it only has to keep admitting calls. The RPC layer
+ * puts one on a capability a peer sends back to us (receiverHosted), so that whoever it is handed
+ * to next still loses it when the login it was first handed out under is revoked, while the
+ * caller seen by a Viewable stays the one whose call handed it out.
  */
 import type { Struct } from "capnp-ts";
 import type { CallOptions, CapHook, ParamsFiller, ResultHook } from "./cap-hook.js";
@@ -19,6 +24,7 @@ export class ScopedCapHook implements CapHook {
   constructor(
     readonly inner: CapHook,
     readonly scope: CallScope,
+    readonly guard = false,
   ) {}
 
   call<P extends Struct, R extends Struct>(
@@ -60,13 +66,68 @@ export function scoped<C extends Capability>(cap: C, scope: CallScope): C {
   return new Ctor(new ScopedCapHook(hook, scope));
 }
 
-/** The scope a hook is marked with and the hook under the marks. */
-export function unwrapScope(hook: CapHook): { hook: CapHook; scope: CallScope | undefined } {
+/** The scope a hook is marked with (its outermost grant mark), its guards, and the hook under the marks. */
+export function unwrapScope(hook: CapHook): {
+  hook: CapHook;
+  scope: CallScope | undefined;
+  guards: CallScope[];
+} {
   let h = hook.resolved();
   let scope: CallScope | undefined;
+  const guards: CallScope[] = [];
   while (h instanceof ScopedCapHook) {
-    scope ??= h.scope;
+    if (h.guard) {
+      if (!guards.includes(h.scope)) guards.push(h.scope);
+    } else scope ??= h.scope;
     h = h.inner.resolved();
   }
-  return { hook: h, scope };
+  return { hook: h, scope, guards };
+}
+
+/**
+ * A scope that also needs its guards to keep admitting calls: calls and exports are counted by
+ * `primary`; each guard only checks (revocation).
+ */
+export class GuardedScope implements CallScope {
+  constructor(
+    readonly primary: CallScope | undefined,
+    readonly guards: readonly CallScope[],
+  ) {}
+
+  check(): void {
+    for (const g of this.guards) g.check?.();
+    this.primary?.check?.();
+  }
+
+  enterCall(): void {
+    for (const g of this.guards) g.check?.();
+    this.primary?.enterCall();
+  }
+
+  leaveCall(): void {
+    this.primary?.leaveCall();
+  }
+
+  enterExport(): void {
+    for (const g of this.guards) g.check?.();
+    this.primary?.enterExport();
+  }
+
+  leaveExport(): void {
+    this.primary?.leaveExport();
+  }
+}
+
+/** `scope` with `guards` added (itself when there are none). */
+export function withGuards(
+  scope: CallScope | undefined,
+  guards: readonly CallScope[],
+): CallScope | undefined {
+  const extra = guards.filter((g) => g !== scope);
+  return extra.length === 0 ? scope : new GuardedScope(scope, extra);
+}
+
+/** The scope that counts calls and names the caller: `scope` itself, or a GuardedScope's primary. */
+export function primaryScope(scope: CallScope | undefined): CallScope | undefined {
+  return scope instanceof GuardedScope ? scope.primary : scope;
 }

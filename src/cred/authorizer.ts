@@ -57,13 +57,18 @@ export interface Authorizer {
     now: number,
   ): Promise<{ identity: IdentityRecord; token: ResumeTokenRecord } | undefined>;
   signUp(username: string, verifier: StoredVerifier, remoteAddress: string): Promise<SignUpResult>;
-  /** Records a device key waiting for approval; undefined for an unknown user (nothing stored). */
+  /**
+   * Records a device key waiting for approval. An unknown user's request is recorded the same
+   * way (so the answer never tells whether the name exists); it can only ever be rejected. At
+   * most `MAX_PENDING_DEVICES` requests wait per name: beyond that the newest is answered again.
+   */
   requestDevice(
     identity: IdentityRecord | undefined,
+    username: string,
     publicKey: Uint8Array,
     device: string,
     remoteAddress: string,
-  ): Promise<PendingRecord | undefined>;
+  ): Promise<PendingRecord>;
 }
 
 export interface StoreAuthorizerOptions {
@@ -77,6 +82,9 @@ export interface StoreAuthorizerOptions {
 
 const MAX_NAME_CHARS = 64;
 
+/** Device keys that may wait for approval per user name at once. */
+export const MAX_PENDING_DEVICES = 5;
+
 /**
  * A user name in its one stored form (NFKC); refuses empty, over-long, padded and control-character
  * names with PARALLAX_ERR_BAD_ARGUMENT.
@@ -88,9 +96,13 @@ export function normalizeUsername(name: string): string {
   }
   if (n.trim() !== n)
     throw new ParallaxError(ErrorCode.BAD_ARGUMENT, "a user name cannot start or end with spaces");
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(n)) {
-    throw new ParallaxError(ErrorCode.BAD_ARGUMENT, "a user name cannot contain control characters");
+  // Control, format (zero-width, bidi), separator and unassigned characters let one name pass
+  // for another.
+  if (/[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Zl}\p{Zp}]/u.test(n)) {
+    throw new ParallaxError(
+      ErrorCode.BAD_ARGUMENT,
+      "a user name cannot contain control, formatting or invisible characters",
+    );
   }
   return n;
 }
@@ -215,21 +227,21 @@ export class StoreAuthorizer implements Authorizer {
 
   async requestDevice(
     identity: IdentityRecord | undefined,
+    username: string,
     publicKey: Uint8Array,
     device: string,
     remoteAddress: string,
-  ): Promise<PendingRecord | undefined> {
-    if (identity === undefined) return undefined;
-    const waiting = await this.store.listPending(this.#now(), identity.name);
-    const same = waiting.find(
-      (p) => p.kind === "deviceKey" && p.publicKey !== null && constantTimeEqual(p.publicKey, publicKey),
-    );
-    if (same !== undefined) return same;
+  ): Promise<PendingRecord> {
     const now = this.#now();
+    const waiting = (await this.store.listPending(now, username)).filter((p) => p.kind === "deviceKey");
+    const same = waiting.find((p) => p.publicKey !== null && constantTimeEqual(p.publicKey, publicKey));
+    if (same !== undefined) return same;
+    const newest = waiting[waiting.length - 1];
+    if (newest !== undefined && waiting.length >= MAX_PENDING_DEVICES) return newest;
     return this.store.createPending(
       {
         kind: "deviceKey",
-        username: identity.name,
+        username,
         verifier: null,
         publicKey,
         device,
@@ -239,8 +251,8 @@ export class StoreAuthorizer implements Authorizer {
       },
       {
         kind: "pending",
-        identityId: identity.id,
-        username: identity.name,
+        identityId: identity?.id ?? null,
+        username,
         remoteAddress,
         detail: `device key "${device}" waits for approval`,
       },

@@ -52,6 +52,9 @@ interface Waiter {
 /** The keyring pair that makes an identity an admin. */
 export const ADMIN_PAIR: KeyringPair = Object.freeze({ service: "broker", perspective: "admin" });
 
+/** The identity id every anonymous login shares. */
+export const ANONYMOUS_ID = -1;
+
 export const RESUME_TOKEN_TTL_MS = 14 * 24 * 3600 * 1000;
 export const OTP_TTL_MS = 10 * 60 * 1000;
 
@@ -71,7 +74,8 @@ export class Broker {
   readonly #usage = new Map<number, IdentityUsage>();
   readonly #byConnection = new Map<RpcConnection, Set<Session>>();
   readonly #waiters = new Map<number, Set<Waiter>>();
-  #anonymousIds = 0;
+  /** The newest epoch revoked per identity: a login still running on an older one is refused. */
+  readonly #revokedBefore = new Map<number, number>();
   #watch: ReturnType<typeof setInterval> | undefined;
   #lastChange: number;
   readonly #watchIntervalMs: number;
@@ -133,7 +137,21 @@ export class Broker {
   ): Identity {
     if (connection.closed)
       throw new ParallaxError(ErrorCode.DISCONNECTED, "the connection closed during login");
-    const id = identity?.id ?? --this.#anonymousIds;
+    if (identity !== undefined && identity.epoch < (this.#revokedBefore.get(identity.id) ?? 0)) {
+      throw new ParallaxError(
+        ErrorCode.AUTH_FAILED,
+        "authentication failed: the credentials changed during the login; start a new one",
+      );
+    }
+    const onConnection = this.#byConnection.get(connection)?.size ?? 0;
+    if (onConnection >= this.limits.maxLoginsPerConnection) {
+      throw new ParallaxError(
+        ErrorCode.QUOTA,
+        `this connection holds ${onConnection} logins (maxLoginsPerConnection); release or log out one first`,
+      );
+    }
+    // Anonymous logins share one identity: one quota, one perspective per service.
+    const id = identity?.id ?? ANONYMOUS_ID;
     let usage = this.#usage.get(id);
     if (usage === undefined) {
       usage = new IdentityUsage(this.limits.maxIdentityCallsInFlight, this.limits.maxIdentityExports, (u) => {
@@ -150,6 +168,7 @@ export class Broker {
       epoch: identity?.epoch ?? 0,
     };
     const session = new Session(usage, view, grant, connection, attenuated);
+    session.onReleased = (s) => this.#endSession(s, "released by the client");
     usage.sessions.add(session);
     let sessions = this.#byConnection.get(connection);
     if (sessions === undefined) {
@@ -162,6 +181,11 @@ export class Broker {
     return scoped(Identity.server(new IdentityServer(this, session)), session);
   }
 
+  /** Lets every service refuse a plain password change for `identityId` (see Service). */
+  async beforePasswordChange(identityId: number): Promise<void> {
+    for (const s of this.#services.values()) await s.beforePasswordChange?.(identityId);
+  }
+
   /** Every live session on a connection (for `whoami`). */
   sessionsOn(connection: object): readonly Session[] {
     return [...(this.#byConnection.get(connection as RpcConnection) ?? [])];
@@ -172,6 +196,7 @@ export class Broker {
    * connection. Call after the store committed the bump.
    */
   revokeIdentity(identityId: number, epoch: number, reason: string): void {
+    if (epoch > (this.#revokedBefore.get(identityId) ?? 0)) this.#revokedBefore.set(identityId, epoch);
     const usage = this.#usage.get(identityId);
     if (usage === undefined) return;
     for (const s of [...usage.sessions]) if (s.view.epoch < epoch) this.#endSession(s, reason);
@@ -243,7 +268,7 @@ export class Broker {
     if (set === undefined) return;
     this.#waiters.delete(id);
     for (const w of set) {
-      if (request === undefined || request.state !== "approved" || identity === null) {
+      if (request === undefined || request.state !== "approved" || identity === null || identity.suspended) {
         const why =
           request === undefined
             ? "the request no longer exists"

@@ -44,8 +44,12 @@ export class IdentityUsage {
 
 export class Session implements CallScope {
   #revoked: ParallaxError | undefined;
+  /** Capabilities the peer holds under this session and its attachments. */
+  #exports = 0;
   readonly attachments = new Set<Attachment>();
   readonly view: IdentityView;
+  /** Set by the broker: runs when the peer let go of everything this session handed out. */
+  onReleased: (session: Session) => void = () => {};
 
   constructor(
     readonly usage: IdentityUsage,
@@ -100,10 +104,13 @@ export class Session implements CallScope {
       );
     }
     u.exports++;
+    this.#exports++;
   }
 
   leaveExport(): void {
     this.usage.exports--;
+    this.#exports--;
+    if (this.#exports === 0 && this.#revoked === undefined) this.onReleased(this);
     this.usage.settle();
   }
 
@@ -117,6 +124,8 @@ export class Session implements CallScope {
 
 export class Attachment implements CallScope {
   #ended: ParallaxError | undefined;
+  /** Capabilities the peer holds under this attachment; when it drops to 0 the attachment ends. */
+  #exports = 0;
 
   constructor(
     readonly session: Session,
@@ -149,9 +158,12 @@ export class Attachment implements CallScope {
   enterExport(): void {
     if (this.#ended !== undefined) throw this.#ended;
     this.session.enterExport();
+    this.#exports++;
   }
 
   leaveExport(): void {
+    // The peer let go of the perspective and everything it handed out: that detaches it.
+    if (--this.#exports === 0) this.end("released by the client");
     this.session.leaveExport();
   }
 

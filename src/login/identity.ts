@@ -126,6 +126,12 @@ export class IdentityServer implements Identity$Server {
     if (service === undefined) {
       throw new ParallaxError(ErrorCode.NOT_FOUND, `service "${pair.service}" is not running on this server`);
     }
+    if (this.session.attachments.size >= this.broker.limits.maxAttachmentsPerLogin) {
+      throw new ParallaxError(
+        ErrorCode.QUOTA,
+        `this login has ${this.session.attachments.size} perspectives attached (maxAttachmentsPerLogin); detach one first`,
+      );
+    }
     const client: Capability | null = params.hasClient() ? params.client : null;
     try {
       const found = await service.getPerspectiveForIdentity(pair.perspective, this.#view);
@@ -153,6 +159,8 @@ export class IdentityServer implements Identity$Server {
     this.#needPassword("changing the password");
     const id = this.#needAccount();
     const verifier = readVerifier(params.newVerifier);
+    // Services whose data is keyed to the password (the wallet) may refuse or take over.
+    await this.broker.beforePasswordChange(id);
     const epoch = await this.broker.store.changeVerifier(
       id,
       verifier,
@@ -163,6 +171,14 @@ export class IdentityServer implements Identity$Server {
 
   async issueResumeToken(params: Identity_issueResumeToken_Params) {
     const id = this.#needAccount();
+    const m = this.session.authMethod;
+    if (m === "apiKey" || m === "otp") {
+      // A token would outlive the key's expiry or the OTP's single use.
+      throw new ParallaxError(
+        ErrorCode.PERMISSION_DENIED,
+        `resume tokens cannot be issued to a login made with ${describeMethod(m)}`,
+      );
+    }
     const device = readDevice(params.device);
     const token = newSecret("pxr");
     const expiresAt = this.broker.now() + RESUME_TOKEN_TTL_MS;

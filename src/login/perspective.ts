@@ -7,7 +7,7 @@
  * `attached` and `detached` run exactly once per attachment; `detached` runs when the client
  * detaches, disconnects, logs out or is revoked, whichever comes first.
  */
-import type { Capability, CallContext } from "../caps/index.js";
+import { type CallContext, type Capability, primaryScope } from "../caps/index.js";
 import { ErrorCode, ParallaxError } from "../errors.js";
 import type { KeyringPair } from "../store/index.js";
 import type { Perspective as PerspectiveStub, Perspective_detach_Params } from "../wire/gen/broker.js";
@@ -37,6 +37,11 @@ export interface Service {
     perspectiveName: string,
     identity: IdentityView,
   ): Perspective | Promise<Perspective>;
+  /**
+   * Called before `Identity.changePassword` replaces a user's verifier; throw to refuse (the
+   * wallet service does while a wallet encrypted under the old password exists).
+   */
+  beforePasswordChange?(identityId: number): void | Promise<void>;
 }
 
 export abstract class Perspective {
@@ -63,7 +68,7 @@ export abstract class Perspective {
 
   /** Schema method `Perspective.detach`: the holder ends this attachment now. */
   detach(_params: Perspective_detach_Params, ctx: CallContext): void {
-    const scope = ctx.origin?.scope as { end?: (reason: string) => void } | undefined;
+    const scope = primaryScope(ctx.origin?.scope) as { end?: (reason: string) => void } | undefined;
     if (typeof scope?.end !== "function") {
       throw new ParallaxError(ErrorCode.FAILED, "detach works only on an attached perspective");
     }
@@ -76,7 +81,9 @@ export abstract class Perspective {
  * broker set on the export entry. Fails the call if it came through no login.
  */
 export function callerIdentity(ctx: CallContext): IdentityView {
-  const scope = ctx.origin?.scope as { session?: { view?: IdentityView }; view?: IdentityView } | undefined;
+  const scope = primaryScope(ctx.origin?.scope) as
+    | { session?: { view?: IdentityView }; view?: IdentityView }
+    | undefined;
   const view = scope?.session?.view ?? scope?.view;
   if (view === undefined) {
     throw new ParallaxError(ErrorCode.PERMISSION_DENIED, "this object is reachable only through a login");
@@ -90,7 +97,7 @@ export function callerIdentity(ctx: CallContext): IdentityView {
  * attachment (a local call, or an object handed out before any perspective).
  */
 export function callerPerspective(ctx: CallContext): Perspective {
-  const scope = ctx.origin?.scope as { perspective?: unknown } | undefined;
+  const scope = primaryScope(ctx.origin?.scope) as { perspective?: unknown } | undefined;
   const p = scope?.perspective;
   if (!(p instanceof Perspective)) {
     throw new ParallaxError(

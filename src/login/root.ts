@@ -112,9 +112,11 @@ export class RootServer implements Root$Server {
     const message = keyLoginMessage({ username, publicKey, serverNonce });
     const challenger = new Challenger(this.broker, this.connection, username, async (signature) => {
       if (!this.broker.authorizer.verifyKeySignature(publicKey, message, signature)) return undefined;
-      if (owner.registered && owner.identity !== undefined) {
+      // Re-read: the key may have been revoked while the challenge was out.
+      const now = await this.broker.authorizer.keyOwner(username, publicKey);
+      if (owner.registered && now.registered && now.identity !== undefined) {
         return {
-          identity: owner.identity,
+          identity: now.identity,
           method: "publicKey",
           grant: "public key",
           serverSignature: new Uint8Array(0),
@@ -122,12 +124,13 @@ export class RootServer implements Root$Server {
       }
       // A valid signature by a key the user has not registered: a new device, to be approved.
       const pending = await this.broker.authorizer.requestDevice(
-        owner.identity,
+        now.identity,
+        username,
         publicKey,
         "new device",
         this.#address,
       );
-      return { pending: pending ?? null };
+      return { pending };
     });
     return { serverNonce, challenger: AuthChallenger.server(challenger) };
   }
@@ -135,35 +138,43 @@ export class RootServer implements Root$Server {
   async loginWithApiKey(params: Root_loginWithApiKey_Params) {
     const key = params.key;
     const address = this.#address;
-    this.broker.throttle.check("", address);
-    const found = await this.broker.authorizer.checkApiKey(key, this.broker.now());
+    this.broker.throttle.attempt("", address);
+    const found = await this.#settled("", this.broker.authorizer.checkApiKey(key, this.broker.now()));
     if (found === undefined) {
       await this.#failed("", "api key");
       throw new ParallaxError(ErrorCode.AUTH_FAILED, AUTH_FAILED);
     }
     const { identity, apiKey } = found;
-    await this.#succeeded(identity, "api key");
     const grant = `api key ${apiKey.id}${apiKey.description === "" ? "" : ` (${apiKey.description})`}`;
     // The owner's keyring may have shrunk since the key was made: the key never grants more.
     const keyring = apiKey.keyring.filter((k) => onKeyring(identity.keyring, k));
-    return { identity: this.broker.openSession(this.connection, identity, "apiKey", grant, keyring) };
+    const session = this.broker.openSession(this.connection, identity, "apiKey", grant, keyring);
+    await this.#succeeded("", identity, "api key");
+    return { identity: session };
   }
 
   async loginWithOtp(params: Root_loginWithOtp_Params) {
     const username = normalizeUsername(params.username);
-    this.broker.throttle.check(username, this.#address);
-    const identity = await this.broker.authorizer.checkOtp(username, params.otp, this.broker.now());
+    this.broker.throttle.attempt(username, this.#address);
+    const identity = await this.#settled(
+      username,
+      this.broker.authorizer.checkOtp(username, params.otp, this.broker.now()),
+    );
     if (identity === undefined) {
       await this.#failed(username, "one-time password");
       throw new ParallaxError(ErrorCode.AUTH_FAILED, AUTH_FAILED);
     }
-    await this.#succeeded(identity, "one-time password");
-    return { identity: this.broker.openSession(this.connection, identity, "otp", "one-time password", null) };
+    const session = this.broker.openSession(this.connection, identity, "otp", "one-time password", null);
+    await this.#succeeded(username, identity, "one-time password");
+    return { identity: session };
   }
 
   async resume(params: Root_resume_Params) {
-    this.broker.throttle.check("", this.#address);
-    const found = await this.broker.authorizer.checkResumeToken(params.token, this.broker.now());
+    this.broker.throttle.attempt("", this.#address);
+    const found = await this.#settled(
+      "",
+      this.broker.authorizer.checkResumeToken(params.token, this.broker.now()),
+    );
     if (found === undefined) {
       await this.#failed("", "resume token");
       throw new ParallaxError(
@@ -172,10 +183,11 @@ export class RootServer implements Root$Server {
       );
     }
     const { identity, token } = found;
-    await this.#succeeded(identity, "resume token");
     const grant = `resume token (${token.device})`;
     const keyring = token.keyring?.filter((k) => onKeyring(identity.keyring, k)) ?? null;
-    return { identity: this.broker.openSession(this.connection, identity, "resume", grant, keyring) };
+    const session = this.broker.openSession(this.connection, identity, "resume", grant, keyring);
+    await this.#succeeded("", identity, "resume token");
+    return { identity: session };
   }
 
   loginAnonymous() {
@@ -188,8 +200,18 @@ export class RootServer implements Root$Server {
   async signUp(params: Root_signUp_Params) {
     const username = normalizeUsername(params.username);
     const verifier = readVerifier(params.verifier);
-    this.broker.throttle.check("", this.#address);
-    const result = await this.broker.authorizer.signUp(username, verifier, this.#address);
+    // Sign-ups are charged to the address; only open sign-ups that succeed are refunded, so
+    // nobody can reserve names by the hundred while they wait for approval.
+    this.broker.throttle.attempt("", this.#address);
+    let result: Awaited<ReturnType<typeof this.broker.authorizer.signUp>>;
+    try {
+      result = await this.broker.authorizer.signUp(username, verifier, this.#address);
+    } catch (err) {
+      this.broker.throttle.settle("", this.#address, false);
+      throw err;
+    }
+    // A sign-up left waiting counts against the address: nobody can reserve names in bulk.
+    this.broker.throttle.settle("", this.#address, "identity" in result);
     if ("identity" in result) {
       return {
         outcome: {
@@ -206,8 +228,19 @@ export class RootServer implements Root$Server {
     };
   }
 
+  /** Settles the throttle attempt with whether `check` found a credential. */
+  async #settled<T>(username: string, check: Promise<T | undefined>): Promise<T | undefined> {
+    let found: T | undefined;
+    try {
+      found = await check;
+    } finally {
+      this.broker.throttle.settle(username, this.#address, found !== undefined);
+    }
+    return found;
+  }
+
+  /** Audits a failed attempt (counted by `#settled`). */
   async #failed(username: string, what: string): Promise<void> {
-    this.broker.throttle.failure(username, this.#address);
     await this.broker.store.audit({
       kind: "login-failed",
       identityId: null,
@@ -217,8 +250,8 @@ export class RootServer implements Root$Server {
     });
   }
 
-  async #succeeded(identity: IdentityRecord, what: string): Promise<void> {
-    this.broker.throttle.success(identity.name, this.#address);
+  /** Audits a login; call after the session is open. */
+  async #succeeded(_username: string, identity: IdentityRecord, what: string): Promise<void> {
     await this.broker.store.audit({
       kind: "login",
       identityId: identity.id,
@@ -231,7 +264,7 @@ export class RootServer implements Root$Server {
 
 type ChallengeOutcome =
   | { identity: IdentityRecord; method: AuthMethodName; grant: string; serverSignature: Uint8Array }
-  | { pending: import("../store/index.js").PendingRecord | null };
+  | { pending: import("../store/index.js").PendingRecord };
 
 /** One login attempt: single use, expires, burnt by any failure. */
 class Challenger implements AuthChallenger$Server {
@@ -273,22 +306,20 @@ class Challenger implements AuthChallenger$Server {
         `${AUTH_FAILED}: the challenge expired; start a new login`,
       );
     }
-    this.broker.throttle.check(this.username, address);
-    const outcome = await this.check(params.proof.slice());
+    // In flight from here until settled: concurrent guesses count against what is left.
+    this.broker.throttle.attempt(this.username, address);
+    let outcome: ChallengeOutcome | undefined;
+    try {
+      outcome = await this.check(params.proof.slice());
+    } finally {
+      // A new device key counts as a failure too: nobody can file requests in bulk.
+      this.broker.throttle.settle(this.username, address, outcome !== undefined && !("pending" in outcome));
+    }
     if (outcome === undefined) {
-      this.broker.throttle.failure(this.username, address);
       await audit("wrong proof");
       throw new ParallaxError(ErrorCode.AUTH_FAILED, AUTH_FAILED);
     }
     if ("pending" in outcome) {
-      if (outcome.pending === null) {
-        // Unknown user: the same shape as a real request, but nothing waits behind it.
-        return {
-          outcome: {
-            pending: PendingApproval.server(new PendingApprovalServer(this.broker, this.connection, null)),
-          },
-        };
-      }
       return {
         outcome: {
           pending: PendingApproval.server(
@@ -297,30 +328,29 @@ class Challenger implements AuthChallenger$Server {
         },
       };
     }
-    if (outcome.identity.suspended) {
+    // The proof matched the record read when the challenge was made; the credentials may have
+    // changed since (password changed, suspended, keyring cut): log in only on the current one.
+    const fresh = await this.broker.store.findIdentityById(outcome.identity.id);
+    if (fresh?.suspended) {
       await audit("suspended");
       throw new ParallaxError(ErrorCode.AUTH_FAILED, `${AUTH_FAILED}: the account is suspended`);
     }
-    this.broker.throttle.success(this.username, address);
+    if (fresh === undefined || fresh.epoch !== outcome.identity.epoch) {
+      await audit("credentials changed during the login");
+      throw new ParallaxError(
+        ErrorCode.AUTH_FAILED,
+        `${AUTH_FAILED}: the credentials changed during the login; start a new one`,
+      );
+    }
+    const identity = this.broker.openSession(this.connection, fresh, outcome.method, outcome.grant, null);
     await this.broker.store.audit({
       kind: "login",
-      identityId: outcome.identity.id,
-      username: outcome.identity.name,
+      identityId: fresh.id,
+      username: fresh.name,
       remoteAddress: address,
       detail: outcome.grant,
     });
-    return {
-      outcome: {
-        serverSignature: outcome.serverSignature,
-        identity: this.broker.openSession(
-          this.connection,
-          outcome.identity,
-          outcome.method,
-          outcome.grant,
-          null,
-        ),
-      },
-    };
+    return { outcome: { serverSignature: outcome.serverSignature, identity } };
   }
 }
 

@@ -6,7 +6,7 @@
  * on them. The table's size is the number of the peer's questions in flight, which the
  * connection bounds by pausing its transport.
  */
-import type { CallScope, CapHook } from "../caps/index.js";
+import { type CallScope, type CapHook, withGuards } from "../caps/index.js";
 import { ParallaxError } from "../errors.js";
 import type { AnswerId, ExportId } from "../wire/rpc-ids.js";
 import type { ExportEntry } from "./export-table.js";
@@ -61,9 +61,12 @@ export class Answer {
     return via instanceof Answer ? via.exportEntry : via;
   }
 
-  /** Fixes the scope at delivery: a scoped target's `mark`, else the scope it came through. */
-  settleScope(mark: CallScope | undefined): CallScope | undefined {
-    this.scope = mark ?? this.via?.scope;
+  /**
+   * Fixes the scope at delivery: a scoped target's `mark`, else the scope it came through, with
+   * the target's guards added.
+   */
+  settleScope(mark: CallScope | undefined, guards: readonly CallScope[] = []): CallScope | undefined {
+    this.scope = withGuards(mark ?? this.via?.scope, guards);
     return this.scope;
   }
 

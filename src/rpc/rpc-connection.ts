@@ -31,7 +31,9 @@ import {
   PromiseCapHook,
   releaseCapTable,
   releaseResults,
+  ScopedCapHook,
   unwrapScope,
+  withGuards,
   type ResultHook,
 } from "../caps/index.js";
 import { ErrorCode, ParallaxError, toParallaxError } from "../errors.js";
@@ -310,8 +312,8 @@ export class RpcConnection implements RemoteSender {
     exported: ExportId[],
     inherited: CallScope | undefined,
   ): void {
-    const { hook: r, scope: mark } = unwrapScope(hook);
-    const scope = mark ?? inherited;
+    const { hook: r, scope: mark, guards } = unwrapScope(hook);
+    const scope = withGuards(mark ?? inherited, guards);
     if (r instanceof ImportClient && r.sender === this) {
       d.receiverHosted = r.importId;
       return;
@@ -383,14 +385,18 @@ export class RpcConnection implements RemoteSender {
         const entry = this.#exports.get(exportIdFromPeer(d.receiverHosted));
         if (entry === undefined)
           throw protocolError(`receiverHosted names unknown export ${d.receiverHosted}`);
-        return entry.hook.addRef();
+        // Handed back to us, it keeps answering to the scope it was handed out under.
+        return entry.scope === undefined
+          ? entry.hook.addRef()
+          : new ScopedCapHook(entry.hook.addRef(), entry.scope, true);
       }
       case rpc.CapDescriptor_Which.RECEIVER_ANSWER: {
         const pa = d.receiverAnswer;
         const answer = this.#answers.get(answerIdFromPeer(pa.questionId));
         if (answer === undefined)
           throw protocolError(`receiverAnswer names unknown question ${pa.questionId}`);
-        return this.#answerCap(answer, readTransform(pa, this.limits));
+        const cap = this.#answerCap(answer, readTransform(pa, this.limits));
+        return answer.scope === undefined ? cap : new ScopedCapHook(cap, answer.scope, true);
       }
       case rpc.CapDescriptor_Which.THIRD_PARTY_HOSTED:
         // Level 3 is not spoken here; the spec lets a receiver use the vine instead.
@@ -591,14 +597,14 @@ export class RpcConnection implements RemoteSender {
     payload: rpc.Payload,
     message: Message,
   ): void {
-    const { hook: target, scope: mark } = unwrapScope(hook);
+    const { hook: target, scope: mark, guards } = unwrapScope(hook);
     if (target instanceof PromiseCapHook) {
       // Deliver again to what the promise becomes, one step at a time, queued with the calls made
       // on it earlier: calls keep their arrival order (E-order).
       target.whenSettled(() => this.#deliver(answer, hook, interfaceId, methodId, payload, message));
       return;
     }
-    const scope = answer.settleScope(mark);
+    const scope = answer.settleScope(mark, guards);
     let admitted = false;
     const done = (): void => {
       hook.release();

@@ -126,18 +126,45 @@ describe("LoginThrottle", () => {
     expect(lock(throttle, "alice", "")?.retryAfterMs).toBe(40_000);
   });
 
-  it("holds at most maxTracked keys, evicting the one whose last failure is oldest", () => {
-    const { throttle } = setup({ freeFailures: 1, maxTracked: 3 });
+  it("holds at most maxTracked keys, evicting the oldest unlocked one, never a lock", () => {
+    const { throttle } = setup({ freeFailures: 2, maxTracked: 3 });
     throttle.failure("a", "");
     throttle.failure("b", "");
     throttle.failure("c", "");
+    throttle.failure("a", ""); // a is locked now
+    throttle.failure("d", ""); // evicts b, the oldest unlocked
+    expect(throttle.size).toBe(3);
+    expect(lock(throttle, "a", "")).toBeDefined();
+    for (let i = 0; i < 1000; i++) throttle.failure(`n${i}`, "");
+    expect(throttle.size).toBeLessThanOrEqual(4);
+    expect(lock(throttle, "a", "")).toBeDefined();
+  });
+
+  it("bounds attempts in flight by what is left, so a concurrent burst cannot all pass the check", () => {
+    const { throttle } = setup({ freeFailures: 3 });
+    throttle.attempt("alice", "10.0.0.1");
+    throttle.attempt("alice", "10.0.0.2");
+    throttle.attempt("alice", "10.0.0.3");
+    expect(() => throttle.attempt("alice", "10.0.0.4")).toThrow(/in progress for this name/);
+    throttle.settle("alice", "10.0.0.1", false);
+    throttle.settle("alice", "10.0.0.2", false);
+    throttle.settle("alice", "10.0.0.3", false);
+    expect(() => throttle.attempt("alice", "10.0.0.5")).toThrow(/too many failed logins/);
+    const { throttle: t2 } = setup({ freeFailures: 3 });
+    for (let i = 0; i < 10; i++) {
+      t2.attempt("bob", "10.0.0.9");
+      t2.settle("bob", "10.0.0.9", true);
+    }
+    expect(() => t2.attempt("bob", "10.0.0.9")).not.toThrow();
+  });
+
+  it("refuses new keys when every tracked key is locked, so a flood cannot push a lock out", () => {
+    const { throttle } = setup({ freeFailures: 1, maxTracked: 2 });
     throttle.failure("a", "");
-    throttle.failure("d", "");
-    expect(throttle.size).toBe(3);
-    expect(lock(throttle, "b", "")).toBeUndefined();
-    for (const name of ["a", "c", "d"]) expect(lock(throttle, name, ""), name).toBeDefined();
-    for (let i = 0; i < 1000; i++) throttle.failure(`n${i}`, `10.1.${i >> 8}.${i & 255}`);
-    expect(throttle.size).toBe(3);
+    throttle.failure("b", "");
+    expect(() => throttle.attempt("c", "")).toThrow(/throttled right now/);
+    expect(throttle.size).toBe(2);
+    expect(lock(throttle, "a", "")).toBeDefined();
   });
 
   it("refuses options that are not positive integers", () => {

@@ -181,12 +181,36 @@ describe("Identity", () => {
     expect(again.identity).toBeDefined();
   });
 
-  it("answers a key login for an unknown user in the same shape, and the wait fails", async () => {
+  it("answers a key login for an unknown user in the same shape as for a real one", async () => {
     h = await makeHarness();
-    const key = generateEd25519();
-    const attempt = await loginWithKey(h.connect().root, "nobody", key);
-    expect(attempt.pending).toBeDefined();
-    expect((await rejection(attempt.pending?.wait() ?? Promise.resolve())).code).toBe(ErrorCode.REJECTED);
+    await h.addUser("alice", "alice pass");
+    const unknown = await loginWithKey(h.connect().root, "nobody", generateEd25519());
+    const known = await loginWithKey(h.connect().root, "alice", generateEd25519());
+    const a = (await unknown.pending?.request())?.request;
+    const b = (await known.pending?.request())?.request;
+    expect(a?.username).toBe("nobody");
+    expect(b?.username).toBe("alice");
+    expect(a?.kind).toBe(b?.kind);
+    expect(a?.device).toBe(b?.device);
+    expect(a?.id).toBeGreaterThan(0n);
+    // the unknown one waits like any other, until an operator rejects it
+    const waiting = unknown.pending?.wait();
+    await h.broker.decide(Number(a?.id), false, "no such user", "test");
+    const err = await rejection(waiting ?? Promise.resolve());
+    expect(err.code).toBe(ErrorCode.REJECTED);
+    expect(err.message).toBe("rejected: no such user");
+  });
+
+  it("caps the device keys waiting per name", async () => {
+    h = await makeHarness({ limits: { loginFreeFailures: 50 } });
+    await h.addUser("alice", "alice pass");
+    const ids = new Set<bigint>();
+    for (let i = 0; i < 8; i++) {
+      const r = await loginWithKey(h.connect().root, "alice", generateEd25519());
+      ids.add((await r.pending?.request())?.request.id ?? 0n);
+    }
+    expect(ids.size).toBe(5);
+    expect((await h.store.listPending(h.clock.now, "alice")).length).toBe(5);
   });
 
   it("fails a login when the connection cannot prove the password, whatever it tries", async () => {

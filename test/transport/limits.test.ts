@@ -18,6 +18,8 @@ describe("limits", () => {
       maxQuestionsInFlight: 1024,
       maxIdentityCallsInFlight: 256,
       maxIdentityExports: 20_000,
+      maxLoginsPerConnection: 32,
+      maxAttachmentsPerLogin: 64,
       loginFreeFailures: 5,
       loginDelayBaseMs: 1000,
       loginDelayMaxMs: 900_000,

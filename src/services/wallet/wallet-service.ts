@@ -130,10 +130,22 @@ export class WalletService implements Service {
     return p;
   }
 
-  /** @internal */
+  /** @internal Drops a user's perspective once nothing is attached to it. */
   forget(owner: WalletOwner): void {
-    if (owner.watchers.size === 0 && this.#perspectives.get(owner.identityId) === owner) {
+    if (owner.attachments === 0 && this.#perspectives.get(owner.identityId) === owner) {
       this.#perspectives.delete(owner.identityId);
+    }
+  }
+
+  /** A plain password change would leave the wallet encrypted under the old password. */
+  async beforePasswordChange(identityId: number): Promise<void> {
+    const wallet = await this.store.getWallet(identityId);
+    if (wallet !== undefined) {
+      throw new ParallaxError(
+        ErrorCode.PERMISSION_DENIED,
+        "this account holds a wallet encrypted under the current password: change the password with " +
+          "WalletPerspective.changePassword, which re-encrypts the wallet in the same transaction",
+      );
     }
   }
 
@@ -146,6 +158,8 @@ export class WalletService implements Service {
 /** The WalletPerspective of one user; shared by all of that user's attachments. */
 export class WalletOwner extends Perspective implements WalletPerspective$Server {
   readonly watchers = new Map<Capability, Watcher>();
+  /** Live attachments, with or without a watcher. */
+  attachments = 0;
 
   constructor(
     private readonly service: WalletService,
@@ -159,6 +173,7 @@ export class WalletOwner extends Perspective implements WalletPerspective$Server
   }
 
   override attached(client: Capability | null): Perspective {
+    this.attachments++;
     if (client !== null) {
       const w = new Watcher(client.castAs(WalletWatcher), client, this.service.maxNotificationsInFlight);
       this.watchers.set(client, w);
@@ -167,10 +182,12 @@ export class WalletOwner extends Perspective implements WalletPerspective$Server
   }
 
   override detached(client: Capability | null, _identity: IdentityView, reason: string): void {
-    if (client === null) return;
-    const w = this.watchers.get(client);
-    this.watchers.delete(client);
-    w?.close(reason === "the connection closed" ? undefined : reason);
+    this.attachments--;
+    if (client !== null) {
+      const w = this.watchers.get(client);
+      this.watchers.delete(client);
+      w?.close(reason === "the connection closed" ? undefined : reason);
+    }
     this.service.forget(this);
   }
 
@@ -178,13 +195,23 @@ export class WalletOwner extends Perspective implements WalletPerspective$Server
     for (const w of this.watchers.values()) w.notify(sequence);
   }
 
-  async get() {
+  async get(_params: unknown, ctx: CallContext) {
+    this.#caller(ctx);
     const wallet = await this.service.store.getWallet(this.identityId);
     return { wallet: maybe(wallet) };
   }
 
+  /** The caller's login, which must be this wallet's owner (a perspective passed on stays theirs). */
+  #caller(ctx: CallContext): IdentityView {
+    const who = callerIdentity(ctx);
+    if (who.id !== this.identityId) {
+      throw new ParallaxError(ErrorCode.PERMISSION_DENIED, "this wallet belongs to another user");
+    }
+    return who;
+  }
+
   async update(params: WalletPerspective_update_Params, ctx: CallContext) {
-    const { epoch } = callerIdentity(ctx);
+    const { epoch } = this.#caller(ctx);
     const input = this.#readState(params.state);
     const result = await this.service.store.updateWallet(this.identityId, epoch, input);
     if (result.kind === "revoked") {
@@ -196,7 +223,7 @@ export class WalletOwner extends Perspective implements WalletPerspective$Server
   }
 
   async changePassword(params: WalletPerspective_changePassword_Params, ctx: CallContext) {
-    const who = callerIdentity(ctx);
+    const who = this.#caller(ctx);
     if (who.authMethod !== "password" && who.authMethod !== "signUp") {
       throw new ParallaxError(ErrorCode.PERMISSION_DENIED, "changing the password needs a password login");
     }

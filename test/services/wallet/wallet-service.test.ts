@@ -130,7 +130,9 @@ describe("wallet service", () => {
     h = await makeHarness({ wallet: {} });
     await h.addUser("alice", "alice pass");
     const N = 8;
-    const clients = await Promise.all(Array.from({ length: N }, () => walletOf("alice", "alice pass")));
+    // Logins one after another (the throttle bounds concurrent logins per name); updates all at once.
+    const clients: Array<Awaited<ReturnType<typeof walletOf>>> = [];
+    for (let i = 0; i < N; i++) clients.push(await walletOf("alice", "alice pass"));
     // round 1: everyone sends sequence 1 at once
     const outcomes = await Promise.all(
       clients.map((c, i) => c.wallet.update({ state: state(1, `{"c${i}":1}`) })),
