@@ -29,7 +29,7 @@ class MemoKdf implements Kdf {
       v = this.#inner.derive(password, salt, params);
       this.#cache.set(key, v);
     }
-    return v;
+    return v.then((b) => b.slice());
   }
 }
 

@@ -8,7 +8,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect } from "../../../src/client.js";
-import { Argon2Kdf } from "../../../src/cred/argon2-kdf.js";
 import type { Kdf } from "../../../src/cred/kdf.js";
 import { ErrorCode, ParallaxError } from "../../../src/errors.js";
 import type { RpcConnection } from "../../../src/rpc/index.js";
@@ -19,25 +18,9 @@ import {
   WalletClient,
   type WalletEvent,
 } from "../../../src/services/wallet/wallet-client.js";
-import { type KdfParams, SqliteBrokerStore } from "../../../src/store/index.js";
+import { SqliteBrokerStore } from "../../../src/store/index.js";
+import { kdf } from "../../login/harness.js";
 import { Root } from "../../../src/wire/gen/broker.js";
-
-/** argon2id is deliberately slow; the story derives each (password, salt) once. */
-class MemoKdf implements Kdf {
-  readonly name = "memo-argon2id";
-  readonly #inner = new Argon2Kdf();
-  readonly #cache = new Map<string, Promise<Uint8Array>>();
-
-  derive(password: string, salt: Uint8Array, params: KdfParams): Promise<Uint8Array> {
-    const key = `${password}|${Buffer.from(salt).toString("hex")}|${params.memoryKiB}|${params.iterations}|${params.parallelism}`;
-    let v = this.#cache.get(key);
-    if (v === undefined) {
-      v = this.#inner.derive(password, salt, params);
-      this.#cache.set(key, v);
-    }
-    return v.then((b) => b.slice());
-  }
-}
 
 /** A client's log lines; `take()` answers those since the last take. */
 class LogLines {
@@ -76,7 +59,6 @@ const EMAIL = `joe-${Date.now()}@example.com`;
 let store: SqliteBrokerStore;
 let server: BrokerServer;
 const connections: RpcConnection[] = [];
-const kdf = new MemoKdf();
 const log1 = new LogLines();
 const log2 = new LogLines();
 let c1: WalletClient;
