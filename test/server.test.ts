@@ -11,6 +11,7 @@ import { loginWithPassword, signUp } from "../src/login/client-login.js";
 import { Root } from "../src/wire/gen/broker.js";
 import { Demo } from "../src/wire/gen/demo.js";
 import { LobbyMember } from "../src/wire/gen/lobby.js";
+import { MaybeWallet_Which, WalletPerspective } from "../src/wire/gen/wallet.js";
 import { expectNoLeaks } from "./rpc/harness.js";
 
 const root = path.resolve(import.meta.dirname, "..");
@@ -57,7 +58,7 @@ describe("startServer and connect", () => {
 });
 
 describe("npm start (parallax serve)", () => {
-  it("serves a Root with logins on the SQLite default, prints the ws:// line and exits 0 on SIGTERM", async () => {
+  it("serves a Root with logins, the lobby and wallet sync on the SQLite default, and exits 0 on SIGTERM", async () => {
     const data = mkdtempSync(path.join(tmpdir(), "parallax-serve-"));
     const child = spawn(
       process.execPath,
@@ -82,6 +83,10 @@ describe("npm start (parallax serve)", () => {
       const { identity } = await loginWithPassword(rootCap, "alice", "alice password");
       const member = identity.attach({ service: "lobby", perspective: "member", client: null }).perspective;
       expect((await member.castAs(LobbyMember).hello()).greeting).toBe("hello, alice");
+      const wallet = identity
+        .attach({ service: "wallet", perspective: "owner", client: null })
+        .perspective.castAs(WalletPerspective);
+      expect((await wallet.get()).wallet.which()).toBe(MaybeWallet_Which.NONE);
       expect(existsSync(path.join(data, "parallax.db"))).toBe(true);
       const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
       child.kill("SIGTERM");
