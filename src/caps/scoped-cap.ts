@@ -66,22 +66,26 @@ export function scoped<C extends Capability>(cap: C, scope: CallScope): C {
   return new Ctor(new ScopedCapHook(hook, scope));
 }
 
+const NO_GUARDS: readonly CallScope[] = Object.freeze([]);
+
 /** The scope a hook is marked with (its outermost grant mark), its guards, and the hook under the marks. */
 export function unwrapScope(hook: CapHook): {
   hook: CapHook;
   scope: CallScope | undefined;
-  guards: CallScope[];
+  guards: readonly CallScope[];
 } {
   let h = hook.resolved();
   let scope: CallScope | undefined;
-  const guards: CallScope[] = [];
+  // Every call passes through here: no array unless there is a guard.
+  let guards: CallScope[] | undefined;
   while (h instanceof ScopedCapHook) {
     if (h.guard) {
+      guards ??= [];
       if (!guards.includes(h.scope)) guards.push(h.scope);
     } else scope ??= h.scope;
     h = h.inner.resolved();
   }
-  return { hook: h, scope, guards };
+  return { hook: h, scope, guards: guards ?? NO_GUARDS };
 }
 
 /**
@@ -123,6 +127,7 @@ export function withGuards(
   scope: CallScope | undefined,
   guards: readonly CallScope[],
 ): CallScope | undefined {
+  if (guards.length === 0) return scope;
   const extra = guards.filter((g) => g !== scope);
   return extra.length === 0 ? scope : new GuardedScope(scope, extra);
 }

@@ -149,7 +149,7 @@ export class RootServer implements Root$Server {
     // The owner's keyring may have shrunk since the key was made: the key never grants more.
     const keyring = apiKey.keyring.filter((k) => onKeyring(identity.keyring, k));
     const session = this.broker.openSession(this.connection, identity, "apiKey", grant, keyring);
-    await this.#succeeded("", identity, "api key");
+    await this.#succeeded(identity, "api key");
     return { identity: session };
   }
 
@@ -165,7 +165,7 @@ export class RootServer implements Root$Server {
       throw new ParallaxError(ErrorCode.AUTH_FAILED, AUTH_FAILED);
     }
     const session = this.broker.openSession(this.connection, identity, "otp", "one-time password", null);
-    await this.#succeeded(username, identity, "one-time password");
+    await this.#succeeded(identity, "one-time password");
     return { identity: session };
   }
 
@@ -186,7 +186,7 @@ export class RootServer implements Root$Server {
     const grant = `resume token (${token.device})`;
     const keyring = token.keyring?.filter((k) => onKeyring(identity.keyring, k)) ?? null;
     const session = this.broker.openSession(this.connection, identity, "resume", grant, keyring);
-    await this.#succeeded("", identity, "resume token");
+    await this.#succeeded(identity, "resume token");
     return { identity: session };
   }
 
@@ -251,7 +251,7 @@ export class RootServer implements Root$Server {
   }
 
   /** Audits a login; call after the session is open. */
-  async #succeeded(_username: string, identity: IdentityRecord, what: string): Promise<void> {
+  async #succeeded(identity: IdentityRecord, what: string): Promise<void> {
     await this.broker.store.audit({
       kind: "login",
       identityId: identity.id,
