@@ -672,7 +672,7 @@ export class RpcConnection implements RemoteSender {
       this.#returnError(answer, target.error);
       return;
     }
-    this.#forward(answer, target, interfaceId, methodId, payload, message, done);
+    this.#forward(answer, target, interfaceId, methodId, payload, done);
   }
 
   #copyLimits(): { maxDepth: number; maxWords: number } {
@@ -686,7 +686,6 @@ export class RpcConnection implements RemoteSender {
     interfaceId: bigint,
     methodId: number,
     payload: rpc.Payload,
-    message: Message,
     done: () => void,
   ): void {
     const method: MethodDescriptor = {
@@ -1276,20 +1275,6 @@ function putCap(p: Pointer, hook: CapHook): void {
   const capId = table.push(hook) - 1;
   p.segment.setUint32(p.byteOffset, 3);
   p.segment.setUint32(p.byteOffset + 4, capId);
-}
-
-/**
- * Why a call could not be passed on. capnp-ts cannot copy capability pointers, so params or
- * results that carry capabilities cannot yet cross from one connection to another.
- */
-function forwardError(err: unknown): ParallaxError {
-  const e = toParallaxError(err);
-  return /CAPNP-TS017/.test(e.message)
-    ? new ParallaxError(
-        ErrorCode.UNIMPLEMENTED,
-        "passing capabilities through a forwarded call is not supported yet",
-      )
-    : e;
 }
 
 function isUnresolvedPromise(h: CapHook): boolean {

@@ -8,7 +8,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect } from "../../../src/client.js";
-import type { Kdf } from "../../../src/cred/kdf.js";
 import { ErrorCode, ParallaxError } from "../../../src/errors.js";
 import type { RpcConnection } from "../../../src/rpc/index.js";
 import { type BrokerServer, startBroker } from "../../../src/server.js";
