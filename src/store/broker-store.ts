@@ -1,7 +1,8 @@
 /**
  * What the broker keeps: identities and their credentials, keyrings, pending approvals, tokens
- * and the audit log. This interface is the whole contract; `SqliteBrokerStore` is the embedded
- * default and another backend (PostgreSQL) can replace it.
+ * and the audit log. This interface is the broker's whole contract; `SqliteBrokerStore` is the
+ * embedded default and another backend (PostgreSQL) can replace it. Each service's storage is a
+ * contract of its own (`wallet-store.ts`, …), reached through `repository(token)`.
  *
  * Invariants every implementation keeps:
  * - Every credential change (verifier, suspension, keyring, public key or API key revocation,
@@ -12,7 +13,11 @@
  *   committed state).
  * - Names are compared exactly (callers normalise them).
  * Methods are async so that a networked backend can implement them.
+ *
+ * Tests: test/store/identities.test.ts, credentials.test.ts, pending.test.ts, audit.test.ts
  */
+
+import type { StoreContract } from "./store-contract.js";
 
 /** The key-derivation parameters of a stored verifier. */
 export interface KdfParams {
@@ -221,59 +226,10 @@ export interface BrokerStore {
    * broker can notice approvals and revocations made behind its back.
    */
   externalChanges(): number;
-  close(): void;
-}
-
-/** One account's wallet as the server holds it: opaque bytes the client encrypted. */
-export interface WalletRecord {
-  readonly sequence: number;
-  readonly encryptedWallet: Uint8Array;
-  readonly hmac: Uint8Array;
-  readonly updatedAt: number;
-}
-
-export interface WalletInput {
-  readonly sequence: number;
-  readonly encryptedWallet: Uint8Array;
-  readonly hmac: Uint8Array;
-}
-
-export type WalletUpdateResult =
-  | { readonly kind: "accepted"; readonly wallet: WalletRecord }
-  /** The sequence was not stored + 1; `latest` is what is stored (null: none yet). */
-  | { readonly kind: "conflict"; readonly latest: WalletRecord | null }
-  /** The identity's epoch is no longer the caller's (or it is suspended or gone): nothing stored. */
-  | { readonly kind: "revoked" };
-
-export type PasswordChangeResult =
-  | { readonly kind: "changed"; readonly epoch: number; readonly wallet: WalletRecord | null }
-  | { readonly kind: "conflict"; readonly latest: WalletRecord | null }
-  /** A wallet was sent but none is stored, or none was sent but one is stored. */
-  | { readonly kind: "wallet-mismatch"; readonly latest: WalletRecord | null }
-  | { readonly kind: "revoked" };
-
-/**
- * The wallet-sync service's storage (seed 000). Kept in the same database as the identities so
- * that a password change and its re-encrypted wallet commit in one transaction.
- *
- * Invariants: a stored wallet's sequence only ever grows by exactly 1; no write lands unless the
- * identity's epoch is still the caller's inside the same transaction (so an update racing a
- * password change from an old login can never land after it).
- */
-export interface WalletStore {
-  getWallet(identityId: number): Promise<WalletRecord | undefined>;
-  /** Stores `wallet` iff the caller's `epoch` is current and `wallet.sequence` = stored + 1 (1 if none). */
-  updateWallet(identityId: number, epoch: number, wallet: WalletInput): Promise<WalletUpdateResult>;
   /**
-   * In one transaction: checks the epoch, checks the wallet rule (`wallet` null exactly when none
-   * is stored, else sequence = stored + 1), stores the verifier and the wallet, bumps the epoch,
-   * deletes the identity's resume tokens and OTPs, and writes `audit`.
+   * The repository implementing a service's store contract (`WALLET_STORE`, …), sharing this
+   * store's database and transactions; undefined if this store does not implement that contract.
    */
-  changePasswordWithWallet(
-    identityId: number,
-    epoch: number,
-    verifier: StoredVerifier,
-    wallet: WalletInput | null,
-    audit?: AuditEntry,
-  ): Promise<PasswordChangeResult>;
+  repository<T>(contract: StoreContract<T>): T | undefined;
+  close(): void;
 }

@@ -1,4 +1,7 @@
-/** The store: the `BrokerStore` and `WalletStore` contracts and their embedded SQLite implementation. */
+/**
+ * The store: the `BrokerStore` contract, the service store contracts (`WalletStore`, reached by
+ * the `WALLET_STORE` token) and their embedded SQLite implementation.
+ */
 export type {
   ApiKeyRecord,
   AuditEntry,
@@ -9,16 +12,11 @@ export type {
   IdentityRecord,
   KdfParams,
   KeyringPair,
-  PasswordChangeResult,
   PendingKind,
   PendingRecord,
   PublicKeyRecord,
   ResumeTokenRecord,
   StoredVerifier,
-  WalletInput,
-  WalletRecord,
-  WalletStore,
-  WalletUpdateResult,
 } from "./broker-store.js";
 export { LATEST_VERSION, type Migration, MIGRATIONS } from "./migrations.js";
 export {
@@ -29,3 +27,12 @@ export {
   type SqliteStoreOptions,
   type StoreSettings,
 } from "./sqlite-store.js";
+export { type StoreContract, storeContract } from "./store-contract.js";
+export {
+  type PasswordChangeResult,
+  WALLET_STORE,
+  type WalletInput,
+  type WalletRecord,
+  type WalletStore,
+  type WalletUpdateResult,
+} from "./wallet-store.js";

@@ -1,0 +1,240 @@
+/**
+ * `SqliteDatabase`: the one SQLite file every repository shares, opened with better-sqlite3, and
+ * the one transaction helper they all use.
+ *
+ * How the file is opened, and why:
+ * - `journal_mode = WAL`: readers never block the writer and the writer never blocks readers, so
+ *   the broker and the CLI can share the file; a commit is one append to the WAL.
+ * - `synchronous = FULL` (the default; `NORMAL` on request): every commit is fsynced before it
+ *   returns, so a crash of the process or of the machine never loses a commit the broker has
+ *   already acknowledged (a revoked key stays revoked, an approved sign-up stays approved).
+ *   `NORMAL` keeps the file consistent too but may lose the last commits on power loss.
+ * - `foreign_keys = ON` (credentials, tokens and keyrings go with their identity) and
+ *   `busy_timeout = 5000` (a second process waits for the write lock instead of failing).
+ * - The schema comes from `migrations.ts`: `PRAGMA user_version` says how far the file is, each
+ *   migration commits on its own, and a file newer than this code is refused.
+ *
+ * Invariants this file keeps for every repository:
+ * - `write(op, fn)` runs `fn` in one IMMEDIATE transaction: it takes the write lock before
+ *   reading, so a read-check-write (a name still free, an OTP not yet used, a request still
+ *   pending) cannot interleave with another process's. Called inside another `write`, it runs as
+ *   a savepoint of that transaction: its changes commit or roll back with the outer one, and if
+ *   it throws, only its own changes are undone before the error reaches the outer `fn`.
+ * - Errors leave `write` and `read` as `ParallaxError`s naming the operation: those already
+ *   `ParallaxError` (NOT_FOUND, ALREADY_EXISTS, BAD_ARGUMENT, …) pass unchanged; a UNIQUE or
+ *   PRIMARY KEY violation becomes ALREADY_EXISTS; anything else STORAGE with the SQLite result
+ *   code. No SQL text reaches the message. The exception: whatever a callback of the store's
+ *   caller throws inside `callerCallback` leaves the outermost `write` unwrapped.
+ * - `isCurrent` / `assertCurrent` answer "is identity X still at epoch E and not suspended?"
+ *   only inside a `write`, so the answer still holds when that transaction commits: an update
+ *   from a login older than a credential change (or a suspension) can never land after it.
+ *
+ * Tests: test/store/database.test.ts (and migrations.test.ts for opening)
+ */
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import Database from "better-sqlite3";
+import { ErrorCode, ParallaxError } from "../../errors.js";
+import { migrate } from "../migrations.js";
+
+/** How long a connection waits for another process's write lock before failing with STORAGE. */
+export const BUSY_TIMEOUT_MS = 5000;
+
+export interface SqliteStoreOptions {
+  /** `FULL` (default): an acknowledged commit survives power loss. `NORMAL`: it may not. */
+  readonly synchronous?: "FULL" | "NORMAL";
+  /**
+   * The clock (ms since the epoch) for times the interface does not pass in: creation times,
+   * audit rows without `at`, and the expiry checks of `createIdentity`, `createPending` and
+   * `decidePending`. Defaults to `Date.now`.
+   */
+  readonly now?: () => number;
+}
+
+/** What `inspect()` reports about the open file. */
+export interface StoreSettings {
+  readonly schemaVersion: number;
+  readonly journalMode: string;
+  readonly synchronous: "OFF" | "NORMAL" | "FULL" | "EXTRA";
+  readonly foreignKeys: boolean;
+  readonly busyTimeoutMs: number;
+}
+
+export class SqliteDatabase {
+  /** The store's clock (see `SqliteStoreOptions.now`). */
+  readonly now: () => number;
+  readonly #db: Database.Database;
+  /** Runs its argument as the body of one transaction; call with `.immediate(fn)`. */
+  readonly #tx: Database.Transaction<(fn: () => unknown) => unknown>;
+  readonly #epochOf: Database.Statement<[number], { epoch: number; suspended: number }>;
+
+  private constructor(db: Database.Database, now: () => number) {
+    this.#db = db;
+    this.now = now;
+    this.#tx = db.transaction((fn: () => unknown) => fn());
+    this.#epochOf = db.prepare("SELECT epoch, suspended FROM identities WHERE id = ?");
+  }
+
+  /**
+   * Opens (creating it and its directory if needed) and migrates the database at `file`;
+   * `":memory:"` gives a private in-memory one. Fails with STORAGE if the file cannot be opened,
+   * is not a store, or has a newer schema than this code.
+   */
+  static open(file: string, options: SqliteStoreOptions = {}): SqliteDatabase {
+    const synchronous = options.synchronous ?? "FULL";
+    if (synchronous !== "FULL" && synchronous !== "NORMAL") {
+      throw new ParallaxError(
+        ErrorCode.BAD_ARGUMENT,
+        `store synchronous must be FULL or NORMAL, not ${synchronous}`,
+      );
+    }
+    const memory = file === ":memory:" || file === "";
+    let db: Database.Database | undefined;
+    try {
+      if (!memory) mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+      db = new Database(file, { timeout: BUSY_TIMEOUT_MS });
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      const mode = db.pragma("journal_mode = WAL", { simple: true });
+      if (!memory && mode !== "wal") {
+        throw new ParallaxError(
+          ErrorCode.STORAGE,
+          `cannot open the store at ${file}: WAL mode refused (${mode})`,
+        );
+      }
+      db.pragma(`synchronous = ${synchronous}`);
+      db.pragma("foreign_keys = ON");
+      migrate(db);
+      return new SqliteDatabase(db, options.now ?? Date.now);
+    } catch (err) {
+      db?.close();
+      if (err instanceof ParallaxError) throw err;
+      const detail = err instanceof Error ? err.message : String(err);
+      throw new ParallaxError(ErrorCode.STORAGE, `cannot open the store at ${file}: ${detail}`, {
+        cause: err,
+      });
+    }
+  }
+
+  /** Prepares a statement on this file; each repository prepares its own once, when built. */
+  prepare<P extends unknown[] | object, R = never>(sql: string): Database.Statement<P, R> {
+    return this.#db.prepare<P, R>(sql);
+  }
+
+  /**
+   * Runs `fn` in one IMMEDIATE transaction, or as a savepoint of the transaction already open
+   * (see the header); `op` names the operation in errors. `fn` must be synchronous.
+   */
+  write<T>(op: string, fn: () => T): T {
+    return this.#guard(op, () => this.#tx.immediate(fn) as T);
+  }
+
+  /** Runs `fn` (reads, no transaction of its own) with the same error wrapping as `write`. */
+  read<T>(op: string, fn: () => T): T {
+    return this.#guard(op, fn);
+  }
+
+  /**
+   * True if identity `identityId` exists, is not suspended and is at `epoch`. Only inside a
+   * `write` (FAILED otherwise), where the write lock keeps the answer true until the commit.
+   */
+  isCurrent(identityId: number, epoch: number): boolean {
+    if (!this.#db.inTransaction) {
+      throw new ParallaxError(
+        ErrorCode.FAILED,
+        "isCurrent: call it inside a write transaction, or the answer is stale before it is used",
+      );
+    }
+    const row = this.#epochOf.get(identityId);
+    return row !== undefined && row.suspended === 0 && row.epoch === epoch;
+  }
+
+  /** `isCurrent`, or throws REVOKED (which `write` passes through, rolling the transaction back). */
+  assertCurrent(identityId: number, epoch: number): void {
+    if (!this.isCurrent(identityId, epoch)) {
+      throw new ParallaxError(ErrorCode.REVOKED, "the credentials changed since this login was made");
+    }
+  }
+
+  get open(): boolean {
+    return this.#db.open;
+  }
+
+  /** The pragmas the file is open with, for health checks and tests. */
+  inspect(): StoreSettings {
+    return this.read("inspect", () => {
+      const levels = ["OFF", "NORMAL", "FULL", "EXTRA"] as const;
+      return {
+        schemaVersion: this.#db.pragma("user_version", { simple: true }) as number,
+        journalMode: this.#db.pragma("journal_mode", { simple: true }) as string,
+        synchronous: levels[this.#db.pragma("synchronous", { simple: true }) as number] ?? "FULL",
+        foreignKeys: this.#db.pragma("foreign_keys", { simple: true }) === 1,
+        busyTimeoutMs: this.#db.pragma("busy_timeout", { simple: true }) as number,
+      };
+    });
+  }
+
+  /** Runs SQLite's `integrity_check`; the problems it finds, or an empty array. */
+  integrityCheck(): string[] {
+    return this.read("integrityCheck", () => {
+      const rows = this.#db.pragma("integrity_check") as { integrity_check: string }[];
+      return rows.map((r) => r.integrity_check).filter((r) => r !== "ok");
+    });
+  }
+
+  /** SQLite's `data_version`: changes when another connection commits to the file. */
+  externalChanges(): number {
+    return this.read("externalChanges", () => this.#db.pragma("data_version", { simple: true }) as number);
+  }
+
+  /** Closes the file; later calls fail with STORAGE. Closing twice is harmless. */
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+
+  #guard<T>(op: string, fn: () => T): T {
+    const outermost = !this.#db.inTransaction;
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof CallerError) {
+        if (outermost) throw err.error;
+        throw err;
+      }
+      throw this.#wrap(op, err);
+    }
+  }
+
+  #wrap(op: string, err: unknown): ParallaxError {
+    if (err instanceof ParallaxError) return err;
+    if (!this.#db.open)
+      return new ParallaxError(ErrorCode.STORAGE, `${op}: the store is closed`, { cause: err });
+    if (err instanceof Database.SqliteError) {
+      if (err.code === "SQLITE_CONSTRAINT_UNIQUE" || err.code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
+        return new ParallaxError(ErrorCode.ALREADY_EXISTS, `${op}: it exists already`, { cause: err });
+      }
+      return new ParallaxError(ErrorCode.STORAGE, `${op} failed (${err.code}); nothing was changed`, {
+        cause: err,
+      });
+    }
+    return new ParallaxError(ErrorCode.STORAGE, `${op} failed; nothing was changed`, { cause: err });
+  }
+}
+
+/**
+ * Runs a callback the store's caller passed in (such as `createApiKey`'s `secretHashFor`) inside
+ * a `write`: whatever it throws rolls the transaction back and reaches the caller unwrapped.
+ */
+export function callerCallback<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw new CallerError(err);
+  }
+}
+
+/** Carries an error thrown by a caller's callback through the transaction, unwrapped. */
+class CallerError extends Error {
+  constructor(readonly error: unknown) {
+    super("caller callback failed");
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * `SqlitePendingRepository`: the `pending` table (sign-ups and device keys awaiting approval).
+ *
+ * Invariants:
+ * - A sign-up is recorded only for a free name (`requireFreeName`), and while it is pending and
+ *   unexpired it holds the name: nobody else can take it or sign up for it.
+ * - A request is decided at most once, and only while pending and unexpired at the store's clock
+ *   (NOT_FOUND otherwise). Deciding commits in one transaction with what approval implies:
+ *   approving a sign-up creates the identity (and registers its public key, if any); approving a
+ *   device key registers the key to the identity named `username`, without an epoch bump.
+ *   If any part fails (the name was taken meanwhile, the key is registered already), nothing
+ *   changes and the request stays pending.
+ *
+ * Tests: test/store/pending.test.ts
+ */
+import { ErrorCode, ParallaxError } from "../../errors.js";
+import type {
+  AuditEntry,
+  Decision,
+  IdentityRecord,
+  KeyringPair,
+  PendingKind,
+  PendingRecord,
+} from "../broker-store.js";
+import type { SqliteAuditRepository } from "./audit.js";
+import type { SqliteCredentialRepository } from "./credentials.js";
+import type { SqliteDatabase } from "./database.js";
+import { nameTaken, type SqliteIdentityRepository } from "./identities.js";
+import {
+  assertPublicKeyShape,
+  assertVerifierShape,
+  bytes,
+  toVerifier,
+  VERIFIER_INSERT_COLUMNS,
+  VERIFIER_INSERT_VALUES,
+  type VerifierParams,
+  type VerifierRow,
+  verifierParams,
+} from "./rows.js";
+
+interface PendingRow extends VerifierRow {
+  id: number;
+  kind: PendingKind;
+  username: string;
+  public_key: Buffer | null;
+  device: string;
+  remote_address: string;
+  created_at: number;
+  expires_at: number;
+  state: PendingRecord["state"];
+  reason: string;
+}
+
+function prepare(db: SqliteDatabase) {
+  return {
+    insert: db.prepare<
+      VerifierParams & {
+        kind: string;
+        username: string;
+        public_key: Uint8Array | null;
+        device: string;
+        remote_address: string;
+        created_at: number;
+        expires_at: number;
+      }
+    >(
+      `INSERT INTO pending (kind, username, ${VERIFIER_INSERT_COLUMNS}, public_key, device, remote_address,
+         created_at, expires_at)
+       VALUES (@kind, @username, ${VERIFIER_INSERT_VALUES}, @public_key, @device, @remote_address,
+         @created_at, @expires_at)`,
+    ),
+    byId: db.prepare<[number], PendingRow>("SELECT * FROM pending WHERE id = ?"),
+    open: db.prepare<[number], PendingRow>(
+      "SELECT * FROM pending WHERE state = 'pending' AND expires_at > ? ORDER BY id",
+    ),
+    openOf: db.prepare<[number, string], PendingRow>(
+      "SELECT * FROM pending WHERE state = 'pending' AND expires_at > ? AND username = ? ORDER BY id",
+    ),
+    decide: db.prepare<[string, string, number]>(
+      "UPDATE pending SET state = ?, reason = ? WHERE id = ? AND state = 'pending'",
+    ),
+  };
+}
+
+export class SqlitePendingRepository {
+  readonly #db: SqliteDatabase;
+  readonly #s: ReturnType<typeof prepare>;
+  readonly #identities: SqliteIdentityRepository;
+  readonly #credentials: SqliteCredentialRepository;
+  readonly #audit: SqliteAuditRepository;
+
+  constructor(
+    db: SqliteDatabase,
+    identities: SqliteIdentityRepository,
+    credentials: SqliteCredentialRepository,
+    audit: SqliteAuditRepository,
+  ) {
+    this.#db = db;
+    this.#s = prepare(db);
+    this.#identities = identities;
+    this.#credentials = credentials;
+    this.#audit = audit;
+  }
+
+  createPending(init: Omit<PendingRecord, "id" | "state" | "reason">, audit?: AuditEntry): PendingRecord {
+    return this.#db.write("createPending", () => {
+      if (init.kind !== "signUp" && init.kind !== "deviceKey") {
+        throw new ParallaxError(ErrorCode.BAD_ARGUMENT, `createPending: unknown kind ${String(init.kind)}`);
+      }
+      if (init.kind === "deviceKey" && init.publicKey === null) {
+        throw new ParallaxError(
+          ErrorCode.BAD_ARGUMENT,
+          "createPending: a device-key request needs a public key",
+        );
+      }
+      if (init.publicKey !== null) assertPublicKeyShape(init.publicKey);
+      if (init.kind === "signUp") this.#identities.requireFreeName(init.username);
+      const id = Number(
+        this.#s.insert.run({
+          ...verifierParams(init.verifier && assertVerifierShape(init.verifier)),
+          kind: init.kind,
+          username: init.username,
+          public_key: init.publicKey,
+          device: init.device,
+          remote_address: init.remoteAddress,
+          created_at: init.createdAt,
+          expires_at: init.expiresAt,
+        }).lastInsertRowid,
+      );
+      if (audit) this.#audit.insert(audit);
+      return this.#pending(id) as PendingRecord;
+    });
+  }
+
+  findPending(id: number): PendingRecord | undefined {
+    return this.#db.read("findPending", () => this.#pending(id));
+  }
+
+  listPending(now: number, username?: string): PendingRecord[] {
+    return this.#db.read("listPending", () => {
+      const rows = username === undefined ? this.#s.open.all(now) : this.#s.openOf.all(now, username);
+      return rows.map(toPending);
+    });
+  }
+
+  /**
+   * Approving a sign-up creates the identity with the request's verifier and `keyring` (and
+   * registers the request's public key, if it carries one); approving a device key registers the
+   * key to the identity named `username`. Either way the key must be unregistered (ALREADY_EXISTS)
+   * and a device key's identity must exist (NOT_FOUND); on any failure nothing changes.
+   */
+  decidePending(
+    id: number,
+    approve: boolean,
+    reason: string,
+    keyring: readonly KeyringPair[],
+    audit?: AuditEntry,
+  ): Decision {
+    return this.#db.write("decidePending", () => {
+      const row = this.#s.byId.get(id);
+      const open = row !== undefined && row.state === "pending" && this.#db.now() < row.expires_at;
+      if (!open) throw new ParallaxError(ErrorCode.NOT_FOUND, `decidePending: no pending request ${id}`);
+      this.#s.decide.run(approve ? "approved" : "rejected", reason, id);
+      let identity: IdentityRecord | null = null;
+      if (approve && row.kind === "signUp") {
+        if (this.#identities.rowByName(row.username)) throw nameTaken(row.username);
+        identity = this.#identities.insert(row.username, toVerifier(row), keyring);
+        if (row.public_key) {
+          this.#credentials.insertPublicKey(identity.id, row.public_key, row.device);
+        }
+      } else if (approve) {
+        const owner = this.#identities.rowByName(row.username);
+        if (!owner) {
+          throw new ParallaxError(ErrorCode.NOT_FOUND, `decidePending: no identity named "${row.username}"`);
+        }
+        this.#credentials.insertPublicKey(owner.id, row.public_key as Buffer, row.device);
+        identity = this.#identities.record(owner);
+      }
+      if (audit) this.#audit.insert(audit);
+      return { request: this.#pending(id) as PendingRecord, identity };
+    });
+  }
+
+  #pending(id: number): PendingRecord | undefined {
+    const row = this.#s.byId.get(id);
+    return row && toPending(row);
+  }
+}
+
+function toPending(row: PendingRow): PendingRecord {
+  return {
+    id: row.id,
+    kind: row.kind,
+    username: row.username,
+    verifier: toVerifier(row),
+    publicKey: row.public_key && bytes(row.public_key),
+    device: row.device,
+    remoteAddress: row.remote_address,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    state: row.state,
+    reason: row.reason,
+  };
+}
