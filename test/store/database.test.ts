@@ -229,6 +229,24 @@ describe("write: one transaction, nested writes as savepoints", () => {
     expect(r.identities.findIdentityById(aliceId)?.epoch).toBe(0);
   });
 
+  it("does not sweep queued audit rows into an open transaction, whose rollback would lose them", async () => {
+    const durable = r.audit.audit(entry("login", "queued"));
+    expect(
+      codeOf(() =>
+        r.db.write("outer", () => {
+          expect(r.audit.listAudit(10)).toEqual([]);
+          throw new ParallaxError(ErrorCode.FAILED, "rolled back");
+        }),
+      ),
+    ).toBe(ErrorCode.FAILED);
+    await durable;
+    expect(
+      compose()
+        .audit.listAudit(10)
+        .map((a) => a.detail),
+    ).toEqual(["queued"]);
+  });
+
   it("refuses an async body with STORAGE, writing nothing", () => {
     const err = thrown(() =>
       r.db.write("async body", async () => {

@@ -9,7 +9,8 @@
  *   each. Its promise settles once the row is durable. If the batch fails, the rows are retried
  *   one by one, so one bad row does not lose the others.
  * - Reading (`listAudit`) and closing flush the queue first: a read sees every row queued before
- *   it, and `close` loses none.
+ *   it, and `close` loses none. Never inside another transaction, whose rollback would undo rows
+ *   already reported durable: there the queue waits for its own flush.
  * - Rows without `at` are stamped with the store's clock.
  *
  * Tests: test/store/audit.test.ts
@@ -73,8 +74,12 @@ export class SqliteAuditRepository {
     });
   }
 
-  /** Writes every queued row now. */
+  /**
+   * Writes every queued row now, unless a transaction is open: its rollback would undo rows
+   * already reported durable, so they wait for the flush scheduled when they were queued.
+   */
   flush(): void {
+    if (this.#db.inTransaction) return;
     const batch = this.#queue.splice(0);
     if (batch.length === 0) return;
     try {

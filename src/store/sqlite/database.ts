@@ -159,6 +159,11 @@ export class SqliteDatabase {
     return this.#db.open;
   }
 
+  /** True inside a `write` (of this connection). */
+  get inTransaction(): boolean {
+    return this.#db.inTransaction;
+  }
+
   /** The pragmas the file is open with, for health checks and tests. */
   inspect(): StoreSettings {
     return this.read("inspect", () => {
