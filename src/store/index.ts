@@ -19,6 +19,7 @@ export type {
   StoredVerifier,
 } from "./broker-store.js";
 export { LATEST_VERSION, type Migration, MIGRATIONS } from "./migrations.js";
+export { nameKey, sameName } from "./name-key.js";
 export {
   BUSY_TIMEOUT_MS,
   MAX_WALLET_BYTES,
