@@ -9,7 +9,11 @@
  * - `unimplemented`: the target does not implement this interface or method.
  *
  * Errors that arrive from a peer are rebuilt with `ParallaxError.fromRemote`, which keeps the kind
- * (from an allow-list) and the message, never a class or stack the peer names.
+ * (from an allow-list) and the message, never a class or stack the peer names. How an error travels
+ * (the `[PARALLAX_ERR_*] message` reason and the kind ↔ Exception.Type mapping) is written once, in
+ * `src/wire/exception.ts`.
+ *
+ * The factories at the end give each common cause one message, wherever it is raised.
  */
 
 export type ErrorKind = "failed" | "overloaded" | "disconnected" | "unimplemented";
@@ -94,16 +98,17 @@ export class ParallaxError extends Error {
   }
 
   /**
-   * Rebuilds an error received from a peer. Only the kind (checked against the allow-list) and
-   * the text survive; the code is derived from the kind, or read from a `[PARALLAX_ERR_*]` prefix
-   * that a Parallax peer writes.
+   * Rebuilds an error received from a peer. Only the kind (checked against the allow-list), a code
+   * from our own family and the text survive, never a class or stack the peer names; an unknown
+   * or absent code is derived from the kind. `src/wire/exception.ts` reads these parts out of an
+   * rpc.capnp Exception.
    */
-  static fromRemote(kind: string, reason: string): ParallaxError {
-    const k: ErrorKind = (ERROR_KINDS as readonly string[]).includes(kind) ? (kind as ErrorKind) : "failed";
-    const match = /^\[(PARALLAX_ERR_[A-Z_]+)\] /.exec(reason);
-    const known = match !== null && Object.values(ErrorCode).includes(match[1] as ErrorCode);
-    const code = known ? (match[1] as ErrorCode) : codeForKind(k);
-    return new ParallaxError(code, known ? reason.slice(match[0].length) : reason, { kind: k });
+  static fromRemote(parts: { kind: string; code: string | undefined; message: string }): ParallaxError {
+    const k: ErrorKind = (ERROR_KINDS as readonly string[]).includes(parts.kind)
+      ? (parts.kind as ErrorKind)
+      : "failed";
+    const known = parts.code !== undefined && Object.hasOwn(KIND_OF_CODE, parts.code);
+    return new ParallaxError(known ? (parts.code as ErrorCode) : codeForKind(k), parts.message, { kind: k });
   }
 }
 
@@ -125,4 +130,35 @@ export function toParallaxError(err: unknown): ParallaxError {
   if (err instanceof ParallaxError) return err;
   const message = err instanceof Error ? err.message : String(err);
   return new ParallaxError(ErrorCode.FAILED, message, { cause: err });
+}
+
+/** The peer broke the RPC protocol: the connection is aborted with this. */
+export function protocolError(why: string): ParallaxError {
+  return new ParallaxError(ErrorCode.PROTOCOL, `protocol violation: ${why}`);
+}
+
+/** Bytes that are not a valid Cap'n Proto message. */
+export function malformedError(why: string): ParallaxError {
+  return new ParallaxError(ErrorCode.MALFORMED_MESSAGE, `malformed message: ${why}`);
+}
+
+/** The caller canceled the call (its signal aborted, or it disposed the pending results). */
+export function canceledError(): ParallaxError {
+  return new ParallaxError(ErrorCode.CANCELED, "the call was canceled");
+}
+
+/**
+ * A call on a capability that is not there: a null capability pointer, or a pipelined path
+ * through results that holds no capability at that place.
+ */
+export function nullCapError(): ParallaxError {
+  return new ParallaxError(ErrorCode.FAILED, "no capability there (a null capability pointer)");
+}
+
+/** A call argument that does not fit the schema; errors that already carry a code keep it. */
+export function badArgumentError(err: unknown): ParallaxError {
+  const e = toParallaxError(err);
+  return e.code === ErrorCode.FAILED
+    ? new ParallaxError(ErrorCode.BAD_ARGUMENT, e.message, { cause: err })
+    : e;
 }

@@ -1,6 +1,8 @@
 /**
  * Every limit Parallax enforces, in one place: its default, why it exists, and what happens when a
- * peer exceeds it. The README's limits table is generated from the doc comments below.
+ * peer exceeds it. The README's limits table restates them; it is written by hand, and
+ * test/docs.test.ts checks that it names every limit here with its default (test/transport/
+ * limits.test.ts checks that each doc below states a default, a reason and an effect).
  *
  * Invariant: a `Limits` object that reached a transport or session went through `resolveLimits`,
  * so every field is a positive safe integer (`idleTimeoutMs` may also be 0, meaning off).
@@ -91,10 +93,24 @@ export interface Limits {
    * Calls a peer may have in flight to us on one connection. Default 1024.
    * Why: back-pressure; unanswered calls hold memory and work.
    * Exceeded: we stop reading that connection (transport `pause()`) until answers drain below it.
-   * A peer that leaves more than 4 × this many answered calls without a Finish is aborted with
-   * `PARALLAX_ERR_LIMIT` (their results would otherwise be kept forever).
+   * A peer that leaves more than `FINISH_SLACK` (4) × this many answered calls *whose results hold
+   * capabilities* without a Finish is aborted with `PARALLAX_ERR_LIMIT` (those results would
+   * otherwise be kept forever; answers without capabilities are bounded by `maxUnfinishedAnswers`).
    */
   maxQuestionsInFlight: number;
+
+  /**
+   * Answers a peer may leave unfinished on one connection: calls it made that we answered (or are
+   * still running) and for which its Finish has not arrived. Default 100_000.
+   * Why: an honest peer that sends a burst of calls finishes them only after it has read our
+   * Returns, which can queue behind its own burst; a peer that never sends Finish must still be
+   * stopped. An answer whose results hold no capability (or that failed) is kept from its Return to
+   * its Finish as a tombstone of about 55 bytes (measured; kept whole it costs about 1.5 KB), so
+   * the default holds about what the `FINISH_SLACK` × `maxQuestionsInFlight` whole answers can.
+   * Exceeded: the connection is aborted with `PARALLAX_ERR_LIMIT` when the peer's next call
+   * arrives (the reason names `maxUnfinishedAnswers`).
+   */
+  maxUnfinishedAnswers: number;
 
   // --- login (enforced by the login layer, across every connection of the broker) -----------
   /**
@@ -163,6 +179,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxExports: 10_000,
   maxImports: 10_000,
   maxQuestionsInFlight: 1024,
+  maxUnfinishedAnswers: 100_000,
   maxIdentityCallsInFlight: 256,
   maxIdentityExports: 20_000,
   maxLoginsPerConnection: 32,
@@ -172,6 +189,14 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   loginDelayMaxMs: 900_000,
   challengeTimeoutMs: 60_000,
 });
+
+/**
+ * How many times `maxQuestionsInFlight` answered calls whose results hold capabilities a peer may
+ * leave without a Finish (those results stay reachable by pipelining until then): room for the
+ * peer to be a few bursts behind. A factor of another limit, documented with it, not a limit of
+ * its own to tune.
+ */
+export const FINISH_SLACK = 4;
 
 const MAY_BE_ZERO: ReadonlySet<keyof Limits> = new Set(["idleTimeoutMs"]);
 

@@ -5,14 +5,18 @@
  * Parallax keeps `CapHook`s there. A message owns one reference on each hook in its table: whoever
  * discards the message calls `releaseCapTable`. Reading a capability out of a message adds a
  * reference for the reader; writing one in adds a reference for the message.
+ *
+ * A leaf of caps: it knows hooks, never how a value becomes one (`capHookOf`, in
+ * local-capability.ts). The cap table is the one capnp-ts internal used outside
+ * src/wire/capnp-internals.ts (caps sits below wire).
+ *
+ * Tests: test/caps/cap-table.test.ts; test/caps/local-capability.test.ts and test/rpc/ through it.
  */
 import { Interface, type Message, type Pointer, Struct } from "capnp-ts";
-import { ErrorCode, ParallaxError } from "../errors.js";
+import { nullCapError } from "../errors.js";
 import { BrokenCapHook } from "./broken-cap.js";
 import type { CapHook } from "./cap-hook.js";
-import { Capability, type CapabilityCtor } from "./capability.js";
-import type { InterfaceDescriptor } from "./interface-descriptor.js";
-import { localCapHook } from "./local-capability.js";
+import type { Capability, CapabilityCtor } from "./capability.js";
 
 /** The pointer word of a capability: kind "other" (3) in the low 32 bits, the cap index above. */
 const CAPABILITY_POINTER_TAG = 3;
@@ -66,29 +70,17 @@ export function readCap<C extends Capability>(p: Pointer, Ctor: CapabilityCtor<C
   return new Ctor(hook === null ? new BrokenCapHook(nullCapError()) : hook.addRef());
 }
 
-/**
- * Writes a capability into a pointer slot. `value` is a stub (its hook gains a reference held by
- * the message) or a server object implementing `iface` (it becomes a local capability).
- */
-export function writeCap(p: Pointer, value: Capability | object | null, iface?: InterfaceDescriptor): void {
-  if (value === null) {
-    p.segment.setUint32(p.byteOffset, 0);
-    p.segment.setUint32(p.byteOffset + 4, 0);
-    return;
-  }
-  let hook: CapHook;
-  if (value instanceof Capability) hook = value.$hook.addRef();
-  else if (iface !== undefined) hook = localCapHook(iface, value);
-  else {
-    throw new ParallaxError(
-      ErrorCode.BAD_ARGUMENT,
-      "an untyped capability field needs a Capability stub, not a plain object",
-    );
-  }
-  const table = capTableOf(p.segment.message);
-  const capId = table.push(hook) - 1;
+/** Writes `hook` into a pointer slot; the message takes over the caller's reference on it. */
+export function putCapHook(p: Pointer, hook: CapHook): void {
+  const capId = capTableOf(p.segment.message).push(hook) - 1;
   p.segment.setUint32(p.byteOffset, CAPABILITY_POINTER_TAG);
   p.segment.setUint32(p.byteOffset + 4, capId);
+}
+
+/** Writes a null pointer into a slot (a capability field set to null). */
+export function putNullCap(p: Pointer): void {
+  p.segment.setUint32(p.byteOffset, 0);
+  p.segment.setUint32(p.byteOffset + 4, 0);
 }
 
 /**
@@ -106,8 +98,4 @@ export function capAtPath(root: Struct, ops: readonly number[]): CapHook | null 
   } catch {
     return null;
   }
-}
-
-export function nullCapError(): ParallaxError {
-  return new ParallaxError(ErrorCode.FAILED, "called a null capability");
 }

@@ -1,16 +1,16 @@
 /** The capability runtime: what generated code and the RPC layer build on. */
 export { BrokenCapHook, brokenResult } from "./broken-cap.js";
 export type { CallOptions, CapHook, ParamsFiller, ResultHook } from "./cap-hook.js";
+export { nullCapError } from "../errors.js";
 export {
   capAtPath,
   capTableOf,
   holdResults,
   hookAt,
-  nullCapError,
+  putCapHook,
   readCap,
   releaseCapTable,
   releaseResults,
-  writeCap,
 } from "./cap-table.js";
 export type { CallContext, CallOrigin, CallScope } from "./call-context.js";
 export {
@@ -26,7 +26,14 @@ export {
   type InterfaceDescriptor,
   type MethodDescriptor,
 } from "./interface-descriptor.js";
-export { LocalCallContext, LocalCapHook, localCapHook, localServerOf } from "./local-capability.js";
+export {
+  capHookOf,
+  LocalCallContext,
+  LocalCapHook,
+  localCapHook,
+  localServerOf,
+  writeCap,
+} from "./local-capability.js";
 export { PromiseCapHook } from "./promise-cap.js";
 export { GuardedScope, primaryScope, ScopedCapHook, scoped, unwrapScope, withGuards } from "./scoped-cap.js";
 export { type PipelineCtor, StructPipeline } from "./struct-pipeline.js";

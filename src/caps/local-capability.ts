@@ -9,13 +9,25 @@
  * The same server object wrapped twice for the same interface yields the same hook, so a
  * connection that exports it twice reuses one export id. When the last reference is released the
  * object's `[Symbol.dispose]` runs, if it has one.
+ *
+ * This is also where a capability *value* becomes a hook (`capHookOf`): a stub gives its own hook,
+ * a server object written into an interface-typed field becomes a local capability.
+ *
+ * Tests: test/caps/local-capability.test.ts.
  */
-import { Message, type Struct } from "capnp-ts";
-import { ErrorCode, ParallaxError, toParallaxError } from "../errors.js";
+import { Message, type Pointer, type Struct } from "capnp-ts";
+import { canceledError, ErrorCode, nullCapError, ParallaxError, toParallaxError } from "../errors.js";
 import type { CallOptions, CapHook, ParamsFiller, ResultHook } from "./cap-hook.js";
 import type { CallContext, CallOrigin } from "./call-context.js";
-import { capAtPath, holdResults, releaseCapTable, releaseResults } from "./cap-table.js";
-import type { ShapeSettable } from "./capability.js";
+import {
+  capAtPath,
+  holdResults,
+  putCapHook,
+  putNullCap,
+  releaseCapTable,
+  releaseResults,
+} from "./cap-table.js";
+import { Capability, type ShapeSettable } from "./capability.js";
 import { findMethod, type InterfaceDescriptor, type MethodDescriptor } from "./interface-descriptor.js";
 import { PromiseCapHook } from "./promise-cap.js";
 import { BrokenCapHook } from "./broken-cap.js";
@@ -30,6 +42,29 @@ export function localCapHook(iface: InterfaceDescriptor, impl: object): CapHook 
   const hook = new LocalCapHook(iface, impl);
   if (existing === undefined || existing.refs === 0) hooks.set(impl, hook);
   return hook;
+}
+
+/**
+ * The hook for a capability value, holding one new reference: a stub's own hook, or (for a server
+ * object implementing `iface`) a local capability on it. An untyped field (no `iface`) takes stubs
+ * only.
+ */
+export function capHookOf(value: Capability | object, iface?: InterfaceDescriptor): CapHook {
+  if (value instanceof Capability) return value.$hook.addRef();
+  if (iface !== undefined) return localCapHook(iface, value);
+  throw new ParallaxError(
+    ErrorCode.BAD_ARGUMENT,
+    "an untyped capability field needs a Capability stub, not a plain object",
+  );
+}
+
+/**
+ * Writes a capability value into a pointer slot (what a generated setter does): null, a stub (its
+ * hook gains a reference held by the message) or a server object implementing `iface`.
+ */
+export function writeCap(p: Pointer, value: Capability | object | null, iface?: InterfaceDescriptor): void {
+  if (value === null) putNullCap(p);
+  else putCapHook(p, capHookOf(value, iface));
 }
 
 /** The server object behind a hook, if the hook is local. */
@@ -80,8 +115,8 @@ export class LocalCapHook implements CapHook {
   }
 
   /**
-   * Runs `method` on the server object with `params` and `ctx`, resolving with `ctx.results`.
-   * Used for local calls and by the RPC layer for calls that arrive from a peer.
+   * Runs `method` on the server object with `params` and `ctx`, resolving with `ctx.results`:
+   * the local call path (`call`). The RPC layer calls `invoke` directly.
    */
   async dispatch<R extends Struct>(
     method: MethodDescriptor,
@@ -93,8 +128,8 @@ export class LocalCapHook implements CapHook {
 
   /**
    * Like `dispatch`, but a method that answers synchronously gets its results back synchronously
-   * (no promise, no extra turn): the RPC layer's fast path. Failures throw or reject with a
-   * ParallaxError.
+   * (no promise, no extra turn): what the RPC layer calls for a call that arrived from a peer.
+   * Failures throw or reject with a ParallaxError.
    */
   invoke<R extends Struct>(method: MethodDescriptor, params: Struct, ctx: CallContext<R>): R | Promise<R> {
     const known = findMethod(this.iface, method.interfaceId, method.methodId);
@@ -197,9 +232,7 @@ function finishCall<R extends Struct>(method: MethodDescriptor, ctx: CallContext
 
 function pipelinedFrom(results: Struct, ops: readonly number[]): CapHook {
   const hook = capAtPath(results, ops);
-  return hook === null
-    ? new BrokenCapHook(new ParallaxError(ErrorCode.FAILED, "pipelined on a field that holds no capability"))
-    : hook.addRef();
+  return hook === null ? new BrokenCapHook(nullCapError()) : hook.addRef();
 }
 
 /** The caller's view of a call: it rejects as soon as `signal` aborts, whatever the method still does. */
@@ -211,8 +244,4 @@ function rejectOnAbort<T>(run: Promise<T>, signal: AbortSignal | undefined): Pro
     else signal.addEventListener("abort", onAbort, { once: true });
     run.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
   });
-}
-
-function canceledError(): ParallaxError {
-  return new ParallaxError(ErrorCode.CANCELED, "the call was canceled");
 }

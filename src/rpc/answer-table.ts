@@ -1,16 +1,63 @@
 /**
  * Calls the peer asked us (and its Bootstrap requests).
  *
- * Invariant: an answer lives from the peer's Call until both our Return has gone out and the
- * peer's Finish has arrived. Until then its results stay available to calls the peer pipelines
- * on them. The table's size is the number of the peer's questions in flight, which the
- * connection bounds by pausing its transport.
+ * Invariant: an answer's id is in use from the peer's Call until both our Return has gone out and
+ * the peer's Finish has arrived. It is held as one of two things:
+ * - an `Answer` while the call runs, and after its Return while its results may still be needed:
+ *   they hold capabilities, or calls were pipelined on it before the Return. Calls the peer
+ *   pipelines on it then reach those capabilities.
+ * - an `AnswerTombstone` from the Return to the Finish otherwise (results without capabilities,
+ *   or an exception): the results are dropped at the Return, since nothing can be reached
+ *   through them; a call pipelined on a tombstone fails as it would have on the results.
+ * `size` counts both (every question the peer has not finished); `held` counts Answers only.
+ * The connection bounds running calls by pausing its transport, Answers kept after their Return
+ * by `FINISH_SLACK` × maxQuestionsInFlight, and everything by `maxUnfinishedAnswers`.
+ *
+ * Tests: test/rpc/hostile.test.ts ("a peer slow to finish, and one that never does"),
+ * test/rpc/rpc-connection.test.ts.
  */
 import { type CallScope, type CapHook, withGuards } from "../caps/index.js";
-import { ParallaxError } from "../errors.js";
+import { type ErrorCode, type ErrorKind, nullCapError, ParallaxError } from "../errors.js";
 import type { AnswerId, ExportId } from "../wire/rpc-ids.js";
 import type { ExportEntry } from "./export-table.js";
 import type { Received } from "./question-table.js";
+
+/**
+ * What is kept of a returned answer whose results can reach no capability, until the peer's
+ * Finish: a few fields instead of the results message. A failure keeps its code, kind and text
+ * (not the error object, whose stack and cause can be large).
+ */
+export class AnswerTombstone {
+  constructor(
+    /** The scope the call ran under: what is pipelined on the answer inherits it. */
+    readonly scope: CallScope | undefined,
+    /** Set when the call failed (an exception or a cancellation); unset: results, no capability. */
+    readonly code: ErrorCode | undefined,
+    readonly kind: ErrorKind,
+    readonly message: string,
+  ) {}
+
+  /** The tombstone of `answer`, which has returned. */
+  static of(answer: Answer): AnswerTombstone {
+    const outcome = answer.outcome;
+    if (outcome instanceof ParallaxError) {
+      return new AnswerTombstone(answer.scope, outcome.code, outcome.kind, outcome.message);
+    }
+    return answer.scope === undefined
+      ? RETURNED_WITHOUT_CAPS
+      : new AnswerTombstone(answer.scope, undefined, "failed", "");
+  }
+
+  /** What a call pipelined on the answer fails with: the call's own failure, or no capability there. */
+  error(): ParallaxError {
+    return this.code === undefined
+      ? nullCapError()
+      : new ParallaxError(this.code, this.message, { kind: this.kind });
+  }
+}
+
+/** The tombstone of every unscoped answer that returned results without capabilities. */
+const RETURNED_WITHOUT_CAPS = new AnswerTombstone(undefined, undefined, "failed", "");
 
 export class Answer {
   /** Settles with the results (or the failure) once the method is done. */
@@ -44,8 +91,11 @@ export class Answer {
 
   constructor(
     readonly id: AnswerId,
-    /** The export entry the call came through, or the answer it was pipelined on. */
-    public via: ExportEntry | Answer | undefined,
+    /**
+     * The export entry the call came through, or the answer (or tombstone: the call fails at once)
+     * it was pipelined on.
+     */
+    public via: ExportEntry | Answer | AnswerTombstone | undefined,
   ) {
     this.scope = via?.scope;
     this.done = new Promise<Received>((resolve, reject) => {
@@ -58,6 +108,7 @@ export class Answer {
   /** The export entry the call (or the call it was pipelined on) came through. */
   get exportEntry(): ExportEntry | undefined {
     const via = this.via;
+    if (via instanceof AnswerTombstone) return undefined;
     return via instanceof Answer ? via.exportEntry : via;
   }
 
@@ -100,17 +151,29 @@ export class Answer {
 
 export class AnswerTable {
   readonly #entries = new Map<AnswerId, Answer>();
+  /** Made on first use: a peer that finishes promptly never needs it. */
+  #tombstones: Map<AnswerId, AnswerTombstone> | undefined;
 
+  /** Every answer the peer has not finished: Answers and tombstones. */
   get size(): number {
+    return this.#entries.size + (this.#tombstones?.size ?? 0);
+  }
+
+  /** Answers kept whole: running, or returned with results still reachable. */
+  get held(): number {
     return this.#entries.size;
   }
 
   has(id: AnswerId): boolean {
-    return this.#entries.has(id);
+    return this.#entries.has(id) || this.#tombstones?.has(id) === true;
   }
 
   get(id: AnswerId): Answer | undefined {
     return this.#entries.get(id);
+  }
+
+  tombstone(id: AnswerId): AnswerTombstone | undefined {
+    return this.#tombstones?.get(id);
   }
 
   add(answer: Answer): void {
@@ -126,11 +189,25 @@ export class AnswerTable {
     return false;
   }
 
+  /** Keeps only the tombstone of `a`, which has returned and waits for its Finish. */
+  bury(a: Answer): void {
+    if (this.#entries.get(a.id) !== a) return;
+    this.#entries.delete(a.id);
+    this.#tombstones ??= new Map();
+    this.#tombstones.set(a.id, AnswerTombstone.of(a));
+  }
+
+  /** The peer finished the tombstoned answer `id`; false when there is no such tombstone. */
+  finishTombstone(id: AnswerId): boolean {
+    return this.#tombstones?.delete(id) === true;
+  }
+
   values(): IterableIterator<Answer> {
     return this.#entries.values();
   }
 
   clear(): void {
     this.#entries.clear();
+    this.#tombstones = undefined;
   }
 }

@@ -42,13 +42,20 @@ export class ExportTable {
     return this.#entries.get(id);
   }
 
-  /** Adds one peer reference to `hook`'s entry, creating it (and taking a hook reference) if new. */
-  export(hook: CapHook, promise: boolean, scope: CallScope | undefined): ExportEntry {
+  /**
+   * Adds one peer reference to `hook`'s entry under `scope`, creating it (and taking a hook
+   * reference) if there is none; `created` says which.
+   */
+  export(
+    hook: CapHook,
+    promise: boolean,
+    scope: CallScope | undefined,
+  ): { entry: ExportEntry; created: boolean } {
     let existing = this.#byHook.get(hook);
     if (existing?.scope !== scope) existing = this.#byScope.get(scope)?.get(hook);
     if (existing !== undefined) {
       existing.refs++;
-      return existing;
+      return { entry: existing, created: false };
     }
     if (this.#entries.size >= this.max) {
       throw new ParallaxError(
@@ -71,7 +78,7 @@ export class ExportTable {
       this.#byScope.set(scope, bucket);
       bucket.set(hook, entry);
     }
-    return entry;
+    return { entry, created: true };
   }
 
   /** Drops `count` peer references; returns false if the peer released more than it holds. */

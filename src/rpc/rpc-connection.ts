@@ -9,49 +9,78 @@
  * Calls the peer makes are started in the order they arrive and run concurrently: a slow method
  * never holds up another. While the peer has `maxQuestionsInFlight` calls running, the transport
  * is paused (back-pressure) instead of buffering more.
+ *
+ * Answered calls wait for the peer's Finish, which an honest peer sends only once it has read our
+ * Return: behind a burst of its own calls that can be thousands of answers later. So "slow to
+ * Finish" and "never Finishes" are told apart by what an unfinished answer costs, not by how many
+ * there are at a moment:
+ * - an answer whose results hold capabilities stays whole (calls may still be pipelined on them);
+ *   at most `FINISH_SLACK` × `maxQuestionsInFlight` of those, counting running calls;
+ * - an answer whose results hold none (or that failed) is cut down to a tombstone at its Return
+ *   (`AnswerTombstone`, tens of bytes): calls pipelined on it fail as they would have on the
+ *   results;
+ * - at most `maxUnfinishedAnswers` unfinished answers of both kinds in all.
+ * A peer over either bound when its next call arrives is aborted with `PARALLAX_ERR_LIMIT`.
+ *
+ * The file follows the protocol's halves: receiving (one handler per message kind), questions
+ * (calls we make), answers (calls the peer makes), capabilities in messages, resolution and
+ * embargoes, closing. Pure helpers live in rpc-wire.ts, the call contexts in answer-context.ts.
+ *
+ * Tests: test/rpc/rpc-connection.test.ts, resolve-embargo.test.ts, hostile.test.ts, fuzz.test.ts;
+ * test/interop/ against the C++ implementation.
  */
-import { type Message, ObjectSize, type Pointer, Struct, type StructCtor } from "capnp-ts";
+import { type Message, type Pointer, Struct, type StructCtor } from "capnp-ts";
 import {
   BrokenCapHook,
   brokenResult,
-  type CallContext,
   type CallOptions,
-  type CapHook,
-  type CapabilityCtor,
-  type Capability,
   type CallScope,
-  capAtPath,
+  type CapHook,
+  type Capability,
+  type CapabilityCtor,
   capTableOf,
   findMethod,
   holdResults,
-  hookAt,
   LocalCapHook,
   type MethodDescriptor,
   type ParamsFiller,
   PromiseCapHook,
+  putCapHook,
+  type ResultHook,
   releaseCapTable,
-  releaseResults,
   ScopedCapHook,
   unwrapScope,
   withGuards,
-  type ResultHook,
 } from "../caps/index.js";
-import { ErrorCode, ParallaxError, toParallaxError } from "../errors.js";
-import { type Limits, resolveLimits } from "../limits.js";
-import type { Transport } from "../transport/transport.js";
-import * as rpc from "../wire/gen/capnp/rpc.js";
+import {
+  badArgumentError,
+  canceledError,
+  ErrorCode,
+  nullCapError,
+  ParallaxError,
+  protocolError,
+  toParallaxError,
+} from "../errors.js";
+import { FINISH_SLACK, type Limits, resolveLimits } from "../limits.js";
+import { CloseCode, type Transport } from "../transport/transport.js";
+import { deepCopy } from "../wire/deep-copy.js";
 import {
   buildCall,
-  buildReturn,
   type EnvelopeTarget,
   echoAsUnimplemented,
   encodeFinish,
   encodeRelease,
   readEnvelope,
 } from "../wire/envelope.js";
-import { deepCopy } from "../wire/deep-copy.js";
+import { readException, writeException } from "../wire/exception.js";
 import { initStruct, messageWords, getStruct as readStruct } from "../wire/fast-struct.js";
-import { decodeRpcMessage, encodeRpcMessage, newRpcMessage, readableMessage } from "../wire/message-codec.js";
+import * as rpc from "../wire/gen/capnp/rpc.js";
+import {
+  decodeRpcMessage,
+  encodeRpcMessage,
+  newRpcMessage,
+  readableSingleSegment,
+} from "../wire/message-codec.js";
 import {
   type AnswerId,
   answerIdFromPeer,
@@ -61,12 +90,23 @@ import {
   importIdFromPeer,
   questionIdFromPeer,
 } from "../wire/rpc-ids.js";
-import { Answer, AnswerTable } from "./answer-table.js";
+import { AnswerContext, AnyPointerStruct, QuestionResult } from "./answer-context.js";
+import { Answer, AnswerTable, type AnswerTombstone } from "./answer-table.js";
 import { type ExportEntry, ExportTable } from "./export-table.js";
 import { IdAllocator } from "./id-allocator.js";
 import { ImportTable } from "./import-table.js";
 import { type Question, QuestionTable, type Received } from "./question-table.js";
 import { ImportClient, PipelineClient, type RemoteSender, type Target } from "./remote-hooks.js";
+import {
+  capInResults,
+  envelopeTarget,
+  hostedAcross,
+  isLocal,
+  isUnresolvedPromise,
+  readTransform,
+  receiveError,
+  writeTransform,
+} from "./rpc-wire.js";
 
 export interface RpcConnectionOptions {
   /** The capability the peer receives when it sends Bootstrap; absent: Bootstrap fails. */
@@ -78,22 +118,12 @@ export interface RpcConnectionOptions {
 
 export interface ConnectionStats {
   readonly questions: number;
+  /** Every call of the peer's not yet finished: running, answered whole, or tombstoned. */
   readonly answers: number;
   readonly imports: number;
   readonly exports: number;
   readonly embargoes: number;
 }
-
-const EXCEPTION_TYPE: Record<ParallaxError["kind"], number> = {
-  failed: rpc.Exception_Type.FAILED,
-  overloaded: rpc.Exception_Type.OVERLOADED,
-  disconnected: rpc.Exception_Type.DISCONNECTED,
-  unimplemented: rpc.Exception_Type.UNIMPLEMENTED,
-};
-const KIND_OF_TYPE = ["failed", "overloaded", "disconnected", "unimplemented"] as const;
-
-/** How many times `maxQuestionsInFlight` answered-but-unfinished calls a peer may hold. */
-const FINISH_SLACK = 4;
 
 export class RpcConnection implements RemoteSender {
   readonly limits: Limits;
@@ -105,7 +135,7 @@ export class RpcConnection implements RemoteSender {
   /** Made on first use, like the other rarely used collections: idle connections stay small. */
   #embargoes: Map<number, { resolve(): void; reject(e: ParallaxError): void }> | undefined;
   #embargoIds: IdAllocator | undefined;
-  /** Pipelined clients waiting for their question's Return. */
+  /** What the peer's Bootstrap receives; the connection holds one reference on it. */
   #bootstrap: CapHook | undefined;
   readonly #exposeStacks: boolean;
   #closeListeners: Set<(error: ParallaxError) => void> | undefined;
@@ -134,9 +164,9 @@ export class RpcConnection implements RemoteSender {
 
   /** Sets what the peer receives for Bootstrap; the connection keeps its own reference. */
   setBootstrap(cap: CapHook | Capability): void {
-    this.#bootstrap?.release();
-    this.#bootstrap = undefined;
+    const previous = this.#bootstrap;
     this.#bootstrap = "$hook" in cap ? cap.$hook.addRef() : cap.addRef();
+    previous?.release();
   }
 
   get closedError(): ParallaxError | undefined {
@@ -193,11 +223,123 @@ export class RpcConnection implements RemoteSender {
   /** Closes the connection: pending calls fail with `disconnected`, exports are released. */
   close(reason = "connection closed by this side"): void {
     if (this.#closedError !== undefined) return;
-    this.#transport.close(1000, reason);
+    this.#transport.close(CloseCode.NORMAL, reason);
     this.#shutdown(new ParallaxError(ErrorCode.DISCONNECTED, reason));
   }
 
-  // ---- outgoing calls ---------------------------------------------------------------------------
+  // ---- receiving: one handler per message kind --------------------------------------------------
+
+  #receive(bytes: Uint8Array): void {
+    if (this.#closedError !== undefined) return;
+    try {
+      const env = readEnvelope(bytes);
+      switch (env?.kind) {
+        case "finish":
+          this.#onFinish(env.questionId, env.releaseResultCaps);
+          break;
+        case "release":
+          this.#onRelease(env.id, env.referenceCount);
+          break;
+        case "call": {
+          const message = readableSingleSegment(bytes, this.limits);
+          this.#onCall(message, { ...env, payload: this.#payloadAt(message, env.payloadAt) });
+          break;
+        }
+        case "results": {
+          const message = readableSingleSegment(bytes, this.limits);
+          const payload = this.#payloadAt(message, env.payloadAt);
+          this.#onResults(message, env.answerId, env.releaseParamCaps, payload);
+          break;
+        }
+        default: {
+          const { message, root } = decodeRpcMessage(bytes, this.limits);
+          this.#handle(message, root, bytes);
+        }
+      }
+    } catch (err) {
+      this.abort(receiveError(err));
+    }
+  }
+
+  /** The Payload whose pointer the envelope reader found at byte `at` of segment 0. */
+  #payloadAt(message: Message, at: number): rpc.Payload {
+    return new rpc.Payload(message.getSegment(0), at, this.limits.maxNestingDepth);
+  }
+
+  #handle(message: Message, root: rpc.Message, bytes: Uint8Array): void {
+    switch (root.which()) {
+      case rpc.Message_Which.CALL:
+        this.#onGenericCall(message, root.call);
+        return;
+      case rpc.Message_Which.RETURN:
+        this.#onReturn(message, bytes, root.return);
+        return;
+      case rpc.Message_Which.FINISH:
+        this.#onFinish(root.finish.questionId, root.finish.releaseResultCaps);
+        return;
+      case rpc.Message_Which.RELEASE:
+        this.#onRelease(root.release.id, root.release.referenceCount);
+        return;
+      case rpc.Message_Which.BOOTSTRAP:
+        this.#onBootstrap(root.bootstrap);
+        return;
+      case rpc.Message_Which.RESOLVE:
+        this.#onResolve(root.resolve);
+        return;
+      case rpc.Message_Which.DISEMBARGO:
+        this.#onDisembargo(root.disembargo, bytes);
+        return;
+      case rpc.Message_Which.ABORT: {
+        const ex = root.abort;
+        const err = new ParallaxError(ErrorCode.DISCONNECTED, `peer aborted the connection: ${ex.reason}`);
+        this.#transport.close(CloseCode.NORMAL, "peer aborted");
+        this.#shutdown(err);
+        return;
+      }
+      case rpc.Message_Which.UNIMPLEMENTED:
+        this.#onUnimplemented(root.unimplemented);
+        return;
+      default:
+        // Level 2+ (provide, accept, join) and obsolete messages: echo them back, as the spec asks.
+        this.#sendUnimplemented(bytes);
+        return;
+    }
+  }
+
+  /**
+   * Echoes a message back inside Unimplemented, byte for byte (copying it through capnp-ts could
+   * be made to cost far more than its size). One we cannot echo verbatim aborts the connection.
+   */
+  #sendUnimplemented(original: Uint8Array): void {
+    const echo = echoAsUnimplemented(original);
+    if (echo === undefined)
+      throw protocolError("sent a message this peer does not implement and cannot echo");
+    if (this.#closedError === undefined) this.#transport.send(echo);
+  }
+
+  #onUnimplemented(m: rpc.Message): void {
+    switch (m.which()) {
+      case rpc.Message_Which.CALL:
+        this.#unimplementedQuestion(m.call.questionId, "Call");
+        return;
+      case rpc.Message_Which.BOOTSTRAP:
+        this.#unimplementedQuestion(m.bootstrap.questionId, "Bootstrap");
+        return;
+      case rpc.Message_Which.RESOLVE: {
+        const r = m.resolve;
+        if (r.which() === rpc.Resolve_Which.CAP) {
+          const d = r.cap;
+          const id = d.isSenderHosted() ? d.senderHosted : d.isSenderPromise() ? d.senderPromise : undefined;
+          if (id !== undefined) this.#exports.release(exportIdFromPeer(id), 1);
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  // ---- questions: calls we make, and their Returns ----------------------------------------------
 
   sendCall<P extends Struct, R extends Struct>(
     target: Target,
@@ -215,7 +357,7 @@ export class RpcConnection implements RemoteSender {
     } catch (err) {
       releaseCapTable(message);
       this.#forget(q);
-      return brokenResult(badArgument(err));
+      return brokenResult(badArgumentError(err));
     }
     this.#send(message);
     if (options?.signal !== undefined) {
@@ -273,235 +415,108 @@ export class RpcConnection implements RemoteSender {
     writeTransform(pa, target.ops);
   }
 
-  // ---- cap tables ---------------------------------------------------------------------------------
-
-  /**
-   * Turns the hooks in `message`'s cap table into the payload's CapDescriptors, exporting local
-   * capabilities (each export recorded in `exported`). The message's own references are released
-   * unless `keep` (an answer keeps them for calls pipelined on its results).
-   */
-  #writeCapTable(
-    payload: rpc.Payload,
-    message: Message,
-    exported: ExportId[],
-    scope: CallScope | undefined,
-    keep: boolean,
-  ): void {
-    const hooks = capTableOf(message);
-    if (hooks.length === 0) return;
-    const list = payload.initCapTable(hooks.length);
-    const before = exported.length;
-    try {
-      for (let i = 0; i < hooks.length; i++) {
-        const d = list.get(i);
-        const h = hooks[i];
-        if (h === null || h === undefined) d.setNone();
-        else this.#describe(h, d, exported, scope);
-      }
-    } catch (err) {
-      // The message will not be sent: the peer never learns of the exports made for it.
-      for (const id of exported.splice(before)) this.#exports.release(id, 1);
-      throw err;
-    }
-    if (!keep) releaseCapTable(message);
-  }
-
-  #describe(
-    hook: CapHook,
-    d: rpc.CapDescriptor,
-    exported: ExportId[],
-    inherited: CallScope | undefined,
-  ): void {
-    const { hook: r, scope: mark, guards } = unwrapScope(hook);
-    const scope = withGuards(mark ?? inherited, guards);
-    if (r instanceof ImportClient && r.sender === this) {
-      d.receiverHosted = r.importId;
+  #onReturn(message: Message, bytes: Uint8Array, ret: rpc.Return): void {
+    if (ret.which() === rpc.Return_Which.RESULTS) {
+      this.#onResults(message, ret.answerId, ret.releaseParamCaps, ret.results);
       return;
     }
-    if (r instanceof PipelineClient && r.sender === this) {
-      const pa = d.initReceiverAnswer();
-      pa.questionId = r.question.id;
-      writeTransform(pa, r.ops);
-      return;
-    }
-    const promise = isUnresolvedPromise(r);
-    const before = this.#exports.size;
-    const entry = this.#exports.export(r, promise, scope);
-    exported.push(entry.id);
-    if (promise) d.senderPromise = entry.id;
-    else d.senderHosted = entry.id;
-    if (promise && this.#exports.size > before) {
-      r.whenResolved().then(
-        () => this.#sendResolve(entry),
-        () => this.#sendResolve(entry),
-      );
-    }
-  }
-
-  #sendResolve(entry: ExportEntry): void {
-    if (this.#closedError !== undefined || this.#exports.get(entry.id) !== entry) return;
-    entry.promise = false;
-    const { message, root } = newRpcMessage();
-    const res = root.initResolve();
-    res.promiseId = entry.id;
-    const target = entry.hook.resolved();
-    if (target instanceof BrokenCapHook) {
-      this.#writeException(res.initException(), target.error);
-    } else {
-      try {
-        this.#describe(target, res.initCap(), [], entry.scope);
-      } catch (err) {
-        this.#writeException(res.initException(), toParallaxError(err));
-      }
-    }
-    this.#send(message);
-  }
-
-  /** Reads a payload's CapDescriptors into hooks, installed as the message's cap table. */
-  #readCapTable(payload: rpc.Payload, message: Message): void {
-    if (!payload.hasCapTable()) return;
-    const list = payload.getCapTable();
-    const table = capTableOf(message);
-    const n = list.getLength();
-    // Each descriptor is at least a word on the wire; a list claiming more is amplification.
-    if (n > messageWords(message) || n > this.limits.maxImports + this.limits.maxExports) {
-      throw new ParallaxError(
-        ErrorCode.LIMIT,
-        `a cap table of ${n} entries is larger than the message can hold`,
-      );
-    }
-    for (let i = 0; i < n; i++) table.push(this.#readCap(list.get(i)));
-  }
-
-  #readCap(d: rpc.CapDescriptor): CapHook | null {
-    switch (d.which()) {
-      case rpc.CapDescriptor_Which.NONE:
-        return null;
-      case rpc.CapDescriptor_Which.SENDER_HOSTED:
-        return this.#importCap(importIdFromPeer(d.senderHosted), false);
-      case rpc.CapDescriptor_Which.SENDER_PROMISE:
-        return this.#importCap(importIdFromPeer(d.senderPromise), true);
-      case rpc.CapDescriptor_Which.RECEIVER_HOSTED: {
-        const entry = this.#exports.get(exportIdFromPeer(d.receiverHosted));
-        if (entry === undefined)
-          throw protocolError(`receiverHosted names unknown export ${d.receiverHosted}`);
-        // Handed back to us, it keeps answering to the scope it was handed out under.
-        return entry.scope === undefined
-          ? entry.hook.addRef()
-          : new ScopedCapHook(entry.hook.addRef(), entry.scope, true);
-      }
-      case rpc.CapDescriptor_Which.RECEIVER_ANSWER: {
-        const pa = d.receiverAnswer;
-        const answer = this.#answers.get(answerIdFromPeer(pa.questionId));
-        if (answer === undefined)
-          throw protocolError(`receiverAnswer names unknown question ${pa.questionId}`);
-        const cap = this.#answerCap(answer, readTransform(pa, this.limits));
-        return answer.scope === undefined ? cap : new ScopedCapHook(cap, answer.scope, true);
-      }
-      case rpc.CapDescriptor_Which.THIRD_PARTY_HOSTED:
-        // Level 3 is not spoken here; the spec lets a receiver use the vine instead.
-        return this.#importCap(importIdFromPeer(d.thirdPartyHosted.vineId), false);
+    const q = this.#returned(ret.answerId, ret.releaseParamCaps);
+    switch (ret.which()) {
+      case rpc.Return_Which.EXCEPTION:
+        q.reject(readException(ret.exception));
+        break;
+      case rpc.Return_Which.CANCELED:
+        q.reject(canceledError());
+        break;
       default:
-        throw protocolError(`unknown CapDescriptor kind ${d.which()}`);
-    }
-  }
-
-  #importCap(id: ImportId, promise: boolean): CapHook {
-    const existing = this.#imports.get(id);
-    if (existing !== undefined) {
-      existing.remoteRefs++;
-      return existing.hook.addRef();
-    }
-    const hook = new ImportClient(this, id, promise);
-    this.#imports.add(id, hook).remoteRefs = 1;
-    return hook;
-  }
-
-  // ---- receiving ----------------------------------------------------------------------------------
-
-  #receive(bytes: Uint8Array): void {
-    if (this.#closedError !== undefined) return;
-    try {
-      const env = readEnvelope(bytes);
-      switch (env?.kind) {
-        case "finish":
-          this.#onFinish(env.questionId, env.releaseResultCaps);
-          break;
-        case "release":
-          this.#onRelease(env.id, env.referenceCount);
-          break;
-        case "call": {
-          const message = readableMessage(bytes, 1, 8, this.limits);
-          const payload = new rpc.Payload(message.getSegment(0), env.payloadAt, this.limits.maxNestingDepth);
-          this.#onCall(message, { ...env, payload });
-          break;
-        }
-        case "results": {
-          const message = readableMessage(bytes, 1, 8, this.limits);
-          const payload = new rpc.Payload(message.getSegment(0), env.payloadAt, this.limits.maxNestingDepth);
-          this.#onResults(message, env.answerId, env.releaseParamCaps, payload);
-          break;
-        }
-        default: {
-          const { message, root } = decodeRpcMessage(bytes, this.limits);
-          this.#handle(message, root, bytes);
-        }
-      }
-    } catch (err) {
-      this.abort(receiveError(err));
-    }
-  }
-
-  #handle(message: Message, root: rpc.Message, bytes: Uint8Array): void {
-    switch (root.which()) {
-      case rpc.Message_Which.CALL:
-        this.#onGenericCall(message, root.call);
-        return;
-      case rpc.Message_Which.RETURN:
-        this.#onReturn(message, bytes, root.return);
-        return;
-      case rpc.Message_Which.FINISH:
-        this.#onFinish(root.finish.questionId, root.finish.releaseResultCaps);
-        return;
-      case rpc.Message_Which.RELEASE:
-        this.#onRelease(root.release.id, root.release.referenceCount);
-        return;
-      case rpc.Message_Which.BOOTSTRAP:
-        this.#onBootstrap(root.bootstrap);
-        return;
-      case rpc.Message_Which.RESOLVE:
-        this.#onResolve(root.resolve);
-        return;
-      case rpc.Message_Which.DISEMBARGO:
-        this.#onDisembargo(root.disembargo, bytes);
-        return;
-      case rpc.Message_Which.ABORT: {
-        const ex = root.abort;
-        const err = new ParallaxError(ErrorCode.DISCONNECTED, `peer aborted the connection: ${ex.reason}`);
-        this.#transport.close(1000, "peer aborted");
-        this.#shutdown(err);
-        return;
-      }
-      case rpc.Message_Which.UNIMPLEMENTED:
-        this.#onUnimplemented(root.unimplemented);
-        return;
-      default:
-        // Level 2+ (provide, accept, join) and obsolete messages: echo them back, as the spec asks.
+        q.reject(
+          new ParallaxError(ErrorCode.UNIMPLEMENTED, "the peer answered with a level 3 Return variant"),
+        );
         this.#sendUnimplemented(bytes);
-        return;
+        break;
+    }
+    this.#afterReturn(q);
+  }
+
+  /** Marks the question `answerId` returned; throws for a Return nobody asked for. */
+  #returned(answerId: number, releaseParamCaps: boolean): Question {
+    const q = this.#questions.get(questionIdFromPeer(answerId));
+    if (q === undefined || q.returned) throw protocolError(`Return for unknown question ${answerId}`);
+    q.returned = true;
+    if (releaseParamCaps) for (const id of q.paramExports) this.#exports.release(id, 1);
+    return q;
+  }
+
+  #onResults(message: Message, answerId: number, releaseParamCaps: boolean, payload: rpc.Payload): void {
+    const q = this.#returned(answerId, releaseParamCaps);
+    this.#readCapTable(payload, message);
+    q.resolve({ message, payload });
+    if (q.canceled) releaseCapTable(message);
+    else if (q.bootstrap) {
+      this.#resolvePipelines(q);
+      releaseCapTable(message);
+    } else holdResults(message);
+    this.#afterReturn(q);
+  }
+
+  #afterReturn(q: Question): void {
+    this.#resolvePipelines(q);
+    if (!q.finishSent && q.embargoes === 0) this.#sendFinish(q);
+    this.#questions.retireIfDone(q);
+  }
+
+  #resolvePipelines(q: Question): void {
+    const clients = q.pipelines;
+    if (clients === undefined) return;
+    q.pipelines = undefined;
+    const outcome = q.outcome;
+    for (const c of clients) {
+      const hook =
+        outcome === undefined || outcome instanceof ParallaxError
+          ? new BrokenCapHook(outcome ?? canceledError())
+          : capInResults(outcome, c.ops);
+      if (c.callsSent && isLocal(hook, this)) {
+        q.embargoes++;
+        c.resolveTo(
+          this.#embargo({ kind: "answer", question: q, ops: c.ops }, hook, () => {
+            if (--q.embargoes === 0 && !q.finishSent) {
+              this.#sendFinish(q);
+              this.#questions.retireIfDone(q);
+            }
+          }),
+        );
+      } else {
+        c.resolveTo(hook);
+      }
     }
   }
 
-  /**
-   * Echoes a message back inside Unimplemented, byte for byte (copying it through capnp-ts could
-   * be made to cost far more than its size). One we cannot echo verbatim aborts the connection.
-   */
-  #sendUnimplemented(original: Uint8Array): void {
-    const echo = echoAsUnimplemented(original);
-    if (echo === undefined)
-      throw protocolError("sent a message this peer does not implement and cannot echo");
-    if (this.#closedError === undefined) this.#transport.send(echo);
+  #sendFinish(q: Question): void {
+    if (q.finishSent || this.#closedError !== undefined) return;
+    q.finishSent = true;
+    this.#transport.send(encodeFinish(q.id, false));
   }
+
+  /** The peer echoed our Call or Bootstrap as Unimplemented: that question fails. */
+  #unimplementedQuestion(questionId: number, what: "Call" | "Bootstrap"): void {
+    const q = this.#questions.get(questionIdFromPeer(questionId));
+    if (q === undefined || q.returned) return;
+    q.returned = true;
+    q.finishSent = true;
+    for (const id of q.paramExports) this.#exports.release(id, 1);
+    q.reject(new ParallaxError(ErrorCode.UNIMPLEMENTED, `the peer does not implement ${what}`));
+    this.#resolvePipelines(q);
+    this.#questions.retireIfDone(q);
+  }
+
+  /** Drops a question that was never sent. */
+  #forget(q: Question): void {
+    q.returned = true;
+    q.finishSent = true;
+    this.#questions.retireIfDone(q);
+  }
+
+  // ---- answers: calls the peer makes ------------------------------------------------------------
 
   /** A Call read through the generated classes (a layout the envelope reader left to us). */
   #onGenericCall(message: Message, call: rpc.Call): void {
@@ -538,18 +553,25 @@ export class RpcConnection implements RemoteSender {
     const { payload, target } = call;
     // Decode everything that can be a protocol violation before creating the answer.
     let hook: CapHook;
-    let via: ExportEntry | Answer;
+    let via: ExportEntry | Answer | AnswerTombstone;
     if (target.kind === "import") {
       const entry = this.#exports.get(exportIdFromPeer(target.id));
       if (entry === undefined) throw protocolError(`call to unknown export ${target.id}`);
       hook = entry.hook.addRef();
       via = entry;
     } else {
-      const answer = this.#answers.get(answerIdFromPeer(target.questionId));
-      if (answer === undefined)
-        throw protocolError(`call pipelined on unknown question ${target.questionId}`);
-      hook = this.#answerCap(answer, target.ops);
-      via = answer;
+      const aid = answerIdFromPeer(target.questionId);
+      const answer = this.#answers.get(aid);
+      if (answer !== undefined) {
+        hook = this.#answerCap(answer, target.ops);
+        via = answer;
+      } else {
+        const tombstone = this.#answers.tombstone(aid);
+        if (tombstone === undefined)
+          throw protocolError(`call pipelined on unknown question ${target.questionId}`);
+        hook = new BrokenCapHook(tombstone.error());
+        via = tombstone;
+      }
     }
     try {
       this.#readCapTable(payload, message);
@@ -571,15 +593,21 @@ export class RpcConnection implements RemoteSender {
     this.#deliver(answer, hook, call.interfaceId, call.methodId, payload, message);
   }
 
-  #newAnswer(id: AnswerId, via: ExportEntry | Answer | undefined): Answer {
-    const answer = new Answer(id, via);
-    // Answered calls wait only for the peer's Finish; a peer that never sends it would keep them all.
-    if (this.#answers.size >= FINISH_SLACK * this.limits.maxQuestionsInFlight) {
+  /** A new answer for the peer's question `id`, once the peer is within the Finish bounds. */
+  #newAnswer(id: AnswerId, via: ExportEntry | Answer | AnswerTombstone | undefined): Answer {
+    if (this.#answers.held >= FINISH_SLACK * this.limits.maxQuestionsInFlight) {
       throw new ParallaxError(
         ErrorCode.LIMIT,
-        `the peer holds more than ${FINISH_SLACK} × maxQuestionsInFlight answered calls without finishing them`,
+        `the peer holds more than ${FINISH_SLACK} × maxQuestionsInFlight answered calls whose results hold capabilities without finishing them`,
       );
     }
+    if (this.#answers.size >= this.limits.maxUnfinishedAnswers) {
+      throw new ParallaxError(
+        ErrorCode.LIMIT,
+        `the peer leaves more than maxUnfinishedAnswers (${this.limits.maxUnfinishedAnswers}) calls without finishing them`,
+      );
+    }
+    const answer = new Answer(id, via);
     this.#answers.add(answer);
     if (++this.#callsInFlight >= this.limits.maxQuestionsInFlight && !this.#paused) {
       this.#paused = true;
@@ -639,7 +667,7 @@ export class RpcConnection implements RemoteSender {
         params = readStruct(payload, 0, method.Params);
       } catch (err) {
         done();
-        this.#returnError(answer, badArgument(err));
+        this.#returnError(answer, badArgumentError(err));
         return;
       }
       const ctx = new AnswerContext(this, answer, method);
@@ -770,7 +798,7 @@ export class RpcConnection implements RemoteSender {
     const ret = root.initReturn();
     ret.answerId = answer.id;
     ret.releaseParamCaps = false;
-    this.#writeException(ret.initException(), error);
+    writeException(ret.initException(), error, this.#exposeStacks);
     this.#sendReturn(answer, message);
   }
 
@@ -795,6 +823,14 @@ export class RpcConnection implements RemoteSender {
       this.#transport.resume();
     }
     if (answer.finishReceived) this.#retireAnswer(answer, answer.releaseResultCapsOnReturn);
+    else if (reachesNoCapability(answer)) this.#buryAnswer(answer);
+  }
+
+  /** Keeps only a tombstone of `answer` until its Finish: nothing can be reached through its results. */
+  #buryAnswer(answer: Answer): void {
+    const outcome = answer.outcome;
+    if (outcome !== undefined && !(outcome instanceof ParallaxError)) releaseCapTable(outcome.message);
+    this.#answers.bury(answer);
   }
 
   #retireAnswer(answer: Answer, releaseResultCaps: boolean): void {
@@ -822,7 +858,7 @@ export class RpcConnection implements RemoteSender {
     ret.answerId = id;
     ret.releaseParamCaps = false;
     const payload = ret.initResults();
-    putCap(Struct.getPointer(0, payload), this.#bootstrap.addRef());
+    putCapHook(Struct.getPointer(0, payload), this.#bootstrap.addRef());
     this.#writeCapTable(payload, message, answer.resultExports, undefined, true);
     // Calls pipelined on the Bootstrap arrive through the bootstrap's export entry.
     answer.via = this.#exports.get(answer.resultExports[0] as ExportId);
@@ -831,79 +867,204 @@ export class RpcConnection implements RemoteSender {
     this.#sendReturn(answer, message);
   }
 
-  #onReturn(message: Message, bytes: Uint8Array, ret: rpc.Return): void {
-    if (ret.which() === rpc.Return_Which.RESULTS) {
-      this.#onResults(message, ret.answerId, ret.releaseParamCaps, ret.results);
+  #onFinish(questionId: number, releaseResultCaps: boolean): void {
+    const id = answerIdFromPeer(questionId);
+    const answer = this.#answers.get(id);
+    if (answer === undefined || answer.finishReceived) {
+      // A tombstone holds no capability: its Finish has nothing to release.
+      if (answer === undefined && this.#answers.finishTombstone(id)) return;
+      throw protocolError(`Finish for unknown question ${questionId}`);
+    }
+    answer.finishReceived = true;
+    if (!answer.returnSent) {
+      answer.releaseResultCapsOnReturn = releaseResultCaps;
+      answer.cancel(canceledError());
       return;
     }
-    const q = this.#returned(ret.answerId, ret.releaseParamCaps);
-    switch (ret.which()) {
-      case rpc.Return_Which.EXCEPTION:
-        q.reject(this.#readException(ret.exception));
-        break;
-      case rpc.Return_Which.CANCELED:
-        q.reject(canceledError());
-        break;
-      default:
-        q.reject(
-          new ParallaxError(ErrorCode.UNIMPLEMENTED, "the peer answered with a level 3 Return variant"),
-        );
-        this.#sendUnimplemented(bytes);
-        break;
-    }
-    this.#afterReturn(q);
+    this.#retireAnswer(answer, releaseResultCaps);
   }
 
-  /** Marks the question `answerId` returned; throws for a Return nobody asked for. */
-  #returned(answerId: number, releaseParamCaps: boolean): Question {
-    const q = this.#questions.get(questionIdFromPeer(answerId));
-    if (q === undefined || q.returned) throw protocolError(`Return for unknown question ${answerId}`);
-    q.returned = true;
-    if (releaseParamCaps) for (const id of q.paramExports) this.#exports.release(id, 1);
-    return q;
-  }
+  // ---- capabilities in messages: cap tables, exports, imports -----------------------------------
 
-  #onResults(message: Message, answerId: number, releaseParamCaps: boolean, payload: rpc.Payload): void {
-    const q = this.#returned(answerId, releaseParamCaps);
-    this.#readCapTable(payload, message);
-    q.resolve({ message, payload });
-    if (q.canceled) releaseCapTable(message);
-    else if (q.bootstrap) {
-      this.#resolvePipelines(q);
-      releaseCapTable(message);
-    } else holdResults(message);
-    this.#afterReturn(q);
-  }
-
-  #afterReturn(q: Question): void {
-    this.#resolvePipelines(q);
-    if (!q.finishSent && q.embargoes === 0) this.#sendFinish(q);
-    this.#questions.retireIfDone(q);
-  }
-
-  #resolvePipelines(q: Question): void {
-    const clients = q.pipelines;
-    if (clients === undefined) return;
-    q.pipelines = undefined;
-    const outcome = q.outcome;
-    for (const c of clients) {
-      const hook =
-        outcome === undefined || outcome instanceof ParallaxError
-          ? new BrokenCapHook(outcome ?? canceledError())
-          : capInResults(outcome, c.ops);
-      if (c.callsSent && isLocal(hook, this)) {
-        q.embargoes++;
-        c.resolveTo(
-          this.#embargo({ kind: "answer", question: q, ops: c.ops }, hook, () => {
-            if (--q.embargoes === 0 && !q.finishSent) {
-              this.#sendFinish(q);
-              this.#questions.retireIfDone(q);
-            }
-          }),
-        );
-      } else {
-        c.resolveTo(hook);
+  /**
+   * Turns the hooks in `message`'s cap table into the payload's CapDescriptors, exporting local
+   * capabilities (each export recorded in `exported`). The message's own references are released
+   * unless `keep` (an answer keeps them for calls pipelined on its results).
+   */
+  #writeCapTable(
+    payload: rpc.Payload,
+    message: Message,
+    exported: ExportId[],
+    scope: CallScope | undefined,
+    keep: boolean,
+  ): void {
+    const hooks = capTableOf(message);
+    if (hooks.length === 0) return;
+    const list = payload.initCapTable(hooks.length);
+    const before = exported.length;
+    try {
+      for (let i = 0; i < hooks.length; i++) {
+        const d = list.get(i);
+        const h = hooks[i];
+        if (h === null || h === undefined) d.setNone();
+        else this.#describe(h, d, exported, scope);
       }
+    } catch (err) {
+      // The message will not be sent: the peer never learns of the exports made for it.
+      for (const id of exported.splice(before)) this.#exports.release(id, 1);
+      throw err;
+    }
+    if (!keep) releaseCapTable(message);
+  }
+
+  #describe(
+    hook: CapHook,
+    d: rpc.CapDescriptor,
+    exported: ExportId[],
+    inherited: CallScope | undefined,
+  ): void {
+    const { hook: r, scope: mark, guards } = unwrapScope(hook);
+    const scope = withGuards(mark ?? inherited, guards);
+    if (r instanceof ImportClient && r.sender === this) {
+      d.receiverHosted = r.importId;
+      return;
+    }
+    if (r instanceof PipelineClient && r.sender === this) {
+      const pa = d.initReceiverAnswer();
+      pa.questionId = r.question.id;
+      writeTransform(pa, r.ops);
+      return;
+    }
+    const promise = isUnresolvedPromise(r);
+    const { entry, created } = this.#exports.export(r, promise, scope);
+    exported.push(entry.id);
+    if (promise) d.senderPromise = entry.id;
+    else d.senderHosted = entry.id;
+    if (promise && created) {
+      r.whenResolved().then(
+        () => this.#sendResolve(entry),
+        () => this.#sendResolve(entry),
+      );
+    }
+  }
+
+  /** Reads a payload's CapDescriptors into hooks, installed as the message's cap table. */
+  #readCapTable(payload: rpc.Payload, message: Message): void {
+    if (!payload.hasCapTable()) return;
+    const list = payload.getCapTable();
+    const table = capTableOf(message);
+    const n = list.getLength();
+    // Each descriptor is at least a word on the wire; a list claiming more is amplification.
+    if (n > messageWords(message) || n > this.limits.maxImports + this.limits.maxExports) {
+      throw new ParallaxError(
+        ErrorCode.LIMIT,
+        `a cap table of ${n} entries is larger than the message can hold`,
+      );
+    }
+    for (let i = 0; i < n; i++) table.push(this.#readCap(list.get(i)));
+  }
+
+  #readCap(d: rpc.CapDescriptor): CapHook | null {
+    switch (d.which()) {
+      case rpc.CapDescriptor_Which.NONE:
+        return null;
+      case rpc.CapDescriptor_Which.SENDER_HOSTED:
+        return this.#importCap(importIdFromPeer(d.senderHosted), false);
+      case rpc.CapDescriptor_Which.SENDER_PROMISE:
+        return this.#importCap(importIdFromPeer(d.senderPromise), true);
+      case rpc.CapDescriptor_Which.RECEIVER_HOSTED: {
+        const entry = this.#exports.get(exportIdFromPeer(d.receiverHosted));
+        if (entry === undefined)
+          throw protocolError(`receiverHosted names unknown export ${d.receiverHosted}`);
+        // Handed back to us, it keeps answering to the scope it was handed out under.
+        return entry.scope === undefined
+          ? entry.hook.addRef()
+          : new ScopedCapHook(entry.hook.addRef(), entry.scope, true);
+      }
+      case rpc.CapDescriptor_Which.RECEIVER_ANSWER: {
+        const pa = d.receiverAnswer;
+        const aid = answerIdFromPeer(pa.questionId);
+        const answer = this.#answers.get(aid);
+        const tombstone = answer === undefined ? this.#answers.tombstone(aid) : undefined;
+        if (answer === undefined && tombstone === undefined)
+          throw protocolError(`receiverAnswer names unknown question ${pa.questionId}`);
+        const ops = readTransform(pa, this.limits);
+        const cap =
+          answer !== undefined
+            ? this.#answerCap(answer, ops)
+            : new BrokenCapHook((tombstone as AnswerTombstone).error());
+        const scope = (answer ?? tombstone)?.scope;
+        return scope === undefined ? cap : new ScopedCapHook(cap, scope, true);
+      }
+      case rpc.CapDescriptor_Which.THIRD_PARTY_HOSTED:
+        // Level 3 is not spoken here; the spec lets a receiver use the vine instead.
+        return this.#importCap(importIdFromPeer(d.thirdPartyHosted.vineId), false);
+      default:
+        throw protocolError(`unknown CapDescriptor kind ${d.which()}`);
+    }
+  }
+
+  #importCap(id: ImportId, promise: boolean): CapHook {
+    const existing = this.#imports.get(id);
+    if (existing !== undefined) {
+      existing.remoteRefs++;
+      return existing.hook.addRef();
+    }
+    const hook = new ImportClient(this, id, promise);
+    this.#imports.add(id, hook).remoteRefs = 1;
+    return hook;
+  }
+
+  #onRelease(id: number, referenceCount: number): void {
+    if (!this.#exports.release(exportIdFromPeer(id), referenceCount)) {
+      throw protocolError(
+        `Release of ${referenceCount} reference(s) to export ${id}, which the peer does not hold`,
+      );
+    }
+  }
+
+  // ---- resolution and embargoes -----------------------------------------------------------------
+
+  /** Tells the peer what the promise it imported as `entry` resolved to. */
+  #sendResolve(entry: ExportEntry): void {
+    if (this.#closedError !== undefined || this.#exports.get(entry.id) !== entry) return;
+    entry.promise = false;
+    const { message, root } = newRpcMessage();
+    const res = root.initResolve();
+    res.promiseId = entry.id;
+    const target = entry.hook.resolved();
+    if (target instanceof BrokenCapHook) {
+      writeException(res.initException(), target.error, this.#exposeStacks);
+    } else {
+      try {
+        this.#describe(target, res.initCap(), [], entry.scope);
+      } catch (err) {
+        writeException(res.initException(), toParallaxError(err), this.#exposeStacks);
+      }
+    }
+    this.#send(message);
+  }
+
+  #onResolve(r: rpc.Resolve): void {
+    const entry = this.#imports.get(importIdFromPeer(r.promiseId));
+    let hook: CapHook;
+    if (r.which() === rpc.Resolve_Which.CAP) hook = this.#readCap(r.cap) ?? new BrokenCapHook(nullCapError());
+    else if (r.which() === rpc.Resolve_Which.EXCEPTION) hook = new BrokenCapHook(readException(r.exception));
+    else throw protocolError(`unknown Resolve kind ${r.which()}`);
+    if (entry === undefined) {
+      // We released the promise already; drop what it resolved to.
+      hook.release();
+      return;
+    }
+    const client = entry.hook;
+    if (!client.isPromise) {
+      hook.release();
+      throw protocolError(`Resolve for import ${r.promiseId}, which is not a promise`);
+    }
+    if (client.callsSent && isLocal(hook, this)) {
+      client.resolveTo(this.#embargo({ kind: "import", id: client.importId }, hook, () => {}));
+    } else {
+      client.resolveTo(hook);
     }
   }
 
@@ -937,58 +1098,6 @@ export class RpcConnection implements RemoteSender {
     return new PromiseCapHook(gate);
   }
 
-  #sendFinish(q: Question): void {
-    if (q.finishSent || this.#closedError !== undefined) return;
-    q.finishSent = true;
-    this.#transport.send(encodeFinish(q.id, false));
-  }
-
-  #onFinish(questionId: number, releaseResultCaps: boolean): void {
-    const answer = this.#answers.get(answerIdFromPeer(questionId));
-    if (answer === undefined || answer.finishReceived) {
-      throw protocolError(`Finish for unknown question ${questionId}`);
-    }
-    answer.finishReceived = true;
-    if (!answer.returnSent) {
-      answer.releaseResultCapsOnReturn = releaseResultCaps;
-      answer.cancel(canceledError());
-      return;
-    }
-    this.#retireAnswer(answer, releaseResultCaps);
-  }
-
-  #onRelease(id: number, referenceCount: number): void {
-    if (!this.#exports.release(exportIdFromPeer(id), referenceCount)) {
-      throw protocolError(
-        `Release of ${referenceCount} reference(s) to export ${id}, which the peer does not hold`,
-      );
-    }
-  }
-
-  #onResolve(r: rpc.Resolve): void {
-    const entry = this.#imports.get(importIdFromPeer(r.promiseId));
-    let hook: CapHook;
-    if (r.which() === rpc.Resolve_Which.CAP) hook = this.#readCap(r.cap) ?? new BrokenCapHook(nullCap());
-    else if (r.which() === rpc.Resolve_Which.EXCEPTION)
-      hook = new BrokenCapHook(this.#readException(r.exception));
-    else throw protocolError(`unknown Resolve kind ${r.which()}`);
-    if (entry === undefined) {
-      // We released the promise already; drop what it resolved to.
-      hook.release();
-      return;
-    }
-    const client = entry.hook;
-    if (!client.isPromise) {
-      hook.release();
-      throw protocolError(`Resolve for import ${r.promiseId}, which is not a promise`);
-    }
-    if (client.callsSent && isLocal(hook, this)) {
-      client.resolveTo(this.#embargo({ kind: "import", id: client.importId }, hook, () => {}));
-    } else {
-      client.resolveTo(hook);
-    }
-  }
-
   #onDisembargo(d: rpc.Disembargo, bytes: Uint8Array): void {
     const ctx = d.context;
     switch (ctx.which()) {
@@ -1004,8 +1113,17 @@ export class RpcConnection implements RemoteSender {
           return;
         }
         const pa = target.promisedAnswer;
-        const answer = this.#answers.get(answerIdFromPeer(pa.questionId));
-        if (answer?.outcome === undefined || answer.outcome instanceof ParallaxError) {
+        const aid = answerIdFromPeer(pa.questionId);
+        const answer = this.#answers.get(aid);
+        const tombstone = answer === undefined ? this.#answers.tombstone(aid) : undefined;
+        if (tombstone !== undefined && tombstone.code === undefined) {
+          // Results without capabilities: whatever the path, it names no capability of the peer.
+          readTransform(pa, this.limits);
+          this.#reflectDisembargo(new BrokenCapHook(nullCapError()), embargoId);
+          return;
+        }
+        const outcome = answer?.outcome;
+        if (answer === undefined || outcome === undefined || outcome instanceof ParallaxError) {
           throw protocolError(`Disembargo for question ${pa.questionId}, which has no results`);
         }
         const ops = readTransform(pa, this.limits);
@@ -1015,7 +1133,7 @@ export class RpcConnection implements RemoteSender {
           pipelined.whenSettled(() => this.#reflectDisembargo(pipelined.resolved(), embargoId));
           return;
         }
-        const hook = capInResults(answer.outcome, ops);
+        const hook = capInResults(outcome, ops);
         this.#reflectDisembargo(hook.resolved(), embargoId);
         hook.release();
         return;
@@ -1034,65 +1152,19 @@ export class RpcConnection implements RemoteSender {
   /** Sends a receiverLoopback Disembargo back along `r`, which must be the peer's capability. */
   #reflectDisembargo(r: CapHook, embargoId: number): void {
     if (this.#closedError !== undefined) return;
-    if (!((r instanceof ImportClient || r instanceof PipelineClient) && r.sender === this)) {
+    const remote = hostedAcross(r, this);
+    if (remote === undefined) {
       this.abort(protocolError("Disembargo target does not resolve to a capability the peer hosts"));
       return;
     }
     const { message, root } = newRpcMessage();
     const out = root.initDisembargo();
-    this.#writeTarget(out.initTarget(), r.target);
+    this.#writeTarget(out.initTarget(), remote.target);
     out.context.receiverLoopback = embargoId;
     this.#send(message);
   }
 
-  #onUnimplemented(m: rpc.Message): void {
-    switch (m.which()) {
-      case rpc.Message_Which.CALL: {
-        const q = this.#questions.get(questionIdFromPeer(m.call.questionId));
-        if (q === undefined || q.returned) return;
-        q.returned = true;
-        q.finishSent = true;
-        for (const id of q.paramExports) this.#exports.release(id, 1);
-        q.reject(new ParallaxError(ErrorCode.UNIMPLEMENTED, "the peer does not implement Call"));
-        this.#resolvePipelines(q);
-        this.#questions.retireIfDone(q);
-        return;
-      }
-      case rpc.Message_Which.BOOTSTRAP: {
-        const q = this.#questions.get(questionIdFromPeer(m.bootstrap.questionId));
-        if (q === undefined || q.returned) return;
-        q.returned = true;
-        q.finishSent = true;
-        q.reject(new ParallaxError(ErrorCode.UNIMPLEMENTED, "the peer does not implement Bootstrap"));
-        this.#resolvePipelines(q);
-        this.#questions.retireIfDone(q);
-        return;
-      }
-      case rpc.Message_Which.RESOLVE: {
-        const r = m.resolve;
-        if (r.which() === rpc.Resolve_Which.CAP) {
-          const d = r.cap;
-          const id = d.isSenderHosted() ? d.senderHosted : d.isSenderPromise() ? d.senderPromise : undefined;
-          if (id !== undefined) this.#exports.release(exportIdFromPeer(id), 1);
-        }
-        return;
-      }
-      default:
-        return;
-    }
-  }
-
-  // ---- errors, sending, closing -------------------------------------------------------------------
-
-  #writeException(ex: rpc.Exception, error: ParallaxError): void {
-    ex.reason = `[${error.code}] ${error.message}`;
-    ex.type = EXCEPTION_TYPE[error.kind] as rpc.Exception_Type;
-    if (this.#exposeStacks && error.stack !== undefined) ex.trace = error.stack;
-  }
-
-  #readException(ex: rpc.Exception): ParallaxError {
-    return ParallaxError.fromRemote(KIND_OF_TYPE[ex.type] ?? "failed", ex.reason);
-  }
+  // ---- closing ----------------------------------------------------------------------------------
 
   #send(message: Message): void {
     if (this.#closedError !== undefined) return;
@@ -1103,16 +1175,11 @@ export class RpcConnection implements RemoteSender {
   abort(error: ParallaxError): void {
     if (this.#closedError !== undefined) return;
     const { message, root } = newRpcMessage();
-    this.#writeException(root.initAbort(), error);
+    writeException(root.initAbort(), error, this.#exposeStacks);
     this.#send(message);
-    this.#transport.close(1002, error.message.slice(0, 120));
+    // The transport trims the reason to what its close frame can carry.
+    this.#transport.close(CloseCode.PROTOCOL_ERROR, error.message);
     this.#shutdown(error);
-  }
-
-  #forget(q: Question): void {
-    q.returned = true;
-    q.finishSent = true;
-    this.#questions.retireIfDone(q);
   }
 
   #shutdown(error: ParallaxError): void {
@@ -1145,184 +1212,18 @@ export class RpcConnection implements RemoteSender {
   }
 }
 
-/** The pending results of one of our questions. */
-class QuestionResult<R extends Struct> implements ResultHook<R> {
-  readonly promise: Promise<R>;
-
-  constructor(
-    private readonly connection: RpcConnection,
-    private readonly question: Question,
-    Results: StructCtor<R>,
-  ) {
-    this.promise = question.settled.then((r) => readStruct(r.payload, 0, Results));
-    this.promise.catch(() => {});
-  }
-
-  pipelinedCap(ops: readonly number[]): CapHook {
-    return this.connection.pipelineOn(this.question, ops);
-  }
-
-  dispose(): void {
-    const outcome = this.question.outcome;
-    if (outcome === undefined) this.connection.cancelQuestion(this.question);
-    else if (!(outcome instanceof ParallaxError)) releaseResults(outcome.message);
-  }
-}
-
-/** The context a local method sees for a call that came over this connection. */
-class AnswerContext implements CallContext {
-  #return: { message: Message; payload: rpc.Payload; results: Struct } | undefined;
-  readonly origin: {
-    connection: RpcConnection;
-    exportEntry: ExportEntry | undefined;
-    scope: CallScope | undefined;
-  };
-
-  constructor(
-    connection: RpcConnection,
-    readonly answer: Answer,
-    readonly method: MethodDescriptor,
-  ) {
-    this.origin = { connection, exportEntry: answer.exportEntry, scope: answer.scope };
-  }
-
-  get signal(): AbortSignal {
-    return this.answer.signal;
-  }
-
-  get aborted(): boolean {
-    return this.answer.aborted;
-  }
-
-  get results(): Struct {
-    return this.returnMessage().results;
-  }
-
-  /** The Return message, with the results struct allocated inside it (no copy on return). */
-  returnMessage(): { message: Message; payload: rpc.Payload; results: Struct } {
-    if (this.#return === undefined) {
-      const { message, payload } = buildReturn(this.answer.id);
-      const results = initStruct(payload, 0, this.method.Results);
-      this.#return = { message, payload, results };
-    }
-    return this.#return;
-  }
-
-  /** The results content pointer, for copying forwarded results in. */
-  resultsPointer(): { struct: Pointer; message: Message } {
-    const r = this.returnMessage();
-    return { struct: Struct.getPointer(0, r.payload), message: r.message };
-  }
-
-  /** Drops a results message that will not be sent. */
-  discard(): void {
-    if (this.#return !== undefined) releaseCapTable(this.#return.message);
-    this.#return = undefined;
-  }
-}
-
-/** Params and results of calls we only forward, knowing nothing of their types. */
-class AnyPointerStruct extends Struct {
-  static override readonly _capnp = { displayName: "AnyStruct", id: "0", size: new ObjectSize(0, 0) };
-}
-
-function envelopeTarget(target: Target): EnvelopeTarget {
-  return target.kind === "import"
-    ? { kind: "import", id: target.id }
-    : { kind: "answer", questionId: target.question.id, ops: target.ops };
-}
-
-function writeTransform(pa: rpc.PromisedAnswer, ops: readonly number[]): void {
-  if (ops.length === 0) return;
-  const list = pa.initTransform(ops.length);
-  for (let i = 0; i < ops.length; i++) list.get(i).getPointerField = ops[i] as number;
-}
-
-/** A PromisedAnswer's pointer path; a path longer than the nesting limit cannot lead anywhere. */
-function readTransform(pa: rpc.PromisedAnswer, limits: Pick<Limits, "maxNestingDepth">): number[] {
-  if (!pa.hasTransform()) return [];
-  const list = pa.transform;
-  const n = list.getLength();
-  if (n > limits.maxNestingDepth) {
-    throw new ParallaxError(ErrorCode.LIMIT, `a promised-answer path of ${n} steps exceeds maxNestingDepth`);
-  }
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const op = list.get(i);
-    if (op.isGetPointerField()) out.push(op.getPointerField);
-    // noop ops are skipped, as the spec says
-  }
-  return out;
-}
-
-/** The capability at `ops` in received results (empty ops: the content itself), with a new reference. */
-function capInResults(r: Received, ops: readonly number[]): CapHook {
-  let hook: CapHook | null;
-  try {
-    hook =
-      ops.length === 0
-        ? hookAt(Struct.getPointer(0, r.payload))
-        : capAtPath(Struct.getPointerAs(0, Struct, r.payload), ops);
-  } catch {
-    hook = null;
-  }
-  return hook === null ? new BrokenCapHook(nullCap()) : hook.addRef();
-}
-
-/** Writes `hook` (whose reference the message takes) into a pointer slot. */
-function putCap(p: Pointer, hook: CapHook): void {
-  const table = capTableOf(p.segment.message);
-  const capId = table.push(hook) - 1;
-  p.segment.setUint32(p.byteOffset, 3);
-  p.segment.setUint32(p.byteOffset + 4, capId);
-}
-
-function isUnresolvedPromise(h: CapHook): boolean {
-  return h instanceof PromiseCapHook && h.resolved() === h;
-}
-
 /**
- * True when calls to `hook` would not travel over `conn`, so that they could overtake calls sent
- * over it earlier (a broken capability fails every call at once: order cannot matter).
+ * True for a returned answer through whose results nothing can be reached: they hold no
+ * capability (or the call failed), no call was pipelined on it before the Return, and it
+ * exported nothing.
  */
-function isLocal(hook: CapHook, conn: RpcConnection): boolean {
-  const r = hook.resolved();
-  if (r instanceof BrokenCapHook) return false;
-  return !((r instanceof ImportClient || r instanceof PipelineClient) && r.sender === conn);
-}
-
-/** What a failure while handling a received message becomes: the reason the connection is aborted. */
-function receiveError(err: unknown): ParallaxError {
-  const e = toParallaxError(err);
-  if (e.code === ErrorCode.PROTOCOL || e.code === ErrorCode.MALFORMED_MESSAGE || e.code === ErrorCode.LIMIT)
-    return e;
-  // capnp-ts's own read limits (nesting depth CAPNP-TS011, traversal CAPNP-TS022) are our limits.
-  if (/CAPNP-TS0(11|22)\b/.test(e.message)) {
-    return new ParallaxError(
-      ErrorCode.LIMIT,
-      `message exceeds maxNestingDepth or maxTraversalWords (${e.message.slice(0, 60)})`,
-    );
-  }
-  return new ParallaxError(ErrorCode.MALFORMED_MESSAGE, `malformed message: ${e.message.slice(0, 200)}`);
-}
-
-function protocolError(why: string): ParallaxError {
-  return new ParallaxError(ErrorCode.PROTOCOL, `protocol violation: ${why}`);
-}
-
-function canceledError(): ParallaxError {
-  return new ParallaxError(ErrorCode.CANCELED, "the call was canceled");
-}
-
-function nullCap(): ParallaxError {
-  return new ParallaxError(ErrorCode.FAILED, "no capability at that place in the results");
-}
-
-function badArgument(err: unknown): ParallaxError {
-  const e = toParallaxError(err);
-  return e.code === ErrorCode.FAILED
-    ? new ParallaxError(ErrorCode.BAD_ARGUMENT, e.message, { cause: err })
-    : e;
+function reachesNoCapability(answer: Answer): boolean {
+  if (answer.pipelines.size > 0 || answer.resultExports.length > 0) return false;
+  const outcome = answer.outcome;
+  if (outcome === undefined) return false;
+  if (outcome instanceof ParallaxError) return true;
+  for (const hook of capTableOf(outcome.message)) if (hook !== null) return false;
+  return true;
 }
 
 /** The connection a capability lives across, or undefined for a local (or broken) one. */

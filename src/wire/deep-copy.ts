@@ -8,6 +8,8 @@
  * cannot make the copy cost more than its limits allow.
  */
 import { List, ListElementSize, type Message, type ObjectSize, Pointer, PointerType, Struct } from "capnp-ts";
+import { type CapHook, capTableOf } from "../caps/index.js";
+import { ErrorCode, ParallaxError } from "../errors.js";
 import {
   getCapabilityId,
   getContent,
@@ -16,11 +18,9 @@ import {
   getTargetListLength,
   getTargetPointerType,
   getTargetStructSize,
+  initStructPointer,
   isNull,
-} from "capnp-ts/src/serialization/pointers/pointer.js";
-import { initStruct } from "capnp-ts/src/serialization/pointers/struct.js";
-import { type CapHook, capTableOf } from "../caps/index.js";
-import { ErrorCode, ParallaxError } from "../errors.js";
+} from "./capnp-internals.js";
 
 export interface CopyLimits {
   readonly maxDepth: number;
@@ -70,7 +70,7 @@ function copy(src: Pointer, dst: Pointer, depth: number, state: CopyState): void
       const size = getTargetStructSize(src);
       charge(state, structWords(size));
       const target = new Struct(dst.segment, dst.byteOffset);
-      initStruct(size, target);
+      initStructPointer(size, target);
       copySections(getContent(src), getContent(target), size, depth, state);
       return;
     }

@@ -11,7 +11,7 @@
  * generated classes' bytes.
  */
 import { Message } from "capnp-ts";
-import { SingleSegmentArena } from "capnp-ts/src/serialization/arena/index.js";
+import { SingleSegmentArena } from "./capnp-internals.js";
 import { Message_Which, Payload } from "./gen/capnp/rpc.js";
 import type { AnswerId, ExportId, QuestionId } from "./rpc-ids.js";
 

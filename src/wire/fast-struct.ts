@@ -13,10 +13,17 @@
  * moves a struct's content once built (segments grow in place; offsets stay valid).
  */
 import { type List, type ListCtor, type Message, type Pointer, PointerType, Struct } from "capnp-ts";
-import type { Segment } from "capnp-ts/src/serialization/segment.js";
-import { getContent, getTargetPointerType, isNull } from "capnp-ts/src/serialization/pointers/pointer.js";
-import { getSize } from "capnp-ts/src/serialization/pointers/struct.js";
 import { ErrorCode, ParallaxError } from "../errors.js";
+import {
+  compositeIndexOf,
+  depthLimitOf,
+  getContent,
+  getSize,
+  getTargetPointerType,
+  isNull,
+  type Segment,
+  segmentsOf,
+} from "./capnp-internals.js";
 
 export interface Layout {
   readonly seg: Segment;
@@ -35,8 +42,7 @@ export function layoutOf(s: Struct): Layout {
   const cached = (s as Laid).$layout;
   if (cached !== undefined) return cached;
   let layout: Layout;
-  const composite =
-    (s as unknown as { _capnp: { compositeIndex?: number } })._capnp.compositeIndex !== undefined;
+  const composite = compositeIndexOf(s) !== undefined;
   if (!composite && isNull(s)) {
     layout = { seg: s.segment, ...EMPTY };
   } else {
@@ -70,12 +76,7 @@ export function group<T extends Struct>(
   Group: new (segment: Segment, byteOffset: number, depthLimit?: number, compositeIndex?: number) => T,
   parent: Struct,
 ): T {
-  const p = parent as unknown as {
-    segment: Segment;
-    byteOffset: number;
-    _capnp: { depthLimit: number; compositeIndex?: number };
-  };
-  const g = new Group(p.segment, p.byteOffset, p._capnp.depthLimit, p._capnp.compositeIndex);
+  const g = new Group(parent.segment, parent.byteOffset, depthLimitOf(parent), compositeIndexOf(parent));
   (g as Laid).$layout = layoutOf(parent);
   return g;
 }
@@ -349,7 +350,7 @@ function checkList(seg: Segment, at: number, lo: number, hi: number): void {
 /** The words in a message's segments: what a list of zero-sized elements may claim at most. */
 export function messageWords(message: Message): number {
   let words = 0;
-  for (const s of (message as unknown as { _capnp: { segments: Segment[] } })._capnp.segments) {
+  for (const s of segmentsOf(message)) {
     words += s.byteLength / 8;
   }
   return words;
@@ -365,7 +366,7 @@ export function getStruct<T extends Struct>(
   const l = layoutOf(s);
   const at = slot(l, index);
   if (at >= 0 && (l.seg.getUint32(at) !== 0 || l.seg.getUint32(at + 4) !== 0)) {
-    const depth = (s as unknown as { _capnp: { depthLimit: number } })._capnp.depthLimit - 1;
+    const depth = depthLimitOf(s) - 1;
     return new Cls(l.seg, at, depth);
   }
   return Struct.getStruct(index, Cls as never, s, fallback) as T;
@@ -436,7 +437,7 @@ export function initStruct<T extends Struct>(s: Struct, index: number, Cls: Stru
   const words = (start - at - 8) / 8;
   l.seg.setUint32(at, (words << 2) >>> 0);
   l.seg.setUint32(at + 4, ((dataBytes / 8) | (size.pointerLength << 16)) >>> 0);
-  const depth = (s as unknown as { _capnp: { depthLimit: number } })._capnp.depthLimit - 1;
+  const depth = depthLimitOf(s) - 1;
   const child = new Cls(l.seg, at, depth);
   (child as Laid).$layout = {
     seg: l.seg,

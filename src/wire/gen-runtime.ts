@@ -13,11 +13,8 @@ import {
   type StructCtor,
   type Void,
 } from "capnp-ts";
+import { getTargetCompositeListSize, getTargetListElementSize } from "./capnp-internals.js";
 import { messageWords, setDataFast, setTextFast } from "./fast-struct.js";
-import {
-  getTargetCompositeListSize,
-  getTargetListElementSize,
-} from "capnp-ts/src/serialization/pointers/pointer.js";
 import { ErrorCode, ParallaxError } from "../errors.js";
 import { type Capability, type CapabilityCtor, readCap, writeCap } from "../caps/index.js";
 

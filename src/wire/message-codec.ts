@@ -2,13 +2,32 @@
  * Bytes ↔ RPC messages. Decoding checks the segment table against the limits before capnp-ts
  * sees the bytes, and bounds the work any later read of the message may do (traversal words and
  * nesting depth), so a hostile message costs at most what the limits allow.
+ *
+ * Tests: test/wire/message-codec.test.ts; every test in test/rpc/ decodes through it.
  */
 import { Message } from "capnp-ts";
-import { MultiSegmentArena, SingleSegmentArena } from "capnp-ts/src/serialization/arena/index.js";
-import { preallocateSegments } from "capnp-ts/src/serialization/message.js";
-import { ErrorCode, ParallaxError } from "../errors.js";
+import { ErrorCode, malformedError, ParallaxError } from "../errors.js";
 import type { Limits } from "../limits.js";
+import {
+  MultiSegmentArena,
+  preallocateSegments,
+  SingleSegmentArena,
+  segmentsOf,
+  setTraversalLimit,
+} from "./capnp-internals.js";
 import * as rpc from "./gen/capnp/rpc.js";
+
+/**
+ * Bytes of the stream-framing segment table of a message of `segmentCount` segments: a u32
+ * count − 1, a u32 size per segment, padded to a whole word. (`src/transport/stream-framing.ts`
+ * computes the same on the transport side, which may not import wire.)
+ */
+export function segmentTableSize(segmentCount: number): number {
+  return Math.ceil((segmentCount + 1) / 2) * 8;
+}
+
+/** The segment table of a message of one segment: the layout the envelope reader accepts. */
+const SINGLE_SEGMENT_TABLE_BYTES = segmentTableSize(1);
 
 export interface DecodedMessage {
   readonly message: Message;
@@ -21,7 +40,7 @@ export function decodeRpcMessage(
   limits: Pick<Limits, "maxSegments" | "maxTraversalWords" | "maxNestingDepth">,
 ): DecodedMessage {
   if (bytes.byteLength < 8)
-    throw malformed(`message of ${bytes.byteLength} bytes is shorter than a segment table`);
+    throw malformedError(`message of ${bytes.byteLength} bytes is shorter than a segment table`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const segmentCount = dv.getUint32(0, true) + 1;
   if (segmentCount > limits.maxSegments) {
@@ -30,21 +49,29 @@ export function decodeRpcMessage(
       `message has ${segmentCount} segments; the limit is ${limits.maxSegments}`,
     );
   }
-  const headerBytes = (4 + segmentCount * 4 + 7) & ~7;
-  if (headerBytes > bytes.byteLength) throw malformed("segment table is truncated");
+  const headerBytes = segmentTableSize(segmentCount);
+  if (headerBytes > bytes.byteLength) throw malformedError("segment table is truncated");
   let total = headerBytes;
   for (let i = 0; i < segmentCount; i++) total += dv.getUint32(4 + i * 4, true) * 8;
   if (total !== bytes.byteLength) {
-    throw malformed(`segment table declares ${total} bytes but the message has ${bytes.byteLength}`);
+    throw malformedError(`segment table declares ${total} bytes but the message has ${bytes.byteLength}`);
   }
-  if (total === headerBytes) throw malformed("message has no content");
+  if (total === headerBytes) throw malformedError("message has no content");
   try {
     const message = readableMessage(bytes, segmentCount, headerBytes, limits);
     const root = new rpc.Message(message.getSegment(0), 0, limits.maxNestingDepth);
     return { message, root };
   } catch (err) {
-    throw malformed(err instanceof Error ? err.message : String(err));
+    throw malformedError(err instanceof Error ? err.message : String(err));
   }
+}
+
+/**
+ * `readableMessage` for a frame the envelope reader accepted: one segment, so an 8-byte segment
+ * table (which it checked).
+ */
+export function readableSingleSegment(bytes: Uint8Array, limits: Pick<Limits, "maxTraversalWords">): Message {
+  return readableMessage(bytes, 1, SINGLE_SEGMENT_TABLE_BYTES, limits);
 }
 
 /**
@@ -67,8 +94,7 @@ export function readableMessage(
   }
   const message = new Message(new MultiSegmentArena(buffers));
   preallocateSegments(message); // the segments are full: this is a message to read
-  (message as unknown as { _capnp: { traversalLimit: number } })._capnp.traversalLimit =
-    limits.maxTraversalWords * 8;
+  setTraversalLimit(message, limits.maxTraversalWords);
   return message;
 }
 
@@ -83,26 +109,20 @@ export function newRpcMessage(): DecodedMessage {
 
 /** The stream framing of a message we built: the segment table, then each segment, in one copy. */
 export function encodeRpcMessage(message: Message): Uint8Array {
-  const segments = (
-    message as unknown as { _capnp: { segments: Array<{ buffer: ArrayBuffer; byteLength: number }> } }
-  )._capnp.segments;
+  const segments = segmentsOf(message);
   const count = segments.length;
-  const header = (4 + count * 4 + 7) & ~7;
+  const header = segmentTableSize(count);
   let total = header;
-  for (let i = 0; i < count; i++) total += (segments[i] as { byteLength: number }).byteLength;
+  for (let i = 0; i < count; i++) total += (segments[i] as (typeof segments)[number]).byteLength;
   const out = new Uint8Array(total);
   const dv = new DataView(out.buffer);
   dv.setUint32(0, count - 1, true);
   let offset = header;
   for (let i = 0; i < count; i++) {
-    const seg = segments[i] as { buffer: ArrayBuffer; byteLength: number };
+    const seg = segments[i] as (typeof segments)[number];
     dv.setUint32(4 + i * 4, seg.byteLength / 8, true);
     out.set(new Uint8Array(seg.buffer, 0, seg.byteLength), offset);
     offset += seg.byteLength;
   }
   return out;
-}
-
-function malformed(why: string): ParallaxError {
-  return new ParallaxError(ErrorCode.MALFORMED_MESSAGE, `malformed message: ${why}`);
 }

@@ -24,7 +24,10 @@ import { ErrorCode, ParallaxError } from "../../src/errors.js";
 import type * as rpc from "../../src/wire/gen/capnp/rpc.js";
 import { Counter$methods, Demo$methods } from "../../src/wire/gen/demo.js";
 import { encodeRpcMessage, newRpcMessage } from "../../src/wire/message-codec.js";
-import { connectPair, expectNoLeaks } from "./harness.js";
+import { frameOfSegments, segmentsOfFrame, segmentTableSize } from "../helpers/frames.js";
+import { EMPTY_STATS as EMPTY, expectNoLeaks } from "../helpers/rpc-stats.js";
+import { within } from "../helpers/wait.js";
+import { connectPair } from "./harness.js";
 import { RawPeer, RawWords, trapProcessErrors, writeCall, writeCapDesc, writeTarget } from "./raw-peer.js";
 
 const DEFAULT_CASES = 3000;
@@ -39,7 +42,6 @@ const CASE_BUDGET_MS = 1000;
 const CASES = Number(process.env.PARALLAX_FUZZ_CASES ?? DEFAULT_CASES);
 const SEED = Number(process.env.PARALLAX_FUZZ_SEED ?? DEFAULT_SEED) >>> 0;
 
-const EMPTY = { questions: 0, answers: 0, imports: 0, exports: 0, embargoes: 0 };
 const ALLOWED_CLOSE_CODES: ReadonlySet<string> = new Set([
   ErrorCode.PROTOCOL,
   ErrorCode.MALFORMED_MESSAGE,
@@ -280,42 +282,14 @@ function goldenMessages(): { name: string; bytes: Uint8Array }[] {
 
 // ---- framing helpers -------------------------------------------------------------------------------
 
-function parseFrame(bytes: Uint8Array): Uint8Array[] {
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const count = dv.getUint32(0, true) + 1;
-  let at = (4 + count * 4 + 7) & ~7;
-  const segments: Uint8Array[] = [];
-  for (let i = 0; i < count; i++) {
-    const len = dv.getUint32(4 + i * 4, true) * 8;
-    segments.push(bytes.slice(at, at + len));
-    at += len;
-  }
-  return segments;
-}
-
-function buildFrame(segments: readonly Uint8Array[]): Uint8Array {
-  const header = (4 + segments.length * 4 + 7) & ~7;
-  const total = segments.reduce((n, s) => n + s.length, header);
-  const out = new Uint8Array(total);
-  const dv = new DataView(out.buffer);
-  dv.setUint32(0, segments.length - 1, true);
-  let at = header;
-  segments.forEach((s, i) => {
-    dv.setUint32(4 + i * 4, s.length / 8, true);
-    out.set(s, at);
-    at += s.length;
-  });
-  return out;
-}
-
 /** The same message with its root reached through a far pointer into a second segment. */
 function farRoot(bytes: Uint8Array): Uint8Array {
-  const [only] = parseFrame(bytes);
+  const [only] = segmentsOfFrame(bytes);
   const seg0 = new Uint8Array(8);
   // A single far pointer (kind 2) to word 0 of segment 1, where the original root pointer sits.
   new DataView(seg0.buffer).setUint32(4, 1, true);
   seg0[0] = 2;
-  return buildFrame([seg0, only as Uint8Array]);
+  return frameOfSegments([seg0, only as Uint8Array]);
 }
 
 function padWords(b: Uint8Array): Uint8Array {
@@ -337,14 +311,14 @@ type Mutator = (rng: Rng, bytes: Uint8Array, goldens: readonly Uint8Array[]) => 
 function bodyStart(bytes: Uint8Array): number {
   if (bytes.length < 4) return 0;
   const count = new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true) + 1;
-  const header = (4 + count * 4 + 7) & ~7;
+  const header = segmentTableSize(count);
   return count <= 64 && header < bytes.length ? header : 0;
 }
 
 function segmentsOf(bytes: Uint8Array): Uint8Array[] | undefined {
   try {
-    const segs = parseFrame(bytes);
-    return segs.length <= 64 && buildFrame(segs).length === bytes.length ? segs : undefined;
+    const segs = segmentsOfFrame(bytes);
+    return segs.length <= 64 && frameOfSegments(segs).length === bytes.length ? segs : undefined;
   } catch {
     return undefined;
   }
@@ -388,7 +362,7 @@ const MUTATORS: Record<string, Mutator> = {
     const i = rng.int(segs.length);
     const s = segs[i] as Uint8Array;
     segs[i] = s.slice(0, rng.int(s.length / 8 + 1) * 8);
-    return buildFrame(segs);
+    return frameOfSegments(segs);
   },
   extendWithGarbage(rng, b) {
     const segs = segmentsOf(b);
@@ -401,7 +375,7 @@ const MUTATORS: Record<string, Mutator> = {
     grown.set(s);
     grown.set(extra, s.length);
     segs[i] = grown;
-    return buildFrame(segs);
+    return frameOfSegments(segs);
   },
   splice(rng, b, goldens) {
     const other = rng.pick(goldens);
@@ -415,25 +389,25 @@ const MUTATORS: Record<string, Mutator> = {
     joined.set(sa.subarray(0, cut));
     joined.set(sc.subarray(Math.min(cut, sc.length)), cut);
     a[0] = padWords(joined);
-    return buildFrame(a);
+    return frameOfSegments(a);
   },
   duplicateSegment(rng, b) {
     const segs = segmentsOf(b);
     if (segs === undefined) return b;
     segs.splice(rng.int(segs.length + 1), 0, (segs[rng.int(segs.length)] as Uint8Array).slice());
-    return buildFrame(segs);
+    return frameOfSegments(segs);
   },
   removeSegment(rng, b) {
     const segs = segmentsOf(b);
     if (segs === undefined || segs.length < 2) return b.slice(0, 8);
     segs.splice(rng.int(segs.length), 1);
-    return buildFrame(segs);
+    return frameOfSegments(segs);
   },
   swapSegments(rng, b) {
     const segs = segmentsOf(b);
     if (segs === undefined || segs.length < 2) return b;
     segs.reverse();
-    return rng.chance(0.5) ? buildFrame(segs) : buildFrame([...segs, new Uint8Array(8)]);
+    return rng.chance(0.5) ? frameOfSegments(segs) : frameOfSegments([...segs, new Uint8Array(8)]);
   },
   corruptTable(rng, b) {
     const out = b.slice();
@@ -454,7 +428,7 @@ const MUTATORS: Record<string, Mutator> = {
     const words = 1 + rng.int(Math.max(1, (b.length - 8) >> 3));
     const body = new Uint8Array(words * 8);
     for (let k = 0; k < body.length; k++) body[k] = rng.int(256);
-    return buildFrame([body]);
+    return frameOfSegments([body]);
   },
 };
 const MUTATOR_NAMES = Object.keys(MUTATORS);
@@ -495,15 +469,6 @@ async function freshTarget(): Promise<RawPeer> {
 
 function hex(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString("hex");
-}
-
-/** Rejects after `ms`: a case that neither answers nor closes by then is a hang. */
-function deadline(ms: number, what: string): { promise: Promise<never>; cancel(): void } {
-  let timer: NodeJS.Timeout | undefined;
-  const promise = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer and no close within ${ms} ms`)), ms);
-  });
-  return { promise, cancel: () => clearTimeout(timer) };
 }
 
 /**
@@ -549,14 +514,14 @@ describe("the RPC engine under seeded fuzzing", () => {
             const sentinel = SENTINEL_BASE + i;
             target.send(bytes);
             target.bootstrap(sentinel);
-            const limit = deadline(CASE_DEADLINE_MS, `case ${i}`);
-            const outcome = await Promise.race([
+            const outcome = await within(
               target.returnOf(sentinel).then(
                 () => "answered" as const,
                 () => "closed" as const,
               ),
-              limit.promise,
-            ]).finally(limit.cancel);
+              CASE_DEADLINE_MS,
+              `case ${i}: an answer or a close`,
+            );
             const dt = performance.now() - t0;
             expect(dt, `the case kept the server busy for ${Math.round(dt)} ms`).toBeLessThan(CASE_BUDGET_MS);
             if (outcome === "answered") {

@@ -1,5 +1,7 @@
-/** Two real RPC sessions over the in-memory transport, and the leak check every protocol test ends with. */
-import { expect, vi } from "vitest";
+/**
+ * Two real RPC sessions over the in-memory transport. The leak check every protocol test ends
+ * with lives in test/helpers/rpc-stats.ts (re-exported here for the tests that import it from here).
+ */
 import type { Capability } from "../../src/caps/index.js";
 import type { Limits } from "../../src/limits.js";
 import { RpcConnection, type RpcConnectionOptions } from "../../src/rpc/index.js";
@@ -24,14 +26,4 @@ export function connectPair(
   return { client, server, demo: client.bootstrap(Demo) };
 }
 
-const EMPTY = { questions: 0, answers: 0, imports: 0, exports: 0, embargoes: 0 };
-
-/** Waits until all four tables (and embargoes) are empty on every connection. */
-export async function expectNoLeaks(...connections: RpcConnection[]): Promise<void> {
-  await vi.waitFor(
-    () => {
-      for (const c of connections) expect(c.stats()).toEqual(EMPTY);
-    },
-    { timeout: 2000, interval: 5 },
-  );
-}
+export { expectNoLeaks } from "../helpers/rpc-stats.js";

@@ -13,15 +13,19 @@
  * when a level 3 message is echoed back as Unimplemented.
  */
 import { type Message, type Pointer, Struct } from "capnp-ts";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { ErrorCode, ParallaxError } from "../../src/errors.js";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { CallContext } from "../../src/caps/index.js";
+import { ErrorCode, nullCapError, ParallaxError } from "../../src/errors.js";
 import { RpcConnection } from "../../src/rpc/index.js";
 import { DemoServer, demoBootstrap } from "../../src/services/demo/demo-service.js";
-import type { CloseInfo, Transport } from "../../src/transport/transport.js";
+import { type CloseInfo, CloseCode, type Transport } from "../../src/transport/transport.js";
 import * as rpc from "../../src/wire/gen/capnp/rpc.js";
-import { Counter$methods, Demo, Demo$methods } from "../../src/wire/gen/demo.js";
+import { Counter$methods, Demo, Demo$methods, type Demo_echo_Params } from "../../src/wire/gen/demo.js";
 import { decodeRpcMessage } from "../../src/wire/message-codec.js";
-import { connectPair, expectNoLeaks, type Pair } from "./harness.js";
+import { frame } from "../helpers/frames.js";
+import { EMPTY_STATS as EMPTY, expectNoLeaks } from "../helpers/rpc-stats.js";
+import { waitFor, within } from "../helpers/wait.js";
+import { connectPair, type Pair } from "./harness.js";
 import {
   ElementSize,
   type Incoming,
@@ -31,10 +35,9 @@ import {
   trapProcessErrors,
 } from "./raw-peer.js";
 
-const EMPTY = { questions: 0, answers: 0, imports: 0, exports: 0, embargoes: 0 };
-const PROTOCOL_ERROR_CLOSE = 1002;
-const INVALID_DATA_CLOSE = 1007;
-const MESSAGE_TOO_BIG_CLOSE = 1009;
+const PROTOCOL_ERROR_CLOSE = CloseCode.PROTOCOL_ERROR;
+const INVALID_DATA_CLOSE = CloseCode.INVALID_DATA;
+const MESSAGE_TOO_BIG_CLOSE = CloseCode.MESSAGE_TOO_BIG;
 
 let trap: ReturnType<typeof trapProcessErrors>;
 let bystander: Pair;
@@ -81,19 +84,6 @@ async function expectRefusedFrame(p: RawPeer, code: ErrorCode, closeCode: number
   expect(close.error).toMatchObject({ code });
   expect(p.log.map((m) => m.kind)).not.toContain("abort");
   expect(p.server.stats()).toEqual(EMPTY);
-}
-
-/** `promise`, or a failure naming `what` after `ms` (a failure detector for tests that would hang). */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not come within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, expired]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Nothing escaped to the process, and the connection made before the attack still answers. */
@@ -160,16 +150,6 @@ function sendJoin(p: RawPeer, boot: number, keyPart: (w: RawWords, at: number) =
   });
 }
 
-/** Bytes of a frame: segment count − 1, then each size in words, padded, then `body` words. */
-function frame(segmentWords: readonly number[], bodyWords: number): Uint8Array {
-  const header = (4 + segmentWords.length * 4 + 7) & ~7;
-  const bytes = new Uint8Array(header + bodyWords * 8);
-  const dv = new DataView(bytes.buffer);
-  dv.setUint32(0, segmentWords.length - 1, true);
-  for (let i = 0; i < segmentWords.length; i++) dv.setUint32(4 + i * 4, segmentWords[i] as number, true);
-  return bytes;
-}
-
 describe("a peer sending bytes that are not a Cap'n Proto message", () => {
   it("is refused for garbage bytes, with a close naming the impossible segment table", async () => {
     const { peer: p } = await attack();
@@ -180,7 +160,7 @@ describe("a peer sending bytes that are not a Cap'n Proto message", () => {
 
   it("is aborted as malformed when a well-framed message holds garbage instead of a root pointer", async () => {
     const { peer: p } = await attack();
-    const bytes = frame([2], 2);
+    const bytes = frame([2], { bodyWords: 2 });
     bytes.fill(0xab, 8);
     p.send(bytes);
     await expectAborted(p, ErrorCode.MALFORMED_MESSAGE, /pointer/);
@@ -199,7 +179,7 @@ describe("a peer sending bytes that are not a Cap'n Proto message", () => {
 
   it("is refused for a segment table whose sizes overflow, before anything is allocated", async () => {
     const { peer: p } = await attack();
-    p.send(frame([0xffffffff, 0xffffffff, 0xffffffff], 1));
+    p.send(frame([0xffffffff, 0xffffffff, 0xffffffff], { bodyWords: 1 }));
     await expectRefusedFrame(
       p,
       ErrorCode.LIMIT,
@@ -211,7 +191,7 @@ describe("a peer sending bytes that are not a Cap'n Proto message", () => {
 
   it("is refused for a segment table that declares fewer bytes than the frame holds", async () => {
     const { peer: p } = await attack();
-    const bytes = frame([1], 3); // declares one word, carries three
+    const bytes = frame([1], { bodyWords: 3 }); // declares one word, carries three
     p.send(bytes);
     await expectRefusedFrame(p, ErrorCode.MALFORMED_MESSAGE, INVALID_DATA_CLOSE, /declaring 16 bytes/);
     await expectOthersUnharmed();
@@ -219,7 +199,7 @@ describe("a peer sending bytes that are not a Cap'n Proto message", () => {
 
   it("is refused for a message with more segments than maxSegments", async () => {
     const { peer: p } = await attack({ limits: { maxSegments: 4 } });
-    p.send(frame([1, 1, 1, 1, 1], 5));
+    p.send(frame([1, 1, 1, 1, 1], { bodyWords: 5 }));
     await expectRefusedFrame(p, ErrorCode.LIMIT, MESSAGE_TOO_BIG_CLOSE, /5 segments; maxSegments is 4/);
     await expectOthersUnharmed();
   });
@@ -286,20 +266,35 @@ describe("the engine's own decoder, behind a transport that checks nothing", () 
   it.each([
     [
       "more segments than maxSegments",
-      frame([1, 1, 1, 1, 1], 5),
+      frame([1, 1, 1, 1, 1], { bodyWords: 5 }),
       ErrorCode.LIMIT,
       /5 segments; the limit is 4/,
     ],
     ["a frame shorter than a segment table", new Uint8Array(4), ErrorCode.MALFORMED_MESSAGE, /shorter than/],
     [
       "a segment table cut short",
-      frame([1, 1, 1], 0).subarray(0, 8),
+      frame([1, 1, 1], { bodyWords: 0 }).subarray(0, 8),
       ErrorCode.MALFORMED_MESSAGE,
       /truncated/,
     ],
-    ["sizes that do not match the frame", frame([2], 1), ErrorCode.MALFORMED_MESSAGE, /declares 24 bytes/],
-    ["sizes that overflow", frame([0xffffffff], 1), ErrorCode.MALFORMED_MESSAGE, /declares \d+ bytes/],
-    ["a segment table and no content", frame([0], 0), ErrorCode.MALFORMED_MESSAGE, /no content/],
+    [
+      "sizes that do not match the frame",
+      frame([2], { bodyWords: 1 }),
+      ErrorCode.MALFORMED_MESSAGE,
+      /declares 24 bytes/,
+    ],
+    [
+      "sizes that overflow",
+      frame([0xffffffff], { bodyWords: 1 }),
+      ErrorCode.MALFORMED_MESSAGE,
+      /declares \d+ bytes/,
+    ],
+    [
+      "a segment table and no content",
+      frame([0], { bodyWords: 0 }),
+      ErrorCode.MALFORMED_MESSAGE,
+      /no content/,
+    ],
   ])("aborts for %s, with the reason, and frees the tables", async (_what, bytes, code, why) => {
     const { conn, t } = feed(bytes);
     expect(conn.closedError).toMatchObject({ code });
@@ -593,18 +588,23 @@ class GatedDemo extends DemoServer {
 }
 
 describe("a peer flooding the server", () => {
-  it("is aborted with LIMIT when it leaves 4 × maxQuestionsInFlight answered calls without a Finish", async () => {
+  it("is aborted with LIMIT when it leaves 4 × maxQuestionsInFlight answers holding capabilities without a Finish", async () => {
     const LIMIT = 2;
     const { peer: p, boot } = await attack({ serverLimits: { maxQuestionsInFlight: LIMIT } });
     p.finish(0);
-    // Each echo is answered at once; the peer never finishes any of them.
+    // Each newCounter is answered at once with a capability in its results, which calls could
+    // still be pipelined on: the answers stay whole until a Finish that never comes.
     for (let q = 1; q <= 4 * LIMIT; q++) {
-      p.call({ qid: q, target: { importedCap: boot }, method: Demo$methods.echo });
+      p.call({ qid: q, target: { importedCap: boot }, method: Demo$methods.newCounter });
       expect((await p.returnOf(q)).isResults()).toBe(true);
     }
     expect(p.server.closed).toBe(false);
-    p.call({ qid: 100, target: { importedCap: boot }, method: Demo$methods.echo });
-    await expectAborted(p, ErrorCode.LIMIT, /without finishing/);
+    p.call({ qid: 100, target: { importedCap: boot }, method: Demo$methods.newCounter });
+    await expectAborted(
+      p,
+      ErrorCode.LIMIT,
+      /4 × maxQuestionsInFlight answered calls whose results hold capabilities without finishing them/,
+    );
     await expectOthersUnharmed();
   });
 
@@ -617,7 +617,7 @@ describe("a peer flooding the server", () => {
       serverLimits: { maxQuestionsInFlight: LIMIT },
     });
     p.finish(0); // the bootstrap answer no longer counts; the peer keeps the capability
-    await vi.waitFor(() => expect(p.server.stats().answers).toBe(0));
+    await waitFor(() => expect(p.server.stats().answers).toBe(0));
     let held = 0;
     for (let q = 1; q <= CALLS; q++) {
       const bytes = p.call({
@@ -632,7 +632,7 @@ describe("a peer flooding the server", () => {
     }
     // Everything sent is delivered or held: what the paused server holds is exactly the calls it
     // has not read, and it started no more than the limit.
-    await vi.waitFor(() => expect(p.transport.bufferedAmount).toBe(held));
+    await waitFor(() => expect(p.transport.bufferedAmount).toBe(held));
     expect(demo.started).toBe(LIMIT);
     expect(p.server.stats().answers).toBe(LIMIT);
 
@@ -647,7 +647,7 @@ describe("a peer flooding the server", () => {
       }
     };
     void finishEach().catch(() => {});
-    await vi.waitFor(() => expect(answered.size).toBe(CALLS), { timeout: 1500, interval: 5 });
+    await waitFor(() => expect(answered.size).toBe(CALLS));
     expect(demo.started).toBe(CALLS);
     await cleanUpLive(p, [], false);
     await expectOthersUnharmed();
@@ -661,7 +661,7 @@ describe("a peer flooding the server", () => {
         pair.demo.echo({ payload: Uint8Array.of(i) }).then(() => void answered++),
       );
       for (const c of calls) c.catch(() => {}); // rejected at close if the test fails first
-      await vi.waitFor(() => expect(answered).toBe(10), { timeout: 1500, interval: 5 });
+      await waitFor(() => expect(answered).toBe(10));
       await Promise.all(calls);
       pair.demo.dispose();
       await expectNoLeaks(pair.client, pair.server);
@@ -680,7 +680,7 @@ describe("a peer flooding the server", () => {
       serverLimits: { maxQuestionsInFlight: 2 },
     });
     p.finish(0);
-    await vi.waitFor(() => expect(p.server.stats().answers).toBe(0));
+    await waitFor(() => expect(p.server.stats().answers).toBe(0));
     // One call at a time, each given the chance to be read before the next: a server that kept
     // reading would keep the queue empty; a paused one lets it grow until the network gives up.
     let sent = 0;
@@ -728,7 +728,7 @@ describe("a peer flooding the server", () => {
     p.finish(1, true);
     p.finish(2, true);
     p.finish(3);
-    await vi.waitFor(() => expect(p.server.stats().exports).toBe(1));
+    await waitFor(() => expect(p.server.stats().exports).toBe(1));
     p.call({ qid: 4, target: { importedCap: boot }, method: Demo$methods.newCounter });
     expect((await p.returnOf(4)).isResults()).toBe(true);
     await cleanUpLive(p, [4]);
@@ -744,6 +744,116 @@ describe("a peer flooding the server", () => {
       caps: [1, 2, 3, 4, 5, 6].map((id) => ({ senderHosted: id })),
     });
     await expectAborted(p, ErrorCode.LIMIT, /import table is full \(4 capabilities\)/);
+    await expectOthersUnharmed();
+  });
+});
+
+describe("a peer slow to finish, and one that never does", () => {
+  /** A demo whose echo notes how many of the peer's calls its connection holds unfinished. */
+  class CountingDemo extends DemoServer {
+    peakAnswers = 0;
+    override echo(params: Demo_echo_Params, ctx?: CallContext) {
+      const connection = (ctx?.origin as { connection?: RpcConnection } | undefined)?.connection;
+      if (connection !== undefined) this.peakAnswers = Math.max(this.peakAnswers, connection.stats().answers);
+      return super.echo(params);
+    }
+  }
+
+  it("is not aborted when a burst far past 4 × maxQuestionsInFlight is answered before any Finish arrives, and its tables drain", async () => {
+    // The review's scenario, with two real sessions: the caller fires its whole burst in one
+    // turn, the callee answers each call at once, and the caller's Finishes queue behind its own
+    // burst, so the callee holds every answer unfinished at the same moment.
+    const LIMIT = 4;
+    const BURST = 250 * LIMIT;
+    const callee = new CountingDemo();
+    const pair = connectPair({ bootstrap: Demo.server(callee), limits: { maxQuestionsInFlight: LIMIT } });
+    try {
+      await pair.demo.echo({ payload: Uint8Array.of(0) }); // the Bootstrap has returned
+      const calls = Array.from({ length: BURST }, (_, i) =>
+        pair.demo.echo({ payload: Uint8Array.of(i & 0xff) }),
+      );
+      const results = await Promise.all(calls);
+      expect(results.map((r) => r.payload[0])).toEqual(calls.map((_, i) => i & 0xff));
+      expect(callee.peakAnswers).toBeGreaterThanOrEqual(BURST);
+      expect(pair.server.closed || pair.client.closed).toBe(false);
+      for (const c of calls) c.dispose();
+      pair.demo.dispose();
+      await expectNoLeaks(pair.client, pair.server);
+    } finally {
+      pair.client.close();
+      pair.server.close();
+    }
+    await expectOthersUnharmed();
+  });
+
+  it("keeps only a tombstone of answers that hold no capability: what is pipelined on them fails as before", async () => {
+    const LIMIT = 2;
+    const { peer: p, boot } = await attack({ serverLimits: { maxQuestionsInFlight: LIMIT } });
+    p.finish(0);
+    const CALLS = 50 * LIMIT;
+    for (let q = 1; q <= CALLS; q++)
+      p.call({ qid: q, target: { importedCap: boot }, method: Demo$methods.echo });
+    p.call({
+      qid: CALLS + 1,
+      target: { importedCap: boot },
+      method: Demo$methods.fail,
+      params: (x) => {
+        x.reason = "no such thing";
+      },
+    });
+    for (let q = 1; q <= CALLS; q++) expect((await p.returnOf(q)).isResults()).toBe(true);
+    expect((await exceptionOf(p, CALLS + 1)).reason).toBe("[PARALLAX_ERR_FAILED] no such thing");
+    expect(p.server.closed).toBe(false);
+    expect(p.server.stats().answers).toBe(CALLS + 1);
+    // Pipelined on results without a capability: no capability there. On a failed call: its error.
+    p.call({ qid: 200, target: { promisedAnswer: { qid: 1, ops: [0] } }, method: Counter$methods.get });
+    p.call({ qid: 201, target: { promisedAnswer: { qid: CALLS + 1 } }, method: Counter$methods.get });
+    const none = await exceptionOf(p, 200);
+    expect(none.reason).toBe(`[${ErrorCode.FAILED}] ${nullCapError().message}`);
+    expect((await exceptionOf(p, 201)).reason).toBe("[PARALLAX_ERR_FAILED] no such thing");
+    // A question id still in use stays in use, however little is kept of it.
+    p.call({ qid: 2, target: { importedCap: boot }, method: Demo$methods.echo });
+    await expectAborted(p, ErrorCode.PROTOCOL, /question 2 is already in use/);
+    await expectOthersUnharmed();
+  });
+
+  it("drains to empty once a slow peer's Finishes arrive, with the connection alive", async () => {
+    const LIMIT = 2;
+    const { peer: p, boot } = await attack({ serverLimits: { maxQuestionsInFlight: LIMIT } });
+    const CALLS = 50 * LIMIT;
+    for (let q = 1; q <= CALLS; q++)
+      p.call({ qid: q, target: { importedCap: boot }, method: Demo$methods.echo });
+    for (let q = 1; q <= CALLS; q++) expect((await p.returnOf(q)).isResults()).toBe(true);
+    expect(p.server.stats().answers).toBe(CALLS + 1); // the Bootstrap's answer too
+    for (let q = 1; q <= CALLS; q++) p.finish(q);
+    await waitFor(() => expect(p.server.stats().answers).toBe(1));
+    expect(p.server.closed).toBe(false);
+    // Finished, the ids are free again.
+    p.call({ qid: 1, target: { importedCap: boot }, method: Demo$methods.echo });
+    expect((await p.returnOf(1)).isResults()).toBe(true);
+    await cleanUpLive(p, [1]);
+    await expectOthersUnharmed();
+  });
+
+  it("is aborted with LIMIT at maxUnfinishedAnswers when it never sends Finish", async () => {
+    const MAX = 40;
+    const { peer: p, boot } = await attack({
+      serverLimits: { maxQuestionsInFlight: 2, maxUnfinishedAnswers: MAX },
+    });
+    p.finish(0);
+    await waitFor(() => expect(p.server.stats().answers).toBe(0));
+    for (let q = 1; q <= MAX; q++) {
+      p.call({ qid: q, target: { importedCap: boot }, method: Demo$methods.echo });
+      expect((await p.returnOf(q)).isResults()).toBe(true);
+    }
+    expect(p.server.closed).toBe(false);
+    expect(p.server.stats().answers).toBe(MAX);
+    p.call({ qid: MAX + 1, target: { importedCap: boot }, method: Demo$methods.echo });
+    await expectAborted(
+      p,
+      ErrorCode.LIMIT,
+      /more than maxUnfinishedAnswers \(40\) calls without finishing them/,
+    );
     await expectOthersUnharmed();
   });
 });

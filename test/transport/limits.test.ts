@@ -16,6 +16,7 @@ describe("limits", () => {
       maxExports: 10_000,
       maxImports: 10_000,
       maxQuestionsInFlight: 1024,
+      maxUnfinishedAnswers: 100_000,
       maxIdentityCallsInFlight: 256,
       maxIdentityExports: 20_000,
       maxLoginsPerConnection: 32,
