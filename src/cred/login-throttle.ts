@@ -35,8 +35,8 @@
  * through a global token bucket (`globalRatePerSecond`, `globalBurst`; a token for each key it
  * cannot track): logins degrade to that rate instead of stopping for everyone, and beyond it are
  * refused with "the server is under a login flood; retry in N s". Secrets are admitted untracked
- * without a token: guessing them is hopeless, so a flood must not shut out resume tokens and API
- * keys.
+ * without a token (and an invalid one is then not counted): guessing them is hopeless, so a flood
+ * must not shut out resume tokens and API keys.
  *
  * The spill. Failures of keys the table cannot hold are counted in a fixed array of `spillSlots`
  * counters: two slots per key, chosen by a hash with a per-process random seed; a key's count and
@@ -46,8 +46,8 @@
  * spill is allocated on the first failure it takes (18 bytes a slot).
  *
  * Time comes only from the injected clock (`now`); nothing here sets a timer. Every call does
- * O(1) work: making room looks at no more than ROOM_SCAN keys, moving the busy and locked ones it
- * passes to the back.
+ * O(1) work: making room looks at no more than ROOM_SCAN (32) keys, moving the busy and locked
+ * ones it passes to the back, so later searches look further on.
  */
 import { randomBytes } from "node:crypto";
 import { ErrorCode, ParallaxError } from "../errors.js";
