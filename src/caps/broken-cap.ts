@@ -1,6 +1,8 @@
 /**
  * A capability that fails every call with one error: what a null capability pointer, a disposed
  * stub or a rejected promise capability turns into.
+ *
+ * Tests: test/caps/cap-table.test.ts (null pointers), test/caps/local-capability.test.ts (disposed stubs).
  */
 import type { Struct } from "capnp-ts";
 import type { ParallaxError } from "../errors.js";

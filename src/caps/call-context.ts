@@ -1,5 +1,8 @@
 /**
  * What a server method receives beside its params.
+ *
+ * Tests: test/caps/local-capability.test.ts (ctx.results, signal),
+ * test/rpc/rpc-connection.test.ts (ctx.origin).
  */
 import type { Struct } from "capnp-ts";
 import type { MethodDescriptor } from "./interface-descriptor.js";

@@ -5,6 +5,8 @@
  * that will resolve to a capability, a broken capability, or (in the RPC layer) an import from a
  * peer. Stubs never know which. Each `addRef()` must be paired with one `release()`; the object
  * behind the hook is released when the count reaches zero.
+ *
+ * Tests: every hook's tests: test/caps/, test/rpc/.
  */
 import type { Struct } from "capnp-ts";
 import type { MethodDescriptor } from "./interface-descriptor.js";

@@ -5,6 +5,8 @@
  * stub rejects every call with PARALLAX_ERR_DISPOSED. `dup()` makes a second, independently
  * disposable stub on the same capability. A stub that is garbage-collected without being
  * disposed drops its reference then: disposal makes release prompt, the collector makes it sure.
+ *
+ * Tests: test/caps/local-capability.test.ts ("disposal", "capability values").
  */
 import type { Struct } from "capnp-ts";
 import { ErrorCode, ParallaxError, toParallaxError } from "../errors.js";

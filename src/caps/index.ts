@@ -1,4 +1,8 @@
-/** The capability runtime: what generated code and the RPC layer build on. */
+/**
+ * The capability runtime: what generated code and the RPC layer build on.
+ *
+ * Tests: test/caps/.
+ */
 export { BrokenCapHook, brokenResult } from "./broken-cap.js";
 export type { CallOptions, CapHook, ParamsFiller, ResultHook } from "./cap-hook.js";
 export { nullCapError } from "../errors.js";

@@ -4,6 +4,8 @@
  * The engine dispatches on `(interfaceId, methodId)` only; `name` is the property on the server
  * object that implements the method. A method is callable remotely exactly when it appears in a
  * descriptor: this is the one greppable rule for what is remotely callable (`$interface`).
+ *
+ * Tests: test/codegen/interfaces.test.ts (descriptors), test/caps/local-capability.test.ts ("failures").
  */
 import type { Struct, StructCtor } from "capnp-ts";
 

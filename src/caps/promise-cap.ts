@@ -5,6 +5,8 @@
  *
  * Invariant: the queue is flushed synchronously, in the same step that installs the target, so a
  * call made after resolution can never overtake one made before it.
+ *
+ * Tests: test/caps/promise-cap.test.ts; test/rpc/resolve-embargo.test.ts over a connection.
  */
 import type { Struct } from "capnp-ts";
 import { toParallaxError } from "../errors.js";

@@ -10,6 +10,8 @@
  * puts one on a capability a peer sends back to us (receiverHosted), so that whoever it is handed
  * to next still loses it when the login it was first handed out under is revoked, while the
  * caller seen by a Viewable stays the one whose call handed it out.
+ *
+ * Tests: test/caps/scoped-cap.test.ts; test/login/ for scopes and guards across connections.
  */
 import type { Struct } from "capnp-ts";
 import type { CallOptions, CapHook, ParamsFiller, ResultHook } from "./cap-hook.js";

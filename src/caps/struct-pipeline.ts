@@ -7,6 +7,9 @@
  *
  * `dispose()` releases the results and every stub this pipeline (and its nested pipelines)
  * handed out; `dup()` a stub to keep it longer. Undisposed, both are released when collected.
+ *
+ * Tests: test/caps/local-capability.test.ts ("calls on a local capability", "disposal"),
+ * test/rpc/rpc-connection.test.ts.
  */
 import type { Struct } from "capnp-ts";
 import type { ResultHook } from "./cap-hook.js";

@@ -6,7 +6,7 @@
  * schema authors need it; CI regenerates and fails if anything differs.
  */
 import { execFileSync } from "node:child_process";
-import { readdirSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 
 const root = path.resolve(import.meta.dirname, "../..");
@@ -37,7 +37,7 @@ for (const job of jobs) {
   const outDir = path.join(root, job.outDir);
   const files = schemaFiles(srcDir).map((f) => path.relative(root, f));
   rmSync(outDir, { recursive: true, force: true });
-  execFileSync("mkdir", ["-p", outDir]);
+  mkdirSync(outDir, { recursive: true });
   execFileSync(
     "capnp",
     ["compile", `-I${job.srcDir}`, `--src-prefix=${job.srcDir}`, `-o${plugin}:${job.outDir}`, ...files],

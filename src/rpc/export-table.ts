@@ -6,6 +6,8 @@
  * entry's hook, dropped when the entry goes. The same hook exported twice under the same scope
  * reuses its id; under another scope it gets another entry, so each scope sees its own calls.
  * An entry with a scope is counted by it (`enterExport`/`leaveExport`) while it exists.
+ *
+ * Tests: test/rpc/rpc-connection.test.ts ("reuses one export id"), test/rpc/hostile.test.ts (maxExports).
  */
 import type { CallScope, CapHook } from "../caps/index.js";
 import { ErrorCode, ParallaxError } from "../errors.js";

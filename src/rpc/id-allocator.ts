@@ -1,6 +1,8 @@
 /**
  * Allocates the ids we choose (questions, exports). Freed ids are reused before new ones are
  * minted, so ids stay small and dense as the spec recommends.
+ *
+ * Tests: test/rpc/hostile.test.ts ("drains to empty once a slow peer's Finishes arrive": ids reused).
  */
 export class IdAllocator {
   #free: number[] | undefined;

@@ -4,6 +4,8 @@
  * Invariant: an entry exists while some local reference exists; `remoteRefs` counts how many
  * times the peer sent us the id, which is what the Release we send when the last local reference
  * goes must carry.
+ *
+ * Tests: test/rpc/hostile.test.ts (maxImports, Release), test/rpc/rpc-connection.test.ts.
  */
 import { ErrorCode, ParallaxError } from "../errors.js";
 import type { ImportId } from "../wire/rpc-ids.js";

@@ -1,4 +1,8 @@
-/** The RPC engine: one RpcConnection per transport. */
+/**
+ * The RPC engine: one RpcConnection per transport.
+ *
+ * Tests: test/rpc/.
+ */
 export {
   type ConnectionStats,
   connectionOf,

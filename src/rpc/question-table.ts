@@ -4,6 +4,8 @@
  * Invariant: a question id is in use from the Call until both its Return has arrived and our
  * Finish has gone out; only then may the id be reused. Finish waits for embargoes still
  * targeting the question, because a Disembargo names it.
+ *
+ * Tests: test/rpc/rpc-connection.test.ts, test/rpc/resolve-embargo.test.ts (Finish after embargoes).
  */
 import type { Message, Struct } from "capnp-ts";
 import type { ParallaxError } from "../errors.js";

@@ -7,6 +7,11 @@
  * Both forward to their resolution once they have one. When that resolution is hosted on our
  * side and calls already went to the peer, new calls wait behind an embargo until the peer has
  * reflected the earlier ones back (E-order); the connection supplies that embargoed hook.
+ *
+ * The names follow capnproto's rpc.c++ (`ImportClient`, `PipelineClient`), where every other hook
+ * here is a `*CapHook`: a reader coming from the reference implementation finds them by name.
+ *
+ * Tests: test/rpc/rpc-connection.test.ts, test/rpc/resolve-embargo.test.ts.
  */
 import type { Struct } from "capnp-ts";
 import type { CallOptions, CapHook, MethodDescriptor, ParamsFiller, ResultHook } from "../caps/index.js";

@@ -5,6 +5,8 @@
  * Invariant: the network is read only while nothing is held (not paused, a handler set, inbox
  * empty), so held messages are bounded by what one read delivered, and order is kept because
  * reading resumes only after the inbox drained.
+ *
+ * Tests: test/transport/ (every transport runs through it).
  */
 
 import { ErrorCode, ParallaxError, toParallaxError } from "../errors.js";

@@ -8,6 +8,8 @@
  * The server pings; browsers answer by themselves, so there is no idle timer here.
  * Browsers may only send close codes 1000 and 3000–4999: other codes go out as
  * 4000 + (code − 1000), e.g. 1003 as 4003, while `onClose` reports the real one.
+ *
+ * Tests: test/transport/browser-websocket.test.ts.
  */
 
 import { ErrorCode, ParallaxError } from "../errors.js";

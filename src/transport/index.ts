@@ -1,6 +1,8 @@
 /**
  * The transport layer's public surface: whole Cap'n Proto messages over WebSocket, TCP or memory.
  * Browser bundles import `./browser-websocket.js` directly; this index pulls in Node modules.
+ *
+ * Tests: test/transport/.
  */
 
 export { connectBrowserWebSocket } from "./browser-websocket.js";

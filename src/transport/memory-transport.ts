@@ -6,6 +6,8 @@
  * transport would; a side's `bufferedAmount` is what it sent that the peer has not yet handed to
  * `onMessage` (held while the peer is paused), so a paused peer trips `maxOutboundBytes` as a slow
  * network reader would. A polite close reaches the peer after the messages sent before it.
+ *
+ * Tests: test/transport/memory-transport.test.ts.
  */
 
 import { type Limits, resolveLimits } from "../limits.js";

@@ -6,6 +6,8 @@
  * `maxSegments` and `maxMessageBytes`. The segment count is read as `u32 + 1` in a double, so the
  * 2^32 a hostile table can declare never wraps. Each message is copied at most once (not at all
  * when it arrives inside one chunk).
+ *
+ * Tests: test/transport/stream-framing.test.ts.
  */
 
 import { ErrorCode, ParallaxError } from "../errors.js";

@@ -3,8 +3,10 @@
  * library (or Rust/Go capnp-rpc) can connect to the same Root.
  *
  * Invariants: sends made in one turn of the event loop leave in one write (the socket stays
- * corked until the check phase); a connection from which no byte arrived for `idleTimeoutMs` while reading is dropped; a
- * listener never holds more than `maxConnections` sockets.
+ * corked until the check phase); a connection from which no byte arrived for `idleTimeoutMs`
+ * while reading is dropped; a listener never holds more than `maxConnections` sockets.
+ *
+ * Tests: test/transport/tcp-transport.test.ts.
  */
 
 import { type AddressInfo, connect, type Socket, createServer } from "node:net";

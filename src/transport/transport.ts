@@ -9,6 +9,8 @@
  *   `close`; messages that arrive before a handler is set are held (reading stops meanwhile).
  * - `onClose` is called exactly once, asynchronously, after the last `onMessage`.
  * - `send` never throws because the connection is gone; it drops the message once `closed`.
+ *
+ * Tests: test/transport/ (each implementation against the contract).
  */
 
 import type { ParallaxError } from "../errors.js";

@@ -6,6 +6,8 @@
  * every delivered frame is exactly one framed message within the limits; an attachment never holds
  * more than `maxConnections` sockets (upgrades beyond are answered 503 before any handshake work);
  * a peer silent for `idleTimeoutMs`, pongs included, is dropped.
+ *
+ * Tests: test/transport/websocket-transport.test.ts, test/transport/limits.test.ts.
  */
 
 import type { IncomingMessage, Server as HttpServer } from "node:http";

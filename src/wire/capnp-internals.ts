@@ -23,7 +23,8 @@
  * and written in src/caps/cap-table.ts (caps sits below wire and may not import it), and the
  * compiler plugin (src/codegen/) reads capnp-ts's compiled schema.capnp at build time.
  *
- * Tests: test/wire/ (envelope, deep-copy, capnp-internals), test/codegen/roundtrip.test.ts.
+ * Tests: test/wire/message-codec.test.ts (segments, traversal limit, read-limit failures),
+ * test/wire/deep-copy.test.ts, test/codegen/roundtrip.test.ts (the pointer primitives).
  */
 import type { Message, Struct } from "capnp-ts";
 import type { Segment } from "capnp-ts/src/serialization/segment.js";

@@ -6,6 +6,8 @@
  * on the hook. The copy is bounded: `maxDepth` nested pointers and `maxWords` words in all,
  * counting every element of a list of zero-sized elements as a word, so a hostile message
  * cannot make the copy cost more than its limits allow.
+ *
+ * Tests: test/wire/deep-copy.test.ts; test/rpc/rpc-connection.test.ts ("forwarding between connections").
  */
 import { List, ListElementSize, type Message, type ObjectSize, Pointer, PointerType, Struct } from "capnp-ts";
 import { type CapHook, capTableOf } from "../caps/index.js";

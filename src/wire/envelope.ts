@@ -9,6 +9,8 @@
  * implementation writes for these messages; anything else (far pointers, several segments, other
  * message kinds) returns undefined and goes to the full decoder. The tests hold both to the
  * generated classes' bytes.
+ *
+ * Tests: test/wire/envelope.test.ts.
  */
 import { Message } from "capnp-ts";
 import { SingleSegmentArena } from "./capnp-internals.js";

@@ -11,6 +11,8 @@
  *
  * Invariant: a cached layout stays right for the struct object's life, because capnp-ts never
  * moves a struct's content once built (segments grow in place; offsets stay valid).
+ *
+ * Tests: test/codegen/roundtrip.test.ts and reference.test.ts (every generated accessor goes through it).
  */
 import { type List, type ListCtor, type Message, type Pointer, PointerType, Struct } from "capnp-ts";
 import { ErrorCode, ParallaxError } from "../errors.js";

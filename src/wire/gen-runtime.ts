@@ -1,6 +1,8 @@
 /**
  * The runtime that generated schema code imports as `$$`: list and constant helpers for structs,
  * and (re-exported) the capability runtime for interfaces. Nothing here is for hand-written code.
+ *
+ * Tests: test/codegen/ (roundtrip, reference, interfaces).
  */
 import {
   List,

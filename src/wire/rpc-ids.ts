@@ -4,6 +4,8 @@
  * A peer's QuestionId is our AnswerId and a peer's ExportId is our ImportId (and back). The
  * inversion when reading or writing a peer's message is written here, once; nowhere else turns a
  * plain number into an id.
+ *
+ * Tests: test/wire/envelope.test.ts; the type checker, everywhere an id crosses.
  */
 declare const brand: unique symbol;
 
