@@ -32,6 +32,8 @@ export function segmentTableBytes(bytes: Uint8Array, limits: FramingLimits): num
       `message declares ${segments} segments; maxSegments is ${limits.maxSegments}`,
     );
   }
+  // A u32 count and a u32 per segment, padded to words: src/wire's `segmentTableSize`, computed
+  // here again because transport may not import wire.
   const tableBytes = Math.ceil((segments + 1) / 2) * 8;
   if (tableBytes > limits.maxMessageBytes) {
     throw new ParallaxError(

@@ -22,7 +22,8 @@ import { demoBootstrap } from "../../src/services/demo/demo-service.js";
 import * as rpc from "../../src/wire/gen/capnp/rpc.js";
 import { Counter$methods, Demo$methods } from "../../src/wire/gen/demo.js";
 import { decodeRpcMessage } from "../../src/wire/message-codec.js";
-import { expectNoLeaks } from "../rpc/harness.js";
+import { splitFrames } from "../helpers/frames.js";
+import { expectNoLeaks } from "../helpers/rpc-stats.js";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const clientSource = path.join(import.meta.dirname, "client.c++");
@@ -197,26 +198,6 @@ async function startRecordingProxy(targetPort: number): Promise<RecordingProxy> 
 }
 
 // ---- reading a recorded stream -----------------------------------------------------------------------
-
-/** Splits a byte stream into its messages by the standard stream framing. */
-function splitFrames(stream: Uint8Array): Uint8Array[] {
-  const view = new DataView(stream.buffer, stream.byteOffset, stream.byteLength);
-  const frames: Uint8Array[] = [];
-  let at = 0;
-  while (at < stream.length) {
-    if (stream.length - at < 4) throw new Error(`stream ends inside a segment table at byte ${at}`);
-    const segments = view.getUint32(at, true) + 1;
-    const tableBytes = (4 + 4 * segments + 7) & ~7;
-    if (stream.length - at < tableBytes) throw new Error(`stream ends inside a segment table at byte ${at}`);
-    let words = 0;
-    for (let i = 0; i < segments; i++) words += view.getUint32(at + 4 + 4 * i, true);
-    const total = tableBytes + words * 8;
-    if (stream.length - at < total) throw new Error(`stream ends inside the message at byte ${at}`);
-    frames.push(stream.subarray(at, at + total));
-    at += total;
-  }
-  return frames;
-}
 
 /** A value of Cap'n Proto text format, as `capnp decode` prints it; numbers are kept as their digits. */
 type TextValue = string | boolean | TextValue[] | { [field: string]: TextValue };

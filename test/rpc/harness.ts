@@ -1,6 +1,7 @@
 /**
  * Two real RPC sessions over the in-memory transport. The leak check every protocol test ends
- * with lives in test/helpers/rpc-stats.ts (re-exported here for the tests that import it from here).
+ * with lives in test/helpers/rpc-stats.ts; it is re-exported here for test/server.test.ts, which
+ * imports it from this file.
  */
 import type { Capability } from "../../src/caps/index.js";
 import type { Limits } from "../../src/limits.js";

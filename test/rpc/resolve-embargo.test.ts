@@ -15,7 +15,7 @@ import {
   type Reflector_reflect_Results,
   Sink,
 } from "../gen/rpc-test.js";
-import { expectNoLeaks } from "./harness.js";
+import { expectNoLeaks } from "../helpers/rpc-stats.js";
 
 /** Stubs a method creates or reads are its own to dispose; it fills `ctx.results`, which takes its own reference. */
 class ReflectorServer implements Reflector$Server {

@@ -7,7 +7,9 @@ import { connectionOf, onDisconnect, RpcConnection } from "../../src/rpc/index.j
 import { memoryPair } from "../../src/transport/index.js";
 import * as rpc from "../../src/wire/gen/capnp/rpc.js";
 import { decodeRpcMessage } from "../../src/wire/message-codec.js";
-import { connectPair, expectNoLeaks, type Pair } from "./harness.js";
+import { rejection } from "../helpers/errors.js";
+import { expectNoLeaks } from "../helpers/rpc-stats.js";
+import { connectPair, type Pair } from "./harness.js";
 
 let pair: Pair | undefined;
 afterEach(() => {
@@ -76,56 +78,12 @@ describe("RpcConnection", () => {
     await expectNoLeaks(client, server);
   });
 
-  it("delivers calls to the same target in the order they were made", async () => {
-    pair = connectPair();
-    const { client, server, demo } = pair;
-    using made = demo.newCounter({ start: 0n });
-    const counter = made.counter;
-    const calls = Array.from({ length: 50 }, () => counter.inc());
-    const results = await Promise.all(calls);
-    expect(results.map((r) => r.value)).toEqual(Array.from({ length: 50 }, (_, i) => BigInt(i + 1)));
-    for (const c of calls) c.dispose();
-    counter.dispose();
-    demo.dispose();
-    made.dispose();
-    await expectNoLeaks(client, server);
-  });
-
-  it("cancels a call when its signal aborts: the caller rejects and the method sees its signal", async () => {
-    let sawAbort!: () => void;
-    const aborted = new Promise<void>((r) => {
-      sawAbort = r;
-    });
-    const server = new DemoServer();
-    server.sleep = (_p, ctx: CallContext) =>
-      new Promise<void>((_resolve, reject) => {
-        ctx.signal.addEventListener("abort", () => {
-          sawAbort();
-          reject(new ParallaxError(ErrorCode.CANCELED, "stopped"));
-        });
-      });
-    pair = connectPair({ bootstrap: Demo.server(server) });
-    const { client, demo } = pair;
-    const ac = new AbortController();
-    const call = demo.sleep({ ms: 10_000 }, { signal: ac.signal });
-    await demo.echo({ payload: bytes(1) }); // the sleep call has reached the server
-    ac.abort();
-    await expect(call).rejects.toMatchObject({ code: ErrorCode.CANCELED });
-    await aborted;
-    demo.dispose();
-    await expectNoLeaks(client, pair.server);
-  });
-
   it("fails a call whose method throws, with the message and no stack, and keeps the connection", async () => {
     pair = connectPair();
     const { client, server, demo } = pair;
-    const err = await demo.fail({ reason: "no such thing" }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(ParallaxError);
+    const err = await rejection(demo.fail({ reason: "no such thing" }));
     expect(err).toMatchObject({ code: ErrorCode.FAILED, kind: "failed", message: "no such thing" });
-    expect((err as Error).stack).not.toContain("demo-service");
+    expect(err.stack).not.toContain("demo-service");
     expect((await demo.echo({ payload: bytes(3) })).payload.length).toBe(3);
     demo.dispose();
     await expectNoLeaks(client, server);
@@ -183,17 +141,31 @@ describe("RpcConnection", () => {
   });
 
   it("passes a capability back to its host, which sees its own object", async () => {
-    pair = connectPair();
+    let stash: Listener | undefined;
+    class Returning extends DemoServer {
+      override async subscribe(p: { listener: Listener }): Promise<void> {
+        stash = p.listener; // the client's own Counter, passed as a Listener
+      }
+      override newCounter(_p: unknown, ctx?: CallContext) {
+        using counter = (stash as Listener).castAs(Counter);
+        (ctx?.results as unknown as { counter: Counter }).counter = counter;
+        return undefined as never;
+      }
+    }
+    pair = connectPair({ bootstrap: Demo.server(new Returning()) });
     const { client, server, demo } = pair;
-    const local = new CounterServer(41n);
-    const mine = Counter.server(local);
-    // The server echoes the capability back through newCounter's results? No: use subscribe's
-    // listener path in reverse by sending our counter and calling it from the server side.
-    const root = pair.demo;
-    void root;
-    using r = mine.inc();
-    expect((await r).value).toBe(42n);
-    (await r).self.dispose();
+    const mine = Counter.server(new CounterServer(41n));
+    {
+      using asListener = mine.castAs(Listener);
+      await demo.subscribe({ listener: asListener, count: 0 });
+    }
+    expect(server.stats().imports).toBe(1);
+    using made = demo.newCounter({ start: 0n }); // awaited, not pipelined: nothing is forwarded
+    const back = (await made).counter;
+    expect(back.$hook.resolved()).toBe(mine.$hook.resolved());
+    expect((await back.inc({ by: 1n })).value).toBe(42n);
+    back.dispose();
+    stash?.dispose();
     mine.dispose();
     demo.dispose();
     await expectNoLeaks(client, server);
@@ -285,7 +257,32 @@ describe("exception details", () => {
   });
 });
 
-describe("edge cases a review found", () => {
+describe("cancellation", () => {
+  it("cancels a call when its signal aborts: the caller rejects and the method sees its signal", async () => {
+    let sawAbort!: () => void;
+    const aborted = new Promise<void>((r) => {
+      sawAbort = r;
+    });
+    const server = new DemoServer();
+    server.sleep = (_p, ctx: CallContext) =>
+      new Promise<void>((_resolve, reject) => {
+        ctx.signal.addEventListener("abort", () => {
+          sawAbort();
+          reject(new ParallaxError(ErrorCode.CANCELED, "stopped"));
+        });
+      });
+    pair = connectPair({ bootstrap: Demo.server(server) });
+    const { client, demo } = pair;
+    const ac = new AbortController();
+    const call = demo.sleep({ ms: 10_000 }, { signal: ac.signal });
+    await demo.echo({ payload: bytes(1) }); // the sleep call has reached the server
+    ac.abort();
+    await expect(call).rejects.toMatchObject({ code: ErrorCode.CANCELED });
+    await aborted;
+    demo.dispose();
+    await expectNoLeaks(client, pair.server);
+  });
+
   it("breaks capabilities pipelined on a call its caller canceled, and the connection lives on", async () => {
     pair = connectPair();
     const { client, server, demo } = pair;
@@ -304,39 +301,21 @@ describe("edge cases a review found", () => {
     demo.dispose();
     await expectNoLeaks(client, server);
   });
+});
 
-  it("forwards a call whose results carry a capability, re-pointing the capability for the caller", async () => {
-    let stash: Listener | undefined;
-    class Forwarding extends DemoServer {
-      override async subscribe(p: { listener: Listener }): Promise<void> {
-        stash = p.listener; // really the client's own Counter, passed as a Listener
-      }
-      override newCounter(_p: unknown, ctx?: CallContext) {
-        using counter = (stash as Listener).castAs(Counter);
-        (ctx?.results as unknown as { counter: Counter }).counter = counter;
-        return undefined as never;
-      }
-    }
-    pair = connectPair({ bootstrap: Demo.server(new Forwarding()) });
+describe("E-order: calls to one target arrive in the order they were made", () => {
+  it("delivers calls to the same target in the order they were made", async () => {
+    pair = connectPair();
     const { client, server, demo } = pair;
-    const mine = Counter.server(new CounterServer(0n));
-    await demo.subscribe({ listener: mine.castAs(Listener), count: 0 });
     using made = demo.newCounter({ start: 0n });
-    // Pipelined, so the server forwards it back to us; our answer holds `self`, a capability,
-    // which the server copies into its own Return and which arrives as our own object again.
-    using incremented = made.counter.inc({ by: 1n });
-    const results = await incremented;
-    expect(results.value).toBe(1n);
-    const self = results.self;
-    expect(self.$hook.resolved()).toBe(mine.$hook.resolved());
-    self.dispose();
-    incremented.dispose();
-    expect(client.closed || server.closed).toBe(false);
-    expect((await demo.echo({ payload: bytes(1) })).payload.length).toBe(1);
-    stash?.dispose();
-    mine.dispose();
-    made.dispose();
+    const counter = made.counter;
+    const calls = Array.from({ length: 50 }, () => counter.inc());
+    const results = await Promise.all(calls);
+    expect(results.map((r) => r.value)).toEqual(Array.from({ length: 50 }, (_, i) => BigInt(i + 1)));
+    for (const c of calls) c.dispose();
+    counter.dispose();
     demo.dispose();
+    made.dispose();
     await expectNoLeaks(client, server);
   });
 
@@ -380,6 +359,43 @@ describe("edge cases a review found", () => {
     expect(order).toEqual([1n, 2n]);
     for (const c of [counter, target, later, stash as Listener, demo]) c.dispose();
     made.dispose();
+    await expectNoLeaks(client, server);
+  });
+});
+
+describe("forwarding between connections", () => {
+  it("forwards a call whose results carry a capability, re-pointing the capability for the caller", async () => {
+    let stash: Listener | undefined;
+    class Forwarding extends DemoServer {
+      override async subscribe(p: { listener: Listener }): Promise<void> {
+        stash = p.listener; // really the client's own Counter, passed as a Listener
+      }
+      override newCounter(_p: unknown, ctx?: CallContext) {
+        using counter = (stash as Listener).castAs(Counter);
+        (ctx?.results as unknown as { counter: Counter }).counter = counter;
+        return undefined as never;
+      }
+    }
+    pair = connectPair({ bootstrap: Demo.server(new Forwarding()) });
+    const { client, server, demo } = pair;
+    const mine = Counter.server(new CounterServer(0n));
+    await demo.subscribe({ listener: mine.castAs(Listener), count: 0 });
+    using made = demo.newCounter({ start: 0n });
+    // Pipelined, so the server forwards it back to us; our answer holds `self`, a capability,
+    // which the server copies into its own Return and which arrives as our own object again.
+    using incremented = made.counter.inc({ by: 1n });
+    const results = await incremented;
+    expect(results.value).toBe(1n);
+    const self = results.self;
+    expect(self.$hook.resolved()).toBe(mine.$hook.resolved());
+    self.dispose();
+    incremented.dispose();
+    expect(client.closed || server.closed).toBe(false);
+    expect((await demo.echo({ payload: bytes(1) })).payload.length).toBe(1);
+    stash?.dispose();
+    mine.dispose();
+    made.dispose();
+    demo.dispose();
     await expectNoLeaks(client, server);
   });
 });

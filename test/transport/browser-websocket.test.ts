@@ -5,7 +5,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import { WebSocket, WebSocketServer } from "ws";
 import { ErrorCode } from "../../src/errors.js";
 import { connectBrowserWebSocket } from "../../src/transport/browser-websocket.js";
-import { Cleanup, expectSameMessages, frame, numbered, startWebSocket, watch } from "./helpers.js";
+import { frame } from "../helpers/frames.js";
+import { Cleanup, expectSameMessages, numbered, startWebSocket, watch } from "./helpers.js";
 
 const cleanup = new Cleanup();
 afterEach(cleanup.run);

@@ -12,22 +12,11 @@ import {
   type WebSocketListener,
 } from "../../src/transport/index.js";
 import type { CloseInfo, Transport } from "../../src/transport/transport.js";
-
-/** A framed message with one segment per entry of `segmentWords`; body bytes follow a pattern. */
-export function frame(segmentWords: readonly number[], seed = 0): Uint8Array {
-  const tableBytes = Math.ceil((segmentWords.length + 1) / 2) * 8;
-  const words = segmentWords.reduce((a, b) => a + b, 0);
-  const out = new Uint8Array(tableBytes + words * 8);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, segmentWords.length - 1, true);
-  for (const [i, w] of segmentWords.entries()) view.setUint32(4 + 4 * i, w, true);
-  for (let i = tableBytes; i < out.length; i++) out[i] = (i * 31 + seed) & 0xff;
-  return out;
-}
+import { frame } from "../helpers/frames.js";
 
 /** A one-segment message whose first body word carries `n`, padded with `extraWords`. */
 export function numbered(n: number, extraWords = 0): Uint8Array {
-  const out = frame([1 + extraWords], n);
+  const out = frame([1 + extraWords], { seed: n });
   new DataView(out.buffer).setUint32(8, n, true);
   return out;
 }
@@ -152,7 +141,7 @@ export class Cleanup {
 /** Sends a few messages over a fresh connection, expects them echoed whole, then closes it. */
 export async function expectEchoWorks(connect: () => Promise<Transport>): Promise<void> {
   const client = watch(await connect());
-  const sent = [numbered(1), numbered(2, 5), frame([1, 0, 3], 9)];
+  const sent = [numbered(1), numbered(2, 5), frame([1, 0, 3], { seed: 9 })];
   for (const m of sent) client.transport.send(m);
   expect(await client.received(sent.length)).toEqual(sent);
   client.transport.close();

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { ErrorCode } from "../../src/errors.js";
 import { memoryPair } from "../../src/transport/memory-transport.js";
-import { expectSameMessages, frame, nextTurn, numbered, numberOf, watch } from "./helpers.js";
+import { frame } from "../helpers/frames.js";
+import { expectSameMessages, nextTurn, numbered, numberOf, watch } from "./helpers.js";
 
 describe("memoryPair", () => {
   it("carries messages both ways, whole and in order", async () => {

@@ -4,7 +4,8 @@ import { describe, expect, it } from "vitest";
 import { ErrorCode } from "../../src/errors.js";
 import { DEFAULT_LIMITS } from "../../src/limits.js";
 import { checkFramedMessage, StreamFrameDecoder } from "../../src/transport/stream-framing.js";
-import { concat, expectSameMessages, frame, prng, u32s } from "./helpers.js";
+import { frame } from "../helpers/frames.js";
+import { concat, expectSameMessages, prng, u32s } from "./helpers.js";
 
 const limits = { maxMessageBytes: DEFAULT_LIMITS.maxMessageBytes, maxSegments: DEFAULT_LIMITS.maxSegments };
 
@@ -14,7 +15,7 @@ function assorted(count: number): Uint8Array[] {
   return Array.from({ length: count }, (_, i) => {
     const segments = Array.from({ length: 1 + (i % 5) }, () => Math.floor(random() * 6));
     if (i % 17 === 0) segments[0] = 300;
-    return frame(segments, i);
+    return frame(segments, { seed: i });
   });
 }
 
@@ -26,7 +27,7 @@ function decodeAll(chunks: readonly Uint8Array[], decoderLimits = limits): Uint8
   return out;
 }
 
-function rejection(
+function decoderRejection(
   bytes: Uint8Array,
   decoderLimits = limits,
 ): { error: unknown; decoder: StreamFrameDecoder } {
@@ -94,7 +95,7 @@ describe("StreamFrameDecoder", () => {
   });
 
   it("rejects a segment table declaring more than maxMessageBytes before any of the body arrives", () => {
-    const { error, decoder } = rejection(u32s(0, 1_048_577), {
+    const { error, decoder } = decoderRejection(u32s(0, 1_048_577), {
       maxMessageBytes: 8 * 1024 * 1024,
       maxSegments: 512,
     });
@@ -106,7 +107,7 @@ describe("StreamFrameDecoder", () => {
   });
 
   it("rejects more than maxSegments segments from the first four bytes", () => {
-    const { error } = rejection(u32s(512));
+    const { error } = decoderRejection(u32s(512));
     expect(error).toMatchObject({
       code: ErrorCode.LIMIT,
       message: "message declares 513 segments; maxSegments is 512",
@@ -119,7 +120,7 @@ describe("StreamFrameDecoder", () => {
   });
 
   it("reads a segment count of 0xffffffff as 2^32 segments, without wrapping or allocating", () => {
-    const { error } = rejection(u32s(0xffffffff));
+    const { error } = decoderRejection(u32s(0xffffffff));
     expect(error).toMatchObject({
       code: ErrorCode.LIMIT,
       message: "message declares 4294967296 segments; maxSegments is 512",
@@ -127,7 +128,7 @@ describe("StreamFrameDecoder", () => {
   });
 
   it("rejects a table that alone exceeds maxMessageBytes even when maxSegments allows it", () => {
-    const { error } = rejection(u32s(0xffffffff), { maxMessageBytes: 1024, maxSegments: 2 ** 32 });
+    const { error } = decoderRejection(u32s(0xffffffff), { maxMessageBytes: 1024, maxSegments: 2 ** 32 });
     expect(error).toMatchObject({ code: ErrorCode.LIMIT });
     expect((error as Error).message).toMatch(
       /4294967296 segments, whose table alone exceeds maxMessageBytes/,
@@ -136,7 +137,7 @@ describe("StreamFrameDecoder", () => {
 
   it("sums huge segment sizes without overflow", () => {
     const table = u32s(511, ...Array.from({ length: 512 }, () => 0xffffffff), 0);
-    const { error } = rejection(table);
+    const { error } = decoderRejection(table);
     expect(error).toMatchObject({
       code: ErrorCode.LIMIT,
       message: `message declares ${2056 + 512 * 0xffffffff * 8} bytes; maxMessageBytes is 8388608`,

@@ -3,12 +3,12 @@ import { connect, type Socket } from "node:net";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ErrorCode } from "../../src/errors.js";
 import { connectTcp, listenTcp } from "../../src/transport/tcp-transport.js";
+import { frame } from "../helpers/frames.js";
 import {
   Cleanup,
   concat,
   expectEchoWorks,
   expectSameMessages,
-  frame,
   nextTurn,
   numbered,
   startTcp,
@@ -70,7 +70,9 @@ describe("TcpTransport", () => {
 
   it("delivers many small messages whole and in order when the peer writes one byte at a time", async () => {
     const server = await startTcp(cleanup, {}, false);
-    const sent = Array.from({ length: 40 }, (_, i) => (i % 3 === 0 ? frame([1, 2], i) : numbered(i, i % 4)));
+    const sent = Array.from({ length: 40 }, (_, i) =>
+      i % 3 === 0 ? frame([1, 2], { seed: i }) : numbered(i, i % 4),
+    );
     const stream = concat(sent);
     const socket = await rawSocket(server.port);
     for (const byte of stream) {

@@ -3,11 +3,11 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { WebSocket } from "ws";
 import { ErrorCode } from "../../src/errors.js";
 import { connectWebSocket } from "../../src/transport/websocket-transport.js";
+import { frame } from "../helpers/frames.js";
 import {
   Cleanup,
   expectEchoWorks,
   expectSameMessages,
-  frame,
   nextTurn,
   numbered,
   startWebSocket,
