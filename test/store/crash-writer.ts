@@ -1,8 +1,9 @@
 /**
  * Child process for crash.test.ts: opens the store at argv[2] and loops until killed, each round
- * changing the verifier (an epoch bump with a "credential" audit row) and creating an API key
- * with a three-pair keyring (with an "admin" audit row). After each acknowledged change it writes
- * `epoch N` to fd 1 synchronously, so every line the parent reads is a commit the store returned.
+ * changing the verifier (an epoch bump with a "credential" audit row, deleting the API keys) and
+ * creating an API key `key N` with a three-pair keyring (with an "admin" audit row). After each
+ * acknowledged verifier change it writes `epoch N` to fd 1 synchronously, so every line the parent
+ * reads is a commit the store returned.
  */
 import { writeSync } from "node:fs";
 import { SqliteBrokerStore } from "../../src/store/index.js";
@@ -15,10 +16,7 @@ const who = { username: "crash", remoteAddress: "local" };
 const identity = await store.createIdentity({ name: "crash", verifier: verifier(0), keyring: KEYRING });
 for (let round = 1; ; round++) {
   const epoch = await store.changeVerifier(identity.id, verifier(round % 200), {
-    ...who,
-    kind: "credential",
-    identityId: identity.id,
-    detail: `round ${round}`,
+    audit: { ...who, kind: "credential", identityId: identity.id, detail: `round ${round}` },
   });
   writeSync(1, `epoch ${epoch}\n`);
   await store.createApiKey(
@@ -30,6 +28,6 @@ for (let round = 1; ; round++) {
       expiresAt: 0,
     },
     (id) => bytes32(id % 256),
-    { ...who, kind: "admin", identityId: identity.id, detail: `key ${round}` },
+    { audit: { ...who, kind: "admin", identityId: identity.id, detail: `key ${round}` } },
   );
 }

@@ -9,6 +9,7 @@ let alice: IdentityRecord;
 let bob: IdentityRecord;
 beforeEach(async () => {
   t = new TempStores();
+  expect(t.time).toBe(NOW);
   store = t.open();
   alice = await store.createIdentity({ name: "alice", verifier: null, keyring: KEYRING });
   bob = await store.createIdentity({ name: "bob", verifier: null, keyring: KEYRING });
@@ -16,11 +17,15 @@ beforeEach(async () => {
 afterEach(() => t.cleanup());
 
 const rejects = (code: string) => expect.objectContaining({ code });
+/** The clock every store opened by `TempStores` starts at. */
+const NOW = 1_700_000_000_000;
 const epochOf = async (id: number) => (await store.findIdentityById(id))?.epoch;
 
 describe("public keys", () => {
   it("registers a key to one identity and finds and lists it", async () => {
-    await store.addPublicKey(alice.id, bytes32(1), "laptop", entry("admin", "key added", alice.id));
+    await store.addPublicKey(alice.id, bytes32(1), "laptop", {
+      audit: entry("admin", "key added", alice.id),
+    });
     await store.addPublicKey(alice.id, bytes32(2), "phone");
     expect(await store.findPublicKey(bytes32(1))).toEqual({
       identityId: alice.id,
@@ -58,7 +63,9 @@ describe("public keys", () => {
 
   it("revokes only the identity's own key: another's key gives undefined and no bump", async () => {
     await store.addPublicKey(alice.id, bytes32(1), "laptop");
-    expect(await store.revokePublicKey(bob.id, bytes32(1), entry("revoked", "bob tries"))).toBeUndefined();
+    expect(
+      await store.revokePublicKey(bob.id, bytes32(1), { audit: entry("revoked", "bob tries") }),
+    ).toBeUndefined();
     expect(await store.findPublicKey(bytes32(1))).toBeDefined();
     expect(await epochOf(bob.id)).toBe(0);
     expect(await store.listAudit(5)).toEqual([]);
@@ -82,7 +89,9 @@ describe("API keys", () => {
   const hashOfId = (id: number) => bytes32(id);
 
   it("creates a key with an attenuated keyring and finds and lists it", async () => {
-    const key = await store.createApiKey(init(alice.id), hashOfId, entry("admin", "api key", alice.id));
+    const key = await store.createApiKey(init(alice.id), hashOfId, {
+      audit: entry("admin", "api key", alice.id),
+    });
     expect(key).toEqual({
       id: key.id,
       identityId: alice.id,
@@ -104,7 +113,7 @@ describe("API keys", () => {
 
   it("refuses a keyring wider than the owner's with BAD_ARGUMENT and writes nothing", async () => {
     const wide = { ...init(alice.id), keyring: [{ service: "bank", perspective: "teller" }] };
-    await expect(store.createApiKey(wide, hashOfId, entry("admin", "x"))).rejects.toEqual(
+    await expect(store.createApiKey(wide, hashOfId, { audit: entry("admin", "x") })).rejects.toEqual(
       rejects(ErrorCode.BAD_ARGUMENT),
     );
     expect(await store.listApiKeys(alice.id)).toEqual([]);
@@ -121,7 +130,7 @@ describe("API keys", () => {
     const failing = () => {
       throw new Error("no entropy");
     };
-    await expect(store.createApiKey(init(alice.id), failing, entry("admin", "x"))).rejects.toThrow(
+    await expect(store.createApiKey(init(alice.id), failing, { audit: entry("admin", "x") })).rejects.toThrow(
       "no entropy",
     );
     await expect(store.createApiKey(init(alice.id), () => new Uint8Array(0))).rejects.toEqual(
@@ -137,7 +146,9 @@ describe("API keys", () => {
 
   it("revokes only the identity's own key: another's key id gives undefined and no bump", async () => {
     const key = await store.createApiKey(init(alice.id), hashOfId);
-    expect(await store.revokeApiKey(bob.id, key.id, entry("revoked", "bob tries"))).toBeUndefined();
+    expect(
+      await store.revokeApiKey(bob.id, key.id, { audit: entry("revoked", "bob tries") }),
+    ).toBeUndefined();
     expect(await store.findApiKey(key.id)).toEqual(key);
     expect(await epochOf(bob.id)).toBe(0);
     expect(await epochOf(alice.id)).toBe(0);
@@ -150,7 +161,8 @@ describe("API keys", () => {
 });
 
 describe("one-time passwords", () => {
-  const now = 1_000_000;
+  /** The store's clock too: inserts delete the rows expired at that clock. */
+  const now = NOW;
   const otp = (identityId: number, hash: number, epoch = 0, expiresAt = now + 60_000) =>
     store.createOtp({ identityId, otpHash: bytes32(hash), epoch, expiresAt });
 
@@ -207,10 +219,11 @@ describe("one-time passwords", () => {
 });
 
 describe("resume tokens", () => {
-  const now = 1_000_000;
+  const now = NOW;
   const token = (identityId: number, hash: number, epoch = 0, expiresAt = now + 60_000) => ({
     identityId,
     tokenHash: bytes32(hash),
+    family: bytes32(100 + hash),
     epoch,
     device: "phone",
     keyring: [KEYRING[0]].filter((p) => p !== undefined),

@@ -133,7 +133,7 @@ describe("write: one transaction, nested writes as savepoints", () => {
         const carol = r.identities.createIdentity({ name: "carol", verifier: null, keyring: [] });
         r.credentials.addPublicKey(carol.id, bytes32(7), "laptop");
         expect(r.wallet.update(aliceId, 0, walletFor(1)).kind).toBe("accepted");
-        r.identities.bumpEpoch(aliceId, entry("admin", "bumped", aliceId));
+        r.identities.bumpEpoch(aliceId, { audit: entry("admin", "bumped", aliceId) });
         throw new Error("the outer step failed");
       }),
     );
@@ -162,6 +162,7 @@ describe("write: one transaction, nested writes as savepoints", () => {
     const request = r.pending.createPending({
       kind: "signUp",
       username: "dave",
+      identityId: null,
       verifier: verifier(3),
       publicKey: bytes32(5),
       device: "phone",

@@ -2,10 +2,12 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import Database from "better-sqlite3";
 import type {
   AuditEntry,
   AuditKind,
   KeyringPair,
+  ResumeTokenRecord,
   StoredVerifier,
   WalletInput,
 } from "../../src/store/index.js";
@@ -83,4 +85,65 @@ export function walletFor(sequence: number, variant = 0): WalletInput {
   const hmac = new Uint8Array(32).fill(0x5c ^ variant);
   new DataView(hmac.buffer).setUint32(0, sequence);
   return { sequence, encryptedWallet, hmac };
+}
+
+/** A resume token of `identityId` hashed `bytes32(hash)`, its own family's first (family `bytes32(100 + hash)`). */
+export function resumeToken(
+  identityId: number,
+  hash: number,
+  fields: Partial<Omit<ResumeTokenRecord, "identityId" | "tokenHash">> = {},
+): ResumeTokenRecord {
+  return {
+    identityId,
+    tokenHash: bytes32(hash),
+    family: bytes32(100 + hash),
+    epoch: 0,
+    device: "phone",
+    keyring: null,
+    expiresAt: 1_700_000_000_000 + 60_000,
+    ...fields,
+  };
+}
+
+/**
+ * Every row of every table (and `user_version`) of the store file, read by a connection of its
+ * own, so only committed rows show: comparing two dumps proves a refused write changed nothing.
+ * Rows are JSON text (byte strings as hex), sorted within each table.
+ */
+export function dumpFile(file: string): Record<string, string[]> {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const out: Record<string, string[]> = {
+      user_version: [String(db.pragma("user_version", { simple: true }))],
+    };
+    const tables = db
+      .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+      .all();
+    for (const { name } of tables) {
+      const rows = db.prepare<[], Record<string, unknown>>(`SELECT * FROM "${name}"`).all();
+      out[name] = rows
+        .map((row) =>
+          JSON.stringify(
+            Object.entries(row).map(([k, v]) => [
+              k,
+              v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v,
+            ]),
+          ),
+        )
+        .sort();
+    }
+    return out;
+  } finally {
+    db.close();
+  }
+}
+
+/** Runs `fn` on a raw connection to `file` (for rows the store's API cannot reach), then closes it. */
+export function withRaw<T>(file: string, fn: (db: Database.Database) => T): T {
+  const db = new Database(file);
+  try {
+    return fn(db);
+  } finally {
+    db.close();
+  }
 }

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ErrorCode } from "../../src/errors.js";
 import type { AuditEntry, BrokerStore } from "../../src/store/index.js";
-import { bytes32, entry, KEYRING, KEYRING_SORTED, TempStores, verifier } from "./fixtures.js";
+import { bytes32, entry, KEYRING, KEYRING_SORTED, resumeToken, TempStores, verifier } from "./fixtures.js";
 
 let t: TempStores;
 let store: BrokerStore;
@@ -19,7 +19,8 @@ describe("identities", () => {
     expect(alice).toMatchObject({ name: "alice", epoch: 0, suspended: false, createdAt: t.time });
     expect(await store.findIdentityByName("alice")).toEqual(alice);
     expect(await store.findIdentityById(alice.id)).toEqual(alice);
-    expect(await store.findIdentityByName("Alice")).toBeUndefined();
+    expect(await store.findIdentityByName("alicia")).toBeUndefined();
+    expect(await store.findIdentityByName("alice ")).toBeUndefined();
     expect(await store.findIdentityById(alice.id + 1)).toBeUndefined();
   });
 
@@ -82,25 +83,28 @@ describe("identities", () => {
 describe("epoch bumps", () => {
   type Bump = (id: number, audit: AuditEntry) => Promise<number | undefined>;
   const bumps: [string, Bump][] = [
-    ["changeVerifier", (id, a) => store.changeVerifier(id, verifier(9), a)],
-    ["setSuspended", (id, a) => store.setSuspended(id, true, a)],
-    ["setKeyring", (id, a) => store.setKeyring(id, [{ service: "go", perspective: "player" }], a)],
-    ["bumpEpoch", (id, a) => store.bumpEpoch(id, a)],
+    ["changeVerifier", (id, audit) => store.changeVerifier(id, verifier(9), { audit })],
+    ["setSuspended", (id, audit) => store.setSuspended(id, true, { audit })],
+    [
+      "setKeyring",
+      (id, audit) => store.setKeyring(id, [{ service: "go", perspective: "player" }], { audit }),
+    ],
+    ["bumpEpoch", (id, audit) => store.bumpEpoch(id, { audit })],
     [
       "revokePublicKey",
-      async (id, a) => {
+      async (id, audit) => {
         await store.addPublicKey(id, bytes32(5), "laptop");
-        return store.revokePublicKey(id, bytes32(5), a);
+        return store.revokePublicKey(id, bytes32(5), { audit });
       },
     ],
     [
       "revokeApiKey",
-      async (id, a) => {
+      async (id, audit) => {
         const key = await store.createApiKey(
           { identityId: id, description: "ci", keyring: [], createdAt: 1, expiresAt: 0 },
           bytes32,
         );
-        return store.revokeApiKey(id, key.id, a);
+        return store.revokeApiKey(id, key.id, { audit });
       },
     ],
   ];
@@ -146,14 +150,7 @@ describe("epoch bumps", () => {
       const bob = await store.createIdentity({ name: "bob", verifier: null, keyring: [] });
       const later = t.time + 60_000;
       await store.createOtp({ identityId: id, otpHash: bytes32(1), epoch: 0, expiresAt: later });
-      await store.createResumeToken({
-        identityId: id,
-        tokenHash: bytes32(2),
-        epoch: 0,
-        device: "phone",
-        keyring: null,
-        expiresAt: later,
-      });
+      await store.createResumeToken(resumeToken(id, 2, { expiresAt: later }));
       await store.createOtp({ identityId: bob.id, otpHash: bytes32(3), epoch: 0, expiresAt: later });
 
       const epoch =
@@ -161,14 +158,7 @@ describe("epoch bumps", () => {
       expect(await store.findResumeToken(bytes32(2), t.time)).toBeUndefined();
       // Re-issuing the same hashes would collide if the old rows were still there.
       await store.createOtp({ identityId: id, otpHash: bytes32(1), epoch, expiresAt: later });
-      await store.createResumeToken({
-        identityId: id,
-        tokenHash: bytes32(2),
-        epoch,
-        device: "phone",
-        keyring: null,
-        expiresAt: later,
-      });
+      await store.createResumeToken(resumeToken(id, 2, { epoch, expiresAt: later }));
       expect(await store.findResumeToken(bytes32(2), t.time)).toMatchObject({ epoch });
       // Bob's OTP is untouched.
       expect(await store.consumeOtp(bob.id, bytes32(3), t.time)).toBe(true);
@@ -176,11 +166,11 @@ describe("epoch bumps", () => {
   }
 
   it("fails with NOT_FOUND for an unknown identity and rolls back its audit row", async () => {
-    const a = entry("credential", "nobody");
-    await expect(store.changeVerifier(99, verifier(1), a)).rejects.toEqual(rejects(ErrorCode.NOT_FOUND));
-    await expect(store.setSuspended(99, true, a)).rejects.toEqual(rejects(ErrorCode.NOT_FOUND));
-    await expect(store.setKeyring(99, [], a)).rejects.toEqual(rejects(ErrorCode.NOT_FOUND));
-    await expect(store.bumpEpoch(99, a)).rejects.toEqual(rejects(ErrorCode.NOT_FOUND));
+    const ctx = { audit: entry("credential", "nobody") };
+    await expect(store.changeVerifier(99, verifier(1), ctx)).rejects.toEqual(rejects(ErrorCode.NOT_FOUND));
+    await expect(store.setSuspended(99, true, ctx)).rejects.toEqual(rejects(ErrorCode.NOT_FOUND));
+    await expect(store.setKeyring(99, [], ctx)).rejects.toEqual(rejects(ErrorCode.NOT_FOUND));
+    await expect(store.bumpEpoch(99, ctx)).rejects.toEqual(rejects(ErrorCode.NOT_FOUND));
     expect(await store.listAudit(10)).toEqual([]);
   });
 });

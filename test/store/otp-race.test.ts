@@ -61,7 +61,13 @@ describe("OTP consumption across processes", () => {
     const setup = t.open();
     const racer = await setup.createIdentity({ name: "racer", verifier: null, keyring: [] });
     for (let i = 0; i < OTPS; i++) {
-      await setup.createOtp({ identityId: racer.id, otpHash: otpHash(i), epoch: 0, expiresAt: 1 });
+      // The racers consume at time 0; the store deletes OTPs expired at its own clock on insert.
+      await setup.createOtp({
+        identityId: racer.id,
+        otpHash: otpHash(i),
+        epoch: 0,
+        expiresAt: t.time + 60_000,
+      });
     }
     const racers = [startRacer(t.file), startRacer(t.file)];
     await Promise.all(racers.map((r) => r.printed("ready")));

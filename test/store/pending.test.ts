@@ -18,6 +18,7 @@ function signUp(username: string, expiresIn = HOUR): Omit<PendingRecord, "id" | 
   return {
     kind: "signUp",
     username,
+    identityId: null,
     verifier: verifier(3),
     publicKey: null,
     device: "",
@@ -27,10 +28,16 @@ function signUp(username: string, expiresIn = HOUR): Omit<PendingRecord, "id" | 
   };
 }
 
-function deviceKey(username: string, key: number): Omit<PendingRecord, "id" | "state" | "reason"> {
+/** A device-key request for `username`, filed while the name belonged to `identityId` (null: to nobody). */
+function deviceKey(
+  username: string,
+  key: number,
+  identityId: number | null,
+): Omit<PendingRecord, "id" | "state" | "reason"> {
   return {
     kind: "deviceKey",
     username,
+    identityId,
     verifier: null,
     publicKey: bytes32(key),
     device: "new laptop",
@@ -71,13 +78,9 @@ describe("pending sign-ups", () => {
 
   it("approving creates the identity with the request's verifier and the given keyring", async () => {
     const req = await store.createPending(signUp("alice"));
-    const { request, identity } = await store.decidePending(
-      req.id,
-      true,
-      "approved by root",
-      KEYRING,
-      entry("approved", "by root"),
-    );
+    const { request, identity } = await store.decidePending(req.id, true, "approved by root", KEYRING, {
+      audit: entry("approved", "by root"),
+    });
     expect(request).toEqual({ ...req, state: "approved", reason: "approved by root" });
     expect(identity).toMatchObject({
       name: "alice",
@@ -138,7 +141,7 @@ describe("pending sign-ups", () => {
 describe("pending device keys", () => {
   it("approving registers the key to the user without bumping the epoch", async () => {
     const alice = await store.createIdentity({ name: "alice", verifier: verifier(1), keyring: KEYRING });
-    const req = await store.createPending(deviceKey("alice", 9));
+    const req = await store.createPending(deviceKey("alice", 9, alice.id));
     const { request, identity } = await store.decidePending(req.id, true, "approved by alice", []);
     expect(request.state).toBe("approved");
     expect(identity).toEqual(alice);
@@ -151,38 +154,38 @@ describe("pending device keys", () => {
 
   it("approving a key registered meanwhile fails with ALREADY_EXISTS and leaves the request pending", async () => {
     const alice = await store.createIdentity({ name: "alice", verifier: null, keyring: [] });
-    const req = await store.createPending(deviceKey("alice", 9));
+    const req = await store.createPending(deviceKey("alice", 9, alice.id));
     await store.addPublicKey(alice.id, bytes32(9), "other");
-    await expect(store.decidePending(req.id, true, "ok", [], entry("approved", "x"))).rejects.toEqual(
-      rejects(ErrorCode.ALREADY_EXISTS),
-    );
+    await expect(
+      store.decidePending(req.id, true, "ok", [], { audit: entry("approved", "x") }),
+    ).rejects.toEqual(rejects(ErrorCode.ALREADY_EXISTS));
     expect(await store.findPending(req.id)).toMatchObject({ state: "pending", reason: "" });
     expect(await store.listAudit(5)).toEqual([]);
   });
 
   it("approving a key for a user that does not exist fails with NOT_FOUND", async () => {
-    const req = await store.createPending(deviceKey("ghost", 9));
+    const req = await store.createPending(deviceKey("ghost", 9, null));
     await expect(store.decidePending(req.id, true, "ok", [])).rejects.toEqual(rejects(ErrorCode.NOT_FOUND));
     expect(await store.findPublicKey(bytes32(9))).toBeUndefined();
   });
 
   it("refuses a device-key request without a 32-byte key with BAD_ARGUMENT", async () => {
-    await expect(store.createPending({ ...deviceKey("alice", 1), publicKey: null })).rejects.toEqual(
+    await expect(store.createPending({ ...deviceKey("alice", 1, null), publicKey: null })).rejects.toEqual(
       rejects(ErrorCode.BAD_ARGUMENT),
     );
     await expect(
-      store.createPending({ ...deviceKey("alice", 1), publicKey: new Uint8Array(8) }),
+      store.createPending({ ...deviceKey("alice", 1, null), publicKey: new Uint8Array(8) }),
     ).rejects.toEqual(rejects(ErrorCode.BAD_ARGUMENT));
   });
 });
 
 describe("listPending", () => {
   it("lists unexpired pending requests oldest first, optionally for one user", async () => {
-    await store.createIdentity({ name: "alice", verifier: null, keyring: [] });
-    const a1 = await store.createPending(deviceKey("alice", 1));
+    const alice = await store.createIdentity({ name: "alice", verifier: null, keyring: [] });
+    const a1 = await store.createPending(deviceKey("alice", 1, alice.id));
     const b = await store.createPending(signUp("bob"));
-    const a2 = await store.createPending({ ...deviceKey("alice", 2), expiresAt: t.time + 10 });
-    const decided = await store.createPending(deviceKey("alice", 3));
+    const a2 = await store.createPending({ ...deviceKey("alice", 2, alice.id), expiresAt: t.time + 10 });
+    const decided = await store.createPending(deviceKey("alice", 3, alice.id));
     await store.decidePending(decided.id, false, "no", []);
 
     expect((await store.listPending(t.time)).map((r) => r.id)).toEqual([a1.id, b.id, a2.id]);

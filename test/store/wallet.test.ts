@@ -4,7 +4,7 @@ import { ErrorCode } from "../../src/errors.js";
 import type { AuditEntry, IdentityRecord, SqliteBrokerStore, WalletInput } from "../../src/store/index.js";
 import { MAX_WALLET_BYTES, MAX_WALLET_HMAC_BYTES } from "../../src/store/index.js";
 import { LATEST_VERSION, MIGRATIONS, migrate } from "../../src/store/migrations.js";
-import { bytes32, entry, TempStores, verifier, walletFor } from "./fixtures.js";
+import { bytes32, entry, resumeToken, TempStores, verifier, walletFor } from "./fixtures.js";
 
 let t: TempStores;
 let store: SqliteBrokerStore;
@@ -34,14 +34,7 @@ async function seed(n: number): Promise<void> {
 async function issueAlice(epoch: number): Promise<void> {
   const expiresAt = t.time + 60_000;
   await store.createOtp({ identityId: alice.id, otpHash: bytes32(1), epoch, expiresAt });
-  await store.createResumeToken({
-    identityId: alice.id,
-    tokenHash: bytes32(2),
-    epoch,
-    device: "phone",
-    keyring: null,
-    expiresAt,
-  });
+  await store.createResumeToken(resumeToken(alice.id, 2, { epoch, expiresAt }));
 }
 
 describe("updateWallet", () => {
@@ -293,12 +286,12 @@ describe("wallet migration", () => {
 
     const upgraded = t.open(file);
     expect(upgraded.inspect().schemaVersion).toBe(LATEST_VERSION);
-    expect(LATEST_VERSION).toBe(2);
+    expect(LATEST_VERSION).toBe(3);
     const carol = await upgraded.findIdentityByName("carol");
     expect(carol).toMatchObject({ epoch: 0, createdAt: 5, verifier: null });
     expect(await upgraded.getWallet(carol?.id as number)).toBeUndefined();
     expect((await upgraded.updateWallet(carol?.id as number, 0, walletFor(1))).kind).toBe("accepted");
     upgraded.close();
-    expect(t.open(file).inspect().schemaVersion).toBe(2);
+    expect(t.open(file).inspect().schemaVersion).toBe(3);
   });
 });
