@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateFromBytes } from "../../src/codegen/generate.js";
+import { ErrorCode, ParallaxError } from "../../src/errors.js";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const plugin = path.join(root, "src/codegen/capnpc-parallax");
@@ -92,6 +93,26 @@ describe.skipIf(!hasCapnp)("the capnpc-parallax plugin", () => {
     expect(run.status).not.toBe(0);
     expect(run.stderr).toMatch(/capnpc-parallax: box\.capnp:Box: generic types are not supported/);
     expect(readdirSync(tmp)).not.toContain("box.ts");
+  });
+
+  it("fails in-process with a ParallaxError coded PARALLAX_ERR_CODEGEN that names the node", () => {
+    writeFileSync(
+      path.join(tmp, "crate.capnp"),
+      "@0xc3b1a9c4e2f03a55;\nstruct Crate(T) {\n  value @0 :T;\n}\n",
+    );
+    const request = execFileSync("capnp", ["compile", "-o-", "crate.capnp"], {
+      cwd: tmp,
+      env: { ...process.env, PWD: tmp },
+    });
+    let error: unknown;
+    try {
+      generateFromBytes(request, { outputPath: (name) => path.join(tmp, `${name}.ts`), runtimePath });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ParallaxError);
+    expect(error).toMatchObject({ code: ErrorCode.CODEGEN, kind: "failed" });
+    expect((error as Error).message).toMatch(/crate\.capnp:Crate: generic types are not supported/);
   });
 
   it("exits non-zero and names the method when an interface method has generic parameters", () => {
