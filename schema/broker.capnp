@@ -55,7 +55,7 @@ struct WhoAmI {
   grant @2 :Text;          # describes the credential of this login
   keyring @3 :List(KeyringEntry);   # what this login may attach (an API key's subset, if any)
   epoch @4 :UInt64;        # the credential epoch this login belongs to
-  attached @5 :List(Attachment);    # what this connection currently holds, under any login
+  attached @5 :List(Attachment);    # what this user's logins on this connection hold
   admin @6 :Bool;          # the keyring holds ("broker", "admin")
 }
 
@@ -133,10 +133,14 @@ interface Root {
   # challenger that always fails, so the answer never tells whether the name exists.
   # `clientNonce` is 16..64 random bytes.
 
-  loginWithKey @2 (username :Text, publicKey :Data) -> (serverNonce :Data, challenger :AuthChallenger);
+  loginWithKey @2 (username :Text, publicKey :Data, device :Text) -> (serverNonce :Data, challenger :AuthChallenger);
   # Anyone. Starts an Ed25519 login: the challenger expects the signature of the key-login
   # AuthMessage. A key not yet registered to the user answers `pending` after a valid signature:
-  # the owner (from an existing login) or an admin approves the new device.
+  # a request for this key alone, named `device` (at most 100 characters; empty = "new device"),
+  # which the owner (from a password login) or an admin approves. At most 5 requests wait per
+  # name: beyond that the login fails with PARALLAX_ERR_RATE_LIMITED. A request filed for a name
+  # that does not exist yet can never be approved, not even by the name's later owner. A valid
+  # signature by a registered key is never refused because of others' failed logins.
 
   loginWithApiKey @3 (key :Text) -> (identity :Identity);
   # Anyone holding an API key. The Identity's keyring is the key's subset; it cannot mint API
@@ -145,9 +149,12 @@ interface Root {
   loginWithOtp @4 (username :Text, otp :Text) -> (identity :Identity);
   # Anyone holding a one-time password: it works once, within 10 minutes of being made.
 
-  resume @5 (token :Text) -> (identity :Identity);
-  # Anyone holding a resume token of the user's current epoch (valid 14 days). The Identity has
-  # the keyring of the login that issued the token.
+  resume @5 (token :Text) -> (identity :Identity, token :Text, expiresAt :Int64);
+  # Anyone holding a resume token of the user's current epoch. The Identity has the keyring of
+  # the login that issued the token. The token is rotated: the one presented stops working and
+  # `token` replaces it, with the same absolute expiry (`expiresAt`, 14 days after the login that
+  # issued the first one). Presenting a token again after it was rotated revokes every token
+  # descending from the same login (someone else holds a copy) and fails.
 
   loginAnonymous @6 () -> (identity :Identity);
   # Anyone, when the server allows anonymous logins: an Identity with the anonymous keyring.
@@ -196,15 +203,22 @@ interface Identity {
 
   changePassword @3 (newVerifier :Verifier) -> ();
   # Password logins only. Replaces the verifier and bumps the epoch in one transaction: every
-  # login of this user, this one included, is revoked.
+  # login of this user, this one included, is revoked, and the user's resume tokens, OTPs and
+  # API keys are deleted. Refused (PARALLAX_ERR_PERMISSION_DENIED) while a service holds data
+  # keyed to the old password (a wallet: use WalletPerspective.changePassword); that check runs
+  # inside the same transaction. Every credential change here fails with PARALLAX_ERR_REVOKED
+  # if this login's epoch is no longer current when the store commits it.
 
   issueResumeToken @4 (device :Text) -> (token :Text, expiresAt :Int64);
-  # The holder. A random token (stored hashed) that `Root.resume` accepts for 14 days, until
-  # the epoch moves on.
+  # Password, key and sign-up logins. A random token (stored hashed) that `Root.resume` accepts
+  # for 14 days, until the epoch moves on or this login logs out. Resumed logins get their next
+  # token from `resume` itself; API-key and OTP logins get none (a token would outlive the key's
+  # expiry or the OTP's single use). At most 32 per identity: the one expiring soonest goes.
 
   createApiKey @5 (description :Text, keyring :List(KeyringEntry), expiresAt :Int64) -> (key :ApiKeyInfo, secret :Text);
-  # Password logins only. `keyring` must be a subset of this login's keyring (empty = all of
-  # it); `expiresAt` 0 = never. The secret is shown once and stored hashed.
+  # Password logins only. `keyring` lists what the key may attach: at least one pair, each on
+  # this login's keyring. `expiresAt` 0 = never. The secret is shown once and stored hashed. Keys
+  # die with a password change, a suspension and `logoutEverywhere`. At most 32 per identity.
 
   listApiKeys @6 () -> (keys :List(ApiKeyInfo));
   # Password logins only.
@@ -213,7 +227,8 @@ interface Identity {
   # Password logins only. Deletes the key and bumps the epoch.
 
   createOtp @8 () -> (otp :Text, expiresAt :Int64);
-  # Password logins only. A one-time password for `Root.loginWithOtp`, valid 10 minutes.
+  # Password logins only. A one-time password for `Root.loginWithOtp`, valid 10 minutes. At most
+  # 8 unexpired per identity.
 
   addPublicKey @9 (publicKey :Data, device :Text) -> ();
   # Password logins only. Registers an Ed25519 key for `Root.loginWithKey`.
@@ -225,13 +240,19 @@ interface Identity {
   # Password logins only. Removes the key and bumps the epoch.
 
   pendingDevices @12 () -> (requests :List(PendingRequest));
-  # Password logins only. New device keys of this user waiting for approval.
+  # Password logins only. New device keys waiting for this user's approval (requests filed while
+  # the name did not belong to this user are not among them).
 
   decideDevice @13 (id :UInt64, approve :Bool, reason :Text) -> ();
   # Password logins only, for this user's own pending device keys.
 
   logout @14 () -> ();
-  # The holder. Bumps the epoch: every login of this user, on every connection, is revoked.
+  # The holder. Ends this login alone: its perspectives detach and the resume tokens it came from
+  # or issued stop working. The user's other logins are untouched.
+
+  logoutEverywhere @15 () -> ();
+  # Password logins only. Bumps the epoch: every login of this user, on every connection, ends,
+  # and every resume token, OTP and API key of the user is deleted.
 }
 
 interface Perspective {

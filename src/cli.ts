@@ -160,7 +160,7 @@ async function user(argv: string[]): Promise<number> {
     const found = await store.findIdentityByName(name);
     if (found === undefined) throw new ParallaxError(ErrorCode.NOT_FOUND, `no user "${name}"`);
     if (sub === "suspend" || sub === "unsuspend") {
-      const epoch = await store.setSuspended(found.id, sub === "suspend", audit(`${sub} ${name}`));
+      const epoch = await store.setSuspended(found.id, sub === "suspend", { audit: audit(`${sub} ${name}`) });
       out(`${name} ${sub === "suspend" ? "suspended" : "unsuspended"} (epoch ${epoch}; live logins end)`);
       return 0;
     }
@@ -170,7 +170,7 @@ async function user(argv: string[]): Promise<number> {
         return 0;
       }
       const keyring = parseKeyring(extra);
-      const epoch = await store.setKeyring(found.id, keyring, audit(`keyring of ${name} set`));
+      const epoch = await store.setKeyring(found.id, keyring, { audit: audit(`keyring of ${name} set`) });
       out(`${name} keyring ${showKeyring(keyring)} (epoch ${epoch}; live logins end)`);
       return 0;
     }
@@ -218,11 +218,13 @@ async function admin(argv: string[]): Promise<number> {
         throw new ParallaxError(ErrorCode.BAD_ARGUMENT, `admin ${sub} needs a request id`);
       const approve = sub === "approve";
       const decision = await store.decidePending(id, approve, values.reason, DEFAULT_KEYRING, {
-        kind: approve ? "approved" : "rejected",
-        identityId: null,
-        username: "cli",
-        remoteAddress: "",
-        detail: `request ${id}${values.reason === "" ? "" : `: ${values.reason}`}`,
+        audit: {
+          kind: approve ? "approved" : "rejected",
+          identityId: null,
+          username: "cli",
+          remoteAddress: "",
+          detail: `request ${id}${values.reason === "" ? "" : `: ${values.reason}`}`,
+        },
       });
       out(`${approve ? "approved" : "rejected"} request ${id} (${decision.request.username})`);
       return 0;

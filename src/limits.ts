@@ -166,6 +166,83 @@ export interface Limits {
    * Exceeded: `respond` fails with `PARALLAX_ERR_AUTH_FAILED` and the challenger is burnt.
    */
   challengeTimeoutMs: number;
+  /**
+   * Login challenges one connection may hold unanswered and unexpired at once. Default 4.
+   * Why: a challenger is made before anyone is authenticated and costs memory until it is
+   * answered or expires; this bounds what one unauthenticated connection can make the server keep.
+   * Exceeded: `login` / `loginWithKey` fail with `PARALLAX_ERR_QUOTA` until one is answered or
+   * expires (expired challengers drop their state at once).
+   */
+  maxChallengersPerConnection: number;
+  /**
+   * Connections from one address (IPv4, or IPv6 /64) that have not logged in yet. Default 16.
+   * Why: with `maxChallengersPerConnection` it bounds what one address can make the server keep
+   * before authenticating; the connection cap alone is server-wide.
+   * Exceeded: the new connection is closed at once (code 1008) with `PARALLAX_ERR_QUOTA`; a
+   * connection stops counting once it has logged in.
+   */
+  maxPreLoginConnectionsPerAddress: number;
+  /**
+   * Device-key requests that may wait for approval per user name. Default 5.
+   * Why: each is a stored row and a line in the owner's approval list.
+   * Exceeded: a further unregistered key's login fails with `PARALLAX_ERR_RATE_LIMITED`; it is
+   * never answered with another device's request.
+   */
+  maxPendingDevicesPerName: number;
+  /**
+   * API keys one identity may hold. Default 32.
+   * Why: each is a stored credential; a stolen password login must not mint them without bound.
+   * Exceeded: `createApiKey` fails with `PARALLAX_ERR_QUOTA`; revoke one first.
+   */
+  maxApiKeysPerIdentity: number;
+  /**
+   * Unexpired one-time passwords one identity may hold. Default 8.
+   * Why: each is a stored credential row.
+   * Exceeded: `createOtp` fails with `PARALLAX_ERR_QUOTA` until one is used or expires.
+   */
+  maxOtpsPerIdentity: number;
+  /**
+   * Resume tokens one identity may hold (about one per device). Default 32.
+   * Why: each is a stored credential row; logins issue them routinely.
+   * Exceeded: issuing one more drops the identity's token that expires soonest (that device must
+   * log in again).
+   */
+  maxResumeTokensPerIdentity: number;
+  /**
+   * How long a resume token lives, in ms; resuming rotates it but never extends it.
+   * Default 1_209_600_000 (14 days).
+   * Why: a bearer token must die on its own; only a password or key login starts a new one.
+   * Exceeded: `resume` fails with `PARALLAX_ERR_AUTH_FAILED`.
+   */
+  resumeTokenTtlMs: number;
+  /**
+   * How long a one-time password lives, in ms. Default 600_000 (10 minutes).
+   * Why: an OTP is meant to be typed in soon after it is made.
+   * Exceeded: `loginWithOtp` fails with `PARALLAX_ERR_AUTH_FAILED`.
+   */
+  otpTtlMs: number;
+  /**
+   * How long a sign-up or device key waits for approval, in ms.
+   * Default 604_800_000 (7 days).
+   * Why: requests nobody decides must not wait forever.
+   * Exceeded: the request expires; a client waiting on it is told (`PARALLAX_ERR_REJECTED`, "the
+   * request expired") at that moment, and the row is swept.
+   */
+  pendingTtlMs: number;
+  /**
+   * How often expired credentials and requests are deleted from the store, in ms. Default 60_000.
+   * Why: expired OTPs, tokens, API keys and requests must not pile up in the database.
+   * Exceeded: — (a sweep deletes everything expired at that moment).
+   */
+  sweepIntervalMs: number;
+  /**
+   * Logins per second admitted server-wide for names and addresses the throttle has no room to
+   * track (every tracked one is locked or busy: a flood). Default 20.
+   * Why: a flood must slow logins down, not stop everyone's.
+   * Exceeded: such logins fail with `PARALLAX_ERR_RATE_LIMITED` ("the server is under a login
+   * flood") until the rate allows one again.
+   */
+  loginFloodRatePerSecond: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -188,6 +265,17 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   loginDelayBaseMs: 1000,
   loginDelayMaxMs: 900_000,
   challengeTimeoutMs: 60_000,
+  maxChallengersPerConnection: 4,
+  maxPreLoginConnectionsPerAddress: 16,
+  maxPendingDevicesPerName: 5,
+  maxApiKeysPerIdentity: 32,
+  maxOtpsPerIdentity: 8,
+  maxResumeTokensPerIdentity: 32,
+  resumeTokenTtlMs: 14 * 24 * 3600 * 1000,
+  otpTtlMs: 10 * 60 * 1000,
+  pendingTtlMs: 7 * 24 * 3600 * 1000,
+  sweepIntervalMs: 60_000,
+  loginFloodRatePerSecond: 20,
 });
 
 /**

@@ -8,12 +8,13 @@ import path from "node:path";
 import type { AddressInfo } from "node:net";
 import type { CapHook, Capability } from "./caps/index.js";
 import { type Limits, resolveLimits } from "./limits.js";
+import type { Clock } from "./clock.js";
 import type { SignUpMode } from "./cred/authorizer.js";
-import { Broker, type Service } from "./login/index.js";
+import { Broker, keyringPair, type ServiceModule } from "./login/index.js";
 import { RpcConnection } from "./rpc/index.js";
-import { LobbyService } from "./services/lobby/lobby-service.js";
-import { WalletService } from "./services/wallet/wallet-service.js";
-import { type BrokerStore, type KeyringPair, SqliteBrokerStore, type WalletStore } from "./store/index.js";
+import { lobby } from "./services/lobby/lobby-service.js";
+import { wallet } from "./services/wallet/wallet-service.js";
+import { type BrokerStore, type KeyringPair, SqliteBrokerStore } from "./store/index.js";
 import {
   attachWebSocketServer,
   listenTcp,
@@ -105,8 +106,11 @@ export interface BrokerServerOptions extends Omit<ServerOptions, "bootstrap"> {
   readonly dataDir?: string;
   /** A store to use instead of opening `dataDir` (the caller closes it). */
   readonly store?: BrokerStore;
-  /** The services to run. Default: the lobby and wallet sync. The admin service always runs. */
-  readonly services?: readonly Service[];
+  /**
+   * The service modules to run, e.g. `[lobby(), wallet()]`. Default: `DEFAULT_SERVICES()`. The
+   * admin service always runs.
+   */
+  readonly services?: readonly ServiceModule[];
   readonly signUp?: SignUpMode;
   /** What new users may attach. Default: every perspective of the default services for members. */
   readonly defaultKeyring?: readonly KeyringPair[];
@@ -114,6 +118,8 @@ export interface BrokerServerOptions extends Omit<ServerOptions, "bootstrap"> {
   readonly anonymousKeyring?: readonly KeyringPair[];
   /** How often the broker looks for changes other processes (the CLI) made, in ms. */
   readonly watchIntervalMs?: number;
+  /** Default: the system clock. */
+  readonly clock?: Clock;
 }
 
 export interface BrokerServer extends ParallaxServer {
@@ -121,15 +127,15 @@ export interface BrokerServer extends ParallaxServer {
   readonly store: BrokerStore;
 }
 
-/** The default keyring of new users: what `npm start` lets them attach. */
-export const DEFAULT_KEYRING: readonly KeyringPair[] = Object.freeze([
-  { service: "lobby", perspective: "member" },
-  { service: "wallet", perspective: "owner" },
-]);
-
-function isWalletStore(store: BrokerStore): store is BrokerStore & WalletStore {
-  return typeof (store as Partial<WalletStore>).updateWallet === "function";
+/** The services `npm start` runs: the lobby and wallet sync (a new set of modules per call). */
+export function DEFAULT_SERVICES(): ServiceModule[] {
+  return [lobby(), wallet()];
 }
+
+/** The default keyring of new users: what the default services grant (lobby member, wallet owner). */
+export const DEFAULT_KEYRING: readonly KeyringPair[] = Object.freeze(
+  DEFAULT_SERVICES().flatMap((m) => m.defaultKeyring.map(keyringPair)),
+);
 
 /**
  * The broker: every connection's bootstrap is a Root that offers only logins; identities and
@@ -139,32 +145,33 @@ export async function startBroker(options: BrokerServerOptions = {}): Promise<Br
   const ownStore = options.store === undefined;
   const store =
     options.store ?? SqliteBrokerStore.open(path.join(options.dataDir ?? "./data", "parallax.db"));
+  let broker: Broker | undefined;
   try {
-    const broker = new Broker({
+    broker = new Broker({
       store,
-      services: options.services ?? [new LobbyService()],
+      services: options.services ?? DEFAULT_SERVICES(),
       signUp: options.signUp,
-      defaultKeyring: options.defaultKeyring ?? DEFAULT_KEYRING,
+      defaultKeyring: options.defaultKeyring,
       anonymousKeyring: options.anonymousKeyring,
       limits: options.limits,
       watchIntervalMs: options.watchIntervalMs,
+      clock: options.clock,
     });
-    if (options.services === undefined && isWalletStore(store)) {
-      broker.addService(new WalletService({ store, broker }));
-    }
-    const server = await startServer({ ...options, bootstrap: (connection) => broker.root(connection) });
+    const running = broker;
+    const server = await startServer({ ...options, bootstrap: (connection) => running.root(connection) });
     return {
       ...server,
       connections: server.connections,
-      broker,
+      broker: running,
       store,
       async close() {
         await server.close();
-        broker.close();
+        running.close();
         if (ownStore) store.close();
       },
     };
   } catch (err) {
+    broker?.close();
     if (ownStore) store.close();
     throw err;
   }

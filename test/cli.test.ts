@@ -60,7 +60,14 @@ describe("parallax user / admin", { timeout: 30_000 }, () => {
   it("lists, approves and rejects pending sign-ups", async () => {
     const store = SqliteBrokerStore.open(path.join(data, "parallax.db"));
     const now = Date.now();
-    const base = { verifier: null, publicKey: null, device: "", remoteAddress: "10.0.0.9", createdAt: now };
+    const base = {
+      identityId: null,
+      verifier: null,
+      publicKey: null,
+      device: "",
+      remoteAddress: "10.0.0.9",
+      createdAt: now,
+    };
     const bob = await store.createPending({
       ...base,
       kind: "signUp",

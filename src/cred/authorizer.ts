@@ -23,7 +23,8 @@ import type {
 import { checkPublicKey, verifyEd25519 } from "./ed25519.js";
 import { checkKdfParams, checkSalt } from "./kdf.js";
 import { fakeVerifier, serverSignature, verifyClientProof } from "./scram.js";
-import { constantTimeEqual, hashSecret, parseApiKey } from "./secrets.js";
+import { RateLimitedError } from "./login-throttle.js";
+import { constantTimeEqual, hashSecret, hasSecretFormat, parseApiKey } from "./secrets.js";
 
 export type SignUpMode = "closed" | "open" | "approval";
 
@@ -39,6 +40,10 @@ export interface PasswordChallenge {
 
 export type SignUpResult = { readonly identity: IdentityRecord } | { readonly pending: PendingRecord };
 
+export type ResumeOutcome =
+  | { readonly kind: "rotated"; readonly identity: IdentityRecord; readonly token: ResumeTokenRecord }
+  | { readonly kind: "reused"; readonly identity: IdentityRecord | undefined };
+
 export interface Authorizer {
   passwordChallenge(username: string): Promise<PasswordChallenge>;
   /** The identity owning `publicKey` if it is `username`'s; `known` tells whether the user exists. */
@@ -52,15 +57,20 @@ export interface Authorizer {
     now: number,
   ): Promise<{ identity: IdentityRecord; apiKey: ApiKeyRecord } | undefined>;
   checkOtp(username: string, otp: string, now: number): Promise<IdentityRecord | undefined>;
-  checkResumeToken(
-    token: string,
-    now: number,
-  ): Promise<{ identity: IdentityRecord; token: ResumeTokenRecord } | undefined>;
+  /**
+   * Resumes with `token`: if it is live, replaces it by the token hashed `nextHash` (same family,
+   * same expiry) and answers the identity; if it was rotated already (someone replays a copy),
+   * revokes its whole family and answers `reused`; else undefined.
+   */
+  rotateResumeToken(token: string, nextHash: Uint8Array, now: number): Promise<ResumeOutcome | undefined>;
   signUp(username: string, verifier: StoredVerifier, remoteAddress: string): Promise<SignUpResult>;
   /**
-   * Records a device key waiting for approval. An unknown user's request is recorded the same
-   * way (so the answer never tells whether the name exists); it can only ever be rejected. At
-   * most `MAX_PENDING_DEVICES` requests wait per name: beyond that the newest is answered again.
+   * Records a device key waiting for approval, bound to the identity the name belongs to now. An
+   * unknown name's request is recorded the same way (so the answer never tells whether the name
+   * exists) with no identity: it can never be approved, not even by the name's later owner. The
+   * same key asking again gets its own request back; at most `maxPendingDevicesPerName` wait
+   * per name, and beyond that the request is refused (RATE_LIMITED) — never answered with
+   * another key's request.
    */
   requestDevice(
     identity: IdentityRecord | undefined,
@@ -68,6 +78,8 @@ export interface Authorizer {
     publicKey: Uint8Array,
     device: string,
     remoteAddress: string,
+    /** Runs (and may throw to refuse) only before a new request is filed, not for a repeat. */
+    admit?: () => void,
   ): Promise<PendingRecord>;
 }
 
@@ -77,13 +89,12 @@ export interface StoreAuthorizerOptions {
   readonly defaultKeyring: readonly KeyringPair[];
   /** How long a pending request waits before it expires. Default 7 days. */
   readonly pendingTtlMs?: number;
+  /** Device-key requests that may wait per name. Default 5. */
+  readonly maxPendingDevicesPerName?: number;
   readonly now?: () => number;
 }
 
 const MAX_NAME_CHARS = 64;
-
-/** Device keys that may wait for approval per user name at once. */
-export const MAX_PENDING_DEVICES = 5;
 
 /**
  * A user name in its one stored form (NFKC); refuses empty, over-long, padded and control-character
@@ -120,6 +131,7 @@ export function checkVerifier(v: StoredVerifier): void {
 export class StoreAuthorizer implements Authorizer {
   readonly #now: () => number;
   readonly #pendingTtlMs: number;
+  readonly #maxPendingDevices: number;
 
   constructor(
     private readonly store: BrokerStore,
@@ -127,6 +139,7 @@ export class StoreAuthorizer implements Authorizer {
   ) {
     this.#now = options.now ?? Date.now;
     this.#pendingTtlMs = options.pendingTtlMs ?? 7 * 24 * 3600 * 1000;
+    this.#maxPendingDevices = options.maxPendingDevicesPerName ?? 5;
   }
 
   async passwordChallenge(username: string): Promise<PasswordChallenge> {
@@ -179,15 +192,19 @@ export class StoreAuthorizer implements Authorizer {
     return (await this.store.consumeOtp(identity.id, hashSecret(otp), now)) ? identity : undefined;
   }
 
-  async checkResumeToken(
+  async rotateResumeToken(
     token: string,
+    nextHash: Uint8Array,
     now: number,
-  ): Promise<{ identity: IdentityRecord; token: ResumeTokenRecord } | undefined> {
-    const record = await this.store.findResumeToken(hashSecret(token), now);
-    if (record === undefined) return undefined;
-    const identity = await this.store.findIdentityById(record.identityId);
-    if (identity === undefined || identity.suspended || identity.epoch !== record.epoch) return undefined;
-    return { identity, token: record };
+  ): Promise<ResumeOutcome | undefined> {
+    if (!hasSecretFormat("pxr", token)) return undefined;
+    const rotated = await this.store.rotateResumeToken(hashSecret(token), nextHash, now);
+    if (rotated === undefined) return undefined;
+    const identity = await this.store.findIdentityById(rotated.token.identityId);
+    if (rotated.kind === "reused") return { kind: "reused", identity };
+    if (identity === undefined || identity.suspended || identity.epoch !== rotated.token.epoch)
+      return undefined;
+    return { kind: "rotated", identity, token: rotated.token };
   }
 
   async signUp(username: string, verifier: StoredVerifier, remoteAddress: string): Promise<SignUpResult> {
@@ -213,6 +230,7 @@ export class StoreAuthorizer implements Authorizer {
       {
         kind: "signUp",
         username,
+        identityId: null,
         verifier,
         publicKey: null,
         device: "",
@@ -231,17 +249,31 @@ export class StoreAuthorizer implements Authorizer {
     publicKey: Uint8Array,
     device: string,
     remoteAddress: string,
+    admit: () => void = () => {},
   ): Promise<PendingRecord> {
     const now = this.#now();
-    const waiting = (await this.store.listPending(now, username)).filter((p) => p.kind === "deviceKey");
+    // Requests for the name's current owner only: those filed while the name was free (or held
+    // by an identity since deleted) neither count against the owner's cap nor reach the owner.
+    const owner = identity?.id ?? null;
+    const waiting = (await this.store.listPending(now, username)).filter(
+      (p) => p.kind === "deviceKey" && p.identityId === owner,
+    );
     const same = waiting.find((p) => p.publicKey !== null && constantTimeEqual(p.publicKey, publicKey));
+    // The same key asking again: the request it already filed (it proved that key just now).
     if (same !== undefined) return same;
-    const newest = waiting[waiting.length - 1];
-    if (newest !== undefined && waiting.length >= MAX_PENDING_DEVICES) return newest;
+    if (waiting.length >= this.#maxPendingDevices) {
+      throw new RateLimitedError(
+        `${this.#maxPendingDevices} new devices already wait for approval for this name; ` +
+          "approve or reject one from a password login first",
+        60_000,
+      );
+    }
+    admit();
     return this.store.createPending(
       {
         kind: "deviceKey",
         username,
+        identityId: identity?.id ?? null,
         verifier: null,
         publicKey,
         device,

@@ -91,3 +91,33 @@ export function passwordBytes(password: string): Uint8Array {
     throw new ParallaxError(ErrorCode.BAD_ARGUMENT, "password must be a string");
   return utf8.encode(password.normalize("NFKC"));
 }
+
+/**
+ * `kdf` remembering its last `maxEntries` results, keyed by (password, salt, parameters): the
+ * wallet client derives the same SaltedPassword for its login and its keys, and tests derive
+ * each (password, salt) once. Each caller gets its own copy of the bytes. Keep `maxEntries`
+ * small outside tests: the cache holds SaltedPasswords in memory.
+ */
+export function memoizeKdf(kdf: Kdf, maxEntries = 1): Kdf {
+  const cache = new Map<string, Promise<Uint8Array>>();
+  return {
+    name: kdf.name,
+    async derive(password: string, salt: Uint8Array, params: KdfParams): Promise<Uint8Array> {
+      const key = JSON.stringify([
+        password,
+        Array.from(salt),
+        params.memoryKiB,
+        params.iterations,
+        params.parallelism,
+      ]);
+      let v = cache.get(key);
+      if (v === undefined) {
+        v = kdf.derive(password, salt, params);
+        cache.set(key, v);
+        v.catch(() => cache.delete(key));
+        while (cache.size > maxEntries) cache.delete(cache.keys().next().value as string);
+      }
+      return (await v).slice();
+    },
+  };
+}

@@ -26,6 +26,7 @@ import {
   SignUpOutcome_Which,
 } from "../wire/gen/broker.js";
 import type { KeyObject } from "node:crypto";
+import { readKdf } from "./broker-wire.js";
 
 let defaultKdf: Kdf | undefined;
 
@@ -59,12 +60,7 @@ export async function loginWithPassword(
   using challenger = start.challenger;
   const salt = start.salt.slice();
   const k = start.kdf;
-  const kdf: KdfParams = {
-    algorithm: k.algorithm as "argon2id",
-    memoryKiB: k.memoryKiB,
-    iterations: k.iterations,
-    parallelism: k.parallelism,
-  };
+  const kdf: KdfParams = readKdf(k);
   // A hostile server must not make us run a weak (or enormous) KDF.
   checkKdfParams(kdf);
   const serverNonce = start.serverNonce.slice();
@@ -110,13 +106,17 @@ export async function signUp(
     : { pending: outcome.pending };
 }
 
-/** Logs in with an Ed25519 key. A key the user has not registered yet answers `pending`. */
+/**
+ * Logs in with an Ed25519 key. A key the user has not registered yet answers `pending`: a
+ * request for this key, named `device`, that the owner or an admin approves.
+ */
 export async function loginWithKey(
   root: Root,
   username: string,
   key: { publicKey: Uint8Array; privateKey: KeyObject },
+  options: { device?: string } = {},
 ): Promise<SignUpResult> {
-  const start = await root.loginWithKey({ username, publicKey: key.publicKey });
+  const start = await root.loginWithKey({ username, publicKey: key.publicKey, device: options.device ?? "" });
   using challenger = start.challenger;
   const message = keyLoginMessage({
     username: username.normalize("NFKC"),

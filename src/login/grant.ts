@@ -1,39 +1,61 @@
 /**
  * Grants: the CallScopes the login layer hangs on everything a login hands out.
  *
- * A `Session` is one login (one Identity capability) on one connection. An `Attachment` is one
- * Perspective attached through a session. The RPC engine asks them before every call through a
- * capability they handed out (directly or in the results of such calls) and counts what the peer
- * holds under them.
+ * A `Login` is one successful login (one Identity capability) on one connection. An `Attachment`
+ * is one Perspective attached through a login. Both are `Grant`s: the RPC engine asks them before
+ * every call through a capability they handed out (directly or in the results of such calls) and
+ * counts what the peer holds under them; `grantOf(ctx)` tells a method which grant its call came
+ * through.
  *
  * Invariants:
- * - Once a session is revoked (its identity's epoch moved on, the connection closed, logout), every
- *   call under it and under its attachments fails with PARALLAX_ERR_REVOKED, and it never admits
- *   a call again.
+ * - Once a login ends (its identity's epoch moved on, the connection closed, logout, release),
+ *   every call under it and under its attachments fails with PARALLAX_ERR_REVOKED, and it never
+ *   admits a call again.
  * - `detached` runs exactly once per attachment: `Attachment.end` is idempotent.
  * - Per-identity usage (calls in flight, capabilities held) is summed over all the identity's
- *   sessions on all connections; each admitted call is counted out exactly once.
+ *   logins on all connections; each admitted call is counted out exactly once.
+ *
+ * Tests: test/login/authority.test.ts, test/login/hardening.test.ts
  */
-import type { Capability, CallScope } from "../caps/index.js";
+import { type CallContext, type CallScope, type Capability, primaryScope } from "../caps/index.js";
 import { ErrorCode, ParallaxError } from "../errors.js";
+import type { RpcConnection } from "../rpc/index.js";
 import type { KeyringPair } from "../store/index.js";
 import type { AuthMethodName, IdentityView, Perspective } from "./perspective.js";
+
+/** Why an attachment (or a login) ended. Services act on `kind`; `message` is for people. */
+export interface DetachReason {
+  readonly kind: DetachKind;
+  readonly message: string;
+}
+
+/**
+ * - `detached`: the client called `Perspective.detach()`;
+ * - `released`: the client let go of every reference the attachment (or login) handed out;
+ * - `disconnected`: the connection closed, or the broker shut down;
+ * - `revoked`: the login ended: the credentials changed, the user logged out or was suspended.
+ */
+export type DetachKind = "detached" | "released" | "disconnected" | "revoked";
+
+export function detachReason(kind: DetachKind, message: string): DetachReason {
+  return Object.freeze({ kind, message });
+}
 
 /** What one identity uses across all its connections. */
 export class IdentityUsage {
   callsInFlight = 0;
   exports = 0;
-  readonly sessions = new Set<Session>();
+  readonly logins = new Set<Login>();
 
   constructor(
     readonly maxCalls: number,
     readonly maxExports: number,
-    /** Runs when the identity has no session, call or capability left (the broker forgets it). */
+    /** Runs when the identity has no login, call or capability left (the broker forgets it). */
     readonly onIdle: (usage: IdentityUsage) => void,
   ) {}
 
   get idle(): boolean {
-    return this.sessions.size === 0 && this.callsInFlight === 0 && this.exports === 0;
+    return this.logins.size === 0 && this.callsInFlight === 0 && this.exports === 0;
   }
 
   /** Tells the owner once nothing is left. */
@@ -42,39 +64,68 @@ export class IdentityUsage {
   }
 }
 
-export class Session implements CallScope {
-  #revoked: ParallaxError | undefined;
-  /** Capabilities the peer holds under this session and its attachments. */
+/** A scope the login layer hands capabilities out under: a login, or an attachment of one. */
+export interface Grant extends CallScope {
+  /** The login this grant belongs to (itself, for a login). */
+  readonly login: Login;
+  /** Who is acting: the identity, keyring and epoch of the login. */
+  readonly view: IdentityView;
+  /** The attached Perspective, for an attachment; undefined for a login. */
+  readonly perspective: Perspective | undefined;
+}
+
+/** The grant a call came through, or undefined for a call that came through no login. */
+export function grantOf(ctx: CallContext): Grant | undefined {
+  const scope = primaryScope(ctx.origin?.scope);
+  return scope instanceof Login || scope instanceof Attachment ? scope : undefined;
+}
+
+export class Login implements Grant {
+  #ended: ParallaxError | undefined;
+  /** Capabilities the peer holds under this login and its attachments. */
   #exports = 0;
   readonly attachments = new Set<Attachment>();
   readonly view: IdentityView;
-  /** Set by the broker: runs when the peer let go of everything this session handed out. */
-  onReleased: (session: Session) => void = () => {};
+  /**
+   * Resume-token families this login continues or issued: ending this login alone (`logout`)
+   * deletes them, so the device it was made on cannot quietly come back.
+   */
+  readonly resumeFamilies: Uint8Array[] = [];
+  /** Set by the broker: runs when the peer let go of everything this login handed out. */
+  onReleased: (login: Login) => void = () => {};
 
   constructor(
     readonly usage: IdentityUsage,
     view: IdentityView,
-    /** Describes the credential: "password", "api key 3 (ci)". */
-    readonly grant: string,
-    /** The connection the session's Identity was handed out on. */
-    readonly connection: object,
-    /** Resume tokens issued from this session carry this keyring (null = the identity's own). */
+    /** Describes the credential, for people: "password", "api key 3 (ci)". */
+    readonly credentialLabel: string,
+    /** The connection the login's Identity was handed out on. */
+    readonly connection: RpcConnection,
+    /** Resume tokens issued from this login carry this keyring (null = the identity's own). */
     readonly attenuated: readonly KeyringPair[] | null,
   ) {
     this.view = view;
   }
 
-  get revoked(): ParallaxError | undefined {
-    return this.#revoked;
+  get login(): Login {
+    return this;
+  }
+
+  get perspective(): undefined {
+    return undefined;
+  }
+
+  get ended(): ParallaxError | undefined {
+    return this.#ended;
   }
 
   get authMethod(): AuthMethodName {
     return this.view.authMethod;
   }
 
-  /** Throws PARALLAX_ERR_REVOKED once this session ended. */
+  /** Throws PARALLAX_ERR_REVOKED once this login ended. */
   check(): void {
-    if (this.#revoked !== undefined) throw this.#revoked;
+    if (this.#ended !== undefined) throw this.#ended;
   }
 
   enterCall(): void {
@@ -110,25 +161,25 @@ export class Session implements CallScope {
   leaveExport(): void {
     this.usage.exports--;
     this.#exports--;
-    if (this.#exports === 0 && this.#revoked === undefined) this.onReleased(this);
+    if (this.#exports === 0 && this.#ended === undefined) this.onReleased(this);
     this.usage.settle();
   }
 
-  /** Ends the session and detaches its attachments. Idempotent; the first reason stays. */
-  revoke(reason: string): void {
-    if (this.#revoked !== undefined) return;
-    this.#revoked = new ParallaxError(ErrorCode.REVOKED, reason);
+  /** Ends the login and detaches its attachments. Idempotent; the first reason stays. */
+  end(reason: DetachReason): void {
+    if (this.#ended !== undefined) return;
+    this.#ended = new ParallaxError(ErrorCode.REVOKED, reason.message);
     for (const a of [...this.attachments]) a.end(reason);
   }
 }
 
-export class Attachment implements CallScope {
+export class Attachment implements Grant {
   #ended: ParallaxError | undefined;
   /** Capabilities the peer holds under this attachment; when it drops to 0 the attachment ends. */
   #exports = 0;
 
   constructor(
-    readonly session: Session,
+    readonly login: Login,
     readonly service: string,
     readonly perspectiveName: string,
     /** The Perspective the service handed out (after `attached`). */
@@ -137,43 +188,47 @@ export class Attachment implements CallScope {
     readonly client: Capability | null,
   ) {}
 
+  get view(): IdentityView {
+    return this.login.view;
+  }
+
   get ended(): boolean {
     return this.#ended !== undefined;
   }
 
   check(): void {
     if (this.#ended !== undefined) throw this.#ended;
-    this.session.check();
+    this.login.check();
   }
 
   enterCall(): void {
     if (this.#ended !== undefined) throw this.#ended;
-    this.session.enterCall();
+    this.login.enterCall();
   }
 
   leaveCall(): void {
-    this.session.leaveCall();
+    this.login.leaveCall();
   }
 
   enterExport(): void {
     if (this.#ended !== undefined) throw this.#ended;
-    this.session.enterExport();
+    this.login.enterExport();
     this.#exports++;
   }
 
   leaveExport(): void {
     // The peer let go of the perspective and everything it handed out: that detaches it.
-    if (--this.#exports === 0) this.end("released by the client");
-    this.session.leaveExport();
+    if (--this.#exports === 0) this.end(detachReason("released", "released by the client"));
+    this.login.leaveExport();
   }
 
   /** Ends the attachment: calls `detached` once and drops the client capability. */
-  end(reason: string): void {
+  end(reason: DetachReason): void {
     if (this.#ended !== undefined) return;
-    this.#ended = new ParallaxError(ErrorCode.REVOKED, reason);
-    this.session.attachments.delete(this);
+    this.#ended = new ParallaxError(ErrorCode.REVOKED, reason.message);
+    this.login.attachments.delete(this);
     try {
-      this.perspective.detached(this.client, this.session.view, reason);
+      this.perspective.detached(this.client, this.login.view, reason);
     } catch {
       // a failing detached() must not stop the others
     }

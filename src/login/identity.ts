@@ -1,78 +1,76 @@
 /**
- * The Identity capability: one login of one user on one connection (its Session).
+ * The Identity capability: one login of one user on one connection (its Login).
  *
  * Invariants:
  * - `attach` hands out a Perspective only for a pair on this login's keyring, bound to a new
- *   Attachment under this session.
- * - Credential minting and changes (API keys, OTPs, public keys, password) need a password login.
- * - Every credential change commits its epoch bump, then revokes every older login of the user
+ *   Attachment under this login.
+ * - Minting and changing credentials (API keys, OTPs, public keys, the password, logging out
+ *   everywhere) needs a password login; every such write names this login as its actor, and the
+ *   store refuses it (PARALLAX_ERR_REVOKED) unless this login's epoch is still current inside
+ *   the write's own transaction — no check-then-commit across two transactions.
+ * - A change that bumps the epoch commits first, then revokes every older login of the user
  *   (this one included) before the call returns.
+ * - `logout` ends this login alone; only `logoutEverywhere` (a password login) ends the others.
+ *
+ * Tests: test/login/identity.test.ts, test/login/hardening.test.ts
  */
 import { type CallContext, type Capability, scoped } from "../caps/index.js";
-import { normalizeUsername } from "../cred/authorizer.js";
 import { checkPublicKey } from "../cred/ed25519.js";
-import { hashSecret, newSecret } from "../cred/secrets.js";
+import { hashSecret, newSecret, randomBytes } from "../cred/secrets.js";
 import { ErrorCode, ParallaxError } from "../errors.js";
-import type { AuditEntry, KeyringPair } from "../store/index.js";
-import {
-  AuthMethod,
-  type Identity$Server,
-  type Identity_addPublicKey_Params,
-  type Identity_attach_Params,
-  type Identity_changePassword_Params,
-  type Identity_createApiKey_Params,
-  type Identity_decideDevice_Params,
-  type Identity_issueResumeToken_Params,
-  type Identity_revokeApiKey_Params,
-  type Identity_revokePublicKey_Params,
-  type KeyringEntry,
-  PendingKind,
-  type PendingRequest$Shape,
-  type WhoAmI$Shape,
+import type { AuditKind } from "../store/index.js";
+import type {
+  Identity$Server,
+  Identity_addPublicKey_Params,
+  Identity_attach_Params,
+  Identity_changePassword_Params,
+  Identity_createApiKey_Params,
+  Identity_decideDevice_Params,
+  Identity_issueResumeToken_Params,
+  Identity_revokeApiKey_Params,
+  Identity_revokePublicKey_Params,
+  WhoAmI$Shape,
 } from "../wire/gen/broker.js";
-import type * as $ from "capnp-ts";
-import { ADMIN_PAIR, type Broker, OTP_TTL_MS, onKeyring, RESUME_TOKEN_TTL_MS } from "./broker.js";
-import { Attachment, type Session } from "./grant.js";
-import type { AuthMethodName } from "./perspective.js";
-import { readDevice, readVerifier } from "./root.js";
+import { actorOf, auditEntry } from "./audit.js";
+import type { Broker } from "./broker.js";
+import {
+  AUTH_METHOD,
+  apiKeyInfo,
+  describeMethod,
+  pendingInfo,
+  readDescription,
+  readDevice,
+  readVerifier,
+} from "./broker-wire.js";
+import { Attachment, detachReason, type Login } from "./grant.js";
+import { ADMIN_PAIR, onKeyring, readKeyring } from "./keyring.js";
 
-const MAX_DESCRIPTION_CHARS = 200;
-const MAX_KEYRING_ENTRIES = 256;
-
-const AUTH_METHOD: Record<AuthMethodName, AuthMethod> = {
-  password: AuthMethod.PASSWORD,
-  publicKey: AuthMethod.PUBLIC_KEY,
-  apiKey: AuthMethod.API_KEY,
-  otp: AuthMethod.OTP,
-  resume: AuthMethod.RESUME,
-  anonymous: AuthMethod.ANONYMOUS,
-  signUp: AuthMethod.SIGN_UP,
-};
+/** Bytes of a resume-token family id. */
+const FAMILY_BYTES = 16;
 
 export class IdentityServer implements Identity$Server {
   constructor(
     private readonly broker: Broker,
-    private readonly session: Session,
+    private readonly login: Login,
   ) {}
 
   get #view() {
-    return this.session.view;
+    return this.login.view;
   }
 
-  #audit(kind: AuditEntry["kind"], detail: string): AuditEntry {
-    return {
-      kind,
-      identityId: this.#view.id,
-      username: this.#view.name,
-      remoteAddress: (this.session.connection as { remoteAddress?: string }).remoteAddress ?? "",
-      detail,
-    };
+  #audit(kind: AuditKind, detail: string) {
+    return auditEntry(this.login, kind, detail);
+  }
+
+  /** The write context of a credential change made by this login. */
+  #as(kind: AuditKind, detail: string) {
+    return { actor: actorOf(this.login), audit: this.#audit(kind, detail) };
   }
 
   /** Password logins only (and sign-ups, which just proved the password by setting it). */
   #needPassword(what: string): void {
-    this.session.check();
-    const m = this.session.authMethod;
+    this.login.check();
+    const m = this.login.authMethod;
     if (m !== "password" && m !== "signUp") {
       throw new ParallaxError(
         ErrorCode.PERMISSION_DENIED,
@@ -82,25 +80,30 @@ export class IdentityServer implements Identity$Server {
   }
 
   #needAccount(): number {
-    this.session.check();
-    if (this.#view.id < 0)
+    this.login.check();
+    if (this.#view.anonymous)
       throw new ParallaxError(ErrorCode.PERMISSION_DENIED, "anonymous logins have no account");
     return this.#view.id;
   }
 
   whoami(): { info: WhoAmI$Shape } {
-    const attached = this.broker.sessionsOn(this.session.connection).flatMap((s) =>
-      [...s.attachments].map((a) => ({
+    this.login.check();
+    // What this user's logins on this connection hold; other users sharing the connection stay private.
+    const logins = this.#view.anonymous
+      ? [this.login]
+      : this.broker.loginsOf(this.#view.id, this.login.connection);
+    const attached = logins.flatMap((l) =>
+      [...l.attachments].map((a) => ({
         service: a.service,
         perspective: a.perspectiveName,
-        grant: s.grant,
+        grant: l.credentialLabel,
       })),
     );
     return {
       info: {
         name: this.#view.name,
         authMethod: AUTH_METHOD[this.#view.authMethod],
-        grant: this.session.grant,
+        grant: this.login.credentialLabel,
         keyring: [...this.#view.keyring],
         epoch: BigInt(this.#view.epoch),
         attached,
@@ -110,102 +113,112 @@ export class IdentityServer implements Identity$Server {
   }
 
   keyring() {
+    this.login.check();
     return { entries: [...this.#view.keyring] };
   }
 
   async attach(params: Identity_attach_Params, _ctx: CallContext) {
-    this.session.check();
-    const pair = { service: params.service, perspective: params.perspective };
-    if (!onKeyring(this.#view.keyring, pair)) {
-      throw new ParallaxError(
-        ErrorCode.PERMISSION_DENIED,
-        `("${pair.service}", "${pair.perspective}") is not on this login's keyring`,
-      );
-    }
-    const service = this.broker.service(pair.service);
-    if (service === undefined) {
-      throw new ParallaxError(ErrorCode.NOT_FOUND, `service "${pair.service}" is not running on this server`);
-    }
-    if (this.session.attachments.size >= this.broker.limits.maxAttachmentsPerLogin) {
-      throw new ParallaxError(
-        ErrorCode.QUOTA,
-        `this login has ${this.session.attachments.size} perspectives attached (maxAttachmentsPerLogin); detach one first`,
-      );
-    }
     const client: Capability | null = params.hasClient() ? params.client : null;
+    let owned = false;
     try {
+      this.login.check();
+      const pair = { service: params.service, perspective: params.perspective };
+      if (!onKeyring(this.#view.keyring, pair)) {
+        throw new ParallaxError(
+          ErrorCode.PERMISSION_DENIED,
+          `("${pair.service}", "${pair.perspective}") is not on this login's keyring`,
+        );
+      }
+      const service = this.broker.service(pair.service);
+      if (service === undefined) {
+        throw new ParallaxError(
+          ErrorCode.NOT_FOUND,
+          `service "${pair.service}" is not running on this server`,
+        );
+      }
+      if (this.login.attachments.size >= this.broker.limits.maxAttachmentsPerLogin) {
+        throw new ParallaxError(
+          ErrorCode.QUOTA,
+          `this login has ${this.login.attachments.size} perspectives attached (maxAttachmentsPerLogin); detach one first`,
+        );
+      }
       const found = await service.getPerspectiveForIdentity(pair.perspective, this.#view);
-      this.session.check();
+      this.login.check();
       const perspective = await found.attached(client, this.#view);
-      const attachment = new Attachment(this.session, pair.service, pair.perspective, perspective, client);
-      this.session.attachments.add(attachment);
-      if (this.session.revoked !== undefined) {
-        attachment.end(this.session.revoked.message);
-        throw this.session.revoked;
+      const attachment = new Attachment(this.login, pair.service, pair.perspective, perspective, client);
+      owned = true;
+      this.login.attachments.add(attachment);
+      if (this.login.ended !== undefined) {
+        attachment.end(detachReason("revoked", this.login.ended.message));
+        throw this.login.ended;
       }
       return { perspective: scoped(perspective.capability(), attachment) };
     } catch (err) {
-      if (client !== null && !client.disposed && !this.#ownedByAttachment(client)) client.dispose();
+      if (client !== null && !owned) client.dispose();
       throw err;
     }
-  }
-
-  #ownedByAttachment(client: Capability): boolean {
-    for (const a of this.session.attachments) if (a.client === client) return true;
-    return false;
   }
 
   async changePassword(params: Identity_changePassword_Params) {
     this.#needPassword("changing the password");
     const id = this.#needAccount();
     const verifier = readVerifier(params.newVerifier);
-    // Services whose data is keyed to the password (the wallet) may refuse or take over.
-    await this.broker.beforePasswordChange(id);
     const epoch = await this.broker.store.changeVerifier(
       id,
       verifier,
-      this.#audit("credential", "password changed"),
+      this.#as("credential", "password changed"),
     );
     this.broker.revokeIdentity(id, epoch, "the password was changed");
   }
 
   async issueResumeToken(params: Identity_issueResumeToken_Params) {
     const id = this.#needAccount();
-    const m = this.session.authMethod;
-    if (m === "apiKey" || m === "otp") {
-      // A token would outlive the key's expiry or the OTP's single use.
+    const m = this.login.authMethod;
+    if (m === "apiKey" || m === "otp" || m === "resume") {
       throw new ParallaxError(
         ErrorCode.PERMISSION_DENIED,
-        `resume tokens cannot be issued to a login made with ${describeMethod(m)}`,
+        m === "resume"
+          ? "a resumed login gets its next token from Root.resume; it cannot issue more"
+          : `resume tokens cannot be issued to a login made with ${describeMethod(m)}`,
       );
     }
     const device = readDevice(params.device);
     const token = newSecret("pxr");
-    const expiresAt = this.broker.now() + RESUME_TOKEN_TTL_MS;
-    await this.broker.store.createResumeToken({
-      identityId: id,
-      tokenHash: hashSecret(token),
-      epoch: this.#view.epoch,
-      device,
-      keyring: this.session.attenuated,
-      expiresAt,
-    });
-    this.session.check();
+    const family = randomBytes(FAMILY_BYTES);
+    const expiresAt = this.broker.clock.now() + this.broker.limits.resumeTokenTtlMs;
+    await this.broker.store.createResumeToken(
+      {
+        identityId: id,
+        tokenHash: hashSecret(token),
+        epoch: this.#view.epoch,
+        device,
+        keyring: this.login.attenuated,
+        expiresAt,
+        family,
+      },
+      {
+        actor: actorOf(this.login),
+        max: this.broker.limits.maxResumeTokensPerIdentity,
+        now: this.broker.clock.now(),
+      },
+    );
+    this.login.resumeFamilies.push(family);
+    this.login.check();
     return { token, expiresAt: BigInt(expiresAt) };
   }
 
   async createApiKey(params: Identity_createApiKey_Params) {
     this.#needPassword("minting an API key");
     const id = this.#needAccount();
-    const description = params.description;
-    if (description.length > MAX_DESCRIPTION_CHARS) {
+    const description = readDescription(params.description);
+    const keyring = readKeyring(params.keyring);
+    if (keyring.length === 0) {
       throw new ParallaxError(
         ErrorCode.BAD_ARGUMENT,
-        `a description has at most ${MAX_DESCRIPTION_CHARS} characters`,
+        "an API key needs the (service, perspective) pairs it may attach; an empty keyring grants nothing",
       );
     }
-    const wanted = readKeyring(params.keyring);
-    for (const pair of wanted) {
+    for (const pair of keyring) {
       if (!onKeyring(this.#view.keyring, pair)) {
         throw new ParallaxError(
           ErrorCode.PERMISSION_DENIED,
@@ -214,11 +227,10 @@ export class IdentityServer implements Identity$Server {
       }
     }
     const expiresAt = Number(params.expiresAt);
-    const now = this.broker.now();
-    if (expiresAt !== 0 && expiresAt <= now) {
+    const now = this.broker.clock.now();
+    if (!Number.isSafeInteger(expiresAt) || expiresAt < 0 || (expiresAt !== 0 && expiresAt <= now)) {
       throw new ParallaxError(ErrorCode.BAD_ARGUMENT, "expiresAt is in the past (0 means never)");
     }
-    const keyring = wanted.length === 0 ? [...this.#view.keyring] : wanted;
     let secret = "";
     const key = await this.broker.store.createApiKey(
       { identityId: id, description, keyring, createdAt: now, expiresAt },
@@ -226,7 +238,10 @@ export class IdentityServer implements Identity$Server {
         secret = newSecret("pxk", keyId);
         return hashSecret(secret);
       },
-      this.#audit("credential", `api key created: ${description}`),
+      {
+        ...this.#as("credential", `api key created: ${description}`),
+        max: this.broker.limits.maxApiKeysPerIdentity,
+      },
     );
     return { key: apiKeyInfo(key), secret };
   }
@@ -241,7 +256,7 @@ export class IdentityServer implements Identity$Server {
     this.#needPassword("revoking an API key");
     const id = this.#needAccount();
     const keyId = Number(params.id);
-    const epoch = await this.broker.store.revokeApiKey(id, keyId, this.#audit("revoked", `api key ${keyId}`));
+    const epoch = await this.broker.store.revokeApiKey(id, keyId, this.#as("revoked", `api key ${keyId}`));
     if (epoch === undefined) throw new ParallaxError(ErrorCode.NOT_FOUND, `you have no API key ${keyId}`);
     this.broker.revokeIdentity(id, epoch, `API key ${keyId} was revoked`);
   }
@@ -250,13 +265,15 @@ export class IdentityServer implements Identity$Server {
     this.#needPassword("making a one-time password");
     const id = this.#needAccount();
     const otp = newSecret("pxo");
-    const expiresAt = this.broker.now() + OTP_TTL_MS;
-    await this.broker.store.createOtp({
-      identityId: id,
-      otpHash: hashSecret(otp),
-      epoch: this.#view.epoch,
-      expiresAt,
-    });
+    const expiresAt = this.broker.clock.now() + this.broker.limits.otpTtlMs;
+    await this.broker.store.createOtp(
+      { identityId: id, otpHash: hashSecret(otp), epoch: this.#view.epoch, expiresAt },
+      {
+        actor: actorOf(this.login),
+        max: this.broker.limits.maxOtpsPerIdentity,
+        now: this.broker.clock.now(),
+      },
+    );
     return { otp, expiresAt: BigInt(expiresAt) };
   }
 
@@ -270,7 +287,7 @@ export class IdentityServer implements Identity$Server {
       id,
       key,
       device,
-      this.#audit("credential", `public key added (${device})`),
+      this.#as("credential", `public key added (${device})`),
     );
   }
 
@@ -287,7 +304,7 @@ export class IdentityServer implements Identity$Server {
     const epoch = await this.broker.store.revokePublicKey(
       id,
       params.publicKey.slice(),
-      this.#audit("revoked", "public key"),
+      this.#as("revoked", "public key"),
     );
     if (epoch === undefined) throw new ParallaxError(ErrorCode.NOT_FOUND, "you have no such public key");
     this.broker.revokeIdentity(id, epoch, "a public key was revoked");
@@ -295,72 +312,39 @@ export class IdentityServer implements Identity$Server {
 
   async pendingDevices() {
     this.#needPassword("listing pending devices");
-    this.#needAccount();
-    const all = await this.broker.store.listPending(this.broker.now(), this.#view.name);
-    return { requests: all.filter((p) => p.kind === "deviceKey").map(pendingInfo) };
+    const id = this.#needAccount();
+    const requests = await this.broker.store.listDeviceRequests(id, this.broker.clock.now());
+    return { requests: requests.map(pendingInfo) };
   }
 
   async decideDevice(params: Identity_decideDevice_Params) {
     this.#needPassword("approving a device");
-    this.#needAccount();
-    const id = Number(params.id);
-    const request = await this.broker.store.findPending(id);
-    if (request === undefined || request.kind !== "deviceKey" || request.username !== this.#view.name) {
-      throw new ParallaxError(ErrorCode.NOT_FOUND, `you have no pending device ${id}`);
+    const id = this.#needAccount();
+    const requestId = Number(params.id);
+    const request = await this.broker.store.findPending(requestId);
+    if (request === undefined || request.kind !== "deviceKey" || request.identityId !== id) {
+      throw new ParallaxError(ErrorCode.NOT_FOUND, `you have no pending device ${requestId}`);
     }
-    await this.broker.decide(id, params.approve, params.reason, this.#view.name);
+    await this.broker.decide(requestId, params.approve, params.reason, {
+      name: this.#view.name,
+      actor: actorOf(this.login) ?? null,
+      address: this.login.connection.remoteAddress ?? "",
+    });
   }
 
   async logout() {
+    this.login.check();
+    if (!this.#view.anonymous && this.login.resumeFamilies.length > 0) {
+      await this.broker.store.deleteResumeFamilies(this.#view.id, this.login.resumeFamilies);
+    }
+    if (!this.#view.anonymous) await this.broker.store.audit(this.#audit("revoked", "logout (this login)"));
+    this.broker.endLogin(this.login, detachReason("revoked", "logged out"));
+  }
+
+  async logoutEverywhere() {
+    this.#needPassword("logging out everywhere");
     const id = this.#needAccount();
-    const epoch = await this.broker.store.bumpEpoch(id, this.#audit("revoked", "logout"));
-    this.broker.revokeIdentity(id, epoch, "logged out");
+    const epoch = await this.broker.store.bumpEpoch(id, this.#as("revoked", "logout everywhere"));
+    this.broker.revokeIdentity(id, epoch, "logged out everywhere");
   }
-}
-
-function describeMethod(m: AuthMethodName): string {
-  return {
-    password: "a password",
-    publicKey: "a public key",
-    apiKey: "an API key",
-    otp: "a one-time password",
-    resume: "a resume token",
-    anonymous: "no credential (anonymous)",
-    signUp: "a sign-up",
-  }[m];
-}
-
-/** A keyring from the wire, bounded and checked. */
-export function readKeyring(list: $.List<KeyringEntry>): KeyringPair[] {
-  if (list.getLength() > MAX_KEYRING_ENTRIES) {
-    throw new ParallaxError(ErrorCode.BAD_ARGUMENT, `a keyring has at most ${MAX_KEYRING_ENTRIES} entries`);
-  }
-  const out: KeyringPair[] = [];
-  for (const e of list.toArray()) {
-    const pair = { service: normalizeUsername(e.service), perspective: normalizeUsername(e.perspective) };
-    if (!onKeyring(out, pair)) out.push(pair);
-  }
-  return out;
-}
-
-export function apiKeyInfo(k: import("../store/index.js").ApiKeyRecord) {
-  return {
-    id: BigInt(k.id),
-    description: k.description,
-    keyring: [...k.keyring],
-    createdAt: BigInt(k.createdAt),
-    expiresAt: BigInt(k.expiresAt),
-  };
-}
-
-export function pendingInfo(p: import("../store/index.js").PendingRecord): PendingRequest$Shape {
-  return {
-    id: BigInt(p.id),
-    kind: p.kind === "signUp" ? PendingKind.SIGN_UP : PendingKind.DEVICE_KEY,
-    username: p.username,
-    device: p.device,
-    publicKey: p.publicKey ?? new Uint8Array(0),
-    createdAt: BigInt(p.createdAt),
-    remoteAddress: p.remoteAddress,
-  };
 }

@@ -5,20 +5,25 @@
  * A Perspective is one user's view of one service (PB's Perspective, Twisted's later "avatar").
  * Its methods act as that user: the name comes from the Perspective, never from an argument.
  * `attached` and `detached` run exactly once per attachment; `detached` runs when the client
- * detaches, disconnects, logs out or is revoked, whichever comes first.
+ * detaches, lets go, disconnects, logs out or is revoked, whichever comes first, and says which.
+ *
+ * Tests: test/login/authority.test.ts, test/login/service-kit.test.ts
  */
-import { type CallContext, type Capability, primaryScope } from "../caps/index.js";
+import type { CallContext, Capability } from "../caps/index.js";
 import { ErrorCode, ParallaxError } from "../errors.js";
 import type { KeyringPair } from "../store/index.js";
 import type { Perspective as PerspectiveStub, Perspective_detach_Params } from "../wire/gen/broker.js";
+import { Attachment, type DetachReason, detachReason, grantOf } from "./grant.js";
 
 /** How a login was authenticated (the schema's AuthMethod, as text). */
 export type AuthMethodName = "password" | "publicKey" | "apiKey" | "otp" | "resume" | "anonymous" | "signUp";
 
 /** What a service learns of the user attaching: read-only, no credentials. */
 export interface IdentityView {
-  /** Stable id of the identity; anonymous logins get a negative id of their own. */
+  /** Stable id of the identity. Meaningless for anonymous logins (check `anonymous`). */
   readonly id: number;
+  /** True for anonymous logins, which all share one view: there is no account behind them. */
+  readonly anonymous: boolean;
   readonly name: string;
   readonly authMethod: AuthMethodName;
   /** The keyring of this login (an API key's subset, if any). */
@@ -37,11 +42,8 @@ export interface Service {
     perspectiveName: string,
     identity: IdentityView,
   ): Perspective | Promise<Perspective>;
-  /**
-   * Called before `Identity.changePassword` replaces a user's verifier; throw to refuse (the
-   * wallet service does while a wallet encrypted under the old password exists).
-   */
-  beforePasswordChange?(identityId: number): void | Promise<void>;
+  /** The broker is shutting down: drop timers and subscriptions. Optional. */
+  close?(): void;
 }
 
 export abstract class Perspective {
@@ -61,30 +63,27 @@ export abstract class Perspective {
   }
 
   /**
-   * The attachment ended (`reason` says why: detached, disconnected, revoked). Runs once per
-   * attachment, on the Perspective `attached` returned.
+   * The attachment ended; `reason.kind` says why. Runs once per attachment, on the Perspective
+   * `attached` returned.
    */
-  detached(_client: Capability | null, _identity: IdentityView, _reason: string): void {}
+  detached(_client: Capability | null, _identity: IdentityView, _reason: DetachReason): void {}
 
   /** Schema method `Perspective.detach`: the holder ends this attachment now. */
   detach(_params: Perspective_detach_Params, ctx: CallContext): void {
-    const scope = primaryScope(ctx.origin?.scope) as { end?: (reason: string) => void } | undefined;
-    if (typeof scope?.end !== "function") {
+    const grant = grantOf(ctx);
+    if (!(grant instanceof Attachment)) {
       throw new ParallaxError(ErrorCode.FAILED, "detach works only on an attached perspective");
     }
-    scope.end("detached by the client");
+    grant.end(detachReason("detached", "detached by the client"));
   }
 }
 
 /**
- * The login a call was made under (its identity, keyring and epoch), taken from the scope the
+ * The login a call was made under (its identity, keyring and epoch), taken from the grant the
  * broker set on the export entry. Fails the call if it came through no login.
  */
 export function callerIdentity(ctx: CallContext): IdentityView {
-  const scope = primaryScope(ctx.origin?.scope) as
-    | { session?: { view?: IdentityView }; view?: IdentityView }
-    | undefined;
-  const view = scope?.session?.view ?? scope?.view;
+  const view = grantOf(ctx)?.view;
   if (view === undefined) {
     throw new ParallaxError(ErrorCode.PERMISSION_DENIED, "this object is reachable only through a login");
   }
@@ -92,14 +91,13 @@ export function callerIdentity(ctx: CallContext): IdentityView {
 }
 
 /**
- * The caller's Perspective, taken from the scope the call runs under (set by the broker from the
+ * The caller's Perspective, taken from the grant the call runs under (set by the broker from the
  * export entry the caller got the object through). Fails the call if it came through no
  * attachment (a local call, or an object handed out before any perspective).
  */
 export function callerPerspective(ctx: CallContext): Perspective {
-  const scope = primaryScope(ctx.origin?.scope) as { perspective?: unknown } | undefined;
-  const p = scope?.perspective;
-  if (!(p instanceof Perspective)) {
+  const p = grantOf(ctx)?.perspective;
+  if (p === undefined) {
     throw new ParallaxError(
       ErrorCode.PERMISSION_DENIED,
       "this object is reachable only through a perspective",
@@ -122,27 +120,42 @@ export type ViewableServer<S, P extends Perspective> = {
  * Turns a Viewable (methods taking the caller's Perspective first) into a plain server object for
  * `Iface.server(...)`. The broker supplies the Perspective from the export entry the caller got
  * the object through; a client can neither supply nor forge it. `isPerspective` checks it is the
- * service's own kind.
+ * service's own kind. Only schema methods are ever looked up by the engine, so helper methods on
+ * the Viewable are wrapped but unreachable.
  */
 export function viewable<S extends object, P extends Perspective>(
   impl: ViewableServer<S, P>,
   isPerspective: (p: Perspective) => p is P,
 ): S {
-  const server: Record<string, unknown> = {};
+  return wrapMethods(impl, (fn, params, ctx) => {
+    const p = callerPerspective(ctx);
+    if (!isPerspective(p)) {
+      throw new ParallaxError(ErrorCode.PERMISSION_DENIED, "this object belongs to another service");
+    }
+    return (fn as (this: unknown, ...a: unknown[]) => unknown).call(impl, p, params, ctx);
+  }) as S;
+}
+
+type AnyMethod = (...args: never[]) => unknown;
+
+/**
+ * A plain object with one function per method of `impl` (own and inherited, `constructor`
+ * excluded), each calling `around(method, params, ctx)`.
+ */
+export function wrapMethods(
+  impl: object,
+  around: (fn: AnyMethod, params: unknown, ctx: CallContext) => unknown,
+): Record<string, (params: unknown, ctx: CallContext) => unknown> {
+  const server: Record<string, (params: unknown, ctx: CallContext) => unknown> = {};
   let proto: object | null = impl;
   while (proto !== null && proto !== Object.prototype) {
     for (const name of Object.getOwnPropertyNames(proto)) {
-      const fn = (impl as Record<string, unknown>)[name];
+      // Methods only: accessors are not evaluated (a getter may not be ready yet).
+      const fn = Object.getOwnPropertyDescriptor(proto, name)?.value;
       if (name === "constructor" || typeof fn !== "function" || name in server) continue;
-      server[name] = (params: never, ctx: CallContext) => {
-        const p = callerPerspective(ctx);
-        if (!isPerspective(p)) {
-          throw new ParallaxError(ErrorCode.PERMISSION_DENIED, "this object belongs to another service");
-        }
-        return (fn as unknown as (p: P, a: never, c: CallContext) => unknown).call(impl, p, params, ctx);
-      };
+      server[name] = (params, ctx) => around(fn as AnyMethod, params, ctx);
     }
     proto = Object.getPrototypeOf(proto);
   }
-  return server as S;
+  return server;
 }

@@ -1,16 +1,21 @@
 /**
  * A client that survives dropped connections: it logs in once, keeps a resume token, and after a
- * disconnect reconnects, resumes with the token and re-attaches every perspective it had. When it
- * cannot (the user's epoch moved on: password changed, logged out, revoked), it says so and stops.
+ * disconnect reconnects, resumes with the token (keeping the rotated one the server answers) and
+ * re-attaches every perspective it had. When it cannot (the user's epoch moved on: password
+ * changed, logged out, revoked; or the token was used elsewhere), it says so and stops.
  *
  * Invariants: at most one reconnect loop runs; each attached perspective's `current` stub is
- * replaced (and the old one disposed) on every successful re-attach; after `close()` nothing
- * reconnects.
+ * replaced (and the old one disposed) on every successful re-attach; the token kept is always the
+ * newest the server issued; after `close()` nothing reconnects.
+ *
+ * Tests: test/login/reconnecting-client.test.ts
  */
-import type { Capability, CapabilityCtor } from "../caps/index.js";
+import type { Capability } from "../caps/index.js";
+import { type Clock, systemClock } from "../clock.js";
 import { ErrorCode, ParallaxError, toParallaxError } from "../errors.js";
 import { onDisconnect, type RpcConnection } from "../rpc/index.js";
 import { type Identity, Root } from "../wire/gen/broker.js";
+import type { PerspectiveKey } from "./perspective-key.js";
 
 export type ReconnectEvent =
   | { readonly type: "connected"; readonly resumed: boolean }
@@ -35,6 +40,8 @@ export interface ReconnectingClientOptions {
   /** First retry delay in ms, doubled per attempt up to `maxDelayMs`. Default 200. */
   readonly baseDelayMs?: number;
   readonly maxDelayMs?: number;
+  /** Waits between retries on this clock. Default: the system clock. */
+  readonly clock?: Clock;
 }
 
 /** A perspective the client keeps attached across reconnects. */
@@ -43,9 +50,7 @@ export class AttachedPerspective<C extends Capability> {
   readonly #listeners = new Set<(cap: C) => void>();
 
   constructor(
-    readonly service: string,
-    readonly perspective: string,
-    readonly Ctor: CapabilityCtor<C>,
+    readonly key: PerspectiveKey<C>,
     /** Made again for every attachment (the callback capability the server receives). */
     readonly makeClient: (() => Capability | null) | undefined,
   ) {}
@@ -55,7 +60,7 @@ export class AttachedPerspective<C extends Capability> {
     if (this.#current === undefined) {
       throw new ParallaxError(
         ErrorCode.DISCONNECTED,
-        `${this.service}/${this.perspective} is not attached right now`,
+        `${this.key.service}/${this.key.perspective} is not attached right now`,
       );
     }
     return this.#current;
@@ -114,12 +119,10 @@ export class ReconnectingClient {
 
   /** Attaches a perspective now and again after every reconnect. */
   async attach<C extends Capability>(
-    service: string,
-    perspective: string,
-    Ctor: CapabilityCtor<C>,
+    key: PerspectiveKey<C>,
     makeClient?: () => Capability | null,
   ): Promise<AttachedPerspective<C>> {
-    const handle = new AttachedPerspective<C>(service, perspective, Ctor, makeClient);
+    const handle = new AttachedPerspective<C>(key, makeClient);
     handle.set(await this.#attachOne(this.identity, handle));
     this.#attached.push(handle as unknown as AttachedPerspective<Capability>);
     return handle;
@@ -127,9 +130,12 @@ export class ReconnectingClient {
 
   async #attachOne<C extends Capability>(identity: Identity, h: AttachedPerspective<C>): Promise<C> {
     const client = h.makeClient?.() ?? null;
-    const res = await identity.attach({ service: h.service, perspective: h.perspective, client });
-    client?.dispose();
-    return res.perspective.castAs(h.Ctor);
+    try {
+      const res = await identity.attach({ service: h.key.service, perspective: h.key.perspective, client });
+      return res.perspective.castAs(h.key.Ctor);
+    } finally {
+      client?.dispose();
+    }
   }
 
   #adopt(connection: RpcConnection, identity: Identity): void {
@@ -162,6 +168,8 @@ export class ReconnectingClient {
         connection = await this.options.connect();
         using root = connection.bootstrap(Root);
         const resumed = await root.resume({ token: this.#token ?? "" });
+        // Rotated: the one just presented is spent.
+        this.#token = resumed.token;
         const identity = resumed.identity;
         for (const h of this.#attached) h.set(await this.#attachOne(identity, h));
         if (this.#closed) {
@@ -188,7 +196,7 @@ export class ReconnectingClient {
         connection?.close();
         const delayMs = Math.min(max, base * 2 ** (attempt - 1));
         this.#emit({ type: "retrying", attempt, delayMs, error });
-        await new Promise((r) => setTimeout(r, delayMs));
+        await new Promise<void>((r) => (this.options.clock ?? systemClock).setTimer(delayMs, r));
       }
     }
   }

@@ -6,12 +6,21 @@
  *
  * Invariants every implementation keeps:
  * - Every credential change (verifier, suspension, keyring, public key or API key revocation,
- *   logout) bumps the identity's `epoch` in the same transaction, and the method returns the new
- *   epoch. Nothing else changes an epoch.
+ *   logging out everywhere) bumps the identity's `epoch` in the same transaction, and the method
+ *   returns the new epoch. Nothing else changes an epoch. A bump deletes the identity's OTPs and
+ *   resume tokens; a password change, a suspension and logging out everywhere delete its API keys
+ *   too, in the same transaction.
+ * - A write given an `actor` (the login making it) commits only if that identity is still at the
+ *   actor's epoch and not suspended, checked inside the write's own transaction; otherwise it
+ *   fails with PARALLAX_ERR_REVOKED and changes nothing. No check-then-commit across two
+ *   transactions.
+ * - Per-identity caps (`max`) are checked inside the same transaction as the insert, after
+ *   expired rows of that identity are deleted.
  * - Secrets (API keys, OTPs, resume tokens) are stored only as hashes, computed by the caller.
  * - A method either commits everything it describes or nothing (a crash leaves the last
  *   committed state).
- * - Names are compared exactly (callers normalise them).
+ * - User names are compared by their key (`nameKey`: NFKC and case folding): `Alice` and `alice`
+ *   are one name; the name is kept as first given.
  * Methods are async so that a networked backend can implement them.
  *
  * Tests: test/store/identities.test.ts, credentials.test.ts, pending.test.ts, audit.test.ts
@@ -74,6 +83,11 @@ export interface ApiKeyRecord {
 export interface ResumeTokenRecord {
   readonly identityId: number;
   readonly tokenHash: Uint8Array;
+  /**
+   * The tokens descending from one login by rotation share a family: presenting a rotated token
+   * again revokes the family, and that login's `logout` deletes it.
+   */
+  readonly family: Uint8Array;
   /** Valid only while the identity's epoch is still this one. */
   readonly epoch: number;
   readonly device: string;
@@ -88,6 +102,11 @@ export interface PendingRecord {
   readonly id: number;
   readonly kind: PendingKind;
   readonly username: string;
+  /**
+   * Device keys: the identity the name belonged to when the request was filed; null if none did
+   * (such a request can never be approved). Null for sign-ups.
+   */
+  readonly identityId: number | null;
   /** Sign-ups: the verifier the new identity will get. */
   readonly verifier: StoredVerifier | null;
   /** Device keys: the key and the device name. */
@@ -124,6 +143,33 @@ export interface AuditRecord {
 
 export type AuditEntry = Omit<AuditRecord, "id" | "at"> & { readonly at?: number };
 
+/** The login a write is made by: the write commits only if its epoch is still current. */
+export interface Actor {
+  readonly identityId: number;
+  readonly epoch: number;
+}
+
+/** Who makes a write, and the audit row that commits with it. */
+export interface WriteContext {
+  readonly actor?: Actor;
+  readonly audit?: AuditEntry;
+}
+
+/** The outcome of `rotateResumeToken`. */
+export type ResumeRotation =
+  /** The token was live: it is spent, and `token` (the successor's record) replaces it. */
+  | { readonly kind: "rotated"; readonly token: ResumeTokenRecord }
+  /** The token had been rotated already: its whole family was deleted just now. */
+  | { readonly kind: "reused"; readonly token: ResumeTokenRecord };
+
+/** Rows deleted by `purgeExpired`. */
+export interface PurgeCounts {
+  readonly otps: number;
+  readonly resumeTokens: number;
+  readonly apiKeys: number;
+  readonly pending: number;
+}
+
 /** The outcome of deciding a pending request. */
 export interface Decision {
   readonly request: PendingRecord;
@@ -143,20 +189,25 @@ export interface BrokerStore {
     audit?: AuditEntry;
   }): Promise<IdentityRecord>;
   listIdentities(): Promise<IdentityRecord[]>;
-  /** Replaces the verifier, bumps the epoch, deletes the identity's resume tokens and OTPs. */
-  changeVerifier(identityId: number, verifier: StoredVerifier, audit?: AuditEntry): Promise<number>;
-  setSuspended(identityId: number, suspended: boolean, audit?: AuditEntry): Promise<number>;
-  setKeyring(identityId: number, keyring: readonly KeyringPair[], audit?: AuditEntry): Promise<number>;
-  /** Bumps the epoch alone (logout), deleting resume tokens and OTPs. */
-  bumpEpoch(identityId: number, audit?: AuditEntry): Promise<number>;
+  /**
+   * Replaces the verifier, bumps the epoch, deletes the identity's resume tokens, OTPs and API
+   * keys. Refused (PERMISSION_DENIED, nothing changed) while a service's data is keyed to the old
+   * password (a stored wallet): that check runs inside the same transaction.
+   */
+  changeVerifier(identityId: number, verifier: StoredVerifier, ctx?: WriteContext): Promise<number>;
+  /** Bumps the epoch; suspending also deletes the identity's API keys. */
+  setSuspended(identityId: number, suspended: boolean, ctx?: WriteContext): Promise<number>;
+  setKeyring(identityId: number, keyring: readonly KeyringPair[], ctx?: WriteContext): Promise<number>;
+  /** Logs out everywhere: bumps the epoch, deleting resume tokens, OTPs and API keys. */
+  bumpEpoch(identityId: number, ctx?: WriteContext): Promise<number>;
 
   // public keys (Ed25519, 32 bytes; a key belongs to one identity)
   /** Fails with ALREADY_EXISTS if the key is registered (to anyone). */
-  addPublicKey(identityId: number, publicKey: Uint8Array, device: string, audit?: AuditEntry): Promise<void>;
+  addPublicKey(identityId: number, publicKey: Uint8Array, device: string, ctx?: WriteContext): Promise<void>;
   findPublicKey(publicKey: Uint8Array): Promise<PublicKeyRecord | undefined>;
   listPublicKeys(identityId: number): Promise<PublicKeyRecord[]>;
   /** Removes the key and bumps the epoch; undefined (and no bump) if the identity had no such key. */
-  revokePublicKey(identityId: number, publicKey: Uint8Array, audit?: AuditEntry): Promise<number | undefined>;
+  revokePublicKey(identityId: number, publicKey: Uint8Array, ctx?: WriteContext): Promise<number | undefined>;
 
   // API keys
   /**
@@ -166,20 +217,20 @@ export interface BrokerStore {
   createApiKey(
     init: Omit<ApiKeyRecord, "id" | "secretHash">,
     secretHashFor: (id: number) => Uint8Array,
-    audit?: AuditEntry,
+    /** `max`: API keys the identity may hold (QUOTA beyond it), after deleting expired ones. */
+    ctx?: WriteContext & { readonly max?: number },
   ): Promise<ApiKeyRecord>;
   findApiKey(id: number): Promise<ApiKeyRecord | undefined>;
   listApiKeys(identityId: number): Promise<ApiKeyRecord[]>;
   /** Deletes the key and bumps the epoch; undefined (and no bump) if the identity had no such key. */
-  revokeApiKey(identityId: number, id: number, audit?: AuditEntry): Promise<number | undefined>;
+  revokeApiKey(identityId: number, id: number, ctx?: WriteContext): Promise<number | undefined>;
 
   // one-time passwords
-  createOtp(init: {
-    identityId: number;
-    otpHash: Uint8Array;
-    epoch: number;
-    expiresAt: number;
-  }): Promise<void>;
+  createOtp(
+    init: { identityId: number; otpHash: Uint8Array; epoch: number; expiresAt: number },
+    /** `max`: unexpired OTPs (at `now`) the identity may hold; QUOTA beyond it. */
+    ctx?: { readonly actor?: Actor; readonly max?: number; readonly now?: number },
+  ): Promise<void>;
   /**
    * Deletes and returns the OTP with this hash if it belongs to the identity, is unexpired at
    * `now` and of the identity's current epoch. Single use: two concurrent consumers cannot both
@@ -188,9 +239,29 @@ export interface BrokerStore {
   consumeOtp(identityId: number, otpHash: Uint8Array, now: number): Promise<boolean>;
 
   // resume tokens
-  createResumeToken(init: ResumeTokenRecord): Promise<void>;
-  /** The token with this hash if unexpired at `now` and of the identity's current epoch. */
+  /**
+   * Stores a token. `max`: tokens the identity may hold; at the cap the one expiring soonest is
+   * deleted to make room (that device logs in again).
+   */
+  createResumeToken(
+    init: ResumeTokenRecord,
+    ctx?: { readonly actor?: Actor; readonly max?: number; readonly now?: number },
+  ): Promise<void>;
+  /** The live (not yet rotated) token with this hash if unexpired at `now` and of the current epoch. */
   findResumeToken(tokenHash: Uint8Array, now: number): Promise<ResumeTokenRecord | undefined>;
+  /**
+   * In one transaction: a live token (unexpired at `now`, current epoch, identity not suspended)
+   * is marked spent and a successor hashed `nextHash` is stored in its family with the same
+   * epoch, keyring, device and expiry (`rotated`); a token spent already deletes its whole family
+   * (`reused`); anything else answers undefined and changes nothing.
+   */
+  rotateResumeToken(
+    tokenHash: Uint8Array,
+    nextHash: Uint8Array,
+    now: number,
+  ): Promise<ResumeRotation | undefined>;
+  /** Deletes the identity's tokens of these families (a login's own logout); how many went. */
+  deleteResumeFamilies(identityId: number, families: readonly Uint8Array[]): Promise<number>;
 
   // pending approvals
   /** Sign-ups fail with ALREADY_EXISTS if the name is taken or already pending. */
@@ -199,20 +270,29 @@ export interface BrokerStore {
     audit?: AuditEntry,
   ): Promise<PendingRecord>;
   findPending(id: number): Promise<PendingRecord | undefined>;
-  /** Requests still pending (unexpired at `now`), oldest first; `username` narrows to one user's. */
+  /** Requests still pending (unexpired at `now`), oldest first; `username` narrows to one name's. */
   listPending(now: number, username?: string): Promise<PendingRecord[]>;
+  /** Device-key requests still pending (unexpired at `now`) that were filed for this identity. */
+  listDeviceRequests(identityId: number, now: number): Promise<PendingRecord[]>;
   /**
    * Decides a pending request in one transaction: approving a sign-up creates the identity with
-   * `keyring`; approving a device key registers it to the user (no epoch bump). Fails with
-   * NOT_FOUND if there is no such request still pending.
+   * `keyring`; approving a device key registers it to the identity it was filed for (no epoch
+   * bump). Fails with NOT_FOUND if there is no such request still pending, and when approving a
+   * device request filed for no identity (the name was free then) or for one that is gone.
    */
   decidePending(
     id: number,
     approve: boolean,
     reason: string,
     keyring: readonly KeyringPair[],
-    audit?: AuditEntry,
+    ctx?: WriteContext,
   ): Promise<Decision>;
+
+  /**
+   * Deletes what expired by `now`: OTPs, resume tokens, API keys with an expiry, pending requests
+   * past their expiry, and decided requests older than their expiry. Safe to run at any time.
+   */
+  purgeExpired(now: number): Promise<PurgeCounts>;
 
   // audit log
   audit(entry: AuditEntry): Promise<void>;

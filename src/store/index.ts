@@ -3,6 +3,7 @@
  * the `WALLET_STORE` token) and their embedded SQLite implementation.
  */
 export type {
+  Actor,
   ApiKeyRecord,
   AuditEntry,
   AuditKind,
@@ -15,8 +16,11 @@ export type {
   PendingKind,
   PendingRecord,
   PublicKeyRecord,
+  PurgeCounts,
+  ResumeRotation,
   ResumeTokenRecord,
   StoredVerifier,
+  WriteContext,
 } from "./broker-store.js";
 export { LATEST_VERSION, type Migration, MIGRATIONS } from "./migrations.js";
 export { nameKey, sameName } from "./name-key.js";

@@ -13,6 +13,7 @@
  */
 import type Database from "better-sqlite3";
 import { ErrorCode, ParallaxError } from "../errors.js";
+import { nameKey } from "./name-key.js";
 
 export interface Migration {
   readonly version: number;
@@ -151,6 +152,36 @@ CREATE TABLE wallets (
 );
 `,
   },
+  {
+    version: 3,
+    description:
+      "names compared by their folded key; device requests bound to the identity they were filed for; resume-token families for rotation",
+    // `parallax_name_key` (name-key.ts) is registered on the connection by `migrate`.
+    // A file holding two names that fold to one key (`Alice` and `alice`) fails this migration on
+    // the unique index, and stays at version 2 untouched: rename one with an older Parallax first.
+    up: `
+ALTER TABLE identities ADD COLUMN name_key TEXT NOT NULL DEFAULT '';
+UPDATE identities SET name_key = parallax_name_key(name);
+CREATE UNIQUE INDEX identities_by_name_key ON identities(name_key);
+
+ALTER TABLE pending ADD COLUMN name_key TEXT NOT NULL DEFAULT '';
+UPDATE pending SET name_key = parallax_name_key(username);
+CREATE INDEX pending_by_name_key ON pending(name_key, state);
+-- Device requests: the identity the name belonged to when filed (NULL: none; never approvable).
+ALTER TABLE pending ADD COLUMN identity_id INTEGER;
+-- Requests from before this version were not bound to an owner: none of them may be approved now.
+UPDATE pending SET state = 'rejected', reason = 'expired when Parallax began binding device requests to their owner'
+  WHERE kind = 'deviceKey' AND state = 'pending';
+
+ALTER TABLE resume_tokens ADD COLUMN family BLOB NOT NULL DEFAULT X'';
+UPDATE resume_tokens SET family = token_hash;
+-- 1 once rotated: presenting it again revokes its family.
+ALTER TABLE resume_tokens ADD COLUMN spent INTEGER NOT NULL DEFAULT 0 CHECK (spent IN (0, 1));
+CREATE INDEX resume_tokens_by_family ON resume_tokens(identity_id, family);
+CREATE INDEX otps_by_expiry ON otps(expires_at);
+CREATE INDEX resume_tokens_by_expiry ON resume_tokens(expires_at);
+`,
+  },
 ];
 
 /** The version a fully migrated file has. */
@@ -180,6 +211,8 @@ export function checkMigrations(migrations: readonly Migration[]): void {
  */
 export function migrate(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS): number {
   checkMigrations(migrations);
+  // Migrations fold names with the same function the code compares them with.
+  db.function("parallax_name_key", { deterministic: true }, (name: unknown) => nameKey(String(name)));
   const latest = migrations.at(-1)?.version ?? 0;
   const refuseNewer = (found: number): void => {
     if (found > latest) {

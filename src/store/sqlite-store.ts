@@ -27,6 +27,7 @@
  * Tests: test/store/*.test.ts; the composition itself in test/store/repository.test.ts
  */
 import type {
+  Actor,
   ApiKeyRecord,
   AuditEntry,
   AuditRecord,
@@ -36,8 +37,11 @@ import type {
   KeyringPair,
   PendingRecord,
   PublicKeyRecord,
+  PurgeCounts,
+  ResumeRotation,
   ResumeTokenRecord,
   StoredVerifier,
+  WriteContext,
 } from "./broker-store.js";
 import { SqliteAuditRepository } from "./sqlite/audit.js";
 import { SqliteCredentialRepository } from "./sqlite/credentials.js";
@@ -77,6 +81,8 @@ export class SqliteBrokerStore implements BrokerStore, WalletStore {
     this.#credentials = new SqliteCredentialRepository(db, this.#identities, epochs, this.#audit);
     this.#pending = new SqlitePendingRepository(db, this.#identities, this.#credentials, this.#audit);
     this.#wallet = new SqliteWalletRepository(db, this.#identities, epochs);
+    // A plain password change must not leave a wallet encrypted under the old password.
+    this.#identities.addVerifierGuard((id) => this.#wallet.assertNoWallet(id));
     this.#repositories = new Map<StoreContract<unknown>, unknown>([[WALLET_STORE, this.#wallet]]);
   }
 
@@ -126,20 +132,20 @@ export class SqliteBrokerStore implements BrokerStore, WalletStore {
     return this.#identities.listIdentities();
   }
 
-  async changeVerifier(identityId: number, verifier: StoredVerifier, audit?: AuditEntry): Promise<number> {
-    return this.#identities.changeVerifier(identityId, verifier, audit);
+  async changeVerifier(identityId: number, verifier: StoredVerifier, ctx?: WriteContext): Promise<number> {
+    return this.#identities.changeVerifier(identityId, verifier, ctx);
   }
 
-  async setSuspended(identityId: number, suspended: boolean, audit?: AuditEntry): Promise<number> {
-    return this.#identities.setSuspended(identityId, suspended, audit);
+  async setSuspended(identityId: number, suspended: boolean, ctx?: WriteContext): Promise<number> {
+    return this.#identities.setSuspended(identityId, suspended, ctx);
   }
 
-  async setKeyring(identityId: number, keyring: readonly KeyringPair[], audit?: AuditEntry): Promise<number> {
-    return this.#identities.setKeyring(identityId, keyring, audit);
+  async setKeyring(identityId: number, keyring: readonly KeyringPair[], ctx?: WriteContext): Promise<number> {
+    return this.#identities.setKeyring(identityId, keyring, ctx);
   }
 
-  async bumpEpoch(identityId: number, audit?: AuditEntry): Promise<number> {
-    return this.#identities.bumpEpoch(identityId, audit);
+  async bumpEpoch(identityId: number, ctx?: WriteContext): Promise<number> {
+    return this.#identities.bumpEpoch(identityId, ctx);
   }
 
   // public keys, API keys, OTPs, resume tokens
@@ -148,9 +154,9 @@ export class SqliteBrokerStore implements BrokerStore, WalletStore {
     identityId: number,
     publicKey: Uint8Array,
     device: string,
-    audit?: AuditEntry,
+    ctx?: WriteContext,
   ): Promise<void> {
-    this.#credentials.addPublicKey(identityId, publicKey, device, audit);
+    this.#credentials.addPublicKey(identityId, publicKey, device, ctx);
   }
 
   async findPublicKey(publicKey: Uint8Array): Promise<PublicKeyRecord | undefined> {
@@ -164,9 +170,9 @@ export class SqliteBrokerStore implements BrokerStore, WalletStore {
   async revokePublicKey(
     identityId: number,
     publicKey: Uint8Array,
-    audit?: AuditEntry,
+    ctx?: WriteContext,
   ): Promise<number | undefined> {
-    return this.#credentials.revokePublicKey(identityId, publicKey, audit);
+    return this.#credentials.revokePublicKey(identityId, publicKey, ctx);
   }
 
   /**
@@ -176,9 +182,9 @@ export class SqliteBrokerStore implements BrokerStore, WalletStore {
   async createApiKey(
     init: Omit<ApiKeyRecord, "id" | "secretHash">,
     secretHashFor: (id: number) => Uint8Array,
-    audit?: AuditEntry,
+    ctx?: WriteContext & { readonly max?: number },
   ): Promise<ApiKeyRecord> {
-    return this.#credentials.createApiKey(init, secretHashFor, audit);
+    return this.#credentials.createApiKey(init, secretHashFor, ctx);
   }
 
   async findApiKey(id: number): Promise<ApiKeyRecord | undefined> {
@@ -189,29 +195,42 @@ export class SqliteBrokerStore implements BrokerStore, WalletStore {
     return this.#credentials.listApiKeys(identityId);
   }
 
-  async revokeApiKey(identityId: number, id: number, audit?: AuditEntry): Promise<number | undefined> {
-    return this.#credentials.revokeApiKey(identityId, id, audit);
+  async revokeApiKey(identityId: number, id: number, ctx?: WriteContext): Promise<number | undefined> {
+    return this.#credentials.revokeApiKey(identityId, id, ctx);
   }
 
-  async createOtp(init: {
-    identityId: number;
-    otpHash: Uint8Array;
-    epoch: number;
-    expiresAt: number;
-  }): Promise<void> {
-    this.#credentials.createOtp(init);
+  async createOtp(
+    init: { identityId: number; otpHash: Uint8Array; epoch: number; expiresAt: number },
+    ctx?: { readonly actor?: Actor; readonly max?: number; readonly now?: number },
+  ): Promise<void> {
+    this.#credentials.createOtp(init, ctx);
   }
 
   async consumeOtp(identityId: number, otpHash: Uint8Array, now: number): Promise<boolean> {
     return this.#credentials.consumeOtp(identityId, otpHash, now);
   }
 
-  async createResumeToken(init: ResumeTokenRecord): Promise<void> {
-    this.#credentials.createResumeToken(init);
+  async createResumeToken(
+    init: ResumeTokenRecord,
+    ctx?: { readonly actor?: Actor; readonly max?: number; readonly now?: number },
+  ): Promise<void> {
+    this.#credentials.createResumeToken(init, ctx);
   }
 
   async findResumeToken(tokenHash: Uint8Array, now: number): Promise<ResumeTokenRecord | undefined> {
     return this.#credentials.findResumeToken(tokenHash, now);
+  }
+
+  async rotateResumeToken(
+    tokenHash: Uint8Array,
+    nextHash: Uint8Array,
+    now: number,
+  ): Promise<ResumeRotation | undefined> {
+    return this.#credentials.rotateResumeToken(tokenHash, nextHash, now);
+  }
+
+  async deleteResumeFamilies(identityId: number, families: readonly Uint8Array[]): Promise<number> {
+    return this.#credentials.deleteResumeFamilies(identityId, families);
   }
 
   async serverSecret(): Promise<Uint8Array> {
@@ -235,15 +254,26 @@ export class SqliteBrokerStore implements BrokerStore, WalletStore {
     return this.#pending.listPending(now, username);
   }
 
+  async listDeviceRequests(identityId: number, now: number): Promise<PendingRecord[]> {
+    return this.#pending.listDeviceRequests(identityId, now);
+  }
+
   /** See `SqlitePendingRepository.decidePending`. */
   async decidePending(
     id: number,
     approve: boolean,
     reason: string,
     keyring: readonly KeyringPair[],
-    audit?: AuditEntry,
+    ctx?: WriteContext,
   ): Promise<Decision> {
-    return this.#pending.decidePending(id, approve, reason, keyring, audit);
+    return this.#pending.decidePending(id, approve, reason, keyring, ctx);
+  }
+
+  async purgeExpired(now: number): Promise<PurgeCounts> {
+    return this.#db.write("purgeExpired", () => ({
+      ...this.#credentials.purgeExpired(now),
+      pending: this.#pending.purgeExpired(now),
+    }));
   }
 
   // wallets (also `repository(WALLET_STORE)`)

@@ -9,7 +9,14 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { CallContext } from "../../src/caps/index.js";
 import { ErrorCode, ParallaxError } from "../../src/errors.js";
 import { makeVerifier } from "../../src/login/client-login.js";
-import { type IdentityView, Perspective, type Service } from "../../src/login/index.js";
+import { ManualClock } from "../../src/clock.js";
+import {
+  type IdentityView,
+  InProcessBus,
+  Perspective,
+  type Service,
+  serviceModule,
+} from "../../src/login/index.js";
 import { LobbyService, type MemberPerspective } from "../../src/services/lobby/lobby-service.js";
 import { SqliteBrokerStore } from "../../src/store/index.js";
 import {
@@ -83,7 +90,7 @@ describe("Viewable", () => {
   });
 
   it("refuses a call that reached the Viewable without a perspective (a local caller)", async () => {
-    const lobby = new LobbyService();
+    const lobby = new LobbyService({ clock: new ManualClock(), bus: new InProcessBus() });
     const err = await rejection(lobby.room.say({ text: "who am I" }));
     expect(err.code).toBe(ErrorCode.PERMISSION_DENIED);
   });
@@ -95,15 +102,25 @@ describe("revocation by credential epoch", () => {
     class CountingLobby extends LobbyService {
       override getPerspectiveForIdentity(name: string, identity: IdentityView): MemberPerspective {
         const p = super.getPerspectiveForIdentity(name, identity);
-        p.detached = () => void detached.push(identity.name);
+        const detach = p.detached.bind(p);
+        p.detached = (client, who, reason) => {
+          detached.push(identity.name);
+          detach(client, who, reason);
+        };
         return p;
       }
     }
-    h = await makeHarness({ services: [new CountingLobby()] });
+    h = await makeHarness({
+      services: [{ name: "lobby", defaultKeyring: [], create: (ctx) => new CountingLobby(ctx) }],
+    });
     await h.addUser("alice", "alice pass");
     await h.addUser("bob", "bob pass");
     const one = await h.login("alice", "alice pass");
-    const { secret } = await one.identity.createApiKey({ description: "ci", keyring: [], expiresAt: 0n });
+    const { secret } = await one.identity.createApiKey({
+      description: "ci",
+      keyring: [MEMBER],
+      expiresAt: 0n,
+    });
     const { token } = await one.identity.issueResumeToken({ device: "phone" });
     const two = h.connect();
     const viaKey = (await two.root.loginWithApiKey({ key: secret })).identity;
@@ -141,28 +158,30 @@ describe("revocation by credential epoch", () => {
     expect((await rejection(h.connect().root.resume({ token }))).code).toBe(ErrorCode.AUTH_FAILED);
     const again = await h.login("alice", "alice new pass");
     expect((await again.identity.whoami()).info.epoch).toBe(1n);
-    expect(h.broker.usageOf((await h.store.findIdentityByName("alice"))?.id ?? 0)?.sessions).toBe(1);
+    expect(h.broker.usageOf((await h.store.findIdentityByName("alice"))?.id ?? 0)?.logins).toBe(1);
   });
 
-  it("revokes on logout, API-key revocation and suspension, each bumping the epoch", async () => {
+  it("revokes on API-key revocation and suspension, each bumping the epoch; logout ends one login", async () => {
     h = await makeHarness();
     await h.addUser("alice", "alice pass");
     const a = await h.login("alice", "alice pass");
-    const { key } = await a.identity.createApiKey({ description: "k", keyring: [], expiresAt: 0n });
+    const { key } = await a.identity.createApiKey({ description: "k", keyring: [MEMBER], expiresAt: 0n });
     const b = await h.login("alice", "alice pass");
     await a.identity.revokeApiKey({ id: key.id });
     expect((await rejection(b.identity.whoami())).message).toBe(`API key ${key.id} was revoked`);
     expect((await rejection(a.identity.whoami())).code).toBe(ErrorCode.REVOKED);
 
     const c = await h.login("alice", "alice pass");
+    const d = await h.login("alice", "alice pass");
     await c.identity.logout();
     expect((await rejection(c.identity.whoami())).message).toBe("logged out");
+    // Logging out ends that login alone: no epoch bump, the other login stays.
+    expect((await d.identity.whoami()).info.epoch).toBe(1n);
 
-    const d = await h.login("alice", "alice pass");
     const id = (await h.store.findIdentityByName("alice"))?.id ?? -1;
     const epoch = await h.store.setSuspended(id, true);
     h.broker.revokeIdentity(id, Number.MAX_SAFE_INTEGER, "the account was suspended");
-    expect(epoch).toBe(3);
+    expect(epoch).toBe(2);
     expect((await rejection(d.identity.whoami())).message).toBe("the account was suspended");
     const err = await rejection(h.login("alice", "alice pass"));
     expect(err.message).toContain("suspended");
@@ -190,7 +209,7 @@ describe("revocation by credential epoch", () => {
       });
       expect((await rejection(member.hello())).message).toBe("the account was suspended");
     } finally {
-      h.close();
+      await h.close();
       cli.close();
       store.close();
       rmSync(dir, { recursive: true, force: true });
@@ -212,7 +231,7 @@ describe("revocation by credential epoch", () => {
     }
     let n = 0;
     const probe: Service = { name: "lobby", getPerspectiveForIdentity: () => new Probe(++n) };
-    h = await makeHarness({ services: [probe] });
+    h = await makeHarness({ services: [serviceModule(probe)] });
     await h.addUser("alice", "alice pass");
     const one = await h.login("alice", "alice pass");
     const two = await h.login("alice", "alice pass");
@@ -226,7 +245,7 @@ describe("revocation by credential epoch", () => {
     expect(detached).toEqual([1]);
     expect((await two.identity.whoami()).info.name).toBe("alice");
     const id = (await h.store.findIdentityByName("alice"))?.id ?? -1;
-    expect(h.broker.usageOf(id)?.sessions).toBe(1);
+    expect(h.broker.usageOf(id)?.logins).toBe(1);
     // once every connection is gone the broker forgets the identity (nothing grows per user)
     two.client.close();
     await vi.waitFor(() => expect(h.broker.usageOf(id)).toBeUndefined(), { timeout: 2000, interval: 5 });
@@ -256,7 +275,7 @@ describe("Perspective.attached", () => {
     }
     const shared = new Named("shared");
     const service: Service = { name: "lobby", getPerspectiveForIdentity: () => shared };
-    h = await makeHarness({ services: [service] });
+    h = await makeHarness({ services: [serviceModule(service)] });
     await h.addUser("alice", "alice pass");
     const { identity } = await h.login("alice", "alice pass");
     const p = (await identity.attach({ ...MEMBER, client: null })).perspective;
@@ -283,7 +302,7 @@ describe("per-identity quotas across connections", () => {
       }
     }
     const slow: Service = { name: "lobby", getPerspectiveForIdentity: () => new Slow() };
-    h = await makeHarness({ services: [slow], limits: { maxIdentityCallsInFlight: 2 } });
+    h = await makeHarness({ services: [serviceModule(slow)], limits: { maxIdentityCallsInFlight: 2 } });
     await h.addUser("alice", "alice pass");
     await h.addUser("bob", "bob pass");
     const one = await h.login("alice", "alice pass");

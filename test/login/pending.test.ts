@@ -87,7 +87,7 @@ describe("sign-up by approval (asynchronous authorization)", () => {
       const identity = (await waiting)?.identity;
       expect((await identity?.whoami())?.info.name).toBe("dave");
     } finally {
-      h.close();
+      await h.close();
       cli.close();
       store.close();
       rmSync(dir, { recursive: true, force: true });

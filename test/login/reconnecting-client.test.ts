@@ -6,7 +6,8 @@ import { type ReconnectEvent, ReconnectingClient } from "../../src/login/reconne
 import { type BrokerServer, startBroker } from "../../src/server.js";
 import { SqliteBrokerStore } from "../../src/store/index.js";
 import { Root } from "../../src/wire/gen/broker.js";
-import { LobbyMember } from "../../src/wire/gen/lobby.js";
+import { LOBBY_MEMBER } from "../../src/services/lobby/lobby-keys.js";
+import type { LobbyMember } from "../../src/wire/gen/lobby.js";
 import { kdf } from "./harness.js";
 
 let server: BrokerServer | undefined;
@@ -62,7 +63,7 @@ describe("ReconnectingClient", () => {
   it("resumes after a dropped connection and re-attaches its perspectives", async () => {
     const { client, events, listeners } = await setup();
     await client.start();
-    const member = await client.attach("lobby", "member", LobbyMember);
+    const member = await client.attach(LOBBY_MEMBER);
     expect((await member.current.hello()).greeting).toBe("hello, alice");
     const reattached = new Promise<LobbyMember>((resolve) => member.onReattach(resolve));
     for (const c of server?.connections ?? []) c.close("network blip");
@@ -79,7 +80,7 @@ describe("ReconnectingClient", () => {
   it("reports clearly that it cannot resume once the epoch moved on, and stops", async () => {
     const { client, events, listeners, url } = await setup();
     await client.start();
-    await client.attach("lobby", "member", LobbyMember);
+    await client.attach(LOBBY_MEMBER);
     // The password changes from another device: every session of alice is revoked.
     const other = await connect(url);
     const { identity } = await loginWithPassword(other.bootstrap(Root), "alice", "alice password", { kdf });

@@ -25,6 +25,17 @@ describe("limits", () => {
       loginDelayBaseMs: 1000,
       loginDelayMaxMs: 900_000,
       challengeTimeoutMs: 60_000,
+      maxChallengersPerConnection: 4,
+      maxPreLoginConnectionsPerAddress: 16,
+      maxPendingDevicesPerName: 5,
+      maxApiKeysPerIdentity: 32,
+      maxOtpsPerIdentity: 8,
+      maxResumeTokensPerIdentity: 32,
+      resumeTokenTtlMs: 14 * 24 * 3600 * 1000,
+      otpTtlMs: 10 * 60 * 1000,
+      pendingTtlMs: 7 * 24 * 3600 * 1000,
+      sweepIntervalMs: 60_000,
+      loginFloodRatePerSecond: 20,
     });
     expect(Object.isFrozen(DEFAULT_LIMITS)).toBe(true);
   });

@@ -1,14 +1,33 @@
 /**
- * The lobby (schema/lobby.capnp): the smallest real service. Each user attaches ("lobby",
- * "member") and gets their own LobbyMember perspective; the Room is one Viewable shared by all,
- * which learns who speaks from the Perspective the broker passes it.
+ * The lobby (schema/lobby.capnp): the smallest real service, and the worked example of the
+ * service kit. Each attachment of ("lobby", "member") gets its own MemberPerspective (one per
+ * device); the Room is one Viewable shared by all, which learns who speaks from the Perspective
+ * the broker passes it. Lines go out through the event bus to a bounded Notifier.
  *
- * Invariants: a line's speaker is always the name of the perspective the call came through;
- * history is bounded (last 1000 lines); listeners are dropped when their member detaches.
+ * Invariants:
+ * - A line's speaker is always the name of the perspective the call came through, its time the
+ *   service's clock.
+ * - History is bounded (`maxHistory` lines); a line is at most `maxLineChars` characters.
+ * - Listeners are registered per attachment (at most `maxListenersPerMember`, one per client
+ *   capability), get at most `maxNotificationsInFlight` unanswered lines each, and go when their
+ *   own attachment ends: one device leaving never silences another.
+ *
+ * Tests: test/services/lobby/lobby-service.test.ts
  */
 import type { CallContext } from "../../caps/index.js";
+import type { Clock } from "../../clock.js";
 import { ErrorCode, ParallaxError } from "../../errors.js";
-import { type IdentityView, Perspective, type Service, viewable } from "../../login/index.js";
+import {
+  type DetachReason,
+  type EventBus,
+  type IdentityView,
+  Notifier,
+  PerUserService,
+  type ServiceModule,
+  topic,
+  UserPerspective,
+  viewable,
+} from "../../login/index.js";
 import {
   type Line$Shape,
   LobbyMember,
@@ -20,29 +39,119 @@ import {
   type Room_say_Params,
   type RoomListener,
 } from "../../wire/gen/lobby.js";
+import { LOBBY_MEMBER } from "./lobby-keys.js";
 
-const MAX_TEXT_CHARS = 1000;
-const MAX_HISTORY = 1000;
-const MAX_HISTORY_READ = 100;
+export interface LobbyOptions {
+  /** Longest line, in characters. Default 1000. */
+  readonly maxLineChars?: number;
+  /** Lines kept for `history`. Default 1000. */
+  readonly maxHistory?: number;
+  /** Most lines one `history` call returns. Default 100. */
+  readonly maxHistoryRead?: number;
+  /** Listeners one attachment may register. Default 4. */
+  readonly maxListenersPerMember?: number;
+  /** Unanswered lines one listener may have before further lines are dropped for it. Default 32. */
+  readonly maxNotificationsInFlight?: number;
+}
 
-export class MemberPerspective extends Perspective implements LobbyMember$Server {
-  /** Listeners this member registered, dropped when the member detaches. */
-  readonly listeners = new Set<RoomListener>();
+/** A line as it travels on the bus (JSON-compatible: the time is a number). */
+interface SaidEvent {
+  readonly speaker: string;
+  readonly text: string;
+  readonly at: number;
+}
 
+/** Every line said in the lobby, published by the room and delivered by the notifier. */
+export const LOBBY_SAID = topic<SaidEvent>("lobby.said");
+
+/** The lobby as a module for `startBroker({ services: [lobby()] })`. */
+export function lobby(options: LobbyOptions = {}): ServiceModule<LobbyService> {
+  return {
+    name: LOBBY_MEMBER.service,
+    defaultKeyring: [LOBBY_MEMBER],
+    create: (ctx) => new LobbyService(ctx, options),
+  };
+}
+
+export class LobbyService extends PerUserService<null, MemberPerspective> {
+  readonly name = LOBBY_MEMBER.service;
+  override readonly allowAnonymous = true;
+  readonly room: Room;
+  readonly listeners: Notifier<RoomListener, SaidEvent>;
+  readonly clock: Clock;
+  readonly #bus: EventBus;
+  readonly #unsubscribe: () => void;
+  readonly #lines: Line$Shape[] = [];
+  readonly #maxLineChars: number;
+  readonly #maxHistory: number;
+  readonly #maxHistoryRead: number;
+
+  constructor(context: { readonly clock: Clock; readonly bus: EventBus }, options: LobbyOptions = {}) {
+    super();
+    this.clock = context.clock;
+    this.#bus = context.bus;
+    this.#maxLineChars = options.maxLineChars ?? 1000;
+    this.#maxHistory = options.maxHistory ?? 1000;
+    this.#maxHistoryRead = options.maxHistoryRead ?? 100;
+    this.listeners = new Notifier<RoomListener, SaidEvent>({
+      maxInFlight: options.maxNotificationsInFlight ?? 32,
+      maxPerOwner: options.maxListenersPerMember ?? 4,
+      deliver: (l, e) => l.said({ line: { speaker: e.speaker, text: e.text, at: BigInt(e.at) } }),
+    });
+    this.#unsubscribe = this.#bus.subscribe(LOBBY_SAID, (e) => this.listeners.notify(e));
+    this.room = Room.server(
+      viewable<Room$Server, MemberPerspective>(new RoomViewable(this), (p) => p instanceof MemberPerspective),
+    );
+  }
+
+  protected newPerspective(name: string, identity: IdentityView): MemberPerspective | undefined {
+    return name === LOBBY_MEMBER.perspective ? new MemberPerspective(this, identity) : undefined;
+  }
+
+  protected newUser(): null {
+    return null;
+  }
+
+  /** @internal The room's side: records a line and publishes it. */
+  say(speaker: string, text: string): Line$Shape {
+    if (text.length > this.#maxLineChars) {
+      throw new ParallaxError(ErrorCode.BAD_ARGUMENT, `a line has at most ${this.#maxLineChars} characters`);
+    }
+    const at = this.clock.now();
+    const line = { speaker, text, at: BigInt(at) };
+    this.#lines.push(line);
+    if (this.#lines.length > this.#maxHistory) this.#lines.shift();
+    void this.#bus.publish(LOBBY_SAID, { speaker, text, at });
+    return line;
+  }
+
+  /** @internal The last `count` lines (at most `maxHistoryRead`). */
+  history(count: number): Line$Shape[] {
+    const n = Math.min(count, this.#maxHistoryRead);
+    return n === 0 ? [] : this.#lines.slice(-n);
+  }
+
+  close(): void {
+    this.#unsubscribe();
+    this.listeners.clear();
+  }
+}
+
+/** One attachment of ("lobby", "member"): one user on one device. */
+export class MemberPerspective extends UserPerspective<null> implements LobbyMember$Server {
   constructor(
     readonly lobby: LobbyService,
-    readonly identity: IdentityView,
+    identity: IdentityView,
   ) {
-    super();
+    super(lobby, identity);
   }
 
   capability(): LobbyMember {
-    return LobbyMember.server(this);
+    return LobbyMember.server(this.serve<LobbyMember$Server>());
   }
 
-  override detached(): void {
-    for (const l of this.listeners) l.dispose();
-    this.listeners.clear();
+  protected override onDetached(reason: DetachReason): void {
+    this.lobby.listeners.removeOwner(this, reason);
   }
 
   hello() {
@@ -54,59 +163,19 @@ export class MemberPerspective extends Perspective implements LobbyMember$Server
   }
 }
 
+/** The Room, as a Viewable: every method learns the caller's MemberPerspective from the broker. */
 class RoomViewable {
-  readonly lines: Line$Shape[] = [];
-
   constructor(private readonly lobby: LobbyService) {}
 
   say(member: MemberPerspective, params: Room_say_Params) {
-    const text = params.text;
-    if (text.length > MAX_TEXT_CHARS) {
-      throw new ParallaxError(ErrorCode.BAD_ARGUMENT, `a line has at most ${MAX_TEXT_CHARS} characters`);
-    }
-    const line = { speaker: member.identity.name, text, at: BigInt(Date.now()) };
-    this.lines.push(line);
-    if (this.lines.length > MAX_HISTORY) this.lines.shift();
-    for (const m of this.lobby.members()) {
-      for (const l of m.listeners) l.said({ line }).catch(() => m.listeners.delete(l));
-    }
-    return { line };
+    return { line: this.lobby.say(member.identity.name, params.text) };
   }
 
   history(_member: MemberPerspective, params: Room_history_Params) {
-    const n = Math.min(params.count, MAX_HISTORY_READ);
-    return { lines: n === 0 ? [] : this.lines.slice(-n) };
+    return { lines: this.lobby.history(params.count) };
   }
 
   listen(member: MemberPerspective, params: Room_listen_Params, _ctx: CallContext) {
-    member.listeners.add(params.listener);
-  }
-}
-
-export class LobbyService implements Service {
-  readonly name = "lobby";
-  readonly #members = new Map<number, MemberPerspective>();
-  readonly room: Room;
-
-  constructor() {
-    this.room = Room.server(
-      viewable<Room$Server, MemberPerspective>(new RoomViewable(this), (p) => p instanceof MemberPerspective),
-    );
-  }
-
-  getPerspectiveForIdentity(perspectiveName: string, identity: IdentityView): MemberPerspective {
-    if (perspectiveName !== "member") {
-      throw new ParallaxError(ErrorCode.NOT_FOUND, `the lobby has no perspective "${perspectiveName}"`);
-    }
-    let member = this.#members.get(identity.id);
-    if (member === undefined) {
-      member = new MemberPerspective(this, identity);
-      this.#members.set(identity.id, member);
-    }
-    return member;
-  }
-
-  members(): Iterable<MemberPerspective> {
-    return this.#members.values();
+    this.lobby.listeners.add(member, params.listener);
   }
 }

@@ -31,6 +31,7 @@
 import { randomBytes } from "node:crypto";
 import { ErrorCode, ParallaxError, toParallaxError } from "../../errors.js";
 import { loginWithPassword, makeVerifier, nodeKdf } from "../../login/client-login.js";
+import { type Kdf, memoizeKdf, readKdf } from "../../login/index.js";
 import type { KdfParams } from "../../store/index.js";
 import {
   type Identity,
@@ -66,9 +67,11 @@ import {
   walletsEqual,
   withPreference,
 } from "./wallet-merge.js";
+import { WALLET_OWNER } from "./wallet-keys.js";
 
 /** The password KDF (argon2id by default); tests may pass a faster one. */
-export type WalletKdf = NonNullable<NonNullable<Parameters<typeof loginWithPassword>[3]>["kdf"]>;
+/** The password KDF the client derives with (`Kdf`; the name stays for existing callers). */
+export type WalletKdf = Kdf;
 
 /** A wallet state as the server holds it: nothing in it is readable without the keys. */
 export interface WalletStateView {
@@ -185,7 +188,6 @@ export class WalletClient {
   readonly #listeners = new Set<WalletListener>();
   /** Remembers the last derivation, so a login right after a derivation does not run argon2 again. */
   readonly #kdf: WalletKdf;
-  #lastDerived: { key: string; saltedPassword: Uint8Array } | undefined;
 
   #password: string;
   #salt: Uint8Array | undefined;
@@ -208,17 +210,8 @@ export class WalletClient {
     this.#innerKdf = options.kdf ?? nodeKdf();
     this.#kdfParams = options.kdfParams;
     this.#resolve = options.resolveConflict ?? localWins;
-    this.#kdf = {
-      name: this.#innerKdf.name,
-      derive: async (password, salt, params) => {
-        const key = JSON.stringify([password, hex(salt), params]);
-        const last = this.#lastDerived;
-        if (last?.key === key) return last.saltedPassword.slice();
-        const saltedPassword = await this.#innerKdf.derive(password, salt, params);
-        this.#lastDerived = { key, saltedPassword: saltedPassword.slice() };
-        return saltedPassword;
-      },
-    };
+    // Login and key derivation ask for the same SaltedPassword: derive it once.
+    this.#kdf = memoizeKdf(this.#innerKdf, 1);
   }
 
   // --- state ----------------------------------------------------------------------------------
@@ -293,20 +286,18 @@ export class WalletClient {
     let salt: Uint8Array;
     let params: KdfParams;
     try {
-      const start = await root.login({
+      const call = root.login({
         username: this.username,
         clientNonce: new Uint8Array(randomBytes(32)),
       });
-      // Only the salt is wanted: the challenger is dropped unanswered (it expires on its own).
-      start.challenger.dispose();
-      salt = start.salt.slice();
-      const k = start.kdf;
-      params = {
-        algorithm: k.algorithm as "argon2id",
-        memoryKiB: k.memoryKiB,
-        iterations: k.iterations,
-        parallelism: k.parallelism,
-      };
+      try {
+        const start = await call;
+        salt = start.salt.slice();
+        params = readKdf(start.kdf);
+      } finally {
+        // Only the salt is wanted: the challenger is released unanswered, which frees it at once.
+        call.dispose();
+      }
     } catch (err) {
       throw this.#failed("Failed to get the salt seed", err);
     }
@@ -346,9 +337,13 @@ export class WalletClient {
     const watcher = this.#makeWatcher(handle);
     let perspective: WalletPerspective;
     try {
-      const res = await login.identity.attach({ service: "wallet", perspective: "owner", client: watcher });
+      const res = await login.identity.attach({
+        service: WALLET_OWNER.service,
+        perspective: WALLET_OWNER.perspective,
+        client: watcher,
+      });
       const generic = res.perspective;
-      perspective = generic.castAs(WalletPerspective);
+      perspective = generic.castAs(WALLET_OWNER.Ctor);
       generic.dispose();
     } catch (err) {
       login.identity.dispose();

@@ -1,42 +1,50 @@
 /**
- * Wallet sync (seed 000) as a Perspective service: `attach("wallet", "owner", watcher)` hands out
- * the user's WalletPerspective; the server keeps only what the client encrypted.
+ * Wallet sync (seed 000) on the service kit: `attach(identity, WALLET_OWNER, watcher)` hands out
+ * a WalletPerspective of the user (one per attachment); the server keeps only what the client
+ * encrypted.
  *
  * Invariants:
  * - Every write is made under the caller's login epoch, checked inside the store's transaction:
  *   an update from a login older than a password change never lands after it.
- * - Notifications: every committed update calls `walletUpdated(sequence)` on every attached
- *   watcher of the user, in sequence order. A watcher with `maxNotificationsInFlight`
- *   unanswered notifications gets the rest dropped and, once it answers, one
- *   `notificationsDropped(reason, latest)`; nothing queues without bound.
- * - A watcher is dropped (and told why when it can be) when its attachment ends.
+ * - Notifications: every committed update is published on the bus (`WALLET_UPDATED`) and calls
+ *   `walletUpdated(sequence)` on every attached watcher of the user, in sequence order, through
+ *   the user's bounded Notifier: a watcher `maxNotificationsInFlight` behind gets the rest
+ *   dropped and, once it answers, one `notificationsDropped(reason, latest)`.
+ * - A watcher goes with its own attachment, and is told why (`revoked(reason)`) unless its
+ *   connection closed.
+ *
+ * Tests: test/services/wallet/wallet-service.test.ts
  */
 import type { CallContext, Capability } from "../../caps/index.js";
 import { ErrorCode, ParallaxError } from "../../errors.js";
 import {
-  type Broker,
-  callerIdentity,
+  auditEntry,
+  type DetachReason,
+  type EventBus,
+  grantOf,
   type IdentityView,
-  Perspective,
+  Notifier,
+  PerUserService,
   readVerifier,
-  type Service,
+  type ServiceHost,
+  type ServiceModule,
+  topic,
+  UserPerspective,
 } from "../../login/index.js";
-import type { WalletInput, WalletRecord, WalletStore } from "../../store/index.js";
+import { WALLET_STORE, type WalletInput, type WalletRecord, type WalletStore } from "../../store/index.js";
 import {
   type MaybeWallet$Shape,
   MaybeWallet_Which,
+  WalletPerspective,
   type WalletPerspective$Server,
-  WalletPerspective as WalletPerspectiveStub,
   type WalletPerspective_changePassword_Params,
   type WalletPerspective_update_Params,
   type WalletState,
   WalletWatcher,
 } from "../../wire/gen/wallet.js";
+import { WALLET_OWNER } from "./wallet-keys.js";
 
 export interface WalletServiceOptions {
-  readonly store: WalletStore;
-  /** Carries revocation after a password change to every session. */
-  readonly broker: Broker;
   /** Largest encrypted wallet accepted, in bytes. Default 1 MiB. */
   readonly maxWalletBytes?: number;
   /** Largest hmac accepted, in bytes. Default 64. */
@@ -45,203 +53,154 @@ export interface WalletServiceOptions {
   readonly maxNotificationsInFlight?: number;
 }
 
-/** One attached client's notification channel. */
-class Watcher {
-  inFlight = 0;
-  /** The newest sequence dropped while the watcher was behind; 0 when none. */
-  droppedUpTo = 0;
-  closed = false;
-
-  constructor(
-    readonly cap: WalletWatcher,
-    readonly client: Capability,
-    private readonly maxInFlight: number,
-  ) {}
-
-  notify(sequence: number): void {
-    if (this.closed) return;
-    if (this.inFlight >= this.maxInFlight) {
-      this.droppedUpTo = sequence;
-      return;
-    }
-    this.#send(this.cap.walletUpdated({ sequence: BigInt(sequence) }));
-  }
-
-  #send(call: PromiseLike<unknown> & { dispose?(): void }): void {
-    this.inFlight++;
-    Promise.resolve(call).then(
-      () => this.#answered(),
-      () => this.#answered(),
-    );
-  }
-
-  #answered(): void {
-    this.inFlight--;
-    if (this.closed || this.droppedUpTo === 0 || this.inFlight > 0) return;
-    const latest = this.droppedUpTo;
-    this.droppedUpTo = 0;
-    this.#send(
-      this.cap.notificationsDropped({
-        reason: `you fell ${this.maxInFlight} notifications behind; updates up to ${latest} were not sent one by one: re-sync with get()`,
-        latestSequence: BigInt(latest),
-      }),
-    );
-  }
-
-  close(reason: string | undefined): void {
-    if (this.closed) return;
-    this.closed = true;
-    if (reason !== undefined) this.cap.revoked({ reason }).then(undefined, () => {});
-    this.cap.dispose();
-  }
+/** A committed wallet update (JSON-compatible, so it can cross nodes). */
+export interface WalletUpdated {
+  readonly identityId: number;
+  readonly sequence: number;
 }
 
-export class WalletService implements Service {
-  readonly name = "wallet";
+export const WALLET_UPDATED = topic<WalletUpdated>("wallet.updated");
+
+/** Wallet sync as a module for `startBroker({ services: [wallet()] })`: needs `WALLET_STORE`. */
+export function wallet(options: WalletServiceOptions = {}): ServiceModule<WalletService, WalletStore> {
+  return {
+    name: WALLET_OWNER.service,
+    defaultKeyring: [WALLET_OWNER],
+    store: WALLET_STORE,
+    create: (ctx) => new WalletService({ store: ctx.repository, host: ctx.host, bus: ctx.bus }, options),
+  };
+}
+
+/** What one user's attachments share: the notifier of their watchers. */
+interface WalletUser {
+  readonly watchers: Notifier<WalletWatcher, number>;
+}
+
+export class WalletService extends PerUserService<WalletUser, WalletOwner> {
+  readonly name = WALLET_OWNER.service;
   readonly store: WalletStore;
-  readonly broker: Broker;
+  readonly host: ServiceHost;
   readonly maxWalletBytes: number;
   readonly maxHmacBytes: number;
   readonly maxNotificationsInFlight: number;
-  readonly #perspectives = new Map<number, WalletOwner>();
+  readonly #bus: EventBus;
+  readonly #unsubscribe: () => void;
 
-  constructor(options: WalletServiceOptions) {
-    this.store = options.store;
-    this.broker = options.broker;
+  constructor(
+    context: { readonly store: WalletStore; readonly host: ServiceHost; readonly bus: EventBus },
+    options: WalletServiceOptions = {},
+  ) {
+    super();
+    this.store = context.store;
+    this.host = context.host;
+    this.#bus = context.bus;
     this.maxWalletBytes = options.maxWalletBytes ?? 1024 * 1024;
     this.maxHmacBytes = options.maxHmacBytes ?? 64;
     this.maxNotificationsInFlight = options.maxNotificationsInFlight ?? 32;
+    this.#unsubscribe = this.#bus.subscribe(WALLET_UPDATED, (e) =>
+      this.userOf(e.identityId)?.watchers.notify(e.sequence),
+    );
   }
 
-  getPerspectiveForIdentity(perspectiveName: string, identity: IdentityView): WalletOwner {
-    if (perspectiveName !== "owner") {
-      throw new ParallaxError(
-        ErrorCode.NOT_FOUND,
-        `the wallet service has no perspective "${perspectiveName}"`,
-      );
-    }
-    if (identity.id < 0)
-      throw new ParallaxError(ErrorCode.PERMISSION_DENIED, "anonymous logins have no wallet");
-    let p = this.#perspectives.get(identity.id);
-    if (p === undefined) {
-      p = new WalletOwner(this, identity.id);
-      this.#perspectives.set(identity.id, p);
-    }
-    return p;
+  protected newPerspective(name: string, identity: IdentityView): WalletOwner | undefined {
+    return name === WALLET_OWNER.perspective ? new WalletOwner(this, identity) : undefined;
   }
 
-  /** @internal Drops a user's perspective once nothing is attached to it. */
-  forget(owner: WalletOwner): void {
-    if (owner.attachments === 0 && this.#perspectives.get(owner.identityId) === owner) {
-      this.#perspectives.delete(owner.identityId);
-    }
+  protected newUser(): WalletUser {
+    const max = this.maxNotificationsInFlight;
+    return {
+      watchers: new Notifier<WalletWatcher, number>({
+        maxInFlight: max,
+        // One watcher per attachment: the `client` given to attach.
+        maxPerOwner: 1,
+        deliver: (w, sequence) => w.walletUpdated({ sequence: BigInt(sequence) }),
+        dropped: (w, { last }) =>
+          w.notificationsDropped({
+            reason: `you fell ${max} notifications behind; updates up to ${last} were not sent one by one: re-sync with get()`,
+            latestSequence: BigInt(last),
+          }),
+        closed: (w, reason) => w.revoked({ reason: reason.message }),
+      }),
+    };
   }
 
-  /** A plain password change would leave the wallet encrypted under the old password. */
-  async beforePasswordChange(identityId: number): Promise<void> {
-    const wallet = await this.store.getWallet(identityId);
-    if (wallet !== undefined) {
-      throw new ParallaxError(
-        ErrorCode.PERMISSION_DENIED,
-        "this account holds a wallet encrypted under the current password: change the password with " +
-          "WalletPerspective.changePassword, which re-encrypts the wallet in the same transaction",
-      );
-    }
+  protected override forgetUser(user: WalletUser): void {
+    user.watchers.clear();
+  }
+
+  /** @internal Publishes a committed update; settles once this process's watchers were told. */
+  published(identityId: number, sequence: number): Promise<void> {
+    return this.#bus.publish(WALLET_UPDATED, { identityId, sequence });
   }
 
   /** Watchers attached for an identity (for tests and stats). */
   watchersOf(identityId: number): number {
-    return this.#perspectives.get(identityId)?.watchers.size ?? 0;
+    return this.userOf(identityId)?.watchers.size ?? 0;
+  }
+
+  close(): void {
+    this.#unsubscribe();
   }
 }
 
-/** The WalletPerspective of one user; shared by all of that user's attachments. */
-export class WalletOwner extends Perspective implements WalletPerspective$Server {
-  readonly watchers = new Map<Capability, Watcher>();
-  /** Live attachments, with or without a watcher. */
-  attachments = 0;
-
+/** One attachment of ("wallet", "owner"): the user's wallet, from one device. */
+export class WalletOwner extends UserPerspective<WalletUser> implements WalletPerspective$Server {
   constructor(
-    private readonly service: WalletService,
-    readonly identityId: number,
+    readonly wallets: WalletService,
+    identity: IdentityView,
   ) {
-    super();
+    super(wallets, identity);
   }
 
-  capability(): WalletPerspectiveStub {
-    return WalletPerspectiveStub.server(this);
+  capability(): WalletPerspective {
+    return WalletPerspective.server(this.serve<WalletPerspective$Server>());
   }
 
-  override attached(client: Capability | null): Perspective {
-    this.attachments++;
-    if (client !== null) {
-      const w = new Watcher(client.castAs(WalletWatcher), client, this.service.maxNotificationsInFlight);
-      this.watchers.set(client, w);
-    }
-    return this;
+  protected override onAttached(client: Capability | null): void {
+    if (client !== null) this.user.watchers.add(this, client.castAs(WalletWatcher));
   }
 
-  override detached(client: Capability | null, _identity: IdentityView, reason: string): void {
-    this.attachments--;
-    if (client !== null) {
-      const w = this.watchers.get(client);
-      this.watchers.delete(client);
-      w?.close(reason === "the connection closed" ? undefined : reason);
-    }
-    this.service.forget(this);
+  protected override onDetached(reason: DetachReason): void {
+    this.user.watchers.removeOwner(this, reason);
   }
 
-  #notify(sequence: number): void {
-    for (const w of this.watchers.values()) w.notify(sequence);
+  get #id(): number {
+    return this.identity.id;
   }
 
-  async get(_params: unknown, ctx: CallContext) {
-    this.#caller(ctx);
-    const wallet = await this.service.store.getWallet(this.identityId);
+  async get(_params: unknown, _ctx: CallContext) {
+    const wallet = await this.wallets.store.getWallet(this.#id);
     return { wallet: maybe(wallet) };
   }
 
-  /** The caller's login, which must be this wallet's owner (a perspective passed on stays theirs). */
-  #caller(ctx: CallContext): IdentityView {
-    const who = callerIdentity(ctx);
-    if (who.id !== this.identityId) {
-      throw new ParallaxError(ErrorCode.PERMISSION_DENIED, "this wallet belongs to another user");
-    }
-    return who;
-  }
-
   async update(params: WalletPerspective_update_Params, ctx: CallContext) {
-    const { epoch } = this.#caller(ctx);
+    const { epoch } = this.caller(ctx);
     const input = this.#readState(params.state);
-    const result = await this.service.store.updateWallet(this.identityId, epoch, input);
+    const result = await this.wallets.store.updateWallet(this.#id, epoch, input);
     if (result.kind === "revoked") {
       throw new ParallaxError(ErrorCode.REVOKED, "the credentials changed since this wallet was attached");
     }
     if (result.kind === "conflict") return { outcome: { conflict: shape(result.latest) } };
-    this.#notify(result.wallet.sequence);
+    // Watchers hear of the commit before the writer's Return.
+    await this.wallets.published(this.#id, result.wallet.sequence);
     return { outcome: { accepted: shape(result.wallet) } };
   }
 
   async changePassword(params: WalletPerspective_changePassword_Params, ctx: CallContext) {
-    const who = this.#caller(ctx);
+    const who = this.caller(ctx);
     if (who.authMethod !== "password" && who.authMethod !== "signUp") {
       throw new ParallaxError(ErrorCode.PERMISSION_DENIED, "changing the password needs a password login");
     }
     const verifier = readVerifier(params.newVerifier);
     const wallet = params.wallet;
     const input = wallet.which() === MaybeWallet_Which.STATE ? this.#readState(wallet.state) : null;
-    const result = await this.service.store.changePasswordWithWallet(
-      this.identityId,
+    const grant = grantOf(ctx);
+    const result = await this.wallets.store.changePasswordWithWallet(
+      this.#id,
       who.epoch,
       verifier,
       input,
-      {
-        kind: "credential",
-        identityId: this.identityId,
-        username: who.name,
-        remoteAddress: "",
-        detail: "password changed with the wallet",
-      },
+      grant === undefined ? undefined : auditEntry(grant, "credential", "password changed with the wallet"),
     );
     switch (result.kind) {
       case "revoked":
@@ -256,9 +215,11 @@ export class WalletOwner extends Perspective implements WalletPerspective$Server
       case "conflict":
         return { outcome: { conflict: maybe(result.latest ?? undefined) } };
       case "changed": {
-        if (result.wallet !== null && input !== null) this.#notify(result.wallet.sequence);
-        // Every session of the user ends now, this one included; watchers are told why.
-        this.service.broker.revokeIdentity(this.identityId, result.epoch, "the password was changed");
+        // Watchers hear of the re-encrypted wallet before they are told the attachment ended.
+        if (result.wallet !== null && input !== null)
+          await this.wallets.published(this.#id, result.wallet.sequence);
+        // Every login of the user ends now, this one included; watchers are told why.
+        this.wallets.host.revokeIdentity(this.#id, result.epoch, "the password was changed");
         return { outcome: { changed: maybe(result.wallet ?? undefined) } };
       }
     }
@@ -271,16 +232,16 @@ export class WalletOwner extends Perspective implements WalletPerspective$Server
     }
     const encryptedWallet = s.encryptedWallet;
     const hmac = s.hmac;
-    if (encryptedWallet.length > this.service.maxWalletBytes) {
+    if (encryptedWallet.length > this.wallets.maxWalletBytes) {
       throw new ParallaxError(
         ErrorCode.BAD_ARGUMENT,
-        `the wallet is ${encryptedWallet.length} bytes; at most ${this.service.maxWalletBytes} are accepted`,
+        `the wallet is ${encryptedWallet.length} bytes; at most ${this.wallets.maxWalletBytes} are accepted`,
       );
     }
-    if (hmac.length > this.service.maxHmacBytes) {
+    if (hmac.length > this.wallets.maxHmacBytes) {
       throw new ParallaxError(
         ErrorCode.BAD_ARGUMENT,
-        `the hmac is ${hmac.length} bytes; at most ${this.service.maxHmacBytes} are accepted`,
+        `the hmac is ${hmac.length} bytes; at most ${this.wallets.maxHmacBytes} are accepted`,
       );
     }
     return { sequence: Number(sequence), encryptedWallet: encryptedWallet.slice(), hmac: hmac.slice() };

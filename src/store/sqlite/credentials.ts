@@ -14,6 +14,14 @@
  *   current epoch, and while the identity is not suspended. `consumeOtp` deletes the OTP it finds
  *   (used or stale alike), inside an IMMEDIATE transaction, so it succeeds at most once across
  *   all processes. An epoch bump deletes the identity's OTPs and resume tokens (epochs.ts).
+ * - A resume token is live until rotated once: `rotateResumeToken` marks it spent and stores its
+ *   successor in the same family, atomically, so two concurrent resumes with one token cannot
+ *   both succeed. A family keeps at most one spent token (the live one's predecessor); presenting
+ *   a spent token deletes the whole family.
+ * - Per-identity caps are checked in the inserting transaction, after that identity's expired
+ *   rows are deleted: API keys and OTPs beyond the cap are refused (QUOTA); a resume token beyond
+ *   it replaces the identity's live token that expires soonest.
+ * - Writes that name an actor commit only while the actor's login is current (`assertActor`).
  * - Secrets are stored only as the hashes the caller computed; the server secret (which keys the
  *   fake salts) is made once, on first use, and never changes.
  *
@@ -22,11 +30,13 @@
 import { randomBytes } from "node:crypto";
 import { ErrorCode, ParallaxError } from "../../errors.js";
 import type {
+  Actor,
   ApiKeyRecord,
-  AuditEntry,
   KeyringPair,
   PublicKeyRecord,
+  ResumeRotation,
   ResumeTokenRecord,
+  WriteContext,
 } from "../broker-store.js";
 import type { SqliteAuditRepository } from "./audit.js";
 import { callerCallback, type SqliteDatabase } from "./database.js";
@@ -65,6 +75,8 @@ interface ResumeTokenRow {
   device: string;
   keyring: string | null;
   expires_at: number;
+  family: Buffer;
+  spent: number;
   current_epoch: number;
   suspended: number;
 }
@@ -101,6 +113,13 @@ function prepare(db: SqliteDatabase) {
        WHERE a.identity_id = ? ORDER BY k.api_key_id, k.service, k.perspective`,
     ),
     deleteApiKey: db.prepare<[number, number]>("DELETE FROM api_keys WHERE id = ? AND identity_id = ?"),
+    deleteExpiredApiKeysOf: db.prepare<[number, number]>(
+      "DELETE FROM api_keys WHERE identity_id = ? AND expires_at != 0 AND expires_at <= ?",
+    ),
+    countApiKeysOf: db.prepare<[number], { n: number }>(
+      "SELECT count(*) AS n FROM api_keys WHERE identity_id = ?",
+    ),
+    purgeApiKeys: db.prepare<[number]>("DELETE FROM api_keys WHERE expires_at != 0 AND expires_at <= ?"),
 
     insertOtp: db.prepare<[Uint8Array, number, number, number]>(
       "INSERT INTO otps (otp_hash, identity_id, epoch, expires_at) VALUES (?, ?, ?, ?)",
@@ -108,11 +127,31 @@ function prepare(db: SqliteDatabase) {
     takeOtp: db.prepare<[Uint8Array, number], { epoch: number; expires_at: number }>(
       "DELETE FROM otps WHERE otp_hash = ? AND identity_id = ? RETURNING epoch, expires_at",
     ),
-
-    insertResumeToken: db.prepare<[Uint8Array, number, number, string, string | null, number]>(
-      `INSERT INTO resume_tokens (token_hash, identity_id, epoch, device, keyring, expires_at)
-       VALUES (?, ?, ?, ?, ?, ?)`,
+    deleteExpiredOtpsOf: db.prepare<[number, number]>(
+      "DELETE FROM otps WHERE identity_id = ? AND expires_at <= ?",
     ),
+    countOtpsOf: db.prepare<[number], { n: number }>("SELECT count(*) AS n FROM otps WHERE identity_id = ?"),
+    purgeOtps: db.prepare<[number]>("DELETE FROM otps WHERE expires_at <= ?"),
+
+    insertResumeToken: db.prepare<[Uint8Array, number, number, string, string | null, number, Uint8Array]>(
+      `INSERT INTO resume_tokens (token_hash, identity_id, epoch, device, keyring, expires_at, family)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    deleteExpiredTokensOf: db.prepare<[number, number]>(
+      "DELETE FROM resume_tokens WHERE identity_id = ? AND expires_at <= ?",
+    ),
+    liveTokensOf: db.prepare<[number], { token_hash: Buffer }>(
+      "SELECT token_hash FROM resume_tokens WHERE identity_id = ? AND spent = 0 ORDER BY expires_at, rowid",
+    ),
+    deleteToken: db.prepare<[Uint8Array]>("DELETE FROM resume_tokens WHERE token_hash = ?"),
+    spendToken: db.prepare<[Uint8Array]>("UPDATE resume_tokens SET spent = 1 WHERE token_hash = ?"),
+    deleteSpentOfFamily: db.prepare<[number, Uint8Array]>(
+      "DELETE FROM resume_tokens WHERE identity_id = ? AND family = ? AND spent = 1",
+    ),
+    deleteFamily: db.prepare<[number, Uint8Array]>(
+      "DELETE FROM resume_tokens WHERE identity_id = ? AND family = ?",
+    ),
+    purgeTokens: db.prepare<[number]>("DELETE FROM resume_tokens WHERE expires_at <= ?"),
     resumeToken: db.prepare<[Uint8Array], ResumeTokenRow>(
       `SELECT t.*, i.epoch AS current_epoch, i.suspended AS suspended
        FROM resume_tokens t JOIN identities i ON i.id = t.identity_id
@@ -147,11 +186,12 @@ export class SqliteCredentialRepository {
 
   // public keys
 
-  addPublicKey(identityId: number, publicKey: Uint8Array, device: string, audit?: AuditEntry): void {
+  addPublicKey(identityId: number, publicKey: Uint8Array, device: string, ctx: WriteContext = {}): void {
     this.#db.write("addPublicKey", () => {
+      this.#db.assertActor(ctx.actor);
       this.#identities.requireRow(identityId);
       this.insertPublicKey(identityId, publicKey, device);
-      if (audit) this.#audit.insert(audit);
+      if (ctx.audit) this.#audit.insert(ctx.audit);
     });
   }
 
@@ -166,10 +206,11 @@ export class SqliteCredentialRepository {
     return this.#db.read("listPublicKeys", () => this.#s.publicKeysOf.all(identityId).map(toPublicKey));
   }
 
-  revokePublicKey(identityId: number, publicKey: Uint8Array, audit?: AuditEntry): number | undefined {
+  revokePublicKey(identityId: number, publicKey: Uint8Array, ctx: WriteContext = {}): number | undefined {
     return this.#db.write("revokePublicKey", () => {
+      this.#db.assertActor(ctx.actor);
       if (this.#s.deletePublicKey.run(publicKey, identityId).changes === 0) return undefined;
-      return this.#epochs.bump(identityId, audit);
+      return this.#epochs.bump(identityId, ctx.audit);
     });
   }
 
@@ -182,10 +223,19 @@ export class SqliteCredentialRepository {
   createApiKey(
     init: Omit<ApiKeyRecord, "id" | "secretHash">,
     secretHashFor: (id: number) => Uint8Array,
-    audit?: AuditEntry,
+    ctx: WriteContext & { readonly max?: number } = {},
   ): ApiKeyRecord {
     return this.#db.write("createApiKey", () => {
+      this.#db.assertActor(ctx.actor);
       this.#identities.requireRow(init.identityId);
+      this.#s.deleteExpiredApiKeysOf.run(init.identityId, init.createdAt);
+      const held = this.#s.countApiKeysOf.get(init.identityId)?.n ?? 0;
+      if (ctx.max !== undefined && held >= ctx.max) {
+        throw new ParallaxError(
+          ErrorCode.QUOTA,
+          `this account holds ${held} API keys (at most ${ctx.max}); revoke one first`,
+        );
+      }
       const keyring = checkKeyring(init.keyring);
       const owned = new Set(this.#identities.keyringOf(init.identityId).map(pairKey));
       const extra = keyring.find((p) => !owned.has(pairKey(p)));
@@ -208,7 +258,7 @@ export class SqliteCredentialRepository {
       }
       this.#s.setApiKeySecret.run(secretHash, id);
       for (const p of keyring) this.#s.insertApiKeyPair.run(id, p.service, p.perspective);
-      if (audit) this.#audit.insert(audit);
+      if (ctx.audit) this.#audit.insert(ctx.audit);
       return this.#apiKey(id) as ApiKeyRecord;
     });
   }
@@ -224,18 +274,31 @@ export class SqliteCredentialRepository {
     });
   }
 
-  revokeApiKey(identityId: number, id: number, audit?: AuditEntry): number | undefined {
+  revokeApiKey(identityId: number, id: number, ctx: WriteContext = {}): number | undefined {
     return this.#db.write("revokeApiKey", () => {
+      this.#db.assertActor(ctx.actor);
       if (this.#s.deleteApiKey.run(id, identityId).changes === 0) return undefined;
-      return this.#epochs.bump(identityId, audit);
+      return this.#epochs.bump(identityId, ctx.audit);
     });
   }
 
   // one-time passwords
 
-  createOtp(init: { identityId: number; otpHash: Uint8Array; epoch: number; expiresAt: number }): void {
+  createOtp(
+    init: { identityId: number; otpHash: Uint8Array; epoch: number; expiresAt: number },
+    ctx: { readonly actor?: Actor; readonly max?: number; readonly now?: number } = {},
+  ): void {
     this.#db.write("createOtp", () => {
+      this.#db.assertActor(ctx.actor);
       this.#identities.requireRow(init.identityId);
+      this.#s.deleteExpiredOtpsOf.run(init.identityId, ctx.now ?? this.#db.now());
+      const held = this.#s.countOtpsOf.get(init.identityId)?.n ?? 0;
+      if (ctx.max !== undefined && held >= ctx.max) {
+        throw new ParallaxError(
+          ErrorCode.QUOTA,
+          `this account holds ${held} unused one-time passwords (at most ${ctx.max}); use one or let one expire`,
+        );
+      }
       this.#s.insertOtp.run(init.otpHash, init.identityId, init.epoch, init.expiresAt);
     });
   }
@@ -249,35 +312,85 @@ export class SqliteCredentialRepository {
 
   // resume tokens
 
-  createResumeToken(init: ResumeTokenRecord): void {
+  createResumeToken(
+    init: ResumeTokenRecord,
+    ctx: { readonly actor?: Actor; readonly max?: number; readonly now?: number } = {},
+  ): void {
     this.#db.write("createResumeToken", () => {
+      this.#db.assertActor(ctx.actor);
       this.#identities.requireRow(init.identityId);
-      const keyring = init.keyring === null ? null : JSON.stringify(checkKeyring(init.keyring));
-      this.#s.insertResumeToken.run(
-        init.tokenHash,
-        init.identityId,
-        init.epoch,
-        init.device,
-        keyring,
-        init.expiresAt,
-      );
+      if (!(init.family instanceof Uint8Array) || init.family.length === 0) {
+        throw new ParallaxError(ErrorCode.BAD_ARGUMENT, "createResumeToken: a token needs a family");
+      }
+      this.#s.deleteExpiredTokensOf.run(init.identityId, ctx.now ?? this.#db.now());
+      if (ctx.max !== undefined) {
+        const live = this.#s.liveTokensOf.all(init.identityId);
+        // Make room by dropping the tokens that expire soonest (those devices log in again).
+        for (const row of live.slice(0, Math.max(0, live.length - ctx.max + 1)))
+          this.#s.deleteToken.run(row.token_hash);
+      }
+      this.#insertToken(init);
     });
   }
 
   findResumeToken(tokenHash: Uint8Array, now: number): ResumeTokenRecord | undefined {
     return this.#db.read("findResumeToken", () => {
       const row = this.#s.resumeToken.get(tokenHash);
-      if (row === undefined) return undefined;
-      if (row.suspended !== 0 || row.epoch !== row.current_epoch || !(now < row.expires_at)) return undefined;
-      return {
-        identityId: row.identity_id,
-        tokenHash: bytes(row.token_hash),
-        epoch: row.epoch,
-        device: row.device,
-        keyring: row.keyring === null ? null : parseKeyring(row.keyring),
-        expiresAt: row.expires_at,
-      };
+      return row !== undefined && row.spent === 0 && this.#usable(row, now) ? toToken(row) : undefined;
     });
+  }
+
+  rotateResumeToken(tokenHash: Uint8Array, nextHash: Uint8Array, now: number): ResumeRotation | undefined {
+    return this.#db.write("rotateResumeToken", () => {
+      const row = this.#s.resumeToken.get(tokenHash);
+      if (row === undefined) return undefined;
+      const token = toToken(row);
+      if (row.spent !== 0) {
+        // Spent already: another holder has (or had) a copy. Nothing of this family stays usable.
+        this.#s.deleteFamily.run(row.identity_id, row.family);
+        return { kind: "reused", token };
+      }
+      if (!this.#usable(row, now)) return undefined;
+      this.#s.deleteSpentOfFamily.run(row.identity_id, row.family);
+      this.#s.spendToken.run(tokenHash);
+      const next: ResumeTokenRecord = { ...token, tokenHash: new Uint8Array(nextHash) };
+      this.#insertToken(next);
+      return { kind: "rotated", token: next };
+    });
+  }
+
+  deleteResumeFamilies(identityId: number, families: readonly Uint8Array[]): number {
+    return this.#db.write("deleteResumeFamilies", () => {
+      let n = 0;
+      for (const f of families) n += this.#s.deleteFamily.run(identityId, f).changes;
+      return n;
+    });
+  }
+
+  /** Inside the caller's transaction: deletes expired OTPs, resume tokens and API keys. */
+  purgeExpired(now: number): { otps: number; resumeTokens: number; apiKeys: number } {
+    return {
+      otps: this.#s.purgeOtps.run(now).changes,
+      resumeTokens: this.#s.purgeTokens.run(now).changes,
+      apiKeys: this.#s.purgeApiKeys.run(now).changes,
+    };
+  }
+
+  #usable(row: ResumeTokenRow, now: number): boolean {
+    return row.suspended === 0 && row.epoch === row.current_epoch && now < row.expires_at;
+  }
+
+  #insertToken(t: ResumeTokenRecord): void {
+    const keyring = t.keyring === null ? null : JSON.stringify(checkKeyring(t.keyring));
+    this.#s.insertResumeToken.run(
+      t.tokenHash,
+      t.identityId,
+      t.epoch,
+      t.device,
+      keyring,
+      t.expiresAt,
+      t.family,
+    );
   }
 
   // the server secret
@@ -322,6 +435,18 @@ function parseKeyring(json: string): KeyringPair[] {
   if (!Array.isArray(parsed))
     throw new ParallaxError(ErrorCode.STORAGE, "a stored resume-token keyring is corrupt");
   return checkKeyring(parsed as KeyringPair[]);
+}
+
+function toToken(row: ResumeTokenRow): ResumeTokenRecord {
+  return {
+    identityId: row.identity_id,
+    tokenHash: bytes(row.token_hash),
+    family: bytes(row.family),
+    epoch: row.epoch,
+    device: row.device,
+    keyring: row.keyring === null ? null : parseKeyring(row.keyring),
+    expiresAt: row.expires_at,
+  };
 }
 
 function toPublicKey(row: PublicKeyRow): PublicKeyRecord {

@@ -35,6 +35,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { ErrorCode, ParallaxError } from "../../errors.js";
+import type { Actor } from "../broker-store.js";
 import { migrate } from "../migrations.js";
 
 /** How long a connection waits for another process's write lock before failing with STORAGE. */
@@ -146,6 +147,11 @@ export class SqliteDatabase {
     }
     const row = this.#epochOf.get(identityId);
     return row !== undefined && row.suspended === 0 && row.epoch === epoch;
+  }
+
+  /** `assertCurrent` for a write's actor, when it names one (an operator's write does not). */
+  assertActor(actor: Actor | undefined): void {
+    if (actor !== undefined) this.assertCurrent(actor.identityId, actor.epoch);
   }
 
   /** `isCurrent`, or throws REVOKED (which `write` passes through, rolling the transaction back). */

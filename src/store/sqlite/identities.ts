@@ -4,7 +4,11 @@
  * Invariants:
  * - A name is taken while an identity has it or an unexpired sign-up for it is pending
  *   (`requireFreeName` reads `pending` for the second half; pending.ts calls it before recording
- *   a sign-up, and `createIdentity` before creating one). Names are compared exactly.
+ *   a sign-up, and `createIdentity` before creating one). Names are compared by their key
+ *   (`nameKey`, stored in `name_key` with a unique index); the name itself is kept as given.
+ * - A write with an actor commits only if the actor's login is still current (`assertActor`).
+ * - A verifier change runs every registered verifier guard inside its transaction first (the
+ *   wallet's: no wallet encrypted under the old password may be left behind).
  * - Every change to a verifier, a suspension or a keyring bumps the epoch in the same
  *   transaction (`SqliteEpochs.bump`) and returns the new epoch; `createIdentity` starts at 0.
  * - A keyring is stored without duplicates and comes back sorted by service, then perspective.
@@ -13,7 +17,14 @@
  * Tests: test/store/identities.test.ts
  */
 import { ErrorCode, ParallaxError } from "../../errors.js";
-import type { AuditEntry, IdentityRecord, KeyringPair, StoredVerifier } from "../broker-store.js";
+import type {
+  AuditEntry,
+  IdentityRecord,
+  KeyringPair,
+  StoredVerifier,
+  WriteContext,
+} from "../broker-store.js";
+import { nameKey } from "../name-key.js";
 import type { SqliteAuditRepository } from "./audit.js";
 import type { SqliteDatabase } from "./database.js";
 import type { SqliteEpochs } from "./epochs.js";
@@ -43,11 +54,11 @@ export interface IdentityRow extends VerifierRow {
 function prepare(db: SqliteDatabase) {
   return {
     byId: db.prepare<[number], IdentityRow>("SELECT * FROM identities WHERE id = ?"),
-    byName: db.prepare<[string], IdentityRow>("SELECT * FROM identities WHERE name = ?"),
+    byNameKey: db.prepare<[string], IdentityRow>("SELECT * FROM identities WHERE name_key = ?"),
     all: db.prepare<[], IdentityRow>("SELECT * FROM identities ORDER BY id"),
-    insert: db.prepare<VerifierParams & { name: string; created_at: number }>(
-      `INSERT INTO identities (name, ${VERIFIER_INSERT_COLUMNS}, created_at)
-       VALUES (@name, ${VERIFIER_INSERT_VALUES}, @created_at)`,
+    insert: db.prepare<VerifierParams & { name: string; name_key: string; created_at: number }>(
+      `INSERT INTO identities (name, name_key, ${VERIFIER_INSERT_COLUMNS}, created_at)
+       VALUES (@name, @name_key, ${VERIFIER_INSERT_VALUES}, @created_at)`,
     ),
     setVerifier: db.prepare<VerifierParams & { id: number }>(
       `UPDATE identities SET salt = @salt, stored_key = @stored_key, server_key = @server_key,
@@ -69,7 +80,7 @@ function prepare(db: SqliteDatabase) {
     deleteKeyringOf: db.prepare<[number]>("DELETE FROM keyrings WHERE identity_id = ?"),
 
     openSignUp: db.prepare<[string, number], { id: number }>(
-      "SELECT id FROM pending WHERE kind = 'signUp' AND username = ? AND state = 'pending' AND expires_at > ? LIMIT 1",
+      "SELECT id FROM pending WHERE kind = 'signUp' AND name_key = ? AND state = 'pending' AND expires_at > ? LIMIT 1",
     ),
   };
 }
@@ -79,6 +90,7 @@ export class SqliteIdentityRepository {
   readonly #s: ReturnType<typeof prepare>;
   readonly #epochs: SqliteEpochs;
   readonly #audit: SqliteAuditRepository;
+  readonly #verifierGuards: Array<(identityId: number) => void> = [];
 
   constructor(db: SqliteDatabase, epochs: SqliteEpochs, audit: SqliteAuditRepository) {
     this.#db = db;
@@ -91,7 +103,7 @@ export class SqliteIdentityRepository {
 
   findIdentityByName(name: string): IdentityRecord | undefined {
     return this.#db.read("findIdentityByName", () => {
-      const row = this.#s.byName.get(name);
+      const row = this.rowByName(name);
       return row && this.record(row);
     });
   }
@@ -124,37 +136,56 @@ export class SqliteIdentityRepository {
     });
   }
 
-  changeVerifier(identityId: number, verifier: StoredVerifier, audit?: AuditEntry): number {
+  changeVerifier(identityId: number, verifier: StoredVerifier, ctx: WriteContext = {}): number {
     return this.#db.write("changeVerifier", () => {
+      assertVerifierShape(verifier);
+      this.#db.assertActor(ctx.actor);
+      this.requireRow(identityId);
+      for (const guard of this.#verifierGuards) guard(identityId);
       this.setVerifier(identityId, verifier);
-      return this.#epochs.bump(identityId, audit);
+      return this.#epochs.bump(identityId, ctx.audit, { apiKeys: true });
     });
   }
 
-  setSuspended(identityId: number, suspended: boolean, audit?: AuditEntry): number {
+  setSuspended(identityId: number, suspended: boolean, ctx: WriteContext = {}): number {
     return this.#db.write("setSuspended", () => {
+      this.#db.assertActor(ctx.actor);
       if (this.#s.setSuspended.run(suspended ? 1 : 0, identityId).changes === 0) throw noIdentity(identityId);
-      return this.#epochs.bump(identityId, audit);
+      return this.#epochs.bump(identityId, ctx.audit, { apiKeys: suspended });
     });
   }
 
-  setKeyring(identityId: number, keyring: readonly KeyringPair[], audit?: AuditEntry): number {
+  setKeyring(identityId: number, keyring: readonly KeyringPair[], ctx: WriteContext = {}): number {
     return this.#db.write("setKeyring", () => {
+      this.#db.assertActor(ctx.actor);
       this.requireRow(identityId);
       this.#s.deleteKeyringOf.run(identityId);
       for (const p of checkKeyring(keyring)) this.#s.insertPair.run(identityId, p.service, p.perspective);
-      return this.#epochs.bump(identityId, audit);
+      return this.#epochs.bump(identityId, ctx.audit);
     });
   }
 
-  bumpEpoch(identityId: number, audit?: AuditEntry): number {
-    return this.#db.write("bumpEpoch", () => this.#epochs.bump(identityId, audit));
+  bumpEpoch(identityId: number, ctx: WriteContext = {}): number {
+    return this.#db.write("bumpEpoch", () => {
+      this.#db.assertActor(ctx.actor);
+      return this.#epochs.bump(identityId, ctx.audit, { apiKeys: true });
+    });
+  }
+
+  /**
+   * Adds a check every verifier change runs inside its transaction, before anything is written;
+   * it throws to refuse the change (the wallet repository's: no wallet may be left encrypted
+   * under the old password).
+   */
+  addVerifierGuard(guard: (identityId: number) => void): void {
+    this.#verifierGuards.push(guard);
   }
 
   // for the other repositories: each runs inside the caller's transaction
 
+  /** The row of the identity whose name has the same key as `name`. */
   rowByName(name: string): IdentityRow | undefined {
-    return this.#s.byName.get(name);
+    return this.#s.byNameKey.get(nameKey(name));
   }
 
   /** The identity's row; NOT_FOUND if there is none. */
@@ -178,14 +209,18 @@ export class SqliteIdentityRepository {
     if (typeof name !== "string" || name === "") {
       throw new ParallaxError(ErrorCode.BAD_ARGUMENT, "a name must be a non-empty string");
     }
-    if (this.#s.byName.get(name) || this.#s.openSignUp.get(name, this.#db.now())) throw nameTaken(name);
+    const key = nameKey(name);
+    if (this.#s.byNameKey.get(key) || this.#s.openSignUp.get(key, this.#db.now())) throw nameTaken(name);
   }
 
   /** Inserts an identity at epoch 0 with `keyring`; the caller has checked the name. */
   insert(name: string, verifier: StoredVerifier | null, keyring: readonly KeyringPair[]): IdentityRecord {
     const pairs = checkKeyring(keyring);
     const params = verifierParams(verifier && assertVerifierShape(verifier));
-    const id = Number(this.#s.insert.run({ ...params, name, created_at: this.#db.now() }).lastInsertRowid);
+    const id = Number(
+      this.#s.insert.run({ ...params, name, name_key: nameKey(name), created_at: this.#db.now() })
+        .lastInsertRowid,
+    );
     for (const p of pairs) this.#s.insertPair.run(id, p.service, p.perspective);
     return this.record(this.requireRow(id));
   }

@@ -7,7 +7,9 @@
  *   not suspended and is at the caller's epoch (`SqliteDatabase.isCurrent`): an update from a
  *   login older than a password change (or a suspension) can never land after it.
  * - Wallets live in the identities' database, so `changePasswordWithWallet` commits the new
- *   verifier, the re-encrypted wallet, the epoch bump and its audit row together, or nothing.
+ *   verifier, the re-encrypted wallet, the epoch bump (API keys, OTPs and tokens deleted) and its
+ *   audit row together, or nothing; and a plain `changeVerifier` is refused inside its own
+ *   transaction while a wallet is stored (`assertNoWallet`, installed as a verifier guard).
  * - Arguments are checked first (BAD_ARGUMENT whatever the identity's state), against backstop
  *   sizes larger than the wallet service's own limits. Wallets come back stamped with the store's
  *   clock at their write, as plain `Uint8Array` copies.
@@ -142,9 +144,23 @@ export class SqliteWalletRepository implements WalletStore {
       this.#identities.setVerifier(identityId, verifier);
       const record = wallet === null ? null : this.#put(identityId, wallet);
       // Last, so that a failing audit insert (or anything before it) rolls all of it back.
-      const newEpoch = this.#epochs.bump(identityId, audit);
+      const newEpoch = this.#epochs.bump(identityId, audit, { apiKeys: true });
       return { kind: "changed", epoch: newEpoch, wallet: record };
     });
+  }
+
+  /**
+   * Inside a verifier change's transaction: PERMISSION_DENIED if the identity holds a wallet,
+   * which a plain password change would leave encrypted under the old password.
+   */
+  assertNoWallet(identityId: number): void {
+    if (this.#stored(identityId) !== undefined) {
+      throw new ParallaxError(
+        ErrorCode.PERMISSION_DENIED,
+        "this account holds a wallet encrypted under the current password: change the password with " +
+          "WalletPerspective.changePassword, which re-encrypts the wallet in the same transaction",
+      );
+    }
   }
 
   #stored(identityId: number): WalletRecord | undefined {

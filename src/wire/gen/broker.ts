@@ -305,7 +305,7 @@ export interface WhoAmI$Shape {
   keyring?: readonly (KeyringEntry | KeyringEntry$Shape)[] | $.List<KeyringEntry>;
   /** the credential epoch this login belongs to */
   epoch?: bigint;
-  /** what this connection currently holds, under any login */
+  /** what this user's logins on this connection hold */
   attached?: readonly (Attachment | Attachment$Shape)[] | $.List<Attachment>;
   /** the keyring holds ("broker", "admin") */
   admin?: boolean;
@@ -347,7 +347,7 @@ export class WhoAmI extends $.Struct {
   get epoch(): bigint { return this.getEpoch(); }
   set epoch(value: bigint) { this.setEpoch(value); }
 
-  /** what this connection currently holds, under any login */
+  /** what this user's logins on this connection hold */
   getAttached(): $.List<Attachment> { return $$.getList(this, 3, WhoAmI._Attached); }
   setAttached(value: $.List<Attachment>): void { $.Struct.copyFrom(value, $.Struct.getPointer(3, this)); }
   initAttached(length: number): $.List<Attachment> { return $.Struct.initList(3, WhoAmI._Attached, length, this); }
@@ -1022,6 +1022,7 @@ export class Root_login_Results$Pipeline extends $$.StructPipeline<Root_login_Re
 export interface Root_loginWithKey_Params$Shape {
   username?: string;
   publicKey?: Uint8Array | $.Data;
+  device?: string;
 }
 
 export class Root_loginWithKey_Params extends $.Struct {
@@ -1042,10 +1043,17 @@ export class Root_loginWithKey_Params extends $.Struct {
   get publicKey(): Uint8Array { return this.getPublicKey(); }
   set publicKey(value: Uint8Array | $.Data) { this.setPublicKey(value); }
 
+  getDevice(): string { return $$.getText(this, 2); }
+  setDevice(value: string): void { $$.setText(2, value, this); }
+  hasDevice(): boolean { return $$.hasPointer(this, 2); }
+  get device(): string { return this.getDevice(); }
+  set device(value: string) { this.setDevice(value); }
+
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: Root_loginWithKey_Params$Shape): void {
     if (shape.username !== undefined) this.username = shape.username;
     if (shape.publicKey !== undefined) this.publicKey = shape.publicKey;
+    if (shape.device !== undefined) this.device = shape.device;
   }
 
   /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
@@ -1053,12 +1061,13 @@ export class Root_loginWithKey_Params extends $.Struct {
     const o: Root_loginWithKey_Params$Shape = {};
     o.username = this.getUsername();
     if (this.hasPublicKey()) o.publicKey = this.getPublicKey().slice();
+    o.device = this.getDevice();
     return o;
   }
 
   override toString(): string { return "Root_loginWithKey_Params_" + super.toString(); }
 
-  static override readonly _capnp = { displayName: "Root_loginWithKey_Params", id: "e4a2edb440710406", size: new $.ObjectSize(0, 2) };
+  static override readonly _capnp = { displayName: "Root_loginWithKey_Params", id: "e4a2edb440710406", size: new $.ObjectSize(0, 3) };
 }
 
 /** The promise of a {@link Root_loginWithKey_Params}, for pipelining on its capability and struct fields. */
@@ -1297,6 +1306,8 @@ export class Root_resume_Params$Pipeline extends $$.StructPipeline<Root_resume_P
 /** A plain-object form of {@link Root_resume_Results}: what `$set` accepts and `$toObject` returns. */
 export interface Root_resume_Results$Shape {
   identity?: Identity | Identity$Server | null;
+  token?: string;
+  expiresAt?: bigint;
 }
 
 export class Root_resume_Results extends $.Struct {
@@ -1307,21 +1318,36 @@ export class Root_resume_Results extends $.Struct {
   get identity(): Identity { return this.getIdentity(); }
   set identity(value: Identity | Identity$Server | null) { this.setIdentity(value); }
 
+  getToken(): string { return $$.getText(this, 1); }
+  setToken(value: string): void { $$.setText(1, value, this); }
+  hasToken(): boolean { return $$.hasPointer(this, 1); }
+  get token(): string { return this.getToken(); }
+  set token(value: string) { this.setToken(value); }
+
+  getExpiresAt(): bigint { return $$.getInt64(this, 0); }
+  setExpiresAt(value: bigint): void { $$.setInt64(this, 0, value); }
+  get expiresAt(): bigint { return this.getExpiresAt(); }
+  set expiresAt(value: bigint) { this.setExpiresAt(value); }
+
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: Root_resume_Results$Shape): void {
     if (shape.identity !== undefined) this.identity = shape.identity;
+    if (shape.token !== undefined) this.token = shape.token;
+    if (shape.expiresAt !== undefined) this.expiresAt = shape.expiresAt;
   }
 
   /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
   $toObject(): Root_resume_Results$Shape {
     const o: Root_resume_Results$Shape = {};
     if (this.hasIdentity()) o.identity = this.getIdentity();
+    o.token = this.getToken();
+    o.expiresAt = this.getExpiresAt();
     return o;
   }
 
   override toString(): string { return "Root_resume_Results_" + super.toString(); }
 
-  static override readonly _capnp = { displayName: "Root_resume_Results", id: "f129edc02f20ba24", size: new $.ObjectSize(0, 1) };
+  static override readonly _capnp = { displayName: "Root_resume_Results", id: "f129edc02f20ba24", size: new $.ObjectSize(8, 2) };
 }
 
 /** The promise of a {@link Root_resume_Results}, for pipelining on its capability and struct fields. */
@@ -2702,6 +2728,56 @@ export class Identity_logout_Results extends $.Struct {
 export class Identity_logout_Results$Pipeline extends $$.StructPipeline<Identity_logout_Results> {
 }
 
+/** A plain-object form of {@link Identity_logoutEverywhere_Params}: what `$set` accepts and `$toObject` returns. */
+export interface Identity_logoutEverywhere_Params$Shape {
+}
+
+export class Identity_logoutEverywhere_Params extends $.Struct {
+
+  /** Sets every field present in `shape`; at most one union member may be present. */
+  $set(shape: Identity_logoutEverywhere_Params$Shape): void {
+  }
+
+  /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
+  $toObject(): Identity_logoutEverywhere_Params$Shape {
+    const o: Identity_logoutEverywhere_Params$Shape = {};
+    return o;
+  }
+
+  override toString(): string { return "Identity_logoutEverywhere_Params_" + super.toString(); }
+
+  static override readonly _capnp = { displayName: "Identity_logoutEverywhere_Params", id: "bb545fa32df5012d", size: new $.ObjectSize(0, 0) };
+}
+
+/** The promise of a {@link Identity_logoutEverywhere_Params}, for pipelining on its capability and struct fields. */
+export class Identity_logoutEverywhere_Params$Pipeline extends $$.StructPipeline<Identity_logoutEverywhere_Params> {
+}
+
+/** A plain-object form of {@link Identity_logoutEverywhere_Results}: what `$set` accepts and `$toObject` returns. */
+export interface Identity_logoutEverywhere_Results$Shape {
+}
+
+export class Identity_logoutEverywhere_Results extends $.Struct {
+
+  /** Sets every field present in `shape`; at most one union member may be present. */
+  $set(shape: Identity_logoutEverywhere_Results$Shape): void {
+  }
+
+  /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
+  $toObject(): Identity_logoutEverywhere_Results$Shape {
+    const o: Identity_logoutEverywhere_Results$Shape = {};
+    return o;
+  }
+
+  override toString(): string { return "Identity_logoutEverywhere_Results_" + super.toString(); }
+
+  static override readonly _capnp = { displayName: "Identity_logoutEverywhere_Results", id: "ce0c99130d7cbb67", size: new $.ObjectSize(0, 0) };
+}
+
+/** The promise of a {@link Identity_logoutEverywhere_Results}, for pipelining on its capability and struct fields. */
+export class Identity_logoutEverywhere_Results$Pipeline extends $$.StructPipeline<Identity_logoutEverywhere_Results> {
+}
+
 /** A plain-object form of {@link Perspective_detach_Params}: what `$set` accepts and `$toObject` returns. */
 export interface Perspective_detach_Params$Shape {
 }
@@ -3193,7 +3269,11 @@ export interface Root$Server {
   /**
    * Anyone. Starts an Ed25519 login: the challenger expects the signature of the key-login
    * AuthMessage. A key not yet registered to the user answers `pending` after a valid signature:
-   * the owner (from an existing login) or an admin approves the new device.
+   * a request for this key alone, named `device` (at most 100 characters; empty = "new device"),
+   * which the owner (from a password login) or an admin approves. At most 5 requests wait per
+   * name: beyond that the login fails with PARALLAX_ERR_RATE_LIMITED. A request filed for a name
+   * that does not exist yet can never be approved, not even by the name's later owner. A valid
+   * signature by a registered key is never refused because of others' failed logins.
    */
   loginWithKey(params: Root_loginWithKey_Params, ctx: $$.CallContext<Root_loginWithKey_Results>): $$.MethodReturn<Root_loginWithKey_Results$Shape>;
   /**
@@ -3204,8 +3284,11 @@ export interface Root$Server {
   /** Anyone holding a one-time password: it works once, within 10 minutes of being made. */
   loginWithOtp(params: Root_loginWithOtp_Params, ctx: $$.CallContext<Root_loginWithOtp_Results>): $$.MethodReturn<Root_loginWithOtp_Results$Shape>;
   /**
-   * Anyone holding a resume token of the user's current epoch (valid 14 days). The Identity has
-   * the keyring of the login that issued the token.
+   * Anyone holding a resume token of the user's current epoch. The Identity has the keyring of
+   * the login that issued the token. The token is rotated: the one presented stops working and
+   * `token` replaces it, with the same absolute expiry (`expiresAt`, 14 days after the login that
+   * issued the first one). Presenting a token again after it was rotated revokes every token
+   * descending from the same login (someone else holds a copy) and fails.
    */
   resume(params: Root_resume_Params, ctx: $$.CallContext<Root_resume_Results>): $$.MethodReturn<Root_resume_Results$Shape>;
   /** Anyone, when the server allows anonymous logins: an Identity with the anonymous keyring. */
@@ -3251,7 +3334,11 @@ export class Root extends $$.Capability {
   /**
    * Anyone. Starts an Ed25519 login: the challenger expects the signature of the key-login
    * AuthMessage. A key not yet registered to the user answers `pending` after a valid signature:
-   * the owner (from an existing login) or an admin approves the new device.
+   * a request for this key alone, named `device` (at most 100 characters; empty = "new device"),
+   * which the owner (from a password login) or an admin approves. At most 5 requests wait per
+   * name: beyond that the login fails with PARALLAX_ERR_RATE_LIMITED. A request filed for a name
+   * that does not exist yet can never be approved, not even by the name's later owner. A valid
+   * signature by a registered key is never refused because of others' failed logins.
    */
   loginWithKey(params?: $$.ParamsInit<Root_loginWithKey_Params, Root_loginWithKey_Params$Shape>, options?: $$.CallOptions): Root_loginWithKey_Results$Pipeline {
     return new Root_loginWithKey_Results$Pipeline(this.$call(Root$methods.loginWithKey, params, options), []);
@@ -3271,8 +3358,11 @@ export class Root extends $$.Capability {
   }
 
   /**
-   * Anyone holding a resume token of the user's current epoch (valid 14 days). The Identity has
-   * the keyring of the login that issued the token.
+   * Anyone holding a resume token of the user's current epoch. The Identity has the keyring of
+   * the login that issued the token. The token is rotated: the one presented stops working and
+   * `token` replaces it, with the same absolute expiry (`expiresAt`, 14 days after the login that
+   * issued the first one). Presenting a token again after it was rotated revokes every token
+   * descending from the same login (someone else holds a copy) and fails.
    */
   resume(params?: $$.ParamsInit<Root_resume_Params, Root_resume_Params$Shape>, options?: $$.CallOptions): Root_resume_Results$Pipeline {
     return new Root_resume_Results$Pipeline(this.$call(Root$methods.resume, params, options), []);
@@ -3395,6 +3485,7 @@ export const Identity$methods = {
   pendingDevices: { interfaceId: 0x8f087986defd2706n, interfaceName: "Identity", methodId: 12, name: "pendingDevices", Params: Identity_pendingDevices_Params, Results: Identity_pendingDevices_Results } as $$.MethodDescriptor<Identity_pendingDevices_Params, Identity_pendingDevices_Results>,
   decideDevice: { interfaceId: 0x8f087986defd2706n, interfaceName: "Identity", methodId: 13, name: "decideDevice", Params: Identity_decideDevice_Params, Results: Identity_decideDevice_Results } as $$.MethodDescriptor<Identity_decideDevice_Params, Identity_decideDevice_Results>,
   logout: { interfaceId: 0x8f087986defd2706n, interfaceName: "Identity", methodId: 14, name: "logout", Params: Identity_logout_Params, Results: Identity_logout_Results } as $$.MethodDescriptor<Identity_logout_Params, Identity_logout_Results>,
+  logoutEverywhere: { interfaceId: 0x8f087986defd2706n, interfaceName: "Identity", methodId: 15, name: "logoutEverywhere", Params: Identity_logoutEverywhere_Params, Results: Identity_logoutEverywhere_Results } as $$.MethodDescriptor<Identity_logoutEverywhere_Params, Identity_logoutEverywhere_Results>,
 } as const;
 
 /**
@@ -3417,24 +3508,34 @@ export interface Identity$Server {
   attach(params: Identity_attach_Params, ctx: $$.CallContext<Identity_attach_Results>): $$.MethodReturn<Identity_attach_Results$Shape>;
   /**
    * Password logins only. Replaces the verifier and bumps the epoch in one transaction: every
-   * login of this user, this one included, is revoked.
+   * login of this user, this one included, is revoked, and the user's resume tokens, OTPs and
+   * API keys are deleted. Refused (PARALLAX_ERR_PERMISSION_DENIED) while a service holds data
+   * keyed to the old password (a wallet: use WalletPerspective.changePassword); that check runs
+   * inside the same transaction. Every credential change here fails with PARALLAX_ERR_REVOKED
+   * if this login's epoch is no longer current when the store commits it.
    */
   changePassword(params: Identity_changePassword_Params, ctx: $$.CallContext<Identity_changePassword_Results>): $$.MethodReturn<Identity_changePassword_Results$Shape>;
   /**
-   * The holder. A random token (stored hashed) that `Root.resume` accepts for 14 days, until
-   * the epoch moves on.
+   * Password, key and sign-up logins. A random token (stored hashed) that `Root.resume` accepts
+   * for 14 days, until the epoch moves on or this login logs out. Resumed logins get their next
+   * token from `resume` itself; API-key and OTP logins get none (a token would outlive the key's
+   * expiry or the OTP's single use). At most 32 per identity: the one expiring soonest goes.
    */
   issueResumeToken(params: Identity_issueResumeToken_Params, ctx: $$.CallContext<Identity_issueResumeToken_Results>): $$.MethodReturn<Identity_issueResumeToken_Results$Shape>;
   /**
-   * Password logins only. `keyring` must be a subset of this login's keyring (empty = all of
-   * it); `expiresAt` 0 = never. The secret is shown once and stored hashed.
+   * Password logins only. `keyring` lists what the key may attach: at least one pair, each on
+   * this login's keyring. `expiresAt` 0 = never. The secret is shown once and stored hashed. Keys
+   * die with a password change, a suspension and `logoutEverywhere`. At most 32 per identity.
    */
   createApiKey(params: Identity_createApiKey_Params, ctx: $$.CallContext<Identity_createApiKey_Results>): $$.MethodReturn<Identity_createApiKey_Results$Shape>;
   /** Password logins only. */
   listApiKeys(params: Identity_listApiKeys_Params, ctx: $$.CallContext<Identity_listApiKeys_Results>): $$.MethodReturn<Identity_listApiKeys_Results$Shape>;
   /** Password logins only. Deletes the key and bumps the epoch. */
   revokeApiKey(params: Identity_revokeApiKey_Params, ctx: $$.CallContext<Identity_revokeApiKey_Results>): $$.MethodReturn<Identity_revokeApiKey_Results$Shape>;
-  /** Password logins only. A one-time password for `Root.loginWithOtp`, valid 10 minutes. */
+  /**
+   * Password logins only. A one-time password for `Root.loginWithOtp`, valid 10 minutes. At most
+   * 8 unexpired per identity.
+   */
   createOtp(params: Identity_createOtp_Params, ctx: $$.CallContext<Identity_createOtp_Results>): $$.MethodReturn<Identity_createOtp_Results$Shape>;
   /** Password logins only. Registers an Ed25519 key for `Root.loginWithKey`. */
   addPublicKey(params: Identity_addPublicKey_Params, ctx: $$.CallContext<Identity_addPublicKey_Results>): $$.MethodReturn<Identity_addPublicKey_Results$Shape>;
@@ -3442,12 +3543,23 @@ export interface Identity$Server {
   listPublicKeys(params: Identity_listPublicKeys_Params, ctx: $$.CallContext<Identity_listPublicKeys_Results>): $$.MethodReturn<Identity_listPublicKeys_Results$Shape>;
   /** Password logins only. Removes the key and bumps the epoch. */
   revokePublicKey(params: Identity_revokePublicKey_Params, ctx: $$.CallContext<Identity_revokePublicKey_Results>): $$.MethodReturn<Identity_revokePublicKey_Results$Shape>;
-  /** Password logins only. New device keys of this user waiting for approval. */
+  /**
+   * Password logins only. New device keys waiting for this user's approval (requests filed while
+   * the name did not belong to this user are not among them).
+   */
   pendingDevices(params: Identity_pendingDevices_Params, ctx: $$.CallContext<Identity_pendingDevices_Results>): $$.MethodReturn<Identity_pendingDevices_Results$Shape>;
   /** Password logins only, for this user's own pending device keys. */
   decideDevice(params: Identity_decideDevice_Params, ctx: $$.CallContext<Identity_decideDevice_Results>): $$.MethodReturn<Identity_decideDevice_Results$Shape>;
-  /** The holder. Bumps the epoch: every login of this user, on every connection, is revoked. */
+  /**
+   * The holder. Ends this login alone: its perspectives detach and the resume tokens it came from
+   * or issued stop working. The user's other logins are untouched.
+   */
   logout(params: Identity_logout_Params, ctx: $$.CallContext<Identity_logout_Results>): $$.MethodReturn<Identity_logout_Results$Shape>;
+  /**
+   * Password logins only. Bumps the epoch: every login of this user, on every connection, ends,
+   * and every resume token, OTP and API key of the user is deleted.
+   */
+  logoutEverywhere(params: Identity_logoutEverywhere_Params, ctx: $$.CallContext<Identity_logoutEverywhere_Results>): $$.MethodReturn<Identity_logoutEverywhere_Results$Shape>;
 }
 
 /**
@@ -3489,23 +3601,30 @@ export class Identity extends $$.Capability {
 
   /**
    * Password logins only. Replaces the verifier and bumps the epoch in one transaction: every
-   * login of this user, this one included, is revoked.
+   * login of this user, this one included, is revoked, and the user's resume tokens, OTPs and
+   * API keys are deleted. Refused (PARALLAX_ERR_PERMISSION_DENIED) while a service holds data
+   * keyed to the old password (a wallet: use WalletPerspective.changePassword); that check runs
+   * inside the same transaction. Every credential change here fails with PARALLAX_ERR_REVOKED
+   * if this login's epoch is no longer current when the store commits it.
    */
   changePassword(params?: $$.ParamsInit<Identity_changePassword_Params, Identity_changePassword_Params$Shape>, options?: $$.CallOptions): Identity_changePassword_Results$Pipeline {
     return new Identity_changePassword_Results$Pipeline(this.$call(Identity$methods.changePassword, params, options), []);
   }
 
   /**
-   * The holder. A random token (stored hashed) that `Root.resume` accepts for 14 days, until
-   * the epoch moves on.
+   * Password, key and sign-up logins. A random token (stored hashed) that `Root.resume` accepts
+   * for 14 days, until the epoch moves on or this login logs out. Resumed logins get their next
+   * token from `resume` itself; API-key and OTP logins get none (a token would outlive the key's
+   * expiry or the OTP's single use). At most 32 per identity: the one expiring soonest goes.
    */
   issueResumeToken(params?: $$.ParamsInit<Identity_issueResumeToken_Params, Identity_issueResumeToken_Params$Shape>, options?: $$.CallOptions): Identity_issueResumeToken_Results$Pipeline {
     return new Identity_issueResumeToken_Results$Pipeline(this.$call(Identity$methods.issueResumeToken, params, options), []);
   }
 
   /**
-   * Password logins only. `keyring` must be a subset of this login's keyring (empty = all of
-   * it); `expiresAt` 0 = never. The secret is shown once and stored hashed.
+   * Password logins only. `keyring` lists what the key may attach: at least one pair, each on
+   * this login's keyring. `expiresAt` 0 = never. The secret is shown once and stored hashed. Keys
+   * die with a password change, a suspension and `logoutEverywhere`. At most 32 per identity.
    */
   createApiKey(params?: $$.ParamsInit<Identity_createApiKey_Params, Identity_createApiKey_Params$Shape>, options?: $$.CallOptions): Identity_createApiKey_Results$Pipeline {
     return new Identity_createApiKey_Results$Pipeline(this.$call(Identity$methods.createApiKey, params, options), []);
@@ -3521,7 +3640,10 @@ export class Identity extends $$.Capability {
     return new Identity_revokeApiKey_Results$Pipeline(this.$call(Identity$methods.revokeApiKey, params, options), []);
   }
 
-  /** Password logins only. A one-time password for `Root.loginWithOtp`, valid 10 minutes. */
+  /**
+   * Password logins only. A one-time password for `Root.loginWithOtp`, valid 10 minutes. At most
+   * 8 unexpired per identity.
+   */
   createOtp(params?: $$.ParamsInit<Identity_createOtp_Params, Identity_createOtp_Params$Shape>, options?: $$.CallOptions): Identity_createOtp_Results$Pipeline {
     return new Identity_createOtp_Results$Pipeline(this.$call(Identity$methods.createOtp, params, options), []);
   }
@@ -3541,7 +3663,10 @@ export class Identity extends $$.Capability {
     return new Identity_revokePublicKey_Results$Pipeline(this.$call(Identity$methods.revokePublicKey, params, options), []);
   }
 
-  /** Password logins only. New device keys of this user waiting for approval. */
+  /**
+   * Password logins only. New device keys waiting for this user's approval (requests filed while
+   * the name did not belong to this user are not among them).
+   */
   pendingDevices(params?: $$.ParamsInit<Identity_pendingDevices_Params, Identity_pendingDevices_Params$Shape>, options?: $$.CallOptions): Identity_pendingDevices_Results$Pipeline {
     return new Identity_pendingDevices_Results$Pipeline(this.$call(Identity$methods.pendingDevices, params, options), []);
   }
@@ -3551,9 +3676,20 @@ export class Identity extends $$.Capability {
     return new Identity_decideDevice_Results$Pipeline(this.$call(Identity$methods.decideDevice, params, options), []);
   }
 
-  /** The holder. Bumps the epoch: every login of this user, on every connection, is revoked. */
+  /**
+   * The holder. Ends this login alone: its perspectives detach and the resume tokens it came from
+   * or issued stop working. The user's other logins are untouched.
+   */
   logout(params?: $$.ParamsInit<Identity_logout_Params, Identity_logout_Params$Shape>, options?: $$.CallOptions): Identity_logout_Results$Pipeline {
     return new Identity_logout_Results$Pipeline(this.$call(Identity$methods.logout, params, options), []);
+  }
+
+  /**
+   * Password logins only. Bumps the epoch: every login of this user, on every connection, ends,
+   * and every resume token, OTP and API key of the user is deleted.
+   */
+  logoutEverywhere(params?: $$.ParamsInit<Identity_logoutEverywhere_Params, Identity_logoutEverywhere_Params$Shape>, options?: $$.CallOptions): Identity_logoutEverywhere_Results$Pipeline {
+    return new Identity_logoutEverywhere_Results$Pipeline(this.$call(Identity$methods.logoutEverywhere, params, options), []);
   }
 }
 

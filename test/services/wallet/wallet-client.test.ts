@@ -22,7 +22,7 @@ import {
 } from "../../../src/services/wallet/wallet-client.js";
 import { deriveWalletKeys, encryptWallet, walletHmac } from "../../../src/services/wallet/wallet-crypto.js";
 import { remoteWins } from "../../../src/services/wallet/wallet-merge.js";
-import { WalletService } from "../../../src/services/wallet/wallet-service.js";
+import { type WalletService, wallet } from "../../../src/services/wallet/wallet-service.js";
 import { SqliteBrokerStore } from "../../../src/store/index.js";
 import { memoryPair } from "../../../src/transport/index.js";
 import { Root } from "../../../src/wire/gen/broker.js";
@@ -54,13 +54,13 @@ afterEach(async () => {
 
 function makeEnv(options: { maxNotificationsInFlight?: number; signUp?: SignUpMode } = {}): Env {
   const store = SqliteBrokerStore.open(":memory:");
-  const broker = new Broker({ store, signUp: options.signUp ?? "open", defaultKeyring: DEFAULT_KEYRING });
-  const service = new WalletService({
+  const broker = new Broker({
     store,
-    broker,
-    maxNotificationsInFlight: options.maxNotificationsInFlight,
+    signUp: options.signUp ?? "open",
+    defaultKeyring: DEFAULT_KEYRING,
+    services: [wallet({ maxNotificationsInFlight: options.maxNotificationsInFlight })],
   });
-  broker.addService(service);
+  const service = broker.service("wallet") as WalletService;
   const connections: RpcConnection[] = [];
   const clients: WalletClient[] = [];
   const wire: Uint8Array[] = [];

@@ -250,7 +250,7 @@ describe("wallet service", () => {
     await r1.until(22);
     await r2.until(22);
     expect(r1.events.slice(20)).toEqual(["updated 21", "revoked: the password was changed"]);
-    expect(h.broker.usageOf((await h.store.findIdentityByName("alice"))?.id ?? 0)?.sessions ?? 0).toBe(0);
+    expect(h.broker.usageOf((await h.store.findIdentityByName("alice"))?.id ?? 0)?.logins ?? 0).toBe(0);
   });
 
   it("drops notifications for a watcher that cannot keep up, says so once, and grows nothing", async () => {

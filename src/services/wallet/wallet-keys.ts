@@ -1,0 +1,8 @@
+/**
+ * The wallet's perspective key, shared by the service, the default keyring and clients
+ * (`attach(identity, WALLET_OWNER, watcher)`). Browser-safe.
+ */
+import { perspectiveKey } from "../../login/perspective-key.js";
+import { WalletPerspective } from "../../wire/gen/wallet.js";
+
+export const WALLET_OWNER = perspectiveKey("wallet", "owner", WalletPerspective);
