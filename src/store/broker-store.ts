@@ -240,8 +240,8 @@ export interface BrokerStore {
 
   // resume tokens
   /**
-   * Stores a token. `max`: tokens the identity may hold; at the cap the one expiring soonest is
-   * deleted to make room (that device logs in again).
+   * Stores a token. `max`: live tokens the identity may hold; at the cap the one expiring soonest
+   * is deleted with its family to make room (that device logs in again).
    */
   createResumeToken(
     init: ResumeTokenRecord,

@@ -20,7 +20,8 @@
  *   a spent token deletes the whole family.
  * - Per-identity caps are checked in the inserting transaction, after that identity's expired
  *   rows are deleted: API keys and OTPs beyond the cap are refused (QUOTA); a resume token beyond
- *   it replaces the identity's live token that expires soonest.
+ *   it replaces the identity's live token that expires soonest, whose family goes with it (so no
+ *   spent row outlives its live successor, and an identity holds at most 2 × max token rows).
  * - Writes that name an actor commit only while the actor's login is current (`assertActor`).
  * - Secrets are stored only as the hashes the caller computed; the server secret (which keys the
  *   fake salts) is made once, on first use, and never changes.
@@ -140,10 +141,9 @@ function prepare(db: SqliteDatabase) {
     deleteExpiredTokensOf: db.prepare<[number, number]>(
       "DELETE FROM resume_tokens WHERE identity_id = ? AND expires_at <= ?",
     ),
-    liveTokensOf: db.prepare<[number], { token_hash: Buffer }>(
-      "SELECT token_hash FROM resume_tokens WHERE identity_id = ? AND spent = 0 ORDER BY expires_at, rowid",
+    liveTokensOf: db.prepare<[number], { family: Buffer }>(
+      "SELECT family FROM resume_tokens WHERE identity_id = ? AND spent = 0 ORDER BY expires_at, rowid",
     ),
-    deleteToken: db.prepare<[Uint8Array]>("DELETE FROM resume_tokens WHERE token_hash = ?"),
     spendToken: db.prepare<[Uint8Array]>("UPDATE resume_tokens SET spent = 1 WHERE token_hash = ?"),
     deleteSpentOfFamily: db.prepare<[number, Uint8Array]>(
       "DELETE FROM resume_tokens WHERE identity_id = ? AND family = ? AND spent = 1",
@@ -325,9 +325,10 @@ export class SqliteCredentialRepository {
       this.#s.deleteExpiredTokensOf.run(init.identityId, ctx.now ?? this.#db.now());
       if (ctx.max !== undefined) {
         const live = this.#s.liveTokensOf.all(init.identityId);
-        // Make room by dropping the tokens that expire soonest (those devices log in again).
+        // Make room by dropping the tokens that expire soonest (those devices log in again), each
+        // with its family: a spent predecessor left behind would keep a row the cap never counts.
         for (const row of live.slice(0, Math.max(0, live.length - ctx.max + 1)))
-          this.#s.deleteToken.run(row.token_hash);
+          this.#s.deleteFamily.run(init.identityId, row.family);
       }
       this.#insertToken(init);
     });
