@@ -68,7 +68,8 @@ export class ManualClock implements Clock {
   #seq = 0;
   #timers: ManualTimer[] = [];
 
-  constructor(start = Date.UTC(2026, 11, 3, 12)) {
+  /** Starts at `start` (default: the real time now, so stores sharing files agree roughly). */
+  constructor(start = Date.now()) {
     this.#now = start;
   }
 

@@ -80,6 +80,67 @@ function importsOf(source: string): string[] {
   return out;
 }
 
+/**
+ * The relative imports of `source` that exist at run time: every import and re-export statement
+ * except the whole-statement `import type` / `export type` forms (with verbatimModuleSyntax,
+ * `import { type X }` stays as an import of the module).
+ */
+function runtimeImportsOf(source: string): string[] {
+  const out: string[] = [];
+  const re = /^\s*(?:import|export)\s+(?!type\s)(?:[^"';]*?\s+from\s+)?["'](\.[^"'$]*)["']/gm;
+  for (const m of source.matchAll(re)) out.push(m[1] as string);
+  return out;
+}
+
+/** The strongly connected components of more than one file (or a file importing itself). */
+function runtimeCycles(files: readonly string[], read: (f: string) => string): string[][] {
+  const edges = new Map<string, string[]>();
+  for (const f of files) {
+    const targets = runtimeImportsOf(read(f)).map((spec) =>
+      path
+        .relative(root, path.resolve(root, path.dirname(f), spec))
+        .replace(/\\/g, "/")
+        .replace(/\.js$/, ".ts"),
+    );
+    edges.set(
+      f,
+      targets.filter((t) => files.includes(t)),
+    );
+  }
+  // Tarjan's algorithm.
+  let index = 0;
+  const idx = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const on = new Set<string>();
+  const out: string[][] = [];
+  const visit = (v: string): void => {
+    idx.set(v, index);
+    low.set(v, index);
+    index++;
+    stack.push(v);
+    on.add(v);
+    for (const w of edges.get(v) ?? []) {
+      if (!idx.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v) as number, low.get(w) as number));
+      } else if (on.has(w)) low.set(v, Math.min(low.get(v) as number, idx.get(w) as number));
+    }
+    if (low.get(v) === idx.get(v)) {
+      const scc: string[] = [];
+      for (;;) {
+        const w = stack.pop() as string;
+        on.delete(w);
+        scc.push(w);
+        if (w === v) break;
+      }
+      if (scc.length > 1 || (edges.get(v) ?? []).includes(v)) out.push(scc.sort());
+    }
+  };
+  for (const f of files) if (!idx.has(f)) visit(f);
+  return out;
+}
+
 function packageName(spec: string): string {
   const parts = spec.split("/");
   return spec.startsWith("@") ? `${parts[0]}/${parts[1]}` : (parts[0] as string);
@@ -162,6 +223,24 @@ describe("dependency rules", () => {
     expect(files.length).toBeGreaterThan(10);
     const problems = files.flatMap((f) => checkFile(rules, f, readFileSync(path.join(root, f), "utf8")));
     expect(problems).toEqual([]);
+  });
+
+  it("leave no runtime import cycle among the source files", () => {
+    const files = sourceFiles("src").filter((f) => !f.startsWith("src/wire/gen/"));
+    const read = (f: string) => readFileSync(path.join(root, f), "utf8");
+    expect(runtimeCycles(files, read)).toEqual([]);
+  });
+
+  it("find a runtime cycle, and ignore one made of type-only imports", () => {
+    const sources: Record<string, string> = {
+      "src/a.ts": 'import { b } from "./b.js";',
+      "src/b.ts": 'import { c } from "./c.js";',
+      "src/c.ts": 'export { a } from "./a.js";',
+      "src/d.ts": 'import type { E } from "./e.js";',
+      "src/e.ts": 'import type { D } from "./d.js";',
+    };
+    const cycles = runtimeCycles(Object.keys(sources), (f) => sources[f] as string);
+    expect(cycles).toEqual([["src/a.ts", "src/b.ts", "src/c.ts"]]);
   });
 
   it("catch an upward import, a stray package, a node built-in in browser code and a demo reaching inside", () => {

@@ -72,7 +72,9 @@ describe("hardening", () => {
     await h.addUser("alice", "alice pass");
     // Twenty connections from twenty addresses: only the name's own bound can stop the burst.
     const guesses = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => preparedLogin(h.connect(`10.7.7.${i + 1}`).root, "alice", `guess ${i}`)),
+      Array.from({ length: 20 }, (_, i) =>
+        preparedLogin(h.connect(`10.7.7.${i + 1}`).root, "alice", `guess ${i}`),
+      ),
     );
     const results = await Promise.allSettled(
       guesses.map((g) => Promise.resolve(g.challenger.respond({ proof: g.proof }))),
