@@ -38,7 +38,10 @@ export const systemClock: Clock = Object.freeze({
       handle.unref?.();
     };
     const fire = (): void => {
-      if (due - Date.now() > 0) return arm();
+      if (due - Date.now() > 0) {
+        arm();
+        return;
+      }
       handle = undefined;
       fn();
     };
