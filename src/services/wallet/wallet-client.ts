@@ -44,7 +44,7 @@ import {
   MaybeWallet_Which,
   PasswordChangeOutcome_Which,
   UpdateOutcome_Which,
-  WalletPerspective,
+  type WalletPerspective,
   type WalletState,
   WalletWatcher,
 } from "../../wire/gen/wallet.js";
