@@ -121,7 +121,7 @@ describe("device-key requests", () => {
     let outcome: string | undefined;
     const waiting = r.pending.wait().then(
       () => "approved",
-      (e: { message: string }) => e.message,
+      (e: unknown) => (e as Error).message,
     );
     void waiting.then((o) => {
       outcome = o;
