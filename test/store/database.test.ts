@@ -126,6 +126,74 @@ describe("isCurrent and assertCurrent (the epoch check inside a transaction)", (
   });
 });
 
+describe("actors and verifier guards: checked inside the write's own transaction", () => {
+  const stale = () => ({ identityId: aliceId, epoch: 0 });
+
+  it("a write by a login that another connection's bump made stale is refused with REVOKED", () => {
+    compose().identities.bumpEpoch(aliceId);
+    expect(codeOf(() => r.identities.setKeyring(aliceId, [], { actor: stale() }))).toBe(ErrorCode.REVOKED);
+    expect(codeOf(() => r.credentials.addPublicKey(aliceId, bytes32(7), "laptop", { actor: stale() }))).toBe(
+      ErrorCode.REVOKED,
+    );
+    expect(r.credentials.findPublicKey(bytes32(7))).toBeUndefined();
+    expect(r.identities.findIdentityById(aliceId)?.epoch).toBe(1);
+    expect(r.identities.setKeyring(aliceId, [], { actor: { identityId: aliceId, epoch: 1 } })).toBe(2);
+  });
+
+  it("sees a bump made earlier in the same transaction: the old login's nested write is undone alone", () => {
+    const outcome = r.db.write("outer", () => {
+      r.identities.bumpEpoch(aliceId);
+      return codeOf(() => r.credentials.addPublicKey(aliceId, bytes32(7), "laptop", { actor: stale() }));
+    });
+    expect(outcome).toBe(ErrorCode.REVOKED);
+    expect(r.identities.findIdentityById(aliceId)?.epoch).toBe(1);
+    expect(r.credentials.findPublicKey(bytes32(7))).toBeUndefined();
+  });
+
+  it("assertActor: no actor (an operator's write) checks nothing; an actor outside a write is FAILED", () => {
+    r.identities.bumpEpoch(aliceId);
+    expect(() => r.db.assertActor(undefined)).not.toThrow();
+    expect(codeOf(() => r.db.assertActor(stale()))).toBe(ErrorCode.FAILED);
+    expect(codeOf(() => r.db.write("stale", () => r.db.assertActor(stale())))).toBe(ErrorCode.REVOKED);
+    r.db.write("current", () => r.db.assertActor({ identityId: aliceId, epoch: 1 }));
+  });
+
+  it("the wallet guard sees a wallet stored earlier in the same transaction, and its refusal undoes it all", () => {
+    r.identities.addVerifierGuard((id) => r.wallet.assertNoWallet(id));
+    const err = thrown(() =>
+      r.db.write("outer", () => {
+        expect(r.wallet.update(aliceId, 0, walletFor(1)).kind).toBe("accepted");
+        r.identities.changeVerifier(aliceId, verifier(9), { audit: entry("credential", "x", aliceId) });
+      }),
+    );
+    expect(err).toMatchObject({ code: ErrorCode.PERMISSION_DENIED });
+    expect(r.wallet.get(aliceId)).toBeUndefined();
+    expect(r.identities.findIdentityById(aliceId)).toMatchObject({ verifier: verifier(1), epoch: 0 });
+    expect(r.audit.listAudit(10)).toEqual([]);
+    // Without a wallet the guarded change goes through.
+    expect(r.identities.changeVerifier(aliceId, verifier(9))).toBe(1);
+  });
+
+  it("every guard runs, with the identity's id, before anything is written; any one refuses", () => {
+    const seen: number[] = [];
+    r.identities.addVerifierGuard((id) => {
+      seen.push(id);
+    });
+    r.identities.addVerifierGuard((id) => {
+      if (id === aliceId) throw new ParallaxError(ErrorCode.PERMISSION_DENIED, "not alice's");
+    });
+    expect(codeOf(() => r.identities.changeVerifier(aliceId, verifier(9)))).toBe(ErrorCode.PERMISSION_DENIED);
+    expect(seen).toEqual([aliceId]);
+    expect(r.identities.findIdentityById(aliceId)).toMatchObject({ verifier: verifier(1), epoch: 0 });
+    // A stale actor is refused before any guard is asked.
+    r.identities.bumpEpoch(aliceId);
+    expect(codeOf(() => r.identities.changeVerifier(aliceId, verifier(9), { actor: stale() }))).toBe(
+      ErrorCode.REVOKED,
+    );
+    expect(seen).toEqual([aliceId]);
+  });
+});
+
 describe("write: one transaction, nested writes as savepoints", () => {
   it("rolls back writes of several repositories nested in one transaction when the outer one throws", () => {
     const err = thrown(() =>

@@ -4,7 +4,7 @@ import { ErrorCode } from "../../src/errors.js";
 import type { AuditEntry, IdentityRecord, SqliteBrokerStore, WalletInput } from "../../src/store/index.js";
 import { MAX_WALLET_BYTES, MAX_WALLET_HMAC_BYTES } from "../../src/store/index.js";
 import { LATEST_VERSION, MIGRATIONS, migrate } from "../../src/store/migrations.js";
-import { bytes32, entry, resumeToken, TempStores, verifier, walletFor } from "./fixtures.js";
+import { bytes32, dumpFile, entry, resumeToken, TempStores, verifier, walletFor } from "./fixtures.js";
 
 let t: TempStores;
 let store: SqliteBrokerStore;
@@ -272,6 +272,105 @@ describe("changePasswordWithWallet", () => {
     expect(await store.updateWallet(alice.id, 0, walletFor(3, 9))).toEqual({ kind: "revoked" });
     expect(await store.getWallet(alice.id)).toEqual(stored(walletFor(2)));
     expect((await store.updateWallet(alice.id, 1, walletFor(3))).kind).toBe("accepted");
+  });
+});
+
+describe("a plain password change while a wallet is stored", () => {
+  /** Alice at epoch 1 with a wallet, a public key, an API key, an OTP and a resume token. */
+  async function aliceWithEverything(): Promise<void> {
+    await store.bumpEpoch(alice.id);
+    expect((await store.updateWallet(alice.id, 1, walletFor(1))).kind).toBe("accepted");
+    await store.addPublicKey(alice.id, bytes32(7), "laptop");
+    await store.createApiKey(
+      { identityId: alice.id, description: "ci", keyring: [], createdAt: t.time, expiresAt: 0 },
+      bytes32,
+    );
+    await issueAlice(1);
+  }
+
+  it("changeVerifier is refused with PERMISSION_DENIED, changing nothing: verifier, epoch, keys, tokens, audit", async () => {
+    await aliceWithEverything();
+    const before = dumpFile(t.file);
+    for (const ctx of [
+      {},
+      { actor: { identityId: alice.id, epoch: 1 }, audit: entry("credential", "x", alice.id) },
+    ]) {
+      await expect(store.changeVerifier(alice.id, verifier(50), ctx)).rejects.toEqual(
+        rejects(ErrorCode.PERMISSION_DENIED),
+      );
+    }
+    expect(dumpFile(t.file)).toEqual(before);
+    expect(await store.findIdentityById(alice.id)).toMatchObject({ verifier: verifier(1), epoch: 1 });
+    expect(await store.listApiKeys(alice.id)).toHaveLength(1);
+    expect(await store.findResumeToken(bytes32(2), t.time)).toBeDefined();
+    expect(await store.listAudit(10)).toEqual([]);
+    // Bob holds no wallet: his plain change goes through.
+    expect(await store.changeVerifier(bob.id, verifier(60))).toBe(1);
+  });
+
+  it("sees a wallet another process stored a moment ago (the check is inside the write, not cached)", async () => {
+    const other = t.open();
+    expect(await store.changeVerifier(alice.id, verifier(50))).toBe(1);
+    expect((await other.updateWallet(alice.id, 1, walletFor(1))).kind).toBe("accepted");
+    await expect(store.changeVerifier(alice.id, verifier(51))).rejects.toEqual(
+      rejects(ErrorCode.PERMISSION_DENIED),
+    );
+    expect(await store.findIdentityById(alice.id)).toMatchObject({ verifier: verifier(50), epoch: 1 });
+  });
+
+  it("a stale login is told REVOKED before anything about the wallet", async () => {
+    await aliceWithEverything();
+    await expect(
+      store.changeVerifier(alice.id, verifier(50), { actor: { identityId: alice.id, epoch: 0 } }),
+    ).rejects.toEqual(rejects(ErrorCode.REVOKED));
+  });
+
+  it("changePasswordWithWallet still changes it, re-encrypting the wallet and deleting the API keys", async () => {
+    await aliceWithEverything();
+    const bobsKey = await store.createApiKey(
+      { identityId: bob.id, description: "bob's", keyring: [], createdAt: t.time, expiresAt: 0 },
+      bytes32,
+    );
+    expect(await store.changePasswordWithWallet(alice.id, 1, verifier(50), walletFor(2))).toEqual({
+      kind: "changed",
+      epoch: 2,
+      wallet: stored(walletFor(2)),
+    });
+    expect(await store.findIdentityById(alice.id)).toMatchObject({ verifier: verifier(50), epoch: 2 });
+    expect(await store.listApiKeys(alice.id)).toEqual([]);
+    expect(await store.findResumeToken(bytes32(2), t.time)).toBeUndefined();
+    // Registered device keys are not secrets of the password: they stay.
+    expect(await store.findPublicKey(bytes32(7))).toMatchObject({ identityId: alice.id });
+    expect(await store.listApiKeys(bob.id)).toEqual([bobsKey]);
+  });
+
+  it("changePasswordWithWallet without a wallet deletes the API keys too", async () => {
+    await store.createApiKey(
+      { identityId: alice.id, description: "ci", keyring: [], createdAt: t.time, expiresAt: 0 },
+      bytes32,
+    );
+    expect(await store.changePasswordWithWallet(alice.id, 0, verifier(50), null)).toMatchObject({
+      kind: "changed",
+      epoch: 1,
+    });
+    expect(await store.listApiKeys(alice.id)).toEqual([]);
+  });
+
+  it("a refused changePasswordWithWallet (revoked, mismatch, conflict) keeps the API keys", async () => {
+    await aliceWithEverything();
+    const keys = await store.listApiKeys(alice.id);
+    const before = dumpFile(t.file);
+    expect((await store.changePasswordWithWallet(alice.id, 0, verifier(50), walletFor(2))).kind).toBe(
+      "revoked",
+    );
+    expect((await store.changePasswordWithWallet(alice.id, 1, verifier(50), null)).kind).toBe(
+      "wallet-mismatch",
+    );
+    expect((await store.changePasswordWithWallet(alice.id, 1, verifier(50), walletFor(3))).kind).toBe(
+      "conflict",
+    );
+    expect(dumpFile(t.file)).toEqual(before);
+    expect(await store.listApiKeys(alice.id)).toEqual(keys);
   });
 });
 
