@@ -11,14 +11,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import {
+  attach,
+  BROKER_ADMIN,
   type BrokerServer,
   brokerSchema,
-  type Capability,
-  type CapabilityCtor,
   connect,
   ErrorCode,
   type KeyringPair,
-  lobbySchema,
+  LOBBY_MEMBER,
   loginWithPassword,
   makeVerifier,
   ParallaxError,
@@ -27,12 +27,11 @@ import {
   startBroker,
 } from "../src/index.js";
 
-const { AuthMethod, Root, Admin } = brokerSchema;
-const { LobbyMember } = lobbySchema;
+const { AuthMethod, Root } = brokerSchema;
 
-const MEMBER: KeyringPair = { service: "lobby", perspective: "member" };
+const MEMBER: KeyringPair = { service: LOBBY_MEMBER.service, perspective: LOBBY_MEMBER.perspective };
 const GUEST: KeyringPair = { service: "lobby", perspective: "guest" };
-const ADMIN: KeyringPair = { service: "broker", perspective: "admin" };
+const ADMIN: KeyringPair = { service: BROKER_ADMIN.service, perspective: BROKER_ADMIN.perspective };
 const ALICE_PASSWORD = "correct horse battery staple";
 
 // --- reporting -------------------------------------------------------------------------------
@@ -80,15 +79,6 @@ const pairs = (list: { toArray(): { service: string; perspective: string }[] }):
 const METHOD_NAMES = new Map<number, string>(
   Object.entries(AuthMethod).map(([name, value]) => [value, name.toLowerCase().replace("_", " ")]),
 );
-
-/** Views a result's generic capability as `Ctor`, dropping the generic stub's reference. */
-function as<C extends Capability>(cap: Capability, Ctor: CapabilityCtor<C>): C {
-  try {
-    return cap.castAs(Ctor);
-  } finally {
-    cap.dispose();
-  }
-}
 
 // --- resources (closed at the end, whatever happens) -------------------------------------------
 
@@ -159,7 +149,7 @@ async function openSignUp(): Promise<void> {
   );
 
   // 4. attach the lobby; the Room is a Viewable: it names the speaker from the perspective
-  const member = as((await oldIdentity.attach({ ...MEMBER, client: null })).perspective, LobbyMember);
+  const member = attach(oldIdentity, LOBBY_MEMBER);
   {
     const greeting = (await member.hello()).greeting;
     report(
@@ -328,7 +318,7 @@ async function approvalSignUp(): Promise<void> {
   // 11. the admin logs in and looks at what waits
   using adminIdentity = (await loginWithPassword(await newClient(server), "root-admin", "admin password"))
     .identity;
-  using admin = as((await adminIdentity.attach({ ...ADMIN, client: null })).perspective, Admin);
+  using admin = attach(adminIdentity, BROKER_ADMIN);
   {
     const pending = (await admin.listPending()).requests.toArray();
     const mine = pending.find((p) => p.id === bobRequest.id);

@@ -1,14 +1,20 @@
 /**
  * Parallax for browsers: what a client needs, and nothing that imports Node (the dependency test
- * holds it to that, and a test bundles it for the browser platform).
+ * holds it to that, and a test bundles it for the browser platform). A chosen list: the hooks,
+ * tables and grants underneath stay private, as capnweb keeps its StubHook out of its index.
+ *
+ * Tests: test/browser.test.ts
  */
 import type { Limits } from "./limits.js";
 import { RpcConnection } from "./rpc/index.js";
 import { connectBrowserWebSocket } from "./transport/browser-websocket.js";
 
-export * from "./caps/index.js";
+export type { CallContext, CallOptions, InterfaceDescriptor, MethodDescriptor } from "./caps/index.js";
+export { brokenCapability, Capability, type CapabilityCtor, StructPipeline } from "./caps/index.js";
+export { type Clock, ManualClock, systemClock, type Timer } from "./clock.js";
 export { ErrorCode, type ErrorKind, ParallaxError } from "./errors.js";
 export { DEFAULT_LIMITS, type Limits, resolveLimits } from "./limits.js";
+export { attach, BROKER_ADMIN, type PerspectiveKey, perspectiveKey } from "./login/perspective-key.js";
 export {
   type ConnectionStats,
   connectionOf,
@@ -16,10 +22,13 @@ export {
   RpcConnection,
   type RpcConnectionOptions,
 } from "./rpc/index.js";
+export { LOBBY_MEMBER } from "./services/lobby/lobby-keys.js";
+export { WALLET_OWNER } from "./services/wallet/wallet-keys.js";
 export { connectBrowserWebSocket } from "./transport/browser-websocket.js";
 export * as brokerSchema from "./wire/gen/broker.js";
 export * as demoSchema from "./wire/gen/demo.js";
 export * as lobbySchema from "./wire/gen/lobby.js";
+export * as walletSchema from "./wire/gen/wallet.js";
 
 /** Connects to a broker's `ws://…/rpc` (or `wss://`) endpoint with the browser's WebSocket. */
 export async function connectBrowser(

@@ -1,13 +1,16 @@
 /**
  * Parallax's public API for Node. Demos and applications import from here and nothing deeper;
- * browsers import `browser.ts`, which this re-exports.
+ * browsers import `browser.ts`, which this re-exports. A chosen list: capability hooks, the four
+ * tables and the login layer's grants stay private.
+ *
+ * Tests: test/architecture.test.ts (demos import only this), test/demos/
  */
 export * from "./browser.js";
 export { connect, type ConnectOptions } from "./client.js";
 export { Argon2Kdf } from "./cred/argon2-kdf.js";
 export type { SignUpMode } from "./cred/authorizer.js";
 export { generateEd25519 } from "./cred/ed25519.js";
-export { KDF_DEFAULT, KDF_FLOOR, type Kdf } from "./cred/kdf.js";
+export { KDF_DEFAULT, KDF_FLOOR } from "./cred/kdf.js";
 export { WasmKdf } from "./cred/wasm-kdf.js";
 export {
   loginWithKey,
@@ -18,7 +21,42 @@ export {
   type SignUpResult,
   signUp,
 } from "./login/client-login.js";
-export * from "./login/index.js";
+export {
+  ADMIN_PAIR,
+  type AuthMethodName,
+  actorOf,
+  auditEntry,
+  Broker,
+  type BrokerOptions,
+  callerIdentity,
+  callerPerspective,
+  capabilityKey,
+  type DetachKind,
+  type DetachReason,
+  type EventBus,
+  type Grant,
+  grantOf,
+  type IdentityView,
+  InProcessBus,
+  type Kdf,
+  memoizeKdf,
+  Notifier,
+  type NotifierOptions,
+  onKeyring,
+  Perspective,
+  PerUserService,
+  readVerifier,
+  type Service,
+  type ServiceContext,
+  type ServiceHost,
+  type ServiceModule,
+  serviceModule,
+  type Topic,
+  topic,
+  UserPerspective,
+  type ViewableServer,
+  viewable,
+} from "./login/index.js";
 export {
   AttachedPerspective,
   type ReconnectEvent,
@@ -29,17 +67,20 @@ export {
   type BrokerServer,
   type BrokerServerOptions,
   DEFAULT_KEYRING,
+  DEFAULT_SERVICES,
   type ParallaxServer,
   type ServerOptions,
   startBroker,
   startServer,
 } from "./server.js";
 export { CounterServer, DemoServer, demoBootstrap } from "./services/demo/demo-service.js";
-export { LobbyService, MemberPerspective } from "./services/lobby/lobby-service.js";
-export type { BrokerStore, KeyringPair } from "./store/index.js";
-export { SqliteBrokerStore } from "./store/index.js";
-export * from "./transport/index.js";
-export * as walletSchema from "./wire/gen/wallet.js";
+export {
+  LOBBY_SAID,
+  type LobbyOptions,
+  LobbyService,
+  lobby,
+  MemberPerspective,
+} from "./services/lobby/lobby-service.js";
 export {
   type ChangePasswordResult,
   formatWalletState,
@@ -72,3 +113,33 @@ export {
   remoteWins,
   type Wallet,
 } from "./services/wallet/wallet-merge.js";
+export {
+  WALLET_UPDATED,
+  type WalletOwnerPerspective,
+  WalletService,
+  type WalletServiceOptions,
+  type WalletUpdated,
+  wallet,
+} from "./services/wallet/wallet-service.js";
+export {
+  type BrokerStore,
+  type KeyringPair,
+  nameKey,
+  SqliteBrokerStore,
+  type StoreContract,
+  storeContract,
+  WALLET_STORE,
+  type WalletStore,
+} from "./store/index.js";
+export {
+  attachWebSocketServer,
+  type CloseInfo,
+  CloseCode,
+  connectTcp,
+  connectWebSocket,
+  listenTcp,
+  memoryPair,
+  type TcpListener,
+  type Transport,
+  type WebSocketListener,
+} from "./transport/index.js";

@@ -175,7 +175,7 @@ export interface Limits {
    */
   maxChallengersPerConnection: number;
   /**
-   * Connections from one address (IPv4, or IPv6 /64) that have not logged in yet. Default 16.
+   * Connections from one address (IPv4, or IPv6 /64) that have not logged in yet. Default 64.
    * Why: with `maxChallengersPerConnection` it bounds what one address can make the server keep
    * before authenticating; the connection cap alone is server-wide.
    * Exceeded: the new connection is closed at once (code 1008) with `PARALLAX_ERR_QUOTA`; a
@@ -266,7 +266,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   loginDelayMaxMs: 900_000,
   challengeTimeoutMs: 60_000,
   maxChallengersPerConnection: 4,
-  maxPreLoginConnectionsPerAddress: 16,
+  maxPreLoginConnectionsPerAddress: 64,
   maxPendingDevicesPerName: 5,
   maxApiKeysPerIdentity: 32,
   maxOtpsPerIdentity: 8,

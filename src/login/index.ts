@@ -29,7 +29,7 @@ export {
   type ViewableServer,
   viewable,
 } from "./perspective.js";
-export { attach, keyringPair, type PerspectiveKey, perspectiveKey } from "./perspective-key.js";
+export { attach, BROKER_ADMIN, keyringPair, type PerspectiveKey, perspectiveKey } from "./perspective-key.js";
 export {
   type ServiceContext,
   type ServiceHost,

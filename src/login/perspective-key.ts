@@ -12,7 +12,8 @@
  */
 import type { Capability, CapabilityCtor } from "../caps/index.js";
 import type { KeyringPair } from "../store/index.js";
-import type { Identity } from "../wire/gen/broker.js";
+import { Admin, type Identity } from "../wire/gen/broker.js";
+import { ADMIN_PAIR } from "./keyring.js";
 
 export interface PerspectiveKey<C extends Capability = Capability> extends KeyringPair {
   readonly service: string;
@@ -28,6 +29,13 @@ export function perspectiveKey<C extends Capability>(
 ): PerspectiveKey<C> {
   return Object.freeze({ service, perspective, Ctor });
 }
+
+/** The broker's own admin perspective (on admin keyrings only). */
+export const BROKER_ADMIN: PerspectiveKey<Admin> = perspectiveKey(
+  ADMIN_PAIR.service,
+  ADMIN_PAIR.perspective,
+  Admin,
+);
 
 /** The (service, perspective) pair of a key, as a keyring entry. */
 export function keyringPair(key: KeyringPair): KeyringPair {

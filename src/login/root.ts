@@ -70,7 +70,7 @@ interface ChallengeCheck {
 }
 
 export class RootServer implements Root$Server {
-  readonly #challengers = new Set<Challenger>();
+  readonly #challengers = new Set<AuthChallengerServer>();
 
   constructor(
     private readonly broker: Broker,
@@ -120,7 +120,9 @@ export class RootServer implements Root$Server {
   }
 
   #challenger(check: ChallengeCheck): AuthChallenger {
-    const c = new Challenger(this.broker, this.connection, check, (done) => this.#challengers.delete(done));
+    const c = new AuthChallengerServer(this.broker, this.connection, check, (done) =>
+      this.#challengers.delete(done),
+    );
     this.#challengers.add(c);
     // Handed out under a scope of its own, so that the client letting go of it frees it at once.
     return scoped(AuthChallenger.server(c), new ReleaseScope(() => c.burn()));
@@ -396,7 +398,7 @@ class ReleaseScope implements CallScope {
 }
 
 /** One login attempt: single use, expires, burnt by any failure. */
-class Challenger implements AuthChallenger$Server {
+class AuthChallengerServer implements AuthChallenger$Server {
   /** Cleared when used, expired or burnt: a spent challenger keeps nothing. */
   #check: ChallengeCheck | undefined;
   #timer: Timer | undefined;
@@ -407,7 +409,7 @@ class Challenger implements AuthChallenger$Server {
     private readonly broker: Broker,
     private readonly connection: RpcConnection,
     check: ChallengeCheck,
-    private readonly onDone: (c: Challenger) => void,
+    private readonly onDone: (c: AuthChallengerServer) => void,
   ) {
     this.#check = check;
     const ttl = broker.limits.challengeTimeoutMs;

@@ -26,7 +26,7 @@ describe("limits", () => {
       loginDelayMaxMs: 900_000,
       challengeTimeoutMs: 60_000,
       maxChallengersPerConnection: 4,
-      maxPreLoginConnectionsPerAddress: 16,
+      maxPreLoginConnectionsPerAddress: 64,
       maxPendingDevicesPerName: 5,
       maxApiKeysPerIdentity: 32,
       maxOtpsPerIdentity: 8,

@@ -76,7 +76,7 @@ interface WalletUser {
   readonly watchers: Notifier<WalletWatcher, number>;
 }
 
-export class WalletService extends PerUserService<WalletUser, WalletOwner> {
+export class WalletService extends PerUserService<WalletUser, WalletOwnerPerspective> {
   readonly name = WALLET_OWNER.service;
   readonly store: WalletStore;
   readonly host: ServiceHost;
@@ -102,8 +102,8 @@ export class WalletService extends PerUserService<WalletUser, WalletOwner> {
     );
   }
 
-  protected newPerspective(name: string, identity: IdentityView): WalletOwner | undefined {
-    return name === WALLET_OWNER.perspective ? new WalletOwner(this, identity) : undefined;
+  protected newPerspective(name: string, identity: IdentityView): WalletOwnerPerspective | undefined {
+    return name === WALLET_OWNER.perspective ? new WalletOwnerPerspective(this, identity) : undefined;
   }
 
   protected newUser(): WalletUser {
@@ -144,7 +144,7 @@ export class WalletService extends PerUserService<WalletUser, WalletOwner> {
 }
 
 /** One attachment of ("wallet", "owner"): the user's wallet, from one device. */
-export class WalletOwner extends UserPerspective<WalletUser> implements WalletPerspective$Server {
+export class WalletOwnerPerspective extends UserPerspective<WalletUser> implements WalletPerspective$Server {
   constructor(
     readonly wallets: WalletService,
     identity: IdentityView,
