@@ -30,7 +30,7 @@ import type { BrokerStore, IdentityRecord, KeyringPair, PendingRecord } from "..
 import { Identity, Root } from "../wire/gen/broker.js";
 import { adminModule } from "./admin.js";
 import { type EventBus, InProcessBus } from "./event-bus.js";
-import { type DetachReason, detachReason, IdentityUsage, Login } from "./grant.js";
+import { type DetachReason, detachReason, IdentityUsage, Login, releaseReason } from "./grant.js";
 import { IdentityServer } from "./identity.js";
 import { onKeyring } from "./keyring.js";
 import type { AuthMethodName, IdentityView, Service } from "./perspective.js";
@@ -259,7 +259,7 @@ export class Broker implements ServiceHost {
     });
     const login = new Login(usage, view, grant.label, connection, grant.attenuated);
     if (grant.resumeFamily !== undefined) login.resumeFamilies.push(grant.resumeFamily);
-    login.onReleased = (l) => this.#endLogin(l, detachReason("released", "released by the client"));
+    login.onReleased = (l) => this.#endLogin(l, releaseReason(l.connection));
     usage.logins.add(login);
     let logins = this.#byConnection.get(connection);
     if (logins === undefined) {

@@ -41,6 +41,16 @@ export function detachReason(kind: DetachKind, message: string): DetachReason {
   return Object.freeze({ kind, message });
 }
 
+/**
+ * Why a grant ends when the peer holds nothing under it any more: the connection closing lets go
+ * of everything too (before its close listeners run), and that is a disconnect, not a release.
+ */
+export function releaseReason(connection: RpcConnection): DetachReason {
+  return connection.closed
+    ? detachReason("disconnected", "the connection closed")
+    : detachReason("released", "released by the client");
+}
+
 /** What one identity uses across all its connections. */
 export class IdentityUsage {
   callsInFlight = 0;
@@ -218,7 +228,7 @@ export class Attachment implements Grant {
 
   leaveExport(): void {
     // The peer let go of the perspective and everything it handed out: that detaches it.
-    if (--this.#exports === 0) this.end(detachReason("released", "released by the client"));
+    if (--this.#exports === 0) this.end(releaseReason(this.login.connection));
     this.login.leaveExport();
   }
 
