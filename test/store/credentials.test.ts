@@ -511,6 +511,16 @@ describe("per-identity caps", () => {
       now: NOW + 10,
     });
     for (const h of [12, 3, 4]) expect(await store.findResumeToken(bytes32(h), NOW + 10)).toBeDefined();
+
+    // Expired rows go even when the cap has room: token 8 has expired by NOW + 20.
+    await store.createResumeToken(resumeToken(alice.id, 8, { expiresAt: NOW + 20 }), { now: NOW + 10 });
+    expect(countRows("resume_tokens", alice.id)).toBe(5);
+    await store.createResumeToken(resumeToken(alice.id, 9, { expiresAt: NOW + 8000 }), {
+      max: 10,
+      now: NOW + 20,
+    });
+    expect(countRows("resume_tokens", alice.id)).toBe(5);
+    expect(await store.findResumeToken(bytes32(9), NOW + 20)).toBeDefined();
   });
 
   it("createResumeToken: tokens made and rotated over and over at the cap stay bounded in rows", async () => {
