@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { ErrorCode } from "../src/errors.js";
+import { ErrorCode, ParallaxError } from "../src/errors.js";
 import { DEFAULT_LIMITS } from "../src/limits.js";
 
 const readme = readFileSync(path.resolve(import.meta.dirname, "../README.md"), "utf8");
@@ -27,8 +27,18 @@ describe("README", () => {
     }
   });
 
-  it("lists every error code", () => {
-    for (const code of Object.values(ErrorCode))
-      expect(rowOf(code), `no README row for ${code}`).toBeDefined();
+  it("lists every error code with the kind the code carries", () => {
+    for (const code of Object.values(ErrorCode)) {
+      const row = rowOf(code);
+      expect(row, `no README row for ${code}`).toBeDefined();
+      const cells = (row as string).split("|").map((c) => c.trim());
+      expect(cells[2], `${code}'s kind in the README`).toBe(new ParallaxError(code, "x").kind);
+    }
+  });
+
+  it("has a limits row for every limit and no row for a limit that does not exist", () => {
+    const table = readme.slice(readme.indexOf("### Limits"), readme.indexOf("## Benchmark"));
+    const named = [...table.matchAll(/^\| `(\w+)` \|/gm)].map((m) => m[1]);
+    expect(named.sort()).toEqual(Object.keys(DEFAULT_LIMITS).sort());
   });
 });
