@@ -1,7 +1,8 @@
 @0xd2f7a4c19b3e5d08;
-# The lobby: the smallest real service, served by `npm start` and used by the login demo. A user
-# attaches ("lobby", "member") and gets a LobbyMember perspective; the shared Room is a Viewable:
-# it learns who is speaking from the Perspective the broker passes it, never from an argument.
+# The lobby: the smallest real service, served by `npm start` and used by the login demo. Each
+# attachment of ("lobby", "member") gets its own LobbyMember perspective (one per device); the
+# shared Room is a Viewable: it learns who is speaking from the Perspective the broker passes it,
+# never from an argument.
 
 using Broker = import "broker.capnp";
 
@@ -27,8 +28,11 @@ interface Room {
   # Any member holding the room. The last `count` lines (at most 100).
 
   listen @2 (listener :RoomListener) -> ();
-  # Any member holding the room. The room calls `listener.said` for every new line until the
-  # member detaches; it owns `listener` until then.
+  # Any member holding the room. The room calls `listener.said` for every new line until this
+  # attachment (this device's member) ends; it owns `listener` until then. The same listener
+  # registered again changes nothing; at most 4 per attachment (PARALLAX_ERR_QUOTA beyond). A
+  # listener with 32 unanswered lines misses the lines that follow until it answers; one whose
+  # call fails is dropped.
 }
 
 struct Line {

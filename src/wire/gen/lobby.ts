@@ -6,9 +6,10 @@ import * as $$ from "../gen-runtime.js";
 import * as $broker from "./broker.js";
 
 /**
- * The lobby: the smallest real service, served by `npm start` and used by the login demo. A user
- * attaches ("lobby", "member") and gets a LobbyMember perspective; the shared Room is a Viewable:
- * it learns who is speaking from the Perspective the broker passes it, never from an argument.
+ * The lobby: the smallest real service, served by `npm start` and used by the login demo. Each
+ * attachment of ("lobby", "member") gets its own LobbyMember perspective (one per device); the
+ * shared Room is a Viewable: it learns who is speaking from the Perspective the broker passes it,
+ * never from an argument.
  */
 export const _capnpFileId = 0xd2f7a4c19b3e5d08n;
 /** A plain-object form of {@link LobbyMember_hello_Params}: what `$set` accepts and `$toObject` returns. */
@@ -504,8 +505,11 @@ export interface Room$Server {
   /** Any member holding the room. The last `count` lines (at most 100). */
   history(params: Room_history_Params, ctx: $$.CallContext<Room_history_Results>): $$.MethodReturn<Room_history_Results$Shape>;
   /**
-   * Any member holding the room. The room calls `listener.said` for every new line until the
-   * member detaches; it owns `listener` until then.
+   * Any member holding the room. The room calls `listener.said` for every new line until this
+   * attachment (this device's member) ends; it owns `listener` until then. The same listener
+   * registered again changes nothing; at most 4 per attachment (PARALLAX_ERR_QUOTA beyond). A
+   * listener with 32 unanswered lines misses the lines that follow until it answers; one whose
+   * call fails is dropped.
    */
   listen(params: Room_listen_Params, ctx: $$.CallContext<Room_listen_Results>): $$.MethodReturn<Room_listen_Results$Shape>;
 }
@@ -539,8 +543,11 @@ export class Room extends $$.Capability {
   }
 
   /**
-   * Any member holding the room. The room calls `listener.said` for every new line until the
-   * member detaches; it owns `listener` until then.
+   * Any member holding the room. The room calls `listener.said` for every new line until this
+   * attachment (this device's member) ends; it owns `listener` until then. The same listener
+   * registered again changes nothing; at most 4 per attachment (PARALLAX_ERR_QUOTA beyond). A
+   * listener with 32 unanswered lines misses the lines that follow until it answers; one whose
+   * call fails is dropped.
    */
   listen(params?: $$.ParamsInit<Room_listen_Params, Room_listen_Params$Shape>, options?: $$.CallOptions): Room_listen_Results$Pipeline {
     return new Room_listen_Results$Pipeline(this.$call(Room$methods.listen, params, options), []);
