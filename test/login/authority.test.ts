@@ -1,12 +1,14 @@
 /**
  * The security claims of the login layer, each a test: Viewables learn the caller from the
- * broker; revocation is total across connections; quotas hold across connections.
+ * broker; revocation is total across connections; what a client releases ends at once; a
+ * capability relayed through the server stays bound to the login that first held it; quotas
+ * hold across connections, and per connection.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterEach, describe, expect, it, vi } from "vitest";
-import type { CallContext } from "../../src/caps/index.js";
+import { afterEach, describe, expect, it } from "vitest";
+import type { CallContext, Capability } from "../../src/caps/index.js";
 import { ErrorCode, ParallaxError } from "../../src/errors.js";
 import { makeVerifier } from "../../src/login/client-login.js";
 import { ManualClock } from "../../src/clock.js";
@@ -17,7 +19,7 @@ import {
   type Service,
   serviceModule,
 } from "../../src/login/index.js";
-import { LobbyService, type MemberPerspective } from "../../src/services/lobby/lobby-service.js";
+import { LobbyService, lobby, type MemberPerspective } from "../../src/services/lobby/lobby-service.js";
 import { SqliteBrokerStore } from "../../src/store/index.js";
 import {
   LobbyMember,
@@ -26,6 +28,7 @@ import {
   RoomListener,
   type RoomListener_said_Params,
 } from "../../src/wire/gen/lobby.js";
+import { waitFor } from "../helpers/wait.js";
 import { type Harness, kdf, makeHarness, rejection } from "./harness.js";
 
 let h: Harness;
@@ -203,7 +206,7 @@ describe("revocation by credential epoch", () => {
       const id = (await cli.findIdentityByName("alice"))?.id ?? -1;
       await cli.setSuspended(id, true);
       // the broker's watcher sees the other process's commit and revokes; wait for that event
-      await vi.waitFor(async () => expect((await rejection(member.hello())).code).toBe(ErrorCode.REVOKED), {
+      await waitFor(async () => expect((await rejection(member.hello())).code).toBe(ErrorCode.REVOKED), {
         timeout: 5000,
         interval: 10,
       });
@@ -238,17 +241,88 @@ describe("revocation by credential epoch", () => {
     await one.identity.attach({ ...MEMBER, client: null });
     await two.identity.attach({ ...MEMBER, client: null });
     one.client.close();
-    await new Promise<void>((resolve) => {
-      const check = (): void => (detached.length > 0 ? resolve() : void setImmediate(check));
-      check();
-    });
+    await waitFor(() => expect(detached.length).toBeGreaterThan(0));
     expect(detached).toEqual([1]);
     expect((await two.identity.whoami()).info.name).toBe("alice");
     const id = (await h.store.findIdentityByName("alice"))?.id ?? -1;
     expect(h.broker.usageOf(id)?.logins).toBe(1);
     // once every connection is gone the broker forgets the identity (nothing grows per user)
     two.client.close();
-    await vi.waitFor(() => expect(h.broker.usageOf(id)).toBeUndefined(), { timeout: 2000, interval: 5 });
+    await waitFor(() => expect(h.broker.usageOf(id)).toBeUndefined());
+  });
+});
+
+describe("release", () => {
+  it("ends a login the client let go of, and detaches a perspective it released", async () => {
+    const detached: string[] = [];
+    class Probe extends LobbyService {
+      override getPerspectiveForIdentity(name: string, identity: IdentityView) {
+        const p = super.getPerspectiveForIdentity(name, identity);
+        const detach = p.detached.bind(p);
+        p.detached = (c, i, reason) => {
+          detached.push(reason.kind);
+          detach(c, i, reason);
+        };
+        return p;
+      }
+    }
+    h = await makeHarness({
+      services: [{ name: "lobby", defaultKeyring: [], create: (ctx) => new Probe(ctx) }],
+      anonymousKeyring: [MEMBER],
+    });
+    const { root } = h.connect();
+    const login = root.loginAnonymous();
+    const identity = (await login).identity;
+    login.dispose();
+    const attach = identity.attach({ ...MEMBER, client: null });
+    const member = (await attach).perspective;
+    attach.dispose();
+    member.dispose();
+    await waitFor(() => expect(detached.length).toBeGreaterThan(0));
+    expect(detached).toEqual(["released"]);
+    identity.dispose();
+    await waitFor(() => expect(h.broker.liveIdentities).toBe(0));
+  });
+});
+
+describe("relay", () => {
+  it("keeps a capability relayed through the server bound to the login that first held it", async () => {
+    // A careless service: whoever attaches gets the `client` capability the previous attacher sent.
+    let kept: LobbyMember | null = null;
+    class Relay extends Perspective {
+      capability() {
+        return kept === null ? LobbyMember.server(this as unknown as LobbyMember$Server) : kept.dup();
+      }
+      override attached(client: Capability | null): Perspective {
+        if (client !== null) kept = client.castAs(LobbyMember);
+        return this;
+      }
+    }
+    const relay: Service = { name: "relay", getPerspectiveForIdentity: () => new Relay() };
+    h = await makeHarness({ services: [lobby(), serviceModule(relay)] });
+    const both = [MEMBER, { service: "relay", perspective: "x" }];
+    await h.addUser("alice", "alice pass", both);
+    await h.addUser("bob", "bob pass", both);
+    const alice = await h.login("alice", "alice pass");
+    const aliceMember = (await alice.identity.attach({ ...MEMBER, client: null })).perspective.castAs(
+      LobbyMember,
+    );
+    // Alice sends her perspective to the server as her callback; the relay keeps it.
+    await alice.identity.attach({ service: "relay", perspective: "x", client: aliceMember });
+    const bob = await h.login("bob", "bob pass");
+    const viaRelay = (
+      await bob.identity.attach({ service: "relay", perspective: "x", client: null })
+    ).perspective.castAs(LobbyMember);
+    // A perspective acts for its user only: Bob holding Alice's cannot use it.
+    const denied = await rejection(viaRelay.hello());
+    expect(denied.code).toBe(ErrorCode.PERMISSION_DENIED);
+    expect(denied.message).toContain("belongs to another user");
+    expect((await aliceMember.hello()).greeting).toBe("hello, alice");
+    await alice.identity.logout();
+    // Alice's authority ends with her login, also in the copy the server handed Bob.
+    expect((await rejection(aliceMember.hello())).code).toBe(ErrorCode.REVOKED);
+    expect((await rejection(viaRelay.hello())).code).toBe(ErrorCode.REVOKED);
+    expect((await bob.identity.whoami()).info.name).toBe("bob");
   });
 });
 
@@ -311,10 +385,7 @@ describe("per-identity quotas across connections", () => {
     const m2 = (await two.identity.attach({ ...MEMBER, client: null })).perspective.castAs(LobbyMember);
     const first = m1.hello();
     const second = m2.hello();
-    await new Promise<void>((resolve) => {
-      const check = (): void => (gates.length === 2 ? resolve() : void setImmediate(check));
-      check();
-    });
+    await waitFor(() => expect(gates).toHaveLength(2));
     const err = await rejection(m1.hello());
     expect(err.code).toBe(ErrorCode.QUOTA);
     expect(err.kind).toBe("overloaded");
@@ -326,18 +397,12 @@ describe("per-identity quotas across connections", () => {
     for (const g of gates.splice(0)) g();
     expect((await first).greeting).toBe("late");
     expect((await second).greeting).toBe("late");
-    await new Promise<void>((resolve) => {
-      const check = (): void => (gates.length === 1 ? resolve() : void setImmediate(check));
-      check();
-    });
+    await waitFor(() => expect(gates).toHaveLength(1));
     for (const g of gates.splice(0)) g();
     expect((await bobCall).greeting).toBe("late");
     // the quota freed up: alice's connection still works
     const again = m1.hello();
-    await new Promise<void>((resolve) => {
-      const check = (): void => (gates.length === 1 ? resolve() : void setImmediate(check));
-      check();
-    });
+    await waitFor(() => expect(gates).toHaveLength(1));
     for (const g of gates.splice(0)) g();
     expect((await again).greeting).toBe("late");
   });
@@ -352,5 +417,15 @@ describe("per-identity quotas across connections", () => {
     expect(err.code).toBe(ErrorCode.QUOTA);
     expect(err.message).toContain("maxIdentityExports");
     expect((await member.hello()).greeting).toBe("hello, alice");
+  });
+});
+
+describe("per-connection quotas", () => {
+  it("refuses a login beyond maxLoginsPerConnection on one connection with QUOTA", async () => {
+    h = await makeHarness({ anonymousKeyring: [MEMBER], limits: { maxLoginsPerConnection: 3 } });
+    const c = h.connect();
+    const held = [];
+    for (let i = 0; i < 3; i++) held.push((await c.root.loginAnonymous()).identity);
+    expect((await rejection(c.root.loginAnonymous())).code).toBe(ErrorCode.QUOTA);
   });
 });

@@ -3,7 +3,8 @@
  * 14): API keys die with a password change, a suspension and logging out everywhere; an empty
  * keyring grants nothing; an attenuated login cannot end the owner's other logins; rows are
  * capped per identity and expired ones swept; every credential write checks the caller's epoch
- * inside its own transaction; resume tokens rotate and a replayed one revokes its family.
+ * inside its own transaction; resume tokens are never issued to API-key, OTP or resumed logins,
+ * rotate, and a replayed one revokes its family.
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { generateEd25519 } from "../../src/cred/ed25519.js";
@@ -202,6 +203,22 @@ describe("resume tokens", () => {
     );
     const audit = await h.store.listAudit(20);
     expect(audit.some((a) => a.kind === "revoked" && a.detail.includes("reused after rotation"))).toBe(true);
+  });
+
+  it("are not issued to an API-key or OTP login", async () => {
+    h = await makeHarness();
+    await h.addUser("alice", "alice pass");
+    const { identity, root } = await h.login("alice", "alice pass");
+    const { secret } = await identity.createApiKey({ description: "k", keyring: [MEMBER], expiresAt: 0n });
+    const viaKey = (await root.loginWithApiKey({ key: secret })).identity;
+    expect((await rejection(viaKey.issueResumeToken({ device: "x" }))).code).toBe(
+      ErrorCode.PERMISSION_DENIED,
+    );
+    const { otp } = await identity.createOtp();
+    const viaOtp = (await root.loginWithOtp({ username: "alice", otp })).identity;
+    expect((await rejection(viaOtp.issueResumeToken({ device: "x" }))).code).toBe(
+      ErrorCode.PERMISSION_DENIED,
+    );
   });
 
   it("are capped per identity: the one expiring soonest makes room", async () => {

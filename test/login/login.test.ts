@@ -1,5 +1,10 @@
+/**
+ * Password logins (SCRAM over argon2id): signing up and logging in, what the store keeps, how
+ * failures look; challengers (replayed, burned, expired, or made before a credential change);
+ * what sign-up refuses.
+ */
 import { afterEach, describe, expect, it } from "vitest";
-import { authMessage, clientProof } from "../../src/cred/scram.js";
+import { clientProof } from "../../src/cred/scram.js";
 import { randomBytes } from "../../src/cred/secrets.js";
 import { ErrorCode } from "../../src/errors.js";
 import { loginWithPassword, makeVerifier, signUp } from "../../src/login/client-login.js";
@@ -11,25 +16,10 @@ import {
   type Root_login_Params,
 } from "../../src/wire/gen/broker.js";
 import { type Harness, kdf, makeHarness, rejection } from "./harness.js";
+import { preparedLogin, startLogin } from "./scram-steps.js";
 
 let h: Harness;
 afterEach(() => h?.close());
-
-/** Runs the first half of SCRAM by hand, to replay or tamper with the second. */
-async function startLogin(root: Root, username: string) {
-  const clientNonce = randomBytes(32);
-  const start = await root.login({ username, clientNonce });
-  const salt = start.salt.slice();
-  const kdfParams = { ...start.kdf.$toObject(), algorithm: "argon2id" as const } as {
-    algorithm: "argon2id";
-    memoryKiB: number;
-    iterations: number;
-    parallelism: number;
-  };
-  const serverNonce = start.serverNonce.slice();
-  const message = authMessage({ username, clientNonce, serverNonce, salt, kdf: kdfParams });
-  return { start, salt, kdfParams, message, challenger: start.challenger };
-}
 
 describe("password login (SCRAM with argon2id)", () => {
   it("signs up with a verifier, logs in with the password and verifies the server's signature", async () => {
@@ -96,6 +86,65 @@ describe("password login (SCRAM with argon2id)", () => {
     for (const c of [known, unknownA, unknownB]) c.challenger.dispose();
   });
 
+  it("rate-limits failures per name with growing delays, and says when to retry", async () => {
+    h = await makeHarness({ limits: { loginFreeFailures: 2, loginDelayBaseMs: 1000 } });
+    await h.addUser("alice", "correct horse");
+    await rejection(h.login("alice", "x1", "10.0.0.1"));
+    await rejection(h.login("alice", "x2", "10.0.0.2"));
+    // locked for the name, whatever the address, even with the right password
+    let err = await rejection(h.login("alice", "correct horse", "10.0.0.3"));
+    expect(err.code).toBe(ErrorCode.RATE_LIMITED);
+    expect(err.kind).toBe("overloaded");
+    expect(err.message).toMatch(/retry in 1 s/);
+    h.clock.advance(1001);
+    await rejection(h.login("alice", "x3", "10.0.0.4"));
+    err = await rejection(h.login("alice", "correct horse", "10.0.0.5"));
+    expect(err.message).toMatch(/retry in 2 s/);
+    h.clock.advance(2001);
+    const { identity } = await h.login("alice", "correct horse", "10.0.0.6");
+    expect((await identity.whoami()).info.name).toBe("alice");
+  });
+
+  it("rate-limits failures per address across names", async () => {
+    h = await makeHarness({ limits: { loginFreeFailures: 2 } });
+    await h.addUser("alice", "correct horse");
+    await h.addUser("bob", "battery staple");
+    await rejection(h.login("alice", "x", "10.9.9.9"));
+    await rejection(h.login("bob", "x", "10.9.9.9"));
+    const err = await rejection(h.login("bob", "battery staple", "10.9.9.9"));
+    expect(err.code).toBe(ErrorCode.RATE_LIMITED);
+    expect(err.message).toContain("from this address");
+    const { identity } = await h.login("bob", "battery staple", "10.1.1.1");
+    expect((await identity.whoami()).info.name).toBe("bob");
+  });
+
+  it("rejects a server that cannot prove it holds the verifier (wrong server signature)", async () => {
+    h = await makeHarness();
+    await h.addUser("alice", "correct horse");
+    const real = h.connect().root;
+    // An impostor that relays the challenge but cannot sign: it accepts any proof and answers a
+    // made-up signature with a capability that is not an Identity.
+    const impostor = Root.server({
+      async login(p: Root_login_Params) {
+        const r = await real.login({ username: p.username, clientNonce: p.clientNonce.slice() });
+        const challenger = AuthChallenger.server({
+          respond: () => ({ outcome: { serverSignature: randomBytes(32), identity: null } }),
+        });
+        return {
+          salt: r.salt.slice(),
+          kdf: r.kdf.$toObject(),
+          serverNonce: r.serverNonce.slice(),
+          challenger,
+        };
+      },
+    } as unknown as Root$Server);
+    const err = await rejection(loginWithPassword(impostor, "alice", "correct horse", { kdf }));
+    expect(err.code).toBe(ErrorCode.AUTH_FAILED);
+    expect(err.message).toContain("server's signature is wrong");
+  });
+});
+
+describe("challengers (the second half of a password login)", () => {
   it("refuses a proof replayed on a new challenge, and a challenger used twice", async () => {
     h = await makeHarness();
     await h.addUser("alice", "correct horse");
@@ -135,38 +184,31 @@ describe("password login (SCRAM with argon2id)", () => {
     expect(err.message).toContain("expired");
   });
 
-  it("rate-limits failures per name with growing delays, and says when to retry", async () => {
-    h = await makeHarness({ limits: { loginFreeFailures: 2, loginDelayBaseMs: 1000 } });
-    await h.addUser("alice", "correct horse");
-    await rejection(h.login("alice", "x1", "10.0.0.1"));
-    await rejection(h.login("alice", "x2", "10.0.0.2"));
-    // locked for the name, whatever the address, even with the right password
-    let err = await rejection(h.login("alice", "correct horse", "10.0.0.3"));
-    expect(err.code).toBe(ErrorCode.RATE_LIMITED);
-    expect(err.kind).toBe("overloaded");
-    expect(err.message).toMatch(/retry in 1 s/);
-    h.clock.advance(1001);
-    await rejection(h.login("alice", "x3", "10.0.0.4"));
-    err = await rejection(h.login("alice", "correct horse", "10.0.0.5"));
-    expect(err.message).toMatch(/retry in 2 s/);
-    h.clock.advance(2001);
-    const { identity } = await h.login("alice", "correct horse", "10.0.0.6");
-    expect((await identity.whoami()).info.name).toBe("alice");
+  it("refuses a challenger made before a password change, even with the old password's proof", async () => {
+    h = await makeHarness();
+    await h.addUser("alice", "alice pass");
+    const attacker = await preparedLogin(h.connect().root, "alice", "alice pass");
+    const { identity } = await h.login("alice", "alice pass");
+    const { verifier } = await makeVerifier("new pass", { kdf });
+    await identity.changePassword({ newVerifier: verifier });
+    const err = await rejection(attacker.challenger.respond({ proof: attacker.proof }));
+    expect(err.code).toBe(ErrorCode.AUTH_FAILED);
+    expect(err.message).toContain("credentials changed during the login");
   });
 
-  it("rate-limits failures per address across names", async () => {
-    h = await makeHarness({ limits: { loginFreeFailures: 2 } });
-    await h.addUser("alice", "correct horse");
-    await h.addUser("bob", "battery staple");
-    await rejection(h.login("alice", "x", "10.9.9.9"));
-    await rejection(h.login("bob", "x", "10.9.9.9"));
-    const err = await rejection(h.login("bob", "battery staple", "10.9.9.9"));
-    expect(err.code).toBe(ErrorCode.RATE_LIMITED);
-    expect(err.message).toContain("from this address");
-    const { identity } = await h.login("bob", "battery staple", "10.1.1.1");
-    expect((await identity.whoami()).info.name).toBe("bob");
+  it("refuses a challenger made before a suspension", async () => {
+    h = await makeHarness();
+    await h.addUser("alice", "alice pass");
+    const stale = await preparedLogin(h.connect().root, "alice", "alice pass");
+    const id = (await h.store.findIdentityByName("alice"))?.id ?? -1;
+    const epoch = await h.store.setSuspended(id, true);
+    h.broker.revokeIdentity(id, epoch, "suspended");
+    const err = await rejection(stale.challenger.respond({ proof: stale.proof }));
+    expect(err.message).toContain("suspended");
   });
+});
 
+describe("sign-up", () => {
   it("refuses a verifier below the KDF floor, and malformed sign-up input, with BAD_ARGUMENT", async () => {
     h = await makeHarness({ signUp: "open" });
     const { root } = h.connect();
@@ -203,32 +245,17 @@ describe("password login (SCRAM with argon2id)", () => {
         ErrorCode.ALREADY_EXISTS,
       );
     } finally {
-      open.close();
+      await open.close();
     }
   });
 
-  it("rejects a server that cannot prove it holds the verifier (wrong server signature)", async () => {
-    h = await makeHarness();
-    await h.addUser("alice", "correct horse");
-    const real = h.connect().root;
-    // An impostor that relays the challenge but cannot sign: it accepts any proof and answers a
-    // made-up signature with a capability that is not an Identity.
-    const impostor = Root.server({
-      async login(p: Root_login_Params) {
-        const r = await real.login({ username: p.username, clientNonce: p.clientNonce.slice() });
-        const challenger = AuthChallenger.server({
-          respond: () => ({ outcome: { serverSignature: randomBytes(32), identity: null } }),
-        });
-        return {
-          salt: r.salt.slice(),
-          kdf: r.kdf.$toObject(),
-          serverNonce: r.serverNonce.slice(),
-          challenger,
-        };
-      },
-    } as unknown as Root$Server);
-    const err = await rejection(loginWithPassword(impostor, "alice", "correct horse", { kdf }));
-    expect(err.code).toBe(ErrorCode.AUTH_FAILED);
-    expect(err.message).toContain("server's signature is wrong");
+  it("refuses look-alike names with invisible characters", async () => {
+    h = await makeHarness({ signUp: "open" });
+    const { root } = h.connect();
+    for (const name of ["alice\u200b", "al\u202eice", "a\u2028b"]) {
+      expect((await rejection(signUp(root, name, "some password", { kdf }))).code).toBe(
+        ErrorCode.BAD_ARGUMENT,
+      );
+    }
   });
 });

@@ -1,17 +1,19 @@
 /**
  * What failed logins and unauthenticated clients can cost others (security review, findings 5,
- * 6, 7): guesses at a password never lock out credentials that cannot be guessed; addresses
- * aggregate per IPv6 /64; a connection holds a few challengers at most, freed at expiry or
+ * 6, 7): guesses at a password never lock out credentials that cannot be guessed, and a
+ * concurrent burst of them is checked no further than the free failures; addresses aggregate
+ * per IPv6 /64; a connection holds a few challengers at most, freed at expiry or
  * release; an address holds a bounded number of connections that have not logged in.
  */
-import { afterEach, describe, expect, it, vi } from "vitest";
-import { authMessage, clientProof } from "../../src/cred/scram.js";
+import { afterEach, describe, expect, it } from "vitest";
 import { generateEd25519 } from "../../src/cred/ed25519.js";
 import { randomBytes } from "../../src/cred/secrets.js";
 import { ErrorCode } from "../../src/errors.js";
 import { loginWithKey, loginWithPassword } from "../../src/login/client-login.js";
 import type { Root } from "../../src/wire/gen/broker.js";
+import { waitFor } from "../helpers/wait.js";
 import { type Harness, kdf, makeHarness, rejection } from "./harness.js";
+import { preparedLogin } from "./scram-steps.js";
 
 let h: Harness;
 afterEach(() => h?.close());
@@ -20,23 +22,8 @@ const MEMBER = { service: "lobby", perspective: "member" };
 
 /** One wrong password proof for `name` from `root`. */
 async function guess(root: Root, name: string): Promise<string> {
-  const start = await root.login({ username: name, clientNonce: randomBytes(32) });
-  const kdfParams = {
-    algorithm: "argon2id" as const,
-    memoryKiB: start.kdf.memoryKiB,
-    iterations: start.kdf.iterations,
-    parallelism: start.kdf.parallelism,
-  };
-  const message = authMessage({
-    username: name,
-    clientNonce: randomBytes(32),
-    serverNonce: start.serverNonce.slice(),
-    salt: start.salt.slice(),
-    kdf: kdfParams,
-  });
-  const proof = clientProof(await kdf.derive("a wrong guess", start.salt.slice(), kdfParams), message);
-  const err = await rejection(start.challenger.respond({ proof }));
-  return err.code;
+  const { challenger, proof } = await preparedLogin(root, name, "a wrong guess");
+  return (await rejection(challenger.respond({ proof }))).code;
 }
 
 describe("password guesses", () => {
@@ -123,6 +110,22 @@ describe("password guesses", () => {
     const real = await loginWithKey(h.connect("10.66.0.3").root, "alice", device);
     expect((await real.identity?.whoami())?.info.name).toBe("alice");
   });
+  it("in a concurrent burst are throttled instead of all checked", async () => {
+    h = await makeHarness({ limits: { loginFreeFailures: 3 } });
+    await h.addUser("alice", "alice pass");
+    // Twenty connections from twenty addresses: only the name's own bound can stop the burst.
+    const guesses = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        preparedLogin(h.connect(`10.7.7.${i + 1}`).root, "alice", `guess ${i}`),
+      ),
+    );
+    const results = await Promise.allSettled(
+      guesses.map((g) => Promise.resolve(g.challenger.respond({ proof: g.proof }))),
+    );
+    const codes = results.map((r) => (r.status === "rejected" ? (r.reason as { code: string }).code : "ok"));
+    expect(codes.filter((c) => c === ErrorCode.AUTH_FAILED).length).toBeLessThanOrEqual(3);
+    expect(codes.filter((c) => c === ErrorCode.RATE_LIMITED).length).toBeGreaterThanOrEqual(17);
+  });
 });
 
 describe("unauthenticated clients", () => {
@@ -139,7 +142,7 @@ describe("unauthenticated clients", () => {
     expect(refused.message).toContain("maxChallengersPerConnection");
     // Releasing one (the client drops it unanswered) frees its slot at once.
     a.dispose();
-    await vi.waitFor(async () => {
+    await waitFor(async () => {
       const c = start();
       await c;
       c.dispose();

@@ -13,6 +13,7 @@ import {
   WalletWatcher,
   type WalletWatcher$Server,
 } from "../../../src/wire/gen/wallet.js";
+import { waitFor } from "../../helpers/wait.js";
 import { type Harness, kdf, makeHarness, rejection } from "../../login/harness.js";
 
 let h: Harness;
@@ -232,6 +233,36 @@ describe("wallet service", () => {
     expect((await rejection(h.login("alice", "alice pass"))).code).toBe(ErrorCode.AUTH_FAILED);
   });
 
+  it("refuses a plain password change while a wallet needs re-encrypting, and keeps every watcher notified", async () => {
+    h = await makeHarness({ wallet: {} });
+    await h.addUser("alice", "alice pass");
+    const a = await h.login("alice", "alice pass");
+    const wallet = (
+      await a.identity.attach({ service: "wallet", perspective: "owner", client: null })
+    ).perspective.castAs(WalletPerspective);
+    const heard: bigint[] = [];
+    const watcherFor = () =>
+      WalletWatcher.server({
+        walletUpdated: (p) => void heard.push(p.sequence),
+        notificationsDropped: () => {},
+        revoked: () => {},
+      });
+    const b = await h.login("alice", "alice pass");
+    const first = (await b.identity.attach({ service: "wallet", perspective: "owner", client: watcherFor() }))
+      .perspective;
+    await first.castAs(WalletPerspective).detach();
+    await b.identity.attach({ service: "wallet", perspective: "owner", client: watcherFor() });
+    await wallet.update({
+      state: { sequence: 1n, encryptedWallet: new Uint8Array(4), hmac: new Uint8Array(4) },
+    });
+    await waitFor(() => expect(heard.length).toBeGreaterThan(0));
+    expect(heard).toEqual([1n]);
+    const { verifier } = await makeVerifier("new pass", { kdf });
+    const err = await rejection(a.identity.changePassword({ newVerifier: verifier }));
+    expect(err.code).toBe(ErrorCode.PERMISSION_DENIED);
+    expect(err.message).toContain("WalletPerspective.changePassword");
+  });
+
   it("notifies every watcher of every commit in order, and tells them why when revoked", async () => {
     h = await makeHarness({ wallet: {} });
     await h.addUser("alice", "alice pass");
@@ -283,10 +314,7 @@ describe("wallet service", () => {
     ) as import("../../../src/services/wallet/wallet-service.js").WalletService;
     expect(service.watchersOf(id)).toBe(1);
     watcher.client.close();
-    await new Promise<void>((resolve) => {
-      const check = (): void => (service.watchersOf(id) === 0 ? resolve() : void setImmediate(check));
-      check();
-    });
+    await waitFor(() => expect(service.watchersOf(id)).toBe(0));
     await writer.wallet.update({ state: state(1, "w1") });
     expect(r.events).toEqual([]);
   });
