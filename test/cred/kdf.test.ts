@@ -2,17 +2,8 @@ import { describe, expect, it } from "vitest";
 import { Argon2Kdf } from "../../src/cred/argon2-kdf.js";
 import { checkKdfParams, checkSalt, KDF_CEILING, KDF_FLOOR, type KdfParams } from "../../src/cred/kdf.js";
 import { WasmKdf } from "../../src/cred/wasm-kdf.js";
-import { ErrorCode, ParallaxError } from "../../src/errors.js";
-
-function rejection(fn: () => void): ParallaxError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ParallaxError) return err;
-    throw err;
-  }
-  throw new Error("expected a ParallaxError");
-}
+import { ErrorCode } from "../../src/errors.js";
+import { rejection } from "../helpers/errors.js";
 
 const with_ = (patch: Record<string, unknown>): KdfParams => ({ ...KDF_FLOOR, ...patch }) as KdfParams;
 
@@ -40,8 +31,8 @@ describe("checkKdfParams", () => {
     ["fractional lanes", { parallelism: 1.5 }, /^kdf\.parallelism must be an integer; got 1\.5$/],
   ];
   for (const [what, patch, message] of cases) {
-    it(`rejects ${what} with BAD_ARGUMENT naming the field, value and bound`, () => {
-      const err = rejection(() => checkKdfParams(with_(patch)));
+    it(`rejects ${what} with BAD_ARGUMENT naming the field, value and bound`, async () => {
+      const err = await rejection((async () => checkKdfParams(with_(patch)))());
       expect(err.code).toBe(ErrorCode.BAD_ARGUMENT);
       expect(err.message).toMatch(message);
     });
@@ -54,9 +45,9 @@ describe("checkSalt", () => {
     expect(() => checkSalt(new Uint8Array(64))).not.toThrow();
   });
 
-  it("rejects 15 and 65 bytes with BAD_ARGUMENT", () => {
+  it("rejects 15 and 65 bytes with BAD_ARGUMENT", async () => {
     for (const n of [15, 65]) {
-      const err = rejection(() => checkSalt(new Uint8Array(n)));
+      const err = await rejection((async () => checkSalt(new Uint8Array(n)))());
       expect(err.code).toBe(ErrorCode.BAD_ARGUMENT);
       expect(err.message).toBe(`salt must be 16 to 64 bytes; got ${n}`);
     }

@@ -3,13 +3,14 @@
  * wallets, password changes without a wallet, what crosses the wire, conflict policies, dropped
  * notifications, approval sign-ups and closing. A broker on an in-memory store, clients over the
  * in-memory transport, and a fast stand-in KDF (the server never runs the KDF, so any 32-byte
- * function of (password, salt) works for the client side).
+ * function of (password, salt) works for the client side). Every test is a leak test: the env's
+ * `close()` asserts that the server connections, the broker and the wallet service kept nothing.
  */
 import { createHmac } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Kdf } from "../../../src/cred/kdf.js";
 import type { SignUpMode } from "../../../src/cred/authorizer.js";
-import { ErrorCode, ParallaxError } from "../../../src/errors.js";
+import { ErrorCode } from "../../../src/errors.js";
 import { loginWithPassword } from "../../../src/login/client-login.js";
 import { Broker } from "../../../src/login/index.js";
 import { RpcConnection } from "../../../src/rpc/index.js";
@@ -27,6 +28,9 @@ import { SqliteBrokerStore } from "../../../src/store/index.js";
 import { memoryPair } from "../../../src/transport/index.js";
 import { Root } from "../../../src/wire/gen/broker.js";
 import { WalletPerspective } from "../../../src/wire/gen/wallet.js";
+import { rejection } from "../../helpers/errors.js";
+import { EMPTY_STATS } from "../../helpers/rpc-stats.js";
+import { waitFor } from "../../helpers/wait.js";
 
 /** Fast and deterministic; fine for the client side, since the server only ever sees verifiers. */
 const fastKdf: Kdf = {
@@ -43,6 +47,11 @@ interface Env {
   readonly wire: Uint8Array[];
   root(): Root;
   client(options?: Partial<WalletClientOptions> & { lines?: string[] }): WalletClient;
+  /**
+   * Closes every client and connection, then asserts nothing leaked: every server connection's
+   * tables are empty, the broker holds no login (and is idle), the wallet service no user state
+   * and no attachment.
+   */
   close(): Promise<void>;
 }
 
@@ -62,6 +71,7 @@ function makeEnv(options: { maxNotificationsInFlight?: number; signUp?: SignUpMo
   });
   const service = broker.service("wallet") as WalletService;
   const connections: RpcConnection[] = [];
+  const servers: RpcConnection[] = [];
   const clients: WalletClient[] = [];
   const wire: Uint8Array[] = [];
   const e: Env = {
@@ -84,6 +94,7 @@ function makeEnv(options: { maxNotificationsInFlight?: number; signUp?: SignUpMo
       root.dispose();
       const client = new RpcConnection(a);
       connections.push(client, server);
+      servers.push(server);
       return client.bootstrap(Root);
     },
     client(o = {}) {
@@ -100,32 +111,25 @@ function makeEnv(options: { maxNotificationsInFlight?: number; signUp?: SignUpMo
       return c;
     },
     async close() {
-      for (const c of clients) await c.close();
-      for (const c of connections) c.close();
-      broker.close();
-      store.close();
+      try {
+        const closed = servers.map((s) => new Promise<void>((resolve) => s.onClose(() => resolve())));
+        for (const c of clients) await c.close();
+        for (const c of connections) c.close();
+        await Promise.all(closed);
+        for (const s of servers) expect(s.stats()).toEqual(EMPTY_STATS);
+        expect(broker.liveIdentities).toBe(0);
+        expect(broker.idle).toBe(true);
+        expect({ users: service.userCount, attached: service.attachmentCount }).toEqual({
+          users: 0,
+          attached: 0,
+        });
+      } finally {
+        broker.close();
+        store.close();
+      }
     },
   };
   return e;
-}
-
-async function rejection(p: PromiseLike<unknown> | (() => unknown)): Promise<ParallaxError> {
-  const err = await Promise.resolve()
-    .then(() => (typeof p === "function" ? p() : p))
-    .then(
-      () => undefined,
-      (x: unknown) => x,
-    );
-  expect(err).toBeInstanceOf(ParallaxError);
-  return err as ParallaxError;
-}
-
-async function waitFor(pred: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 /** A registered account with a logged-in client. */
@@ -176,17 +180,18 @@ describe("WalletClient", () => {
   it("says what to do first: log in, init or get a wallet", async () => {
     env = makeEnv();
     const c = env.client();
-    expect((await rejection(() => c.getRemoteWallet())).message).toContain(
-      "not logged in: call login() first",
+    expect((await rejection(c.getRemoteWallet())).message).toContain("not logged in: call login() first");
+    // setPreference throws synchronously: the async wrapper turns the throw into a rejection
+    expect((await rejection((async () => c.setPreference("a", "b"))())).message).toContain(
+      "initWalletState()",
     );
-    expect((await rejection(() => c.setPreference("a", "b"))).message).toContain("initWalletState()");
     await c.register();
     await c.login();
-    expect((await rejection(() => c.updateRemoteWallet())).message).toContain("no local wallet");
+    expect((await rejection(c.updateRemoteWallet())).message).toContain("no local wallet");
     const none = await c.getRemoteWallet();
     expect(none).toEqual({ status: "success", state: null, action: "none", conflicts: [] });
     await c.close();
-    expect((await rejection(() => c.login())).message).toContain("closed");
+    expect((await rejection(c.login())).message).toContain("closed");
   });
 
   it("refuses a remote wallet whose hmac does not verify, or that does not decrypt, and changes nothing", async () => {
@@ -362,14 +367,14 @@ describe("WalletClient", () => {
     });
     writer.initWalletState();
     for (let i = 0; i < 3; i++) await writer.updateRemoteWallet();
-    await waitFor(() => events.length === 1, "the first notification");
+    await waitFor(() => expect(events).toHaveLength(1));
     release();
-    await waitFor(() => events.length === 2, "notificationsDropped");
+    await waitFor(() => expect(events).toHaveLength(2));
     expect(events[0]).toEqual({ type: "walletUpdated", sequence: 1, behind: true });
     expect(events[1]).toMatchObject({ type: "notificationsDropped", latestSequence: 3 });
     expect(slow.latestNotified).toBe(3);
     await writer.updateRemoteWallet();
-    await waitFor(() => events.length === 3, "the next notification");
+    await waitFor(() => expect(events).toHaveLength(3));
     expect(events[2]).toEqual({ type: "walletUpdated", sequence: 4, behind: true });
   });
 
@@ -384,7 +389,7 @@ describe("WalletClient", () => {
     });
     c.initWalletState();
     await c.updateRemoteWallet();
-    await waitFor(() => events.length === 1, "a notification");
+    await waitFor(() => expect(events).toHaveLength(1));
     stop();
     await c.updateRemoteWallet();
     // logging in again replaces the attachment: still one watcher, and no stray revoked event
@@ -392,12 +397,12 @@ describe("WalletClient", () => {
       events.push(e);
     });
     await c.login();
-    await waitFor(() => env?.service.watchersOf(id) === 1, "one watcher");
+    await waitFor(() => expect(env?.service.watchersOf(id)).toBe(1));
     await c.updateRemoteWallet();
-    await waitFor(() => events.length === 2, "the notification of 3");
+    await waitFor(() => expect(events).toHaveLength(2));
     expect(events.map((e) => e.type === "walletUpdated" && e.sequence)).toEqual([1, 3]);
     await c.close();
-    await waitFor(() => env?.service.watchersOf(id) === 0, "no watcher");
+    await waitFor(() => expect(env?.service.watchersOf(id)).toBe(0));
     expect(events).toHaveLength(2);
   });
 

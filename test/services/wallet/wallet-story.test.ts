@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect } from "../../../src/client.js";
-import { ErrorCode, ParallaxError } from "../../../src/errors.js";
+import { ErrorCode } from "../../../src/errors.js";
 import type { RpcConnection } from "../../../src/rpc/index.js";
 import { type BrokerServer, startBroker } from "../../../src/server.js";
 import {
@@ -17,7 +17,10 @@ import {
   WalletClient,
   type WalletEvent,
 } from "../../../src/services/wallet/wallet-client.js";
+import type { WalletService } from "../../../src/services/wallet/wallet-service.js";
 import { SqliteBrokerStore } from "../../../src/store/index.js";
+import { rejection } from "../../helpers/errors.js";
+import { waitFor } from "../../helpers/wait.js";
 import { kdf } from "../../login/harness.js";
 import { Root } from "../../../src/wire/gen/broker.js";
 
@@ -33,23 +36,6 @@ class LogLines {
     this.#from = this.all.length;
     return out;
   }
-}
-
-async function waitFor(pred: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-async function rejection(p: PromiseLike<unknown>): Promise<ParallaxError> {
-  const err = await Promise.resolve(p).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ParallaxError);
-  return err as ParallaxError;
 }
 
 const SEED_KEYS = ["animal", "car"] as const;
@@ -107,11 +93,25 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await c1?.close();
-  await c2?.close();
-  for (const c of connections) c.close();
-  await server?.close();
-  store?.close();
+  try {
+    await c1?.close();
+    await c2?.close();
+    for (const c of connections) c.close();
+    // The story is a leak test too: once the clients are gone, the server holds nothing.
+    await waitFor(() => {
+      expect(server.connections.size).toBe(0);
+      expect(server.broker.liveIdentities).toBe(0);
+      expect(server.broker.idle).toBe(true);
+    });
+    const service = server.broker.service("wallet") as WalletService;
+    expect({ users: service.userCount, attached: service.attachmentCount }).toEqual({
+      users: 0,
+      attached: 0,
+    });
+  } finally {
+    await server?.close();
+    store?.close();
+  }
 });
 
 describe("seed 000: the wallet-sync walkthrough, as capabilities", { timeout: 30_000 }, () => {
@@ -308,10 +308,16 @@ describe("seed 000: the wallet-sync walkthrough, as capabilities", { timeout: 30
     });
     const eleven = await c1.updateRemoteWallet();
     expect(eleven.status === "success" && eleven.state.sequence).toBe(11);
-    await waitFor(() => events1.length >= 1 && events2.length >= 1, "notifications of 11");
+    await waitFor(() => {
+      expect(events1.length).toBeGreaterThanOrEqual(1);
+      expect(events2.length).toBeGreaterThanOrEqual(1);
+    });
     const twelve = await c1.updateRemoteWallet();
     expect(twelve.status === "success" && twelve.state.sequence).toBe(12);
-    await waitFor(() => events1.length >= 2 && events2.length >= 2, "notifications of 12");
+    await waitFor(() => {
+      expect(events1.length).toBeGreaterThanOrEqual(2);
+      expect(events2.length).toBeGreaterThanOrEqual(2);
+    });
     expect(shown(events1)).toEqual(["walletUpdated 11", "walletUpdated 12"]);
     expect(shown(events2)).toEqual(["walletUpdated 11", "walletUpdated 12"]);
     // c2 never got 11 or 12: it is told it is behind
@@ -325,10 +331,10 @@ describe("seed 000: the wallet-sync walkthrough, as capabilities", { timeout: 30
   it("a password change (13) ends every watcher's attachment: each hears revoked with the reason", async () => {
     const changed = await c1.changePassword("ihatesockets");
     expect(changed.status === "success" && changed.state?.sequence).toBe(13);
-    await waitFor(
-      () => events1.some((e) => e.type === "revoked") && events2.some((e) => e.type === "revoked"),
-      "revoked",
-    );
+    await waitFor(() => {
+      expect(events1.map((e) => e.type)).toContain("revoked");
+      expect(events2.map((e) => e.type)).toContain("revoked");
+    });
     const expected = [
       "walletUpdated 11",
       "walletUpdated 12",
