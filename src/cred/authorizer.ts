@@ -42,7 +42,8 @@ export type SignUpResult = { readonly identity: IdentityRecord } | { readonly pe
 
 export type ResumeOutcome =
   | { readonly kind: "rotated"; readonly identity: IdentityRecord; readonly token: ResumeTokenRecord }
-  | { readonly kind: "reused"; readonly identity: IdentityRecord | undefined };
+  /** `token` is the spent one presented: its family is gone from the store. */
+  | { readonly kind: "reused"; readonly identity: IdentityRecord | undefined; readonly token: ResumeTokenRecord };
 
 export interface Authorizer {
   passwordChallenge(username: string): Promise<PasswordChallenge>;
@@ -201,7 +202,7 @@ export class StoreAuthorizer implements Authorizer {
     const rotated = await this.store.rotateResumeToken(hashSecret(token), nextHash, now);
     if (rotated === undefined) return undefined;
     const identity = await this.store.findIdentityById(rotated.token.identityId);
-    if (rotated.kind === "reused") return { kind: "reused", identity };
+    if (rotated.kind === "reused") return { kind: "reused", identity, token: rotated.token };
     if (identity === undefined || identity.suspended || identity.epoch !== rotated.token.epoch)
       return undefined;
     return { kind: "rotated", identity, token: rotated.token };

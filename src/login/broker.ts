@@ -258,7 +258,7 @@ export class Broker implements ServiceHost {
       epoch: identity?.epoch ?? 0,
     });
     const login = new Login(usage, view, grant.label, connection, grant.attenuated);
-    if (grant.resumeFamily !== undefined) login.resumeFamilies.push(grant.resumeFamily);
+    login.resumedFrom = grant.resumeFamily;
     login.onReleased = (l) => this.#endLogin(l, releaseReason(l.connection));
     usage.logins.add(login);
     let logins = this.#byConnection.get(connection);
@@ -316,6 +316,19 @@ export class Broker implements ServiceHost {
     if (usage === undefined) return;
     const why = detachReason("revoked", reason);
     for (const l of [...usage.logins]) if (l.view.epoch < epoch) this.#endLogin(l, why);
+  }
+
+  /**
+   * Ends every live login of `identityId` resumed from the token `family` (its tokens were found
+   * copied), on every connection; the user's other logins, the one that issued it included, go on.
+   */
+  endResumeFamily(identityId: number, family: Uint8Array, reason: string): void {
+    const usage = this.#usage.get(identityId);
+    if (usage === undefined) return;
+    const why = detachReason("revoked", reason);
+    for (const l of [...usage.logins]) {
+      if (l.resumedFrom !== undefined && constantTimeEqual(l.resumedFrom, family)) this.#endLogin(l, why);
+    }
   }
 
   /** Ends one login (its attachments detach), leaving the user's other logins alone. */

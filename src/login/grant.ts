@@ -15,7 +15,7 @@
  * - Per-identity usage (calls in flight, capabilities held) is summed over all the identity's
  *   logins on all connections; each admitted call is counted out exactly once.
  *
- * Tests: test/login/authority.test.ts, test/login/hardening.test.ts
+ * Tests: test/login/authority.test.ts, test/login/service-kit.test.ts
  */
 import { type CallContext, type CallScope, type Capability, primaryScope } from "../caps/index.js";
 import { ErrorCode, ParallaxError } from "../errors.js";
@@ -96,11 +96,20 @@ export class Login implements Grant {
   #exports = 0;
   readonly attachments = new Set<Attachment>();
   readonly view: IdentityView;
+  /** Resumed logins: the resume-token family this login continues. */
+  resumedFrom: Uint8Array | undefined;
+  /** Resume-token families this login issued. */
+  readonly issuedFamilies: Uint8Array[] = [];
+
   /**
-   * Resume-token families this login continues or issued: ending this login alone (`logout`)
-   * deletes them, so the device it was made on cannot quietly come back.
+   * The families ending this login alone (`logout`) deletes, so the device it was made on cannot
+   * quietly come back: the one it continues and those it issued.
    */
-  readonly resumeFamilies: Uint8Array[] = [];
+  get resumeFamilies(): Uint8Array[] {
+    return this.resumedFrom === undefined
+      ? [...this.issuedFamilies]
+      : [this.resumedFrom, ...this.issuedFamilies];
+  }
   /** Set by the broker: runs when the peer let go of everything this login handed out. */
   onReleased: (login: Login) => void = () => {};
 

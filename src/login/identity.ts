@@ -12,7 +12,7 @@
  *   (this one included) before the call returns.
  * - `logout` ends this login alone; only `logoutEverywhere` (a password login) ends the others.
  *
- * Tests: test/login/identity.test.ts, test/login/hardening.test.ts
+ * Tests: test/login/identity.test.ts, test/login/credential-lifecycle.test.ts
  */
 import { type CallContext, type Capability, scoped } from "../caps/index.js";
 import { checkPublicKey } from "../cred/ed25519.js";
@@ -202,7 +202,7 @@ export class IdentityServer implements Identity$Server {
         now: this.broker.clock.now(),
       },
     );
-    this.login.resumeFamilies.push(family);
+    this.login.issuedFamilies.push(family);
     this.login.check();
     return { token, expiresAt: BigInt(expiresAt) };
   }
@@ -334,8 +334,9 @@ export class IdentityServer implements Identity$Server {
 
   async logout() {
     this.login.check();
-    if (!this.#view.anonymous && this.login.resumeFamilies.length > 0) {
-      await this.broker.store.deleteResumeFamilies(this.#view.id, this.login.resumeFamilies);
+    const families = this.login.resumeFamilies;
+    if (!this.#view.anonymous && families.length > 0) {
+      await this.broker.store.deleteResumeFamilies(this.#view.id, families);
     }
     if (!this.#view.anonymous) await this.broker.store.audit(this.#audit("revoked", "logout (this login)"));
     this.broker.endLogin(this.login, detachReason("revoked", "logged out"));

@@ -15,7 +15,8 @@
  *   PendingApproval shows and waits for that request only, and at the per-name cap the login is
  *   refused rather than answered with another device's request.
  *
- * Tests: test/login/login.test.ts, test/login/hardening.test.ts, test/login/pending.test.ts
+ * Tests: test/login/login.test.ts, test/login/throttling.test.ts, test/login/device-keys.test.ts,
+ * test/login/credential-lifecycle.test.ts
  */
 import { type CallContext, type CallScope, scoped } from "../caps/index.js";
 import type { Timer } from "../clock.js";
@@ -292,7 +293,13 @@ export class RootServer implements Root$Server {
         const r = await this.broker.authorizer.rotateResumeToken(params.token, hashSecret(next), now);
         if (r?.kind === "reused") {
           // A token presented after it was rotated: someone else holds a copy. Its whole family
-          // (every token descending from that login) is gone already; tell the audit log.
+          // (every token descending from that login) is gone already; the logins resumed from it
+          // end too, whoever holds them, and the audit log says so.
+          this.broker.endResumeFamily(
+            r.token.identityId,
+            r.token.family,
+            "a resume token of this login was used twice: every login resumed from it is ended",
+          );
           await this.broker.store.audit(
             anonymousAuditEntry(
               "revoked",

@@ -192,8 +192,15 @@ describe("resume tokens", () => {
     const other = (await identity.issueResumeToken({ device: "phone" })).token;
     // The thief resumes first; the owner then presents the same (now spent) token.
     const thief = await h.connect("10.66.6.6").root.resume({ token: stolen });
+    expect((await thief.identity.whoami()).info.name).toBe("alice");
     const replay = await rejection(h.connect().root.resume({ token: stolen }));
     expect(replay.code).toBe(ErrorCode.AUTH_FAILED);
+    // The thief's live login, resumed from the family, ends at once; the login that issued the
+    // token (the owner's password login) goes on.
+    const ended = await rejection(thief.identity.whoami());
+    expect(ended.code).toBe(ErrorCode.REVOKED);
+    expect(ended.message).toContain("used twice");
+    expect((await identity.whoami()).info.name).toBe("alice");
     // The thief's rotated token is dead too; the phone's family is untouched.
     expect((await rejection(h.connect().root.resume({ token: thief.token }))).code).toBe(
       ErrorCode.AUTH_FAILED,
