@@ -16,8 +16,8 @@
  * repositories (a password change with its wallet) commits as one; the async contract methods
  * here and in the wallet repository are thin wrappers.
  *
- * `SqliteBrokerStore` still implements `WalletStore` itself, by delegation, for callers that
- * predate `repository()`.
+ * Service contracts are reached only through `repository(token)`; this class implements the
+ * broker's contract alone.
  *
  * Adding a service's storage: its contract and token next to `wallet-store.ts`, its migration at
  * the end of `migrations.ts`, its repository in `sqlite/` (preparing its own statements, using
@@ -51,19 +51,12 @@ import { SqliteIdentityRepository } from "./sqlite/identities.js";
 import { SqlitePendingRepository } from "./sqlite/pending.js";
 import { SqliteWalletRepository } from "./sqlite/wallet.js";
 import type { StoreContract } from "./store-contract.js";
-import {
-  type PasswordChangeResult,
-  WALLET_STORE,
-  type WalletInput,
-  type WalletRecord,
-  type WalletStore,
-  type WalletUpdateResult,
-} from "./wallet-store.js";
+import { WALLET_STORE } from "./wallet-store.js";
 
 export { BUSY_TIMEOUT_MS, type SqliteStoreOptions, type StoreSettings } from "./sqlite/database.js";
 export { MAX_WALLET_BYTES, MAX_WALLET_HMAC_BYTES } from "./sqlite/wallet.js";
 
-export class SqliteBrokerStore implements BrokerStore, WalletStore {
+export class SqliteBrokerStore implements BrokerStore {
   readonly #db: SqliteDatabase;
   readonly #audit: SqliteAuditRepository;
   readonly #identities: SqliteIdentityRepository;
@@ -274,26 +267,6 @@ export class SqliteBrokerStore implements BrokerStore, WalletStore {
       ...this.#credentials.purgeExpired(now),
       pending: this.#pending.purgeExpired(now),
     }));
-  }
-
-  // wallets (also `repository(WALLET_STORE)`)
-
-  async getWallet(identityId: number): Promise<WalletRecord | undefined> {
-    return this.#wallet.get(identityId);
-  }
-
-  async updateWallet(identityId: number, epoch: number, wallet: WalletInput): Promise<WalletUpdateResult> {
-    return this.#wallet.update(identityId, epoch, wallet);
-  }
-
-  async changePasswordWithWallet(
-    identityId: number,
-    epoch: number,
-    verifier: StoredVerifier,
-    wallet: WalletInput | null,
-    audit?: AuditEntry,
-  ): Promise<PasswordChangeResult> {
-    return this.#wallet.changePassword(identityId, epoch, verifier, wallet, audit);
   }
 
   // audit log

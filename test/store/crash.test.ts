@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { KEYRING_SORTED, TempStores, walletFor } from "./fixtures.js";
+import { walletsOf } from "../helpers/stores.js";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const writer = path.join(import.meta.dirname, "crash-writer.ts");
@@ -92,7 +93,7 @@ describe("crash consistency", () => {
     expect(store.integrityCheck()).toEqual([]);
     const identity = await store.findIdentityByName("wallet");
     expect(identity).toBeDefined();
-    const wallet = await store.getWallet(identity?.id as number);
+    const wallet = await walletsOf(store).getWallet(identity?.id as number);
     const sequence = wallet?.sequence as number;
     // An update may have committed just before the kill, without its line being written.
     expect(sequence).toBeGreaterThanOrEqual(lastAck);

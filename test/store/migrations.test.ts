@@ -6,6 +6,7 @@ import { ErrorCode, ParallaxError } from "../../src/errors.js";
 import { checkMigrations, LATEST_VERSION, MIGRATIONS, migrate } from "../../src/store/migrations.js";
 import { SqliteBrokerStore } from "../../src/store/sqlite-store.js";
 import { bytes32, dumpFile, KEYRING, TempStores, withRaw } from "./fixtures.js";
+import { walletsOf } from "../helpers/stores.js";
 
 let t: TempStores;
 beforeEach(() => {
@@ -172,7 +173,7 @@ describe("migration 3: folded names, bound device requests, resume-token familie
       description: "ci",
       keyring: [KEYRING[0]],
     });
-    expect(await store.getWallet(1)).toMatchObject({
+    expect(await walletsOf(store).getWallet(1)).toMatchObject({
       sequence: 2,
       encryptedWallet: new Uint8Array(b(0x77, 100)),
     });

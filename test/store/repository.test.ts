@@ -9,6 +9,7 @@ import {
   type WalletStore,
 } from "../../src/store/index.js";
 import { TempStores, verifier, walletFor } from "./fixtures.js";
+import { walletsOf } from "../helpers/stores.js";
 
 let t: TempStores;
 let store: SqliteBrokerStore;
@@ -30,8 +31,8 @@ describe("repository(contract)", () => {
     expect(await wallets.getWallet(alice.id)).toBeUndefined();
     expect(await wallets.updateWallet(alice.id, 0, walletFor(1))).toMatchObject({ kind: "accepted" });
     // The store's own (older) WalletStore methods see the same rows.
-    expect(await store.getWallet(alice.id)).toEqual(await wallets.getWallet(alice.id));
-    expect((await store.updateWallet(alice.id, 0, walletFor(2))).kind).toBe("accepted");
+    expect(await walletsOf(store).getWallet(alice.id)).toEqual(await wallets.getWallet(alice.id));
+    expect((await walletsOf(store).updateWallet(alice.id, 0, walletFor(2))).kind).toBe("accepted");
     expect((await wallets.getWallet(alice.id))?.sequence).toBe(2);
 
     // One transaction with the identities: the password change bumps the epoch the store reports.

@@ -5,6 +5,7 @@ import type { AuditEntry, IdentityRecord, SqliteBrokerStore, WalletInput } from 
 import { MAX_WALLET_BYTES, MAX_WALLET_HMAC_BYTES } from "../../src/store/index.js";
 import { LATEST_VERSION, MIGRATIONS, migrate } from "../../src/store/migrations.js";
 import { bytes32, dumpFile, entry, resumeToken, TempStores, verifier, walletFor } from "./fixtures.js";
+import { walletsOf } from "../helpers/stores.js";
 
 let t: TempStores;
 let store: SqliteBrokerStore;
@@ -26,7 +27,7 @@ const epochOf = async (id: number) => (await store.findIdentityById(id))?.epoch;
 /** Stores alice's wallets 1..n at epoch 0. */
 async function seed(n: number): Promise<void> {
   for (let s = 1; s <= n; s++) {
-    expect((await store.updateWallet(alice.id, 0, walletFor(s))).kind).toBe("accepted");
+    expect((await walletsOf(store).updateWallet(alice.id, 0, walletFor(s))).kind).toBe("accepted");
   }
 }
 
@@ -39,44 +40,50 @@ async function issueAlice(epoch: number): Promise<void> {
 
 describe("updateWallet", () => {
   it("stores a first wallet only as sequence 1, stamped with the store's clock", async () => {
-    expect(await store.getWallet(alice.id)).toBeUndefined();
-    expect(await store.updateWallet(alice.id, 0, walletFor(2))).toEqual({ kind: "conflict", latest: null });
-    expect(await store.getWallet(alice.id)).toBeUndefined();
+    expect(await walletsOf(store).getWallet(alice.id)).toBeUndefined();
+    expect(await walletsOf(store).updateWallet(alice.id, 0, walletFor(2))).toEqual({
+      kind: "conflict",
+      latest: null,
+    });
+    expect(await walletsOf(store).getWallet(alice.id)).toBeUndefined();
 
     t.time += 1234;
-    expect(await store.updateWallet(alice.id, 0, walletFor(1))).toEqual({
+    expect(await walletsOf(store).updateWallet(alice.id, 0, walletFor(1))).toEqual({
       kind: "accepted",
       wallet: stored(walletFor(1)),
     });
-    expect(await store.getWallet(alice.id)).toEqual(stored(walletFor(1)));
-    expect(await store.getWallet(bob.id)).toBeUndefined();
+    expect(await walletsOf(store).getWallet(alice.id)).toEqual(stored(walletFor(1)));
+    expect(await walletsOf(store).getWallet(bob.id)).toBeUndefined();
   });
 
   it("accepts exactly the stored sequence + 1 and otherwise returns a conflict with what is stored", async () => {
     await seed(1);
     const first = stored(walletFor(1));
     t.time += 10;
-    expect(await store.updateWallet(alice.id, 0, walletFor(1, 7))).toEqual({
+    expect(await walletsOf(store).updateWallet(alice.id, 0, walletFor(1, 7))).toEqual({
       kind: "conflict",
       latest: first,
     });
-    expect(await store.updateWallet(alice.id, 0, walletFor(3))).toEqual({ kind: "conflict", latest: first });
-    expect(await store.getWallet(alice.id)).toEqual(first);
+    expect(await walletsOf(store).updateWallet(alice.id, 0, walletFor(3))).toEqual({
+      kind: "conflict",
+      latest: first,
+    });
+    expect(await walletsOf(store).getWallet(alice.id)).toEqual(first);
 
-    expect(await store.updateWallet(alice.id, 0, walletFor(2))).toEqual({
+    expect(await walletsOf(store).updateWallet(alice.id, 0, walletFor(2))).toEqual({
       kind: "accepted",
       wallet: stored(walletFor(2)),
     });
-    expect(await store.getWallet(alice.id)).toEqual(stored(walletFor(2)));
+    expect(await walletsOf(store).getWallet(alice.id)).toEqual(stored(walletFor(2)));
     // Each identity has its own sequence.
-    expect((await store.updateWallet(bob.id, 0, walletFor(1))).kind).toBe("accepted");
-    expect((await store.getWallet(alice.id))?.sequence).toBe(2);
+    expect((await walletsOf(store).updateWallet(bob.id, 0, walletFor(1))).kind).toBe("accepted");
+    expect((await walletsOf(store).getWallet(alice.id))?.sequence).toBe(2);
   });
 
   it("refuses a sequence that is not a positive safe integer, or oversize bytes, with BAD_ARGUMENT", async () => {
     const w = walletFor(1);
     for (const sequence of [0, -1, 1.5, Number.NaN, Number.MAX_SAFE_INTEGER + 1]) {
-      await expect(store.updateWallet(alice.id, 0, { ...w, sequence })).rejects.toEqual(
+      await expect(walletsOf(store).updateWallet(alice.id, 0, { ...w, sequence })).rejects.toEqual(
         rejects(ErrorCode.BAD_ARGUMENT),
       );
     }
@@ -87,17 +94,17 @@ describe("updateWallet", () => {
         (err: unknown) => (err as { code?: string }).code,
       );
     const huge = new Uint8Array(MAX_WALLET_BYTES + 1);
-    expect(await codeOf(store.updateWallet(alice.id, 0, { ...w, encryptedWallet: huge }))).toBe(
+    expect(await codeOf(walletsOf(store).updateWallet(alice.id, 0, { ...w, encryptedWallet: huge }))).toBe(
       ErrorCode.BAD_ARGUMENT,
     );
     const longHmac = new Uint8Array(MAX_WALLET_HMAC_BYTES + 1);
-    expect(await codeOf(store.updateWallet(alice.id, 0, { ...w, hmac: longHmac }))).toBe(
+    expect(await codeOf(walletsOf(store).updateWallet(alice.id, 0, { ...w, hmac: longHmac }))).toBe(
       ErrorCode.BAD_ARGUMENT,
     );
-    expect(await store.getWallet(alice.id)).toBeUndefined();
+    expect(await walletsOf(store).getWallet(alice.id)).toBeUndefined();
 
     const largest = { ...w, hmac: new Uint8Array(MAX_WALLET_HMAC_BYTES).fill(9) };
-    expect(await store.updateWallet(alice.id, 0, largest)).toEqual({
+    expect(await walletsOf(store).updateWallet(alice.id, 0, largest)).toEqual({
       kind: "accepted",
       wallet: stored(largest),
     });
@@ -106,26 +113,26 @@ describe("updateWallet", () => {
   it("is revoked, writing nothing, when the caller's epoch is stale (or ahead)", async () => {
     await seed(1);
     await store.bumpEpoch(alice.id);
-    expect(await store.updateWallet(alice.id, 0, walletFor(2))).toEqual({ kind: "revoked" });
-    expect(await store.updateWallet(alice.id, 2, walletFor(2))).toEqual({ kind: "revoked" });
-    expect(await store.getWallet(alice.id)).toEqual(stored(walletFor(1)));
-    expect((await store.updateWallet(alice.id, 1, walletFor(2))).kind).toBe("accepted");
+    expect(await walletsOf(store).updateWallet(alice.id, 0, walletFor(2))).toEqual({ kind: "revoked" });
+    expect(await walletsOf(store).updateWallet(alice.id, 2, walletFor(2))).toEqual({ kind: "revoked" });
+    expect(await walletsOf(store).getWallet(alice.id)).toEqual(stored(walletFor(1)));
+    expect((await walletsOf(store).updateWallet(alice.id, 1, walletFor(2))).kind).toBe("accepted");
   });
 
   it("is revoked for a suspended identity and for an unknown one", async () => {
     const epoch = await store.setSuspended(alice.id, true);
-    expect(await store.updateWallet(alice.id, epoch, walletFor(1))).toEqual({ kind: "revoked" });
-    expect(await store.updateWallet(99, 0, walletFor(1))).toEqual({ kind: "revoked" });
-    expect(await store.getWallet(alice.id)).toBeUndefined();
+    expect(await walletsOf(store).updateWallet(alice.id, epoch, walletFor(1))).toEqual({ kind: "revoked" });
+    expect(await walletsOf(store).updateWallet(99, 0, walletFor(1))).toEqual({ kind: "revoked" });
+    expect(await walletsOf(store).getWallet(alice.id)).toBeUndefined();
     const lifted = await store.setSuspended(alice.id, false);
-    expect((await store.updateWallet(alice.id, lifted, walletFor(1))).kind).toBe("accepted");
+    expect((await walletsOf(store).updateWallet(alice.id, lifted, walletFor(1))).kind).toBe("accepted");
   });
 
   it("two store instances on one file racing the same sequence: exactly one is accepted", async () => {
     const other = t.open();
     const results = await Promise.all([
-      store.updateWallet(alice.id, 0, walletFor(1, 1)),
-      other.updateWallet(alice.id, 0, walletFor(1, 2)),
+      walletsOf(store).updateWallet(alice.id, 0, walletFor(1, 1)),
+      walletsOf(other).updateWallet(alice.id, 0, walletFor(1, 2)),
     ]);
     const accepted = results.filter((r) => r.kind === "accepted");
     const conflicts = results.filter((r) => r.kind === "conflict");
@@ -134,56 +141,60 @@ describe("updateWallet", () => {
     const winner = accepted[0]?.kind === "accepted" ? accepted[0].wallet : undefined;
     expect(winner).toBeDefined();
     expect(conflicts[0]).toEqual({ kind: "conflict", latest: winner });
-    expect(await store.getWallet(alice.id)).toEqual(winner);
-    expect(await other.getWallet(alice.id)).toEqual(winner);
+    expect(await walletsOf(store).getWallet(alice.id)).toEqual(winner);
+    expect(await walletsOf(other).getWallet(alice.id)).toEqual(winner);
   });
 });
 
 describe("changePasswordWithWallet", () => {
   it("refuses a wallet when none is stored, and requires one when one is (wallet-mismatch)", async () => {
-    expect(await store.changePasswordWithWallet(alice.id, 0, verifier(50), walletFor(1))).toEqual({
+    expect(await walletsOf(store).changePasswordWithWallet(alice.id, 0, verifier(50), walletFor(1))).toEqual({
       kind: "wallet-mismatch",
       latest: null,
     });
     await seed(1);
-    expect(await store.changePasswordWithWallet(alice.id, 0, verifier(50), null)).toEqual({
+    expect(await walletsOf(store).changePasswordWithWallet(alice.id, 0, verifier(50), null)).toEqual({
       kind: "wallet-mismatch",
       latest: stored(walletFor(1)),
     });
     const identity = await store.findIdentityById(alice.id);
     expect(identity?.verifier).toEqual(verifier(1));
     expect(identity?.epoch).toBe(0);
-    expect(await store.getWallet(alice.id)).toEqual(stored(walletFor(1)));
+    expect(await walletsOf(store).getWallet(alice.id)).toEqual(stored(walletFor(1)));
   });
 
   it("returns a conflict, changing nothing, unless the wallet's sequence is the stored one + 1", async () => {
     await seed(2);
     const latest = stored(walletFor(2));
     for (const sequence of [1, 2, 4]) {
-      expect(await store.changePasswordWithWallet(alice.id, 0, verifier(50), walletFor(sequence, 3))).toEqual(
-        {
-          kind: "conflict",
-          latest,
-        },
-      );
+      expect(
+        await walletsOf(store).changePasswordWithWallet(alice.id, 0, verifier(50), walletFor(sequence, 3)),
+      ).toEqual({
+        kind: "conflict",
+        latest,
+      });
     }
     expect(await store.findIdentityById(alice.id)).toMatchObject({ verifier: verifier(1), epoch: 0 });
-    expect(await store.getWallet(alice.id)).toEqual(latest);
+    expect(await walletsOf(store).getWallet(alice.id)).toEqual(latest);
   });
 
   it("is revoked, changing nothing, for a stale epoch, a suspended identity or an unknown one", async () => {
     await seed(1);
     await store.bumpEpoch(alice.id);
-    expect(await store.changePasswordWithWallet(alice.id, 0, verifier(50), walletFor(2))).toEqual({
+    expect(await walletsOf(store).changePasswordWithWallet(alice.id, 0, verifier(50), walletFor(2))).toEqual({
       kind: "revoked",
     });
     const suspended = await store.setSuspended(alice.id, true);
-    expect(await store.changePasswordWithWallet(alice.id, suspended, verifier(50), walletFor(2))).toEqual({
+    expect(
+      await walletsOf(store).changePasswordWithWallet(alice.id, suspended, verifier(50), walletFor(2)),
+    ).toEqual({
       kind: "revoked",
     });
-    expect(await store.changePasswordWithWallet(99, 0, verifier(50), null)).toEqual({ kind: "revoked" });
+    expect(await walletsOf(store).changePasswordWithWallet(99, 0, verifier(50), null)).toEqual({
+      kind: "revoked",
+    });
     expect(await store.findIdentityById(alice.id)).toMatchObject({ verifier: verifier(1), epoch: suspended });
-    expect(await store.getWallet(alice.id)).toEqual(stored(walletFor(1)));
+    expect(await walletsOf(store).getWallet(alice.id)).toEqual(stored(walletFor(1)));
   });
 
   it("changed: replaces the verifier, stores the wallet, bumps the epoch by 1, deletes tokens, audits", async () => {
@@ -194,18 +205,18 @@ describe("changePasswordWithWallet", () => {
     t.time += 500;
     const audit: AuditEntry = { ...entry("credential", "password changed", alice.id), at: 42 };
 
-    expect(await store.changePasswordWithWallet(alice.id, before, verifier(50), walletFor(2), audit)).toEqual(
-      {
-        kind: "changed",
-        epoch: before + 1,
-        wallet: stored(walletFor(2)),
-      },
-    );
+    expect(
+      await walletsOf(store).changePasswordWithWallet(alice.id, before, verifier(50), walletFor(2), audit),
+    ).toEqual({
+      kind: "changed",
+      epoch: before + 1,
+      wallet: stored(walletFor(2)),
+    });
     expect(await store.findIdentityById(alice.id)).toMatchObject({
       verifier: verifier(50),
       epoch: before + 1,
     });
-    expect(await store.getWallet(alice.id)).toEqual(stored(walletFor(2)));
+    expect(await walletsOf(store).getWallet(alice.id)).toEqual(stored(walletFor(2)));
     expect(await store.listAudit(10)).toEqual([{ id: 1, ...audit }]);
 
     // The old OTP and resume token rows are gone: re-issuing their hashes would collide otherwise.
@@ -218,13 +229,13 @@ describe("changePasswordWithWallet", () => {
   });
 
   it("changed with no wallet when none is stored and none is given", async () => {
-    expect(await store.changePasswordWithWallet(alice.id, 0, verifier(50), null)).toEqual({
+    expect(await walletsOf(store).changePasswordWithWallet(alice.id, 0, verifier(50), null)).toEqual({
       kind: "changed",
       epoch: 1,
       wallet: null,
     });
     expect(await store.findIdentityById(alice.id)).toMatchObject({ verifier: verifier(50), epoch: 1 });
-    expect(await store.getWallet(alice.id)).toBeUndefined();
+    expect(await walletsOf(store).getWallet(alice.id)).toBeUndefined();
     expect(await store.listAudit(10)).toEqual([]);
   });
 
@@ -234,18 +245,20 @@ describe("changePasswordWithWallet", () => {
     // The audit table's username is NOT NULL: this row fails to insert, after everything else ran.
     const broken = { ...entry("credential", "broken", alice.id), username: null as unknown as string };
     await expect(
-      store.changePasswordWithWallet(alice.id, 0, verifier(50), walletFor(2), broken),
+      walletsOf(store).changePasswordWithWallet(alice.id, 0, verifier(50), walletFor(2), broken),
     ).rejects.toEqual(rejects(ErrorCode.STORAGE));
 
     expect(await store.findIdentityById(alice.id)).toMatchObject({ verifier: verifier(1), epoch: 0 });
-    expect(await store.getWallet(alice.id)).toEqual(stored(walletFor(1)));
+    expect(await walletsOf(store).getWallet(alice.id)).toEqual(stored(walletFor(1)));
     expect(await store.listAudit(10)).toEqual([]);
     expect(await store.findResumeToken(bytes32(2), t.time)).toMatchObject({ epoch: 0 });
     expect(await store.consumeOtp(alice.id, bytes32(1), t.time)).toBe(true);
 
     // The same change with a valid audit row goes through.
     const ok = entry("credential", "ok", alice.id);
-    expect(await store.changePasswordWithWallet(alice.id, 0, verifier(50), walletFor(2), ok)).toMatchObject({
+    expect(
+      await walletsOf(store).changePasswordWithWallet(alice.id, 0, verifier(50), walletFor(2), ok),
+    ).toMatchObject({
       kind: "changed",
       epoch: 1,
     });
@@ -254,24 +267,24 @@ describe("changePasswordWithWallet", () => {
   it("refuses an invalid verifier or wallet with BAD_ARGUMENT, changing nothing", async () => {
     await seed(1);
     const bad = { ...verifier(50), kdf: { ...verifier(50).kdf, iterations: 0 } };
-    await expect(store.changePasswordWithWallet(alice.id, 0, bad, walletFor(2))).rejects.toEqual(
+    await expect(walletsOf(store).changePasswordWithWallet(alice.id, 0, bad, walletFor(2))).rejects.toEqual(
       rejects(ErrorCode.BAD_ARGUMENT),
     );
     await expect(
-      store.changePasswordWithWallet(alice.id, 0, verifier(50), { ...walletFor(2), sequence: 0 }),
+      walletsOf(store).changePasswordWithWallet(alice.id, 0, verifier(50), { ...walletFor(2), sequence: 0 }),
     ).rejects.toEqual(rejects(ErrorCode.BAD_ARGUMENT));
     expect(await store.findIdentityById(alice.id)).toMatchObject({ verifier: verifier(1), epoch: 0 });
-    expect(await store.getWallet(alice.id)).toEqual(stored(walletFor(1)));
+    expect(await walletsOf(store).getWallet(alice.id)).toEqual(stored(walletFor(1)));
   });
 
   it("after a password change, an update from the old epoch is revoked even with the right sequence", async () => {
     await seed(1);
-    const changed = await store.changePasswordWithWallet(alice.id, 0, verifier(50), walletFor(2));
+    const changed = await walletsOf(store).changePasswordWithWallet(alice.id, 0, verifier(50), walletFor(2));
     expect(changed).toMatchObject({ kind: "changed", epoch: 1 });
     // A session still at epoch 0 uploads what would be the next wallet, encrypted with the old password.
-    expect(await store.updateWallet(alice.id, 0, walletFor(3, 9))).toEqual({ kind: "revoked" });
-    expect(await store.getWallet(alice.id)).toEqual(stored(walletFor(2)));
-    expect((await store.updateWallet(alice.id, 1, walletFor(3))).kind).toBe("accepted");
+    expect(await walletsOf(store).updateWallet(alice.id, 0, walletFor(3, 9))).toEqual({ kind: "revoked" });
+    expect(await walletsOf(store).getWallet(alice.id)).toEqual(stored(walletFor(2)));
+    expect((await walletsOf(store).updateWallet(alice.id, 1, walletFor(3))).kind).toBe("accepted");
   });
 });
 
@@ -279,7 +292,7 @@ describe("a plain password change while a wallet is stored", () => {
   /** Alice at epoch 1 with a wallet, a public key, an API key, an OTP and a resume token. */
   async function aliceWithEverything(): Promise<void> {
     await store.bumpEpoch(alice.id);
-    expect((await store.updateWallet(alice.id, 1, walletFor(1))).kind).toBe("accepted");
+    expect((await walletsOf(store).updateWallet(alice.id, 1, walletFor(1))).kind).toBe("accepted");
     await store.addPublicKey(alice.id, bytes32(7), "laptop");
     await store.createApiKey(
       { identityId: alice.id, description: "ci", keyring: [], createdAt: t.time, expiresAt: 0 },
@@ -311,7 +324,7 @@ describe("a plain password change while a wallet is stored", () => {
   it("sees a wallet another process stored a moment ago (the check is inside the write, not cached)", async () => {
     const other = t.open();
     expect(await store.changeVerifier(alice.id, verifier(50))).toBe(1);
-    expect((await other.updateWallet(alice.id, 1, walletFor(1))).kind).toBe("accepted");
+    expect((await walletsOf(other).updateWallet(alice.id, 1, walletFor(1))).kind).toBe("accepted");
     await expect(store.changeVerifier(alice.id, verifier(51))).rejects.toEqual(
       rejects(ErrorCode.PERMISSION_DENIED),
     );
@@ -331,7 +344,7 @@ describe("a plain password change while a wallet is stored", () => {
       { identityId: bob.id, description: "bob's", keyring: [], createdAt: t.time, expiresAt: 0 },
       bytes32,
     );
-    expect(await store.changePasswordWithWallet(alice.id, 1, verifier(50), walletFor(2))).toEqual({
+    expect(await walletsOf(store).changePasswordWithWallet(alice.id, 1, verifier(50), walletFor(2))).toEqual({
       kind: "changed",
       epoch: 2,
       wallet: stored(walletFor(2)),
@@ -349,7 +362,7 @@ describe("a plain password change while a wallet is stored", () => {
       { identityId: alice.id, description: "ci", keyring: [], createdAt: t.time, expiresAt: 0 },
       bytes32,
     );
-    expect(await store.changePasswordWithWallet(alice.id, 0, verifier(50), null)).toMatchObject({
+    expect(await walletsOf(store).changePasswordWithWallet(alice.id, 0, verifier(50), null)).toMatchObject({
       kind: "changed",
       epoch: 1,
     });
@@ -360,15 +373,15 @@ describe("a plain password change while a wallet is stored", () => {
     await aliceWithEverything();
     const keys = await store.listApiKeys(alice.id);
     const before = dumpFile(t.file);
-    expect((await store.changePasswordWithWallet(alice.id, 0, verifier(50), walletFor(2))).kind).toBe(
-      "revoked",
-    );
-    expect((await store.changePasswordWithWallet(alice.id, 1, verifier(50), null)).kind).toBe(
+    expect(
+      (await walletsOf(store).changePasswordWithWallet(alice.id, 0, verifier(50), walletFor(2))).kind,
+    ).toBe("revoked");
+    expect((await walletsOf(store).changePasswordWithWallet(alice.id, 1, verifier(50), null)).kind).toBe(
       "wallet-mismatch",
     );
-    expect((await store.changePasswordWithWallet(alice.id, 1, verifier(50), walletFor(3))).kind).toBe(
-      "conflict",
-    );
+    expect(
+      (await walletsOf(store).changePasswordWithWallet(alice.id, 1, verifier(50), walletFor(3))).kind,
+    ).toBe("conflict");
     expect(dumpFile(t.file)).toEqual(before);
     expect(await store.listApiKeys(alice.id)).toEqual(keys);
   });
@@ -388,8 +401,10 @@ describe("wallet migration", () => {
     expect(LATEST_VERSION).toBe(3);
     const carol = await upgraded.findIdentityByName("carol");
     expect(carol).toMatchObject({ epoch: 0, createdAt: 5, verifier: null });
-    expect(await upgraded.getWallet(carol?.id as number)).toBeUndefined();
-    expect((await upgraded.updateWallet(carol?.id as number, 0, walletFor(1))).kind).toBe("accepted");
+    expect(await walletsOf(upgraded).getWallet(carol?.id as number)).toBeUndefined();
+    expect((await walletsOf(upgraded).updateWallet(carol?.id as number, 0, walletFor(1))).kind).toBe(
+      "accepted",
+    );
     upgraded.close();
     expect(t.open(file).inspect().schemaVersion).toBe(3);
   });

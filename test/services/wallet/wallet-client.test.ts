@@ -31,6 +31,7 @@ import { WalletPerspective } from "../../../src/wire/gen/wallet.js";
 import { rejection } from "../../helpers/errors.js";
 import { EMPTY_STATS } from "../../helpers/rpc-stats.js";
 import { waitFor } from "../../helpers/wait.js";
+import { walletsOf } from "../../helpers/stores.js";
 
 /** Fast and deterministic; fine for the client side, since the server only ever sees verifiers. */
 const fastKdf: Kdf = {
@@ -254,7 +255,7 @@ describe("WalletClient", () => {
     expect(c.saltSeed).not.toBe(oldSalt);
     expect(c.loggedIn).toBe(true);
     const id = (await env.store.findIdentityByName("joe@example.com"))?.id ?? -1;
-    expect(await env.store.getWallet(id)).toBeUndefined();
+    expect(await walletsOf(env.store).getWallet(id)).toBeUndefined();
     // the new password works from another device, the old one does not
     await expect(rawWallet(env, "eggsandwich")).resolves.toBeDefined();
     expect((await rejection(rawWallet(env, "123abc2"))).code).toBe(ErrorCode.AUTH_FAILED);

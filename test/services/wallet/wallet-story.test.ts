@@ -23,6 +23,7 @@ import { rejection } from "../../helpers/errors.js";
 import { waitFor } from "../../helpers/wait.js";
 import { kdf } from "../../login/harness.js";
 import { Root } from "../../../src/wire/gen/broker.js";
+import { walletsOf } from "../../helpers/stores.js";
 
 /** A client's log lines; `take()` answers those since the last take. */
 class LogLines {
@@ -362,7 +363,7 @@ describe("seed 000: the wallet-sync walkthrough, as capabilities", { timeout: 30
 
     // the server holds only ciphertext: no preference and no password is readable there
     const record = await store.findIdentityByName(EMAIL);
-    const wallet = await store.getWallet(record?.id ?? -1);
+    const wallet = await walletsOf(store).getWallet(record?.id ?? -1);
     expect(wallet?.sequence).toBe(13);
     const stored = Buffer.concat([
       Buffer.from(wallet?.encryptedWallet ?? []),
