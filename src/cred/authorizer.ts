@@ -43,7 +43,11 @@ export type SignUpResult = { readonly identity: IdentityRecord } | { readonly pe
 export type ResumeOutcome =
   | { readonly kind: "rotated"; readonly identity: IdentityRecord; readonly token: ResumeTokenRecord }
   /** `token` is the spent one presented: its family is gone from the store. */
-  | { readonly kind: "reused"; readonly identity: IdentityRecord | undefined; readonly token: ResumeTokenRecord };
+  | {
+      readonly kind: "reused";
+      readonly identity: IdentityRecord | undefined;
+      readonly token: ResumeTokenRecord;
+    };
 
 export interface Authorizer {
   passwordChallenge(username: string): Promise<PasswordChallenge>;
