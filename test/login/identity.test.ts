@@ -170,7 +170,7 @@ describe("Identity", () => {
 
     const phone = generateEd25519();
     const attempt = await loginWithKey(h.connect().root, "alice", phone);
-    expect(attempt.pending).toBeDefined();
+    expect((await attempt.pending?.request())?.request.username).toBe("alice");
     const waiting = attempt.pending?.wait();
     const requests = (await identity.pendingDevices()).requests.toArray();
     expect(requests).toHaveLength(1);
