@@ -7,6 +7,8 @@
  *   parallax admin pending|approve|reject|audit ...        [--data ./data]
  * The user and admin commands work on the store directly; a running broker notices their
  * changes (revocations, decisions) within a second.
+ *
+ * Tests: test/cli.test.ts
  */
 import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";

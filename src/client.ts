@@ -1,6 +1,8 @@
 /**
  * Connecting to a Parallax broker from Node: `ws://…/rpc` (or `wss://`) over WebSocket,
  * `tcp://host:port` over TCP with standard Cap'n Proto framing.
+ *
+ * Tests: test/server.test.ts, test/transport/
  */
 import type { Limits } from "./limits.js";
 import { RpcConnection } from "./rpc/index.js";

@@ -14,6 +14,8 @@
  * `src/wire/exception.ts`.
  *
  * The factories at the end give each common cause one message, wherever it is raised.
+ *
+ * Tests: test/wire/exception.test.ts, test/docs.test.ts
  */
 
 export type ErrorKind = "failed" | "overloaded" | "disconnected" | "unimplemented";

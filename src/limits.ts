@@ -6,6 +6,8 @@
  *
  * Invariant: a `Limits` object that reached a transport or session went through `resolveLimits`,
  * so every field is a positive safe integer (`idleTimeoutMs` may also be 0, meaning off).
+ *
+ * Tests: test/transport/limits.test.ts, test/docs.test.ts
  */
 
 import { ErrorCode, ParallaxError } from "./errors.js";

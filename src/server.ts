@@ -2,6 +2,8 @@
  * The broker's composition root: an HTTP server whose `/rpc` path speaks Cap'n Proto RPC over
  * WebSocket, plus a TCP listener with standard stream framing. Every connection gets its own
  * RpcConnection and its own bootstrap capability.
+ *
+ * Tests: test/server.test.ts
  */
 import { createServer, type Server as HttpServer } from "node:http";
 import path from "node:path";

@@ -1,4 +1,8 @@
-/** A line buffer with indentation, for emitting TypeScript. */
+/**
+ * A line buffer with indentation, for emitting TypeScript.
+ *
+ * Tests: test/codegen/
+ */
 export class CodeWriter {
   readonly #lines: string[] = [];
   #depth = 0;

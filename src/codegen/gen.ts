@@ -4,6 +4,8 @@
  *   test/schema/*.capnp   → test/gen/
  * Needs the `capnp` tool (Debian: `apt-get install capnproto`). The output is committed, so only
  * schema authors need it; CI regenerates and fails if anything differs.
+ *
+ * Tests: test/codegen/plugin.test.ts (and CI regenerates and compares)
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";

@@ -6,6 +6,8 @@
  * promise pipelining, per interface a client stub class, a `$Server` interface and a method
  * table, and constants. Anything the plugin cannot translate faithfully (generics) throws a
  * CodegenError naming the schema node: never silently wrong output.
+ *
+ * Tests: test/codegen/roundtrip.test.ts, reference.test.ts, rpc-schema.test.ts
  */
 import { Message } from "capnp-ts";
 import {

@@ -3,6 +3,8 @@
  * Reads a CodeGeneratorRequest on stdin and writes one `.ts` file per requested schema file into
  * the current directory (capnp runs plugins in OUTDIR). Exits non-zero, naming the schema node,
  * on anything it cannot translate.
+ *
+ * Tests: test/codegen/plugin.test.ts
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";

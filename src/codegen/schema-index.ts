@@ -5,6 +5,8 @@
  * Names follow capnp-ts: nested declarations join with `_` (`Outer_Inner`), groups and named
  * unions take their field name capitalized (`Shape_Rectangle`), and a method's implicit params
  * and results structs are `Interface_method_Params` / `Interface_method_Results`.
+ *
+ * Tests: test/codegen/
  */
 import { CompositeList, ObjectSize, Struct } from "capnp-ts";
 import { type CodeGeneratorRequest, type Node, Node_Which } from "capnp-ts/src/std/schema.capnp.js";

@@ -18,6 +18,8 @@
  * throws.
  *
  * Keys of the two families never collide: IPv4 keys have no `:`, IPv6 keys always end in `/64`.
+ *
+ * Tests: test/cred/address-key.test.ts
  */
 
 /** The counting key of `address` (see the header); "" when it is not an IP address. */

@@ -1,6 +1,8 @@
 /**
  * argon2id through the native `argon2` package (libargon2, off the event loop): the server's Kdf.
  * The only file that imports `argon2`.
+ *
+ * Tests: test/cred/kdf.test.ts, scram-vectors.test.ts
  */
 import argon2 from "argon2";
 import {

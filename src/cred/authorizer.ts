@@ -9,6 +9,8 @@
  * - Secrets are compared only as hashes, in constant time.
  * - It may answer *pending*: sign-ups when the server requires approval, and device keys not yet
  *   registered to the user.
+ *
+ * Tests: test/login/login.test.ts, test/login/device-keys.test.ts
  */
 import { ErrorCode, ParallaxError } from "../errors.js";
 import type {

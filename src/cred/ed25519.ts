@@ -1,6 +1,8 @@
 /**
  * Ed25519 for key logins. Public keys travel as their raw 32 bytes; signatures are 64 bytes.
  * Invariant: `verifyEd25519` never throws — any malformed key, message or signature is `false`.
+ *
+ * Tests: test/cred/ed25519.test.ts
  */
 import { type KeyObject, createPublicKey, generateKeyPairSync, sign, verify } from "node:crypto";
 import { ErrorCode, ParallaxError } from "../errors.js";

@@ -1,6 +1,8 @@
 /**
  * Credential primitives: the password KDF, SCRAM, Ed25519 key logins, bearer secrets and the
  * failed-login throttle. Knows nothing of the RPC engine or the store.
+ *
+ * Tests: test/cred/
  */
 export { Argon2Kdf } from "./argon2-kdf.js";
 export {

@@ -5,6 +5,8 @@
  * verifier or a server's challenge can never make either side derive below `KDF_FLOOR` or
  * above `KDF_CEILING` (a hostile server cannot make a client spend more than 1 GiB and 64 passes).
  * Browser-safe: no `node:` imports.
+ *
+ * Tests: test/cred/kdf.test.ts
  */
 import { ErrorCode, ParallaxError } from "../errors.js";
 import type { KdfParams } from "../store/broker-store.js";

@@ -48,6 +48,8 @@
  * Time comes only from the injected clock (`now`); nothing here sets a timer. Every call does
  * O(1) work: making room looks at no more than ROOM_SCAN (32) keys, moving the busy and locked
  * ones it passes to the back, so later searches look further on.
+ *
+ * Tests: test/cred/login-throttle.test.ts, test/login/throttling.test.ts
  */
 import { randomBytes } from "node:crypto";
 import { ErrorCode, ParallaxError } from "../errors.js";

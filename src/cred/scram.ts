@@ -13,6 +13,8 @@
  * sees the password or SaltedPassword, and a stolen verifier does not let anyone log in without
  * first breaking the KDF. Comparisons of secret values are constant-time and the verify functions
  * return false on malformed input instead of throwing.
+ *
+ * Tests: test/cred/scram.test.ts, scram-vectors.test.ts
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { ErrorCode, ParallaxError } from "../errors.js";

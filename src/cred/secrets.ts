@@ -5,6 +5,8 @@
  * - resume token: `pxr_<32 random bytes>`.
  * Invariant: the broker stores only `hashSecret(<the whole string>)`; secrets are compared only
  * as hashes, in constant time.
+ *
+ * Tests: test/cred/secrets.test.ts
  */
 import { createHash, randomBytes as nodeRandomBytes, timingSafeEqual } from "node:crypto";
 import { ErrorCode, ParallaxError } from "../errors.js";

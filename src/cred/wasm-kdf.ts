@@ -1,6 +1,8 @@
 /**
  * argon2id in WebAssembly (`hash-wasm`): the Kdf for browsers, byte-identical to `Argon2Kdf`
  * (test/cred/scram-vectors.json is checked against both). Browser-safe: no `node:` imports.
+ *
+ * Tests: test/cred/kdf.test.ts, scram-vectors.test.ts
  */
 import { argon2id } from "hash-wasm";
 import {

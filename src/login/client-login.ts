@@ -4,6 +4,8 @@
  * The password never leaves this process: the KDF runs here, only the proof (and at sign-up or
  * password change, the verifier) is sent, and the server's signature is checked before the
  * Identity is trusted (mutual authentication).
+ *
+ * Tests: test/login/login.test.ts
  */
 import { Argon2Kdf } from "../cred/argon2-kdf.js";
 import { signEd25519 } from "../cred/ed25519.js";

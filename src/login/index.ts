@@ -1,6 +1,8 @@
 /**
  * The login layer: the glue between cred (who you are) and rpc (what you hold), and the kit
  * services are built with. Services import from here, never from cred/ or rpc/ directly.
+ *
+ * Tests: test/login/
  */
 export { actorOf, anonymousAuditEntry, auditEntry } from "./audit.js";
 export { Broker, type BrokerOptions, type LoginGrant } from "./broker.js";

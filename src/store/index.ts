@@ -1,6 +1,8 @@
 /**
  * The store: the `BrokerStore` contract, the service store contracts (`WalletStore`, reached by
  * the `WALLET_STORE` token) and their embedded SQLite implementation.
+ *
+ * Tests: test/store/
  */
 export type {
   Actor,

@@ -10,6 +10,8 @@
  *   processes opening the same file at once cannot both apply one migration.
  * - A file whose version is newer than the last one known here is refused (STORAGE): older code
  *   must not write to a schema it does not understand.
+ *
+ * Tests: test/store/migrations.test.ts
  */
 import type Database from "better-sqlite3";
 import { ErrorCode, ParallaxError } from "../errors.js";

@@ -19,6 +19,8 @@
  *
  * Invariants: the key is a pure function of the string (no locale, no state); equal strings after
  * NFKC give equal keys; and key(key(s)) = key(s) (checked for every code point by the test).
+ *
+ * Tests: test/store/name-key.test.ts
  */
 
 const CHEROKEE = /\p{Script=Cherokee}/u;

@@ -1,6 +1,8 @@
 /**
  * The demo bootstrap object (schema/demo.capnp): echo, counters, a slow call, callbacks and a
  * failing call. It guards nothing; it exists to exercise the engine, the benchmark and interop.
+ *
+ * Tests: test/rpc/rpc-connection.test.ts, test/interop/cpp-interop.test.ts
  */
 import { ErrorCode, ParallaxError } from "../../errors.js";
 import {

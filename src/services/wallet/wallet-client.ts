@@ -27,6 +27,8 @@
  *   the new secrets locally only after the server accepted the change.
  *
  * The caller owns the connection behind `openRoot`; `close()` releases what this client holds.
+ *
+ * Tests: test/services/wallet/wallet-client.test.ts, wallet-story.test.ts
  */
 import { randomBytes } from "node:crypto";
 import { ErrorCode, ParallaxError, toParallaxError } from "../../errors.js";

@@ -16,6 +16,8 @@
  * - Decryption fails (PARALLAX_ERR_BAD_ARGUMENT) on any change to the iv, ciphertext or tag; the
  *   hmac binds the sequence, so a ciphertext replayed under another sequence does not verify.
  *   Hmac comparison is constant-time.
+ *
+ * Tests: test/services/wallet/wallet-crypto.test.ts
  */
 import {
   createCipheriv,

@@ -18,6 +18,8 @@
  * Invariants: the inputs are never modified; results are fresh objects built with own properties
  * only (a key named `__proto__` is an ordinary key); decoding refuses anything that is not exactly
  * a wallet (PARALLAX_ERR_BAD_ARGUMENT), so a wallet that does not parse is never half-merged.
+ *
+ * Tests: test/services/wallet/wallet-client.test.ts, wallet-story.test.ts
  */
 import { ErrorCode, ParallaxError } from "../../errors.js";
 
