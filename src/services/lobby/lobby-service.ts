@@ -78,29 +78,19 @@ export class LobbyService extends PerUserService<null, MemberPerspective> {
   override readonly allowAnonymous = true;
   readonly room: Room;
   readonly listeners: Notifier<RoomListener, SaidEvent>;
-  readonly clock: Clock;
-  readonly #bus: EventBus;
   readonly #unsubscribe: () => void;
-  readonly #lines: Line$Shape[] = [];
-  readonly #maxLineChars: number;
-  readonly #maxHistory: number;
-  readonly #maxHistoryRead: number;
 
   constructor(context: { readonly clock: Clock; readonly bus: EventBus }, options: LobbyOptions = {}) {
     super();
-    this.clock = context.clock;
-    this.#bus = context.bus;
-    this.#maxLineChars = options.maxLineChars ?? 1000;
-    this.#maxHistory = options.maxHistory ?? 1000;
-    this.#maxHistoryRead = options.maxHistoryRead ?? 100;
     this.listeners = new Notifier<RoomListener, SaidEvent>({
       maxInFlight: options.maxNotificationsInFlight ?? 32,
       maxPerOwner: options.maxListenersPerMember ?? 4,
       deliver: (l, e) => l.said({ line: { speaker: e.speaker, text: e.text, at: BigInt(e.at) } }),
     });
-    this.#unsubscribe = this.#bus.subscribe(LOBBY_SAID, (e) => this.listeners.notify(e));
+    this.#unsubscribe = context.bus.subscribe(LOBBY_SAID, (e) => this.listeners.notify(e));
+    const room = new RoomViewable(this.listeners, context, options);
     this.room = Room.server(
-      viewable<Room$Server, MemberPerspective>(new RoomViewable(this), (p) => p instanceof MemberPerspective),
+      viewable<Room$Server, MemberPerspective>(room, (p) => p instanceof MemberPerspective),
     );
   }
 
@@ -110,25 +100,6 @@ export class LobbyService extends PerUserService<null, MemberPerspective> {
 
   protected newUser(): null {
     return null;
-  }
-
-  /** @internal The room's side: records a line and publishes it. */
-  say(speaker: string, text: string): Line$Shape {
-    if (text.length > this.#maxLineChars) {
-      throw new ParallaxError(ErrorCode.BAD_ARGUMENT, `a line has at most ${this.#maxLineChars} characters`);
-    }
-    const at = this.clock.now();
-    const line = { speaker, text, at: BigInt(at) };
-    this.#lines.push(line);
-    if (this.#lines.length > this.#maxHistory) this.#lines.shift();
-    void this.#bus.publish(LOBBY_SAID, { speaker, text, at });
-    return line;
-  }
-
-  /** @internal The last `count` lines (at most `maxHistoryRead`). */
-  history(count: number): Line$Shape[] {
-    const n = Math.min(count, this.#maxHistoryRead);
-    return n === 0 ? [] : this.#lines.slice(-n);
   }
 
   close(): void {
@@ -165,17 +136,45 @@ export class MemberPerspective extends UserPerspective<null> implements LobbyMem
 
 /** The Room, as a Viewable: every method learns the caller's MemberPerspective from the broker. */
 class RoomViewable {
-  constructor(private readonly lobby: LobbyService) {}
+  readonly #lines: Line$Shape[] = [];
+  readonly #clock: Clock;
+  readonly #bus: EventBus;
+  readonly #maxLineChars: number;
+  readonly #maxHistory: number;
+  readonly #maxHistoryRead: number;
+
+  constructor(
+    private readonly listeners: Notifier<RoomListener, SaidEvent>,
+    context: { readonly clock: Clock; readonly bus: EventBus },
+    options: LobbyOptions,
+  ) {
+    this.#clock = context.clock;
+    this.#bus = context.bus;
+    this.#maxLineChars = options.maxLineChars ?? 1000;
+    this.#maxHistory = options.maxHistory ?? 1000;
+    this.#maxHistoryRead = options.maxHistoryRead ?? 100;
+  }
 
   say(member: MemberPerspective, params: Room_say_Params) {
-    return { line: this.lobby.say(member.identity.name, params.text) };
+    const text = params.text;
+    if (text.length > this.#maxLineChars) {
+      throw new ParallaxError(ErrorCode.BAD_ARGUMENT, `a line has at most ${this.#maxLineChars} characters`);
+    }
+    const speaker = member.identity.name;
+    const at = this.#clock.now();
+    const line = { speaker, text, at: BigInt(at) };
+    this.#lines.push(line);
+    if (this.#lines.length > this.#maxHistory) this.#lines.shift();
+    void this.#bus.publish(LOBBY_SAID, { speaker, text, at });
+    return { line };
   }
 
   history(_member: MemberPerspective, params: Room_history_Params) {
-    return { lines: this.lobby.history(params.count) };
+    const n = Math.min(params.count, this.#maxHistoryRead);
+    return { lines: n === 0 ? [] : this.#lines.slice(-n) };
   }
 
   listen(member: MemberPerspective, params: Room_listen_Params, _ctx: CallContext) {
-    this.lobby.listeners.add(member, params.listener);
+    this.listeners.add(member, params.listener);
   }
 }
