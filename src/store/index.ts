@@ -34,6 +34,28 @@ export {
   type SqliteStoreOptions,
   type StoreSettings,
 } from "./sqlite-store.js";
+export {
+  type AccountKind,
+  BANK_STORE,
+  type BankAccountRecord,
+  type BankActor,
+  type BankStore,
+  type EmploymentRecord,
+  type HoldRecord,
+  type JournalRecord,
+  type LimitKind,
+  type OrganizationRecord,
+  type PaymentPolicy,
+  type PaymentRequestRecord,
+  type Permissions,
+  type Receipt,
+  type RoleRecord,
+  type StatementRecord,
+  type TransferField,
+  type TransferInput,
+  type TransferKind,
+  type TransferResult,
+} from "./bank-store.js";
 export { type StoreContract, storeContract } from "./store-contract.js";
 export {
   type PasswordChangeResult,
