@@ -236,6 +236,8 @@ export interface BankStore {
     actor?: BankActor,
   ): Promise<BankAccountRecord>;
   getAccount(number: number): Promise<BankAccountRecord | undefined>;
+  /** The bank's cash account of `currency`, made on first use (a cash deposit's debit side). */
+  cashAccount(currency: string): Promise<BankAccountRecord>;
   accountsOf(owner: { readonly ownerId: number } | { readonly orgId: number }): Promise<BankAccountRecord[]>;
   createOrganization(
     init: { readonly name: string; readonly currency: string; readonly adminId: number },
@@ -288,6 +290,8 @@ export interface BankStore {
   ): Promise<TransferResult>;
   voidHold(holdId: Uint8Array, id: Uint8Array, actor: BankActor, now: number): Promise<TransferResult>;
   getHold(holdId: Uint8Array): Promise<HoldRecord | undefined>;
+  /** The receipt of the applied transfer with this id (any kind), if there is one. */
+  receiptOf(id: Uint8Array): Promise<Receipt | undefined>;
   /** Voids every hold expired at `now` (kind holdExpired); their receipts. */
   expireHolds(now: number): Promise<Receipt[]>;
 
