@@ -283,11 +283,12 @@ interface Banker extends(Broker.Perspective) {
   withdraw @4 (account :UInt64, id :Data, amount :UInt64, memo :Text) -> (outcome :TransferOutcome);
   # Cash out: from `account` to the bank's cash account.
   totals @5 () -> (totals :List(CurrencyTotal));
-  # The conservation check: per currency, the sum of every balance (always 0).
+  # The conservation check: per currency, the sum of every balance, posted and pending (always 0).
 }
 
 struct CurrencyTotal {
   currency @0 :Text;
-  sum @1 :Int64;
+  sum @1 :Int64;                           # posted balances: always 0
   accounts @2 :UInt32;
+  pendingSum @3 :Int64;                    # pending (held) amounts: always 0
 }

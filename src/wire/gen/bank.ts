@@ -3561,8 +3561,11 @@ export class Banker_totals_Results$Pipeline extends $$.StructPipeline<Banker_tot
 /** A plain-object form of {@link CurrencyTotal}: what `$set` accepts and `$toObject` returns. */
 export interface CurrencyTotal$Shape {
   currency?: string;
+  /** posted balances: always 0 */
   sum?: bigint;
   accounts?: number;
+  /** pending (held) amounts: always 0 */
+  pendingSum?: bigint;
 }
 
 export class CurrencyTotal extends $.Struct {
@@ -3573,6 +3576,7 @@ export class CurrencyTotal extends $.Struct {
   get currency(): string { return this.getCurrency(); }
   set currency(value: string) { this.setCurrency(value); }
 
+  /** posted balances: always 0 */
   getSum(): bigint { return $$.getInt64(this, 0); }
   setSum(value: bigint): void { $$.setInt64(this, 0, value); }
   get sum(): bigint { return this.getSum(); }
@@ -3583,11 +3587,18 @@ export class CurrencyTotal extends $.Struct {
   get accounts(): number { return this.getAccounts(); }
   set accounts(value: number) { this.setAccounts(value); }
 
+  /** pending (held) amounts: always 0 */
+  getPendingSum(): bigint { return $$.getInt64(this, 16); }
+  setPendingSum(value: bigint): void { $$.setInt64(this, 16, value); }
+  get pendingSum(): bigint { return this.getPendingSum(); }
+  set pendingSum(value: bigint) { this.setPendingSum(value); }
+
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: CurrencyTotal$Shape): void {
     if (shape.currency !== undefined) this.currency = shape.currency;
     if (shape.sum !== undefined) this.sum = shape.sum;
     if (shape.accounts !== undefined) this.accounts = shape.accounts;
+    if (shape.pendingSum !== undefined) this.pendingSum = shape.pendingSum;
   }
 
   /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
@@ -3596,12 +3607,13 @@ export class CurrencyTotal extends $.Struct {
     o.currency = this.getCurrency();
     o.sum = this.getSum();
     o.accounts = this.getAccounts();
+    o.pendingSum = this.getPendingSum();
     return o;
   }
 
   override toString(): string { return "CurrencyTotal_" + super.toString(); }
 
-  static override readonly _capnp = { displayName: "CurrencyTotal", id: "a75120a24af8f6e2", size: new $.ObjectSize(16, 1) };
+  static override readonly _capnp = { displayName: "CurrencyTotal", id: "a75120a24af8f6e2", size: new $.ObjectSize(24, 1) };
 }
 
 /** The promise of a {@link CurrencyTotal}, for pipelining on its capability and struct fields. */
@@ -4099,7 +4111,7 @@ export interface Banker$Server extends $broker.Perspective$Server {
   deposit(params: Banker_deposit_Params, ctx: $$.CallContext<Banker_deposit_Results>): $$.MethodReturn<Banker_deposit_Results$Shape>;
   /** Cash out: from `account` to the bank's cash account. */
   withdraw(params: Banker_withdraw_Params, ctx: $$.CallContext<Banker_withdraw_Results>): $$.MethodReturn<Banker_withdraw_Results$Shape>;
-  /** The conservation check: per currency, the sum of every balance (always 0). */
+  /** The conservation check: per currency, the sum of every balance, posted and pending (always 0). */
   totals(params: Banker_totals_Params, ctx: $$.CallContext<Banker_totals_Results>): $$.MethodReturn<Banker_totals_Results$Shape>;
 }
 
@@ -4144,7 +4156,7 @@ export class Banker extends $broker.Perspective {
     return new Banker_withdraw_Results$Pipeline(this.$call(Banker$methods.withdraw, params, options), []);
   }
 
-  /** The conservation check: per currency, the sum of every balance (always 0). */
+  /** The conservation check: per currency, the sum of every balance, posted and pending (always 0). */
   totals(params?: $$.ParamsInit<Banker_totals_Params, Banker_totals_Params$Shape>, options?: $$.CallOptions): Banker_totals_Results$Pipeline {
     return new Banker_totals_Results$Pipeline(this.$call(Banker$methods.totals, params, options), []);
   }
