@@ -184,6 +184,142 @@ CREATE INDEX otps_by_expiry ON otps(expires_at);
 CREATE INDEX resume_tokens_by_expiry ON resume_tokens(expires_at);
 `,
   },
+  {
+    version: 4,
+    description:
+      "the bank (seed 001): accounts, organizations, roles, employees and their grant epochs, transfers and holds, payment requests, the hash-chained journal",
+    // STRICT tables: a value of the wrong type is refused, never coerced. Amounts and totals are
+    // 64-bit integers, read and written as bigint (`sqlite/bank.ts`). The CHECKs restate the
+    // ledger's invariants so that even a bug in the repository cannot store a broken row.
+    up: `
+CREATE TABLE bank_orgs (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  name_key TEXT NOT NULL UNIQUE,
+  approval_threshold INTEGER NOT NULL DEFAULT 0 CHECK (approval_threshold >= 0),
+  created_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE bank_accounts (
+  number INTEGER PRIMARY KEY,
+  currency TEXT NOT NULL CHECK (length(currency) = 3 AND currency NOT GLOB '*[^A-Z]*'),
+  name TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('private', 'organization', 'cash')),
+  owner_id INTEGER REFERENCES identities(id),
+  org_id INTEGER REFERENCES bank_orgs(id),
+  no_overdraft INTEGER NOT NULL CHECK (no_overdraft IN (0, 1)),
+  debits_posted INTEGER NOT NULL DEFAULT 0 CHECK (debits_posted >= 0),
+  credits_posted INTEGER NOT NULL DEFAULT 0 CHECK (credits_posted >= 0),
+  debits_pending INTEGER NOT NULL DEFAULT 0 CHECK (debits_pending >= 0),
+  credits_pending INTEGER NOT NULL DEFAULT 0 CHECK (credits_pending >= 0),
+  created_at INTEGER NOT NULL,
+  CHECK ((owner_id IS NOT NULL) = (kind = 'private')),
+  CHECK ((org_id IS NOT NULL) = (kind = 'organization')),
+  CHECK (kind <> 'cash' OR no_overdraft = 0),
+  -- debits (posted + pending) <= credits posted, written so that no term can overflow
+  CHECK (no_overdraft = 0 OR debits_pending <= credits_posted - debits_posted)
+) STRICT;
+CREATE UNIQUE INDEX bank_cash_accounts ON bank_accounts(currency) WHERE kind = 'cash';
+CREATE INDEX bank_accounts_by_owner ON bank_accounts(owner_id) WHERE owner_id IS NOT NULL;
+CREATE INDEX bank_accounts_by_org ON bank_accounts(org_id) WHERE org_id IS NOT NULL;
+
+CREATE TABLE bank_roles (
+  org_id INTEGER NOT NULL REFERENCES bank_orgs(id),
+  name TEXT NOT NULL,
+  can_view INTEGER NOT NULL CHECK (can_view IN (0, 1)),
+  can_deposit INTEGER NOT NULL CHECK (can_deposit IN (0, 1)),
+  can_pay INTEGER NOT NULL CHECK (can_pay IN (0, 1)),
+  per_payment_limit INTEGER NOT NULL CHECK (per_payment_limit >= 0),
+  per_day_limit INTEGER NOT NULL CHECK (per_day_limit >= 0),
+  can_approve INTEGER NOT NULL CHECK (can_approve IN (0, 1)),
+  can_manage INTEGER NOT NULL CHECK (can_manage IN (0, 1)),
+  PRIMARY KEY (org_id, name)
+) STRICT, WITHOUT ROWID;
+
+-- One row per (organization, identity) ever employed. role NULL: removed; the row stays so that
+-- the grant epoch only ever grows (a re-hired employee never gets back an epoch handed out before).
+CREATE TABLE bank_employees (
+  org_id INTEGER NOT NULL REFERENCES bank_orgs(id),
+  identity_id INTEGER NOT NULL REFERENCES identities(id),
+  role TEXT,
+  grant_epoch INTEGER NOT NULL CHECK (grant_epoch >= 1),
+  PRIMARY KEY (org_id, identity_id),
+  FOREIGN KEY (org_id, role) REFERENCES bank_roles(org_id, name)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX bank_employees_by_identity ON bank_employees(identity_id);
+
+-- Every applied transfer, hold and hold event, by its 16-byte id, forever.
+-- hold_state and expires_at: holdOpened rows only; hold_id: the hold a post, void or expiry closes.
+-- limit_org_id, limit_identity_id: the employee whose per-day limit the row counts against.
+CREATE TABLE bank_transfers (
+  id BLOB PRIMARY KEY CHECK (length(id) = 16),
+  kind TEXT NOT NULL CHECK (kind IN ('single', 'holdOpened', 'holdPosted', 'holdVoided', 'holdExpired')),
+  debit_account INTEGER NOT NULL REFERENCES bank_accounts(number),
+  credit_account INTEGER NOT NULL REFERENCES bank_accounts(number),
+  amount INTEGER NOT NULL CHECK (amount > 0),
+  currency TEXT NOT NULL,
+  memo TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  journal_seq INTEGER NOT NULL UNIQUE,
+  hold_id BLOB REFERENCES bank_transfers(id),
+  hold_state TEXT CHECK (hold_state IN ('open', 'posted', 'voided', 'expired')),
+  expires_at INTEGER,
+  limit_org_id INTEGER,
+  limit_identity_id INTEGER,
+  CHECK (debit_account <> credit_account),
+  CHECK ((kind = 'holdOpened') = (hold_state IS NOT NULL)),
+  CHECK ((kind = 'holdOpened') = (expires_at IS NOT NULL)),
+  CHECK ((kind IN ('holdPosted', 'holdVoided', 'holdExpired')) = (hold_id IS NOT NULL))
+) STRICT, WITHOUT ROWID;
+CREATE INDEX bank_open_holds ON bank_transfers(expires_at) WHERE hold_state = 'open';
+CREATE UNIQUE INDEX bank_hold_closed_once ON bank_transfers(hold_id) WHERE hold_id IS NOT NULL;
+CREATE INDEX bank_transfers_by_limit ON bank_transfers(limit_org_id, limit_identity_id, at)
+  WHERE limit_identity_id IS NOT NULL;
+
+-- Payments above an organization's approval threshold, waiting for (or decided by) a checker.
+CREATE TABLE bank_payment_requests (
+  id BLOB PRIMARY KEY CHECK (length(id) = 16),
+  org_id INTEGER NOT NULL REFERENCES bank_orgs(id),
+  maker_id INTEGER NOT NULL REFERENCES identities(id),
+  debit_account INTEGER NOT NULL REFERENCES bank_accounts(number),
+  credit_account INTEGER NOT NULL REFERENCES bank_accounts(number),
+  amount INTEGER NOT NULL CHECK (amount > 0),
+  currency TEXT NOT NULL,
+  memo TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'rejected')),
+  reason TEXT NOT NULL DEFAULT '',
+  decided_by INTEGER REFERENCES identities(id),
+  decided_at INTEGER
+) STRICT, WITHOUT ROWID;
+CREATE INDEX bank_payment_requests_by_org ON bank_payment_requests(org_id, state);
+CREATE INDEX bank_payment_requests_by_maker ON bank_payment_requests(org_id, maker_id, at)
+  WHERE state = 'pending';
+
+-- Append-only, hash-chained (the encoding is in src/store/sqlite/bank-journal.ts).
+-- debit_account, credit_account: the journal's "from" and "to".
+CREATE TABLE bank_journal (
+  seq INTEGER PRIMARY KEY CHECK (seq >= 1),
+  transfer_id BLOB NOT NULL,
+  kind TEXT NOT NULL,
+  debit_account INTEGER NOT NULL,
+  credit_account INTEGER NOT NULL,
+  amount INTEGER NOT NULL,
+  currency TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  identity_id INTEGER NOT NULL,
+  perspective TEXT NOT NULL,
+  facet TEXT NOT NULL,
+  maker_id INTEGER,
+  memo TEXT NOT NULL,
+  prev_hash BLOB NOT NULL CHECK (length(prev_hash) = 32),
+  hash BLOB NOT NULL CHECK (length(hash) = 32)
+) STRICT;
+CREATE INDEX bank_journal_by_debit ON bank_journal(debit_account, at);
+CREATE INDEX bank_journal_by_credit ON bank_journal(credit_account, at);
+CREATE UNIQUE INDEX bank_journal_by_transfer ON bank_journal(transfer_id);
+`,
+  },
 ];
 
 /** The version a fully migrated file has. */

@@ -43,7 +43,9 @@ import type {
   StoredVerifier,
   WriteContext,
 } from "./broker-store.js";
+import { BANK_STORE } from "./bank-store.js";
 import { SqliteAuditRepository } from "./sqlite/audit.js";
+import { SqliteBankRepository } from "./sqlite/bank.js";
 import { SqliteCredentialRepository } from "./sqlite/credentials.js";
 import { SqliteDatabase, type SqliteStoreOptions, type StoreSettings } from "./sqlite/database.js";
 import { SqliteEpochs } from "./sqlite/epochs.js";
@@ -76,7 +78,10 @@ export class SqliteBrokerStore implements BrokerStore {
     this.#wallet = new SqliteWalletRepository(db, this.#identities, epochs);
     // A plain password change must not leave a wallet encrypted under the old password.
     this.#identities.addVerifierGuard((id) => this.#wallet.assertNoWallet(id));
-    this.#repositories = new Map<StoreContract<unknown>, unknown>([[WALLET_STORE, this.#wallet]]);
+    this.#repositories = new Map<StoreContract<unknown>, unknown>([
+      [WALLET_STORE, this.#wallet],
+      [BANK_STORE, new SqliteBankRepository(db)],
+    ]);
   }
 
   /**
