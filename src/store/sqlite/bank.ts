@@ -1502,7 +1502,8 @@ export class SqliteBankRepository implements BankStore {
     if (effective > hold.amount) {
       throw this.#bad(op, `the amount to post (${effective}) is more than the hold's ${hold.amount}`);
     }
-    return { kind: "applied", receipt: this.#release(hold, id, effective, actor, now, kind) };
+    const posted = kind === "holdPosted" ? effective : 0n;
+    return { kind: "applied", receipt: this.#release(hold, id, posted, actor, now, kind) };
   }
 
   /**
