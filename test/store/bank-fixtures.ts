@@ -86,11 +86,9 @@ export interface Ledger {
   readonly asAlice: BankActor;
   readonly alicePolicy: PaymentPolicy;
   readonly bankerActor: BankActor;
-  /** Cash in to `account` (currency taken from it) by the banker. */
+  /** Cash in to `account` (currency taken from it) by the banker, under the id tid(n, 0xdead). */
   readonly deposit: (account: BankAccountRecord, amount: bigint, n: number) => Promise<void>;
 }
-
-let depositIds = 0;
 
 export async function seedLedger(store: SqliteBrokerStore, funds = 1000n): Promise<Ledger> {
   const bank = bankOf(store);
@@ -109,11 +107,11 @@ export async function seedLedger(store: SqliteBrokerStore, funds = 1000n): Promi
   const c = await open(carol, "USD");
   const cashEur = await bank.cashAccount("EUR");
   const cashUsd = await bank.cashAccount("USD");
-  const deposit = async (account: BankAccountRecord, amount: bigint, n: number) => {
+  const deposit = async (account: BankAccountRecord, amount: bigint, n: number, tag = 0xdead) => {
     const cash = account.currency === "EUR" ? cashEur : await bank.cashAccount(account.currency);
     const r = await bank.transfer(
       {
-        id: tid(n, 0xdead),
+        id: tid(n, tag),
         from: cash.number,
         to: account.number,
         amount,
@@ -127,8 +125,9 @@ export async function seedLedger(store: SqliteBrokerStore, funds = 1000n): Promi
     if (r.kind !== "applied") throw new Error(`deposit ${n}: ${r.kind}`);
   };
   if (funds > 0n) {
-    await deposit(a, funds, ++depositIds);
-    await deposit(c, funds, ++depositIds);
+    // The seed's own deposits have ids of their own, apart from the tests' `deposit(…, n)`.
+    await deposit(a, funds, 1, 0xbeef);
+    await deposit(c, funds, 2, 0xbeef);
   }
   return {
     bank,
