@@ -14,6 +14,7 @@ import type { Clock } from "./clock.js";
 import type { SignUpMode } from "./cred/authorizer.js";
 import { Broker, keyringPair, type ServiceModule } from "./login/index.js";
 import { RpcConnection } from "./rpc/index.js";
+import { bank } from "./services/bank/bank-service.js";
 import { lobby } from "./services/lobby/lobby-service.js";
 import { wallet } from "./services/wallet/wallet-service.js";
 import { type BrokerStore, type KeyringPair, SqliteBrokerStore } from "./store/index.js";
@@ -129,12 +130,15 @@ export interface BrokerServer extends ParallaxServer {
   readonly store: BrokerStore;
 }
 
-/** The services `npm start` runs: the lobby and wallet sync (a new set of modules per call). */
+/** The services `npm start` runs: the lobby, wallet sync and the bank (new modules per call). */
 export function DEFAULT_SERVICES(): ServiceModule[] {
-  return [lobby(), wallet()];
+  return [lobby(), wallet(), bank()];
 }
 
-/** The default keyring of new users: what the default services grant (lobby member, wallet owner). */
+/**
+ * The default keyring of new users: what the default services grant (lobby member, wallet owner,
+ * bank customer and employee). The bank's banker pair goes on staff keyrings only.
+ */
 export const DEFAULT_KEYRING: readonly KeyringPair[] = Object.freeze(
   DEFAULT_SERVICES().flatMap((m) => m.defaultKeyring.map(keyringPair)),
 );

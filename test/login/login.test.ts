@@ -39,6 +39,8 @@ describe("password login (SCRAM with argon2id)", () => {
     expect(who.authMethod).toBe(AuthMethod.PASSWORD);
     expect(who.grant).toBe("password");
     expect(who.keyring.toArray().map((k) => `${k.service}/${k.perspective}`)).toEqual([
+      "bank/customer",
+      "bank/employee",
       "lobby/member",
       "wallet/owner",
     ]);
