@@ -163,10 +163,8 @@ describe("statements", () => {
         }
       }
     }
-    console.log("statements", statements, "changes", changes, Date.now() - started);
     child.stdin.end();
     await exited;
-    console.log("exited");
     expect(changes).toBeGreaterThanOrEqual(50);
     const totals = await l.bank.totals();
     expect(totals.every((x) => x.sum === 0n && x.pendingSum === 0n)).toBe(true);
