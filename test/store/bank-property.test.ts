@@ -164,6 +164,8 @@ class Model {
   accounts = new Map<number, Acct>();
   transfers = new Map<string, Stored>();
   holds = new Map<string, Hold>();
+  /** The cash accounts' numbers. */
+  readonly cash = new Set<number>();
   seq = 0;
 
   snapshot() {
@@ -214,7 +216,13 @@ class Model {
     return receipt;
   }
 
-  pay(input: TransferInput, now: number, timeoutMs?: number): TransferResult {
+  /** `counter`: a withdrawal, which must pay into a cash account (PERMISSION_DENIED otherwise). */
+  pay(
+    input: TransferInput,
+    now: number,
+    timeoutMs?: number,
+    counter = false,
+  ): TransferResult | { error: string } {
     const debit = this.accounts.get(input.from);
     if (debit === undefined) return { kind: "accountNotFound", number: input.from };
     const kind: TransferKind = timeoutMs === undefined ? "single" : "holdOpened";
@@ -225,6 +233,7 @@ class Model {
     if (credit === undefined) return { kind: "accountNotFound", number: input.to };
     if (debit.currency !== input.currency) return { kind: "currencyMismatch", currency: debit.currency };
     if (credit.currency !== input.currency) return { kind: "currencyMismatch", currency: credit.currency };
+    if (counter && !this.cash.has(input.to)) return { error: "PARALLAX_ERR_PERMISSION_DENIED" };
     const a = input.amount;
     if (debit.dp + debit.dq + a > MAX || credit.cp + credit.cq + a > MAX) return { kind: "overflow" };
     if (debit.noOverdraft && debit.dp + debit.dq + a > debit.cp) {
@@ -254,7 +263,7 @@ class Model {
     const before = this.snapshot();
     const out: TransferResult[] = [];
     for (const [i, input] of inputs.entries()) {
-      const r = this.pay(input, now);
+      const r = this.pay(input, now) as TransferResult;
       if (r.kind !== "applied" && r.kind !== "exists") {
         this.restore(before);
         return inputs.map((_, j) => (j === i ? r : { kind: "linkedEventFailed" }));
@@ -387,6 +396,7 @@ async function world(): Promise<World> {
     const a = await bank.cashAccount(c);
     cash[c] = a.number;
     model.accounts.set(a.number, { currency: c, noOverdraft: false, dp: 0n, cp: 0n, dq: 0n, cq: 0n });
+    model.cash.add(a.number);
   }
   const people = ids.slice(0, 3).map((p) => ({
     actor: { identityId: p.id, epoch: 0, perspective: "customer", facet: "pay" } as BankActor,
@@ -436,7 +446,7 @@ async function run(ops: Op[][]): Promise<void> {
           timeoutMs === undefined
             ? bank.transfer(input, policy, actor, now)
             : bank.openHold(input, timeoutMs, policy, actor, now),
-        predict: () => model.pay(input, now, timeoutMs),
+        predict: () => model.pay(input, now, timeoutMs, "counter" in policy.payer),
         single: { input, policy, actor, ...(timeoutMs === undefined ? {} : { hold: timeoutMs }) },
       });
       const owner = (i: number) => w.people[OWNER[i] as number] as World["people"][number];
