@@ -73,6 +73,21 @@ export {
   startBroker,
   startServer,
 } from "./server.js";
+export {
+  BankClient,
+  type BankClientOptions,
+  type PaymentOrder,
+  type PaymentResult,
+} from "./services/bank/bank-client.js";
+export { BANK_BANKER, BANK_CUSTOMER, BANK_EMPLOYEE } from "./services/bank/bank-keys.js";
+export {
+  BANK_CHANGED,
+  BANK_DECIDED,
+  BANK_GRANT,
+  type BankOptions,
+  BankService,
+  bank,
+} from "./services/bank/bank-service.js";
 export { CounterServer, DemoServer, demoBootstrap } from "./services/demo/demo-service.js";
 export {
   LOBBY_SAID,
@@ -122,6 +137,21 @@ export {
   wallet,
 } from "./services/wallet/wallet-service.js";
 export {
+  type AccountKind,
+  BANK_STORE,
+  type BankAccountRecord,
+  type BankActor,
+  type BankStore,
+  type EmploymentRecord,
+  type JournalRecord,
+  type OrganizationRecord,
+  type Permissions,
+  type Receipt,
+  type RoleRecord,
+  type StatementRecord,
+  type TransferResult,
+} from "./store/index.js";
+export {
   type BrokerStore,
   type KeyringPair,
   nameKey,
@@ -131,6 +161,7 @@ export {
   WALLET_STORE,
   type WalletStore,
 } from "./store/index.js";
+export * as bankSchema from "./wire/gen/bank.js";
 export {
   attachWebSocketServer,
   type CloseInfo,
