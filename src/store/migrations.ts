@@ -260,7 +260,7 @@ CREATE TABLE bank_transfers (
   currency TEXT NOT NULL,
   memo TEXT NOT NULL,
   at INTEGER NOT NULL,
-  journal_seq INTEGER NOT NULL UNIQUE,
+  journal_seq INTEGER NOT NULL,
   hold_id BLOB REFERENCES bank_transfers(id),
   hold_state TEXT CHECK (hold_state IN ('open', 'posted', 'voided', 'expired')),
   expires_at INTEGER,
@@ -317,7 +317,6 @@ CREATE TABLE bank_journal (
 ) STRICT;
 CREATE INDEX bank_journal_by_debit ON bank_journal(debit_account, at);
 CREATE INDEX bank_journal_by_credit ON bank_journal(credit_account, at);
-CREATE UNIQUE INDEX bank_journal_by_transfer ON bank_journal(transfer_id);
 `,
   },
 ];

@@ -60,6 +60,9 @@ export class GroupCommit {
   #largest = 0;
 
   constructor(db: SqliteDatabase, maxGroup = MAX_GROUP_REQUESTS) {
+    if (!Number.isSafeInteger(maxGroup) || maxGroup < 1) {
+      throw new ParallaxError(ErrorCode.BAD_ARGUMENT, `a group takes at least 1 request, not ${maxGroup}`);
+    }
     this.#db = db;
     this.#maxGroup = maxGroup;
   }

@@ -50,44 +50,60 @@ export interface JournalRow {
 /** The `prev_hash` of the first row. */
 export const GENESIS_HASH: Uint8Array = new Uint8Array(32);
 
-const NULL_FIELD = Buffer.from([0xff, 0xff, 0xff, 0xff]);
+const INT_FIELD_BYTES = 12;
 
-function intField(v: bigint): Buffer {
-  const b = Buffer.alloc(12);
-  b.writeUInt32BE(8, 0);
-  b.writeBigInt64BE(v, 4);
-  return b;
+function putInt(b: Buffer, at: number, v: bigint): number {
+  b.writeUInt32BE(8, at);
+  b.writeBigInt64BE(v, at + 4);
+  return at + INT_FIELD_BYTES;
 }
 
-function bytesField(v: Uint8Array): Buffer {
-  const b = Buffer.alloc(4 + v.length);
-  b.writeUInt32BE(v.length, 0);
-  b.set(v, 4);
-  return b;
+function putBytes(b: Buffer, at: number, v: Uint8Array): number {
+  b.writeUInt32BE(v.length, at);
+  b.set(v, at + 4);
+  return at + 4 + v.length;
 }
 
-function textField(v: string): Buffer {
-  return bytesField(Buffer.from(v, "utf8"));
+/** The encoding of `row` (see the header), in one buffer. */
+export function encodeJournalRow(row: Omit<JournalRow, "prev_hash" | "hash">): Buffer {
+  const kind = Buffer.from(row.kind, "utf8");
+  const currency = Buffer.from(row.currency, "utf8");
+  const perspective = Buffer.from(row.perspective, "utf8");
+  const facet = Buffer.from(row.facet, "utf8");
+  const memo = Buffer.from(row.memo, "utf8");
+  const size =
+    6 * INT_FIELD_BYTES +
+    (row.maker_id === null ? 4 : INT_FIELD_BYTES) +
+    6 * 4 +
+    row.transfer_id.length +
+    kind.length +
+    currency.length +
+    perspective.length +
+    facet.length +
+    memo.length;
+  const b = Buffer.allocUnsafe(size);
+  let at = putInt(b, 0, row.seq);
+  at = putBytes(b, at, row.transfer_id);
+  at = putBytes(b, at, kind);
+  at = putInt(b, at, row.debit_account);
+  at = putInt(b, at, row.credit_account);
+  at = putInt(b, at, row.amount);
+  at = putBytes(b, at, currency);
+  at = putInt(b, at, row.at);
+  at = putInt(b, at, row.identity_id);
+  at = putBytes(b, at, perspective);
+  at = putBytes(b, at, facet);
+  if (row.maker_id === null) {
+    b.writeUInt32BE(0xffffffff, at);
+    at += 4;
+  } else at = putInt(b, at, row.maker_id);
+  putBytes(b, at, memo);
+  return b;
 }
 
 /** The hash of `row` (every column but `prev_hash` and `hash`) chained to `prevHash`. */
 export function journalHash(prevHash: Uint8Array, row: Omit<JournalRow, "prev_hash" | "hash">): Uint8Array {
-  const h = createHash("sha256");
-  h.update(prevHash);
-  h.update(intField(row.seq));
-  h.update(bytesField(row.transfer_id));
-  h.update(textField(row.kind));
-  h.update(intField(row.debit_account));
-  h.update(intField(row.credit_account));
-  h.update(intField(row.amount));
-  h.update(textField(row.currency));
-  h.update(intField(row.at));
-  h.update(intField(row.identity_id));
-  h.update(textField(row.perspective));
-  h.update(textField(row.facet));
-  h.update(row.maker_id === null ? NULL_FIELD : intField(row.maker_id));
-  h.update(textField(row.memo));
-  return new Uint8Array(h.digest());
+  return new Uint8Array(createHash("sha256").update(prevHash).update(encodeJournalRow(row)).digest());
 }
 
 function equal(a: Uint8Array, b: Uint8Array): boolean {

@@ -549,10 +549,11 @@ export class SqliteBankRepository implements BankStore {
   readonly #s: ReturnType<typeof prepare>;
   readonly #group: GroupCommit;
 
-  constructor(db: SqliteDatabase) {
+  /** `maxGroupRequests`: the most requests per group transaction (1 turns grouping off, for the bench). */
+  constructor(db: SqliteDatabase, options: { readonly maxGroupRequests?: number } = {}) {
     this.#db = db;
     this.#s = prepare(db);
-    this.#group = new GroupCommit(db);
+    this.#group = new GroupCommit(db, options.maxGroupRequests);
   }
 
   /** What the group commit has done (transactions and requests), for tests and the bench. */
