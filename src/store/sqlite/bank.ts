@@ -32,8 +32,25 @@
  * - Reads that combine several queries (statement, totals, verifyJournal) run in one read
  *   transaction (`snapshot`): WAL gives them one consistent view even while another process writes.
  *
- * Tests: test/store/bank.test.ts (rules), bank-property.test.ts (fast-check), bank-group.test.ts,
- * bank-journal.test.ts, bank-statement.test.ts, bank-race.test.ts, bank-crash.test.ts
+ * Where the contract leaves room, this implementation decides:
+ * - Payer rules: `{ ownerId }` must be the actor's own identity; `{ cash }` and `{ counter }` are
+ *   refused to an actor with a grant, and `{ counter }` pays only into a cash account.
+ * - A batch leg answering `exists` counts as done (a resent batch answers `exists` leg by leg);
+ *   any other answer fails the batch. Batches have 1 to 64 legs.
+ * - A payment above the approval threshold in a batch or a hold is PERMISSION_DENIED: it must be
+ *   made alone, to wait for approval. A resend of a rejected request's id answers
+ *   `pendingApproval` with the request in state `rejected`.
+ * - Per-day use counts transfers and holds (when opened) from the organization's accounts, the
+ *   employee's approved requests (when approved) and their pending ones (when made).
+ * - A post or void at or after the hold's expiry answers `holdNotOpen` `expired` without changing
+ *   it (`expireHolds` closes it); an expiry has a fresh random id. Posting more than held is
+ *   BAD_ARGUMENT.
+ * - A statement's range is inclusive at both ends; one reaching `now` covers every entry recorded;
+ *   a truncated one gives the first `maxEntries` entries and closes after the last of them.
+ *
+ * Tests: test/store/bank.test.ts (ledger rules, ids, batches), bank-holds.test.ts, bank-orgs.test.ts
+ * (grants, limits, maker-checker), bank-statement.test.ts, bank-journal.test.ts, bank-group.test.ts,
+ * bank-property.test.ts (fast-check against a model), bank-race.test.ts, bank-crash.test.ts
  */
 import { randomBytes } from "node:crypto";
 import Database from "better-sqlite3";
