@@ -10,6 +10,7 @@
  * - `sqlite/audit.ts`       the audit log and its group commit
  * - `sqlite/epochs.ts`      the epoch bump every credential change shares
  * - `sqlite/wallet.ts`      `WalletStore`, returned by `repository(WALLET_STORE)`
+ * - `sqlite/bank.ts`        `BankStore`, returned by `repository(BANK_STORE)` (group-committed)
  * Each repository's header states the invariants it keeps; together they keep those of
  * `BrokerStore` and `WalletStore`. A repository method is synchronous and runs in one
  * transaction of the shared database (or as a savepoint of the caller's), so a change that spans
@@ -65,6 +66,7 @@ export class SqliteBrokerStore implements BrokerStore {
   readonly #credentials: SqliteCredentialRepository;
   readonly #pending: SqlitePendingRepository;
   readonly #wallet: SqliteWalletRepository;
+  readonly #bank: SqliteBankRepository;
   /** The service contracts this store implements, by token. */
   readonly #repositories: ReadonlyMap<StoreContract<unknown>, unknown>;
 
@@ -76,11 +78,12 @@ export class SqliteBrokerStore implements BrokerStore {
     this.#credentials = new SqliteCredentialRepository(db, this.#identities, epochs, this.#audit);
     this.#pending = new SqlitePendingRepository(db, this.#identities, this.#credentials, this.#audit);
     this.#wallet = new SqliteWalletRepository(db, this.#identities, epochs);
+    this.#bank = new SqliteBankRepository(db);
     // A plain password change must not leave a wallet encrypted under the old password.
     this.#identities.addVerifierGuard((id) => this.#wallet.assertNoWallet(id));
     this.#repositories = new Map<StoreContract<unknown>, unknown>([
       [WALLET_STORE, this.#wallet],
-      [BANK_STORE, new SqliteBankRepository(db)],
+      [BANK_STORE, this.#bank],
     ]);
   }
 
@@ -295,6 +298,7 @@ export class SqliteBrokerStore implements BrokerStore {
 
   /** Closes the file, after writing any queued audit rows; later calls fail with STORAGE. Closing twice is harmless. */
   close(): void {
+    if (this.#db.open) this.#bank.drain();
     if (this.#db.open) this.#audit.flush();
     this.#db.close();
   }

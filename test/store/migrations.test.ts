@@ -158,7 +158,7 @@ describe("migration 3: folded names, bound device requests, resume-token familie
   it("keeps every row of a version 2 file and fills the name keys", async () => {
     const file = populated();
     const store = t.open(file);
-    expect(store.inspect().schemaVersion).toBe(3);
+    expect(store.inspect().schemaVersion).toBe(LATEST_VERSION);
 
     const alice = await store.findIdentityByName("ALICE");
     expect(alice).toMatchObject({ id: 1, name: "Alice", epoch: 3, createdAt: 5, keyring: [KEYRING[0]] });
@@ -277,7 +277,7 @@ describe("migration 3: folded names, bound device requests, resume-token familie
     // Renamed with an older Parallax (here: by hand), the file migrates.
     withRaw(file, (db) => db.prepare("UPDATE identities SET name = 'alice2' WHERE name = 'alice'").run());
     const store = t.open(file);
-    expect(store.inspect().schemaVersion).toBe(3);
+    expect(store.inspect().schemaVersion).toBe(LATEST_VERSION);
     expect((await store.findIdentityByName("ALICE"))?.name).toBe("Alice");
     expect(await store.findPending(1)).toMatchObject({ state: "rejected" });
   });

@@ -82,6 +82,11 @@ export class GroupCommit {
     });
   }
 
+  /** Runs everything queued now (the store is closing): queued requests still commit. */
+  drain(): void {
+    while (this.#queue.length > 0) this.#flush();
+  }
+
   #flush(): void {
     this.#scheduled = false;
     const group = this.#queue.splice(0, this.#maxGroup);

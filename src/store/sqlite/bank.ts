@@ -578,6 +578,11 @@ export class SqliteBankRepository implements BankStore {
     return this.#group.stats;
   }
 
+  /** Commits every write still queued (called when the store closes). */
+  drain(): void {
+    this.#group.drain();
+  }
+
   /**
    * Runs `fn` (reads only) in one read transaction, so that all its queries see one committed
    * state even while another process writes (WAL); inside a transaction already open, in that.
