@@ -14,6 +14,12 @@
  * logins run no KDF on either side. The wallet workloads run on that broker too (Parallax only:
  * its default keyring holds ("wallet", "owner")); every accepted update is one commit, so with the
  * default disk store, one fsync on the server's event loop.
+ *
+ * The bank workloads run on that broker too (Parallax only), always on disk with
+ * `synchronous = FULL` whatever `--login-store` says: a transfer is acknowledged only once
+ * durable. Their ratio is against the `conn-100` echo rate of Parallax measured in the same
+ * invocation (measured first, on Parallax alone, when `--only` leaves `conn-100` out). Each run
+ * ends with a conservation check; a broken one fails the bench.
  */
 import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -52,11 +58,26 @@ interface Workload {
   /** The ratio shown, from the rows' figures. Default: `main`, parallax / ws. null: none. */
   readonly ratio?: {
     readonly label: string;
-    readonly of: (row: Partial<Record<System, Figures>>) => number;
+    /** `measured`: the rows measured before this one in this invocation, by workload. */
+    readonly of: (row: Partial<Record<System, Figures>>, measured: ReadonlyMap<string, Row>) => number;
   } | null;
   /** Runs the server with the login broker too. */
   readonly broker?: boolean;
+  /** Registers the bank users and puts the broker's store on disk, `synchronous = FULL`. */
+  readonly bank?: boolean;
+  /** A workload whose figures the ratio needs: measured first (Parallax only) if not asked for. */
+  readonly baseline?: string;
 }
+
+type Row = Partial<Record<System, Figures>>;
+
+/** transfers/s over the `conn-100` echo calls/s of Parallax, both measured in this invocation. */
+const VS_CONN_100 = {
+  label: "transfers_per_s / conn-100 parallax calls_per_s",
+  of: (row: Row, measured: ReadonlyMap<string, Row>) =>
+    (row.parallax?.transfers_per_s ?? Number.NaN) /
+    (measured.get("conn-100")?.parallax?.calls_per_s ?? Number.NaN),
+};
 const WORKLOADS: Workload[] = [
   { name: "echo-1", main: "p50_us", target: "p50 ≤ 1.5× ws" },
   { name: "echo-64", main: "calls_per_s", target: "≥ 0.5× ws" },
@@ -117,6 +138,35 @@ const WORKLOADS: Workload[] = [
     ratio: null,
     broker: true,
   },
+  // Durable transfers per second: 100 customers, each logged in by key on its own connection with
+  // an account of its own, paying 1 to the next one's account in a ring, one transfer in flight
+  // each, for 4 s after 1 s of warm-up; p50/p99 in ms. Every transfer is fsynced before it is
+  // acknowledged; the store groups the transfers of many connections into one transaction per
+  // fsync (per_commit: transfers per transaction in the measured window). Each run ends with the
+  // participants' balances checked against what they sent and received, and the ledger's totals
+  // (every currency sums to 0): anything else fails the bench.
+  {
+    name: "bank-transfers",
+    main: "transfers_per_s",
+    target: "≥ 0.5× conn-100",
+    systems: ["parallax"],
+    ratio: VS_CONN_100,
+    broker: true,
+    bank: true,
+    baseline: "conn-100",
+  },
+  // The same 100 payers all paying one merchant's account: every transfer writes the same row.
+  // The merchant's balance must equal the number of transfers applied.
+  {
+    name: "bank-hot-account",
+    main: "transfers_per_s",
+    target: "reported",
+    systems: ["parallax"],
+    ratio: VS_CONN_100,
+    broker: true,
+    bank: true,
+    baseline: "conn-100",
+  },
 ];
 
 const pinned = !values["no-pin"] && hasTaskset();
@@ -148,14 +198,15 @@ async function nextLine(it: AsyncIterableIterator<string>, prefix: string): Prom
   }
 }
 
-async function startServer(system: System, withBroker = false) {
+async function startServer(system: System, withBroker = false, withBank = false) {
   const dir = withBroker ? mkdtempSync(path.join(tmpdir(), "parallax-bench-")) : undefined;
-  const store = loginStore === "memory" ? ":memory:" : path.join(dir ?? "", "parallax.db");
-  const sync = loginStore === "disk-normal" ? "NORMAL" : "FULL";
+  const store = loginStore === "memory" && !withBank ? ":memory:" : path.join(dir ?? "", "parallax.db");
+  const sync = loginStore === "disk-normal" && !withBank ? "NORMAL" : "FULL";
   const child = node([
     path.join(here, "server.ts"),
     system,
     ...(withBroker ? ["--broker", store, sync] : []),
+    ...(withBank ? ["--bank"] : []),
   ]);
   const out = lines(child);
   const ready = await nextLine(out, "ready ").catch((err: unknown) => {
@@ -169,6 +220,12 @@ async function startServer(system: System, withBroker = false) {
     async mem(): Promise<number> {
       child.stdin.write("mem\n");
       return Number((await nextLine(out, "mem ")).split(" ")[1]);
+    },
+    /** The bank store's group-commit counters so far. */
+    async bankStats(): Promise<{ transactions: number; requests: number; largest: number }> {
+      child.stdin.write("bankstats\n");
+      const [, transactions, requests, largest] = (await nextLine(out, "bankstats ")).split(" ").map(Number);
+      return { transactions: transactions ?? 0, requests: requests ?? 0, largest: largest ?? 0 };
     },
     stop(): Promise<void> {
       return new Promise((r) => {
@@ -193,6 +250,30 @@ async function runClient(system: System, workload: string, server: Server): Prom
   const out = lines(node(clientArgs(system, workload, server)));
   const line = await nextLine(out, "{");
   return JSON.parse(line) as Figures;
+}
+
+/**
+ * One bank run: the client's figures, plus what the store's group commit did in the measured
+ * window (transfers per transaction, transactions — so fsyncs — per second).
+ */
+async function runBankClient(workload: string, server: Server): Promise<Figures> {
+  const child = node(clientArgs("parallax", workload, server));
+  const out = lines(child);
+  await nextLine(out, "window");
+  const before = await server.bankStats();
+  child.stdin.write("go\n");
+  await nextLine(out, "window");
+  const after = await server.bankStats();
+  child.stdin.write("go\n");
+  const figures = JSON.parse(await nextLine(out, "{")) as Figures;
+  const transactions = after.transactions - before.transactions;
+  const requests = after.requests - before.requests;
+  return {
+    ...figures,
+    per_commit: Math.round((requests / transactions) * 10) / 10,
+    commits_per_s: Math.round(transactions / (figures.seconds ?? Number.NaN)),
+    largest_commit: after.largest,
+  };
 }
 
 /** One echo-under-logins run: the echo probe alone, then again while a second client logs in. */
@@ -240,14 +321,16 @@ async function measure(w: Workload, system: System): Promise<Record<string, numb
     for (let i = 0; i < Math.max(1, Math.min(runs, 3)); i++) rs.push(await idleMemory(system));
     return median(rs, w.main);
   }
-  const server = await startServer(system, w.broker);
+  const server = await startServer(system, w.broker, w.bank);
   try {
     const rs = [];
     for (let i = 0; i < runs; i++) {
       rs.push(
         w.name === "echo-under-logins"
           ? await echoUnderLogins(server)
-          : await runClient(system, w.name, server),
+          : w.bank
+            ? await runBankClient(w.name, server)
+            : await runClient(system, w.name, server),
       );
     }
     return median(rs, w.main);
@@ -271,21 +354,31 @@ async function main(): Promise<void> {
       `, login store: ${loginStore}\n`,
   );
   const pad = Math.max(...WORKLOADS.map((w) => w.name.length));
+  const measured = new Map<string, Row>();
   for (const w of WORKLOADS) {
     if (only !== undefined && !only.includes(w.name)) continue;
+    const base = WORKLOADS.find((b) => b.name === w.baseline);
+    if (base !== undefined && !measured.has(base.name)) {
+      const parallax = await measure(base, "parallax");
+      measured.set(base.name, { parallax });
+      process.stdout.write(
+        `${base.name.padEnd(pad)} parallax: ${fmt(parallax)}   (the baseline of ${w.name})\n`,
+      );
+    }
     const figures: Partial<Record<System, Figures>> = {};
     for (const s of w.systems ?? SYSTEMS) figures[s] = await measure(w, s);
+    measured.set(w.name, figures);
     const ratio =
       w.ratio === undefined
         ? {
             label: `${w.main}, parallax/ws`,
-            of: (f: typeof figures) =>
+            of: (f: Row) =>
               w.name === "chain-3"
                 ? (f.parallax?.[w.main] ?? Number.NaN)
                 : (f.parallax?.[w.main] ?? Number.NaN) / (f.ws?.[w.main] ?? Number.NaN),
           }
         : w.ratio;
-    const value = ratio === null ? null : Math.round(ratio.of(figures) * 100) / 100;
+    const value = ratio === null ? null : Math.round(ratio.of(figures, measured) * 100) / 100;
     rows.push({ workload: w.name, ...figures, ratio: value, target: w.target });
     const [first, ...rest] = SYSTEMS.map((s) => `${`${s}:`.padEnd(10)}${fmt(figures[s])}`);
     const ratioText = ratio === null ? "ratio: —" : `ratio (${ratio.label}): ${value}`;

@@ -1,7 +1,9 @@
 /**
  * A benchmark client process: `tsx test/bench/client.ts <system> <workload> <port> [brokerPort]`.
  * Prints one JSON line with the workload's figures. Every loop is bounded by a call count or,
- * for the login and wallet-updates loops, by a duration.
+ * for the login, wallet-updates and bank loops, by a duration. The bank workloads print `window`
+ * before and after their measured loop and wait for `go` on stdin each time (bench.ts reads the
+ * server's group-commit counters meanwhile).
  */
 import { createServer, connect as netConnect, type Socket } from "node:net";
 import { createInterface } from "node:readline";
@@ -16,6 +18,9 @@ import type { KdfParams } from "../../src/store/index.js";
 import { type Identity, Root, SignUpOutcome_Which } from "../../src/wire/gen/broker.js";
 import { Demo } from "../../src/wire/gen/demo.js";
 import { UpdateOutcome_Which, WalletPerspective, WalletWatcher } from "../../src/wire/gen/wallet.js";
+import { loginWithKey } from "../../src/login/client-login.js";
+import { Banker, Customer, type PrivateAccount, TransferOutcome_Which } from "../../src/wire/gen/bank.js";
+import { BANK_PAYERS, benchKey, MERCHANT, payerName, TELLER } from "./bank-keys.js";
 
 const [system, workload, portArg, brokerPortArg] = process.argv.slice(2) as [string, string, string, string?];
 const serverPort = Number(portArg);
@@ -376,6 +381,155 @@ async function walletNotify() {
   };
 }
 
+/** Logs `name` in by its bench key on a new broker connection. */
+async function keyLogin(name: string): Promise<{ connection: RpcConnection; identity: Identity }> {
+  const connection = await connect(`ws://127.0.0.1:${brokerPort()}/rpc`, { limits: { idleTimeoutMs: 0 } });
+  const r = await loginWithKey(connection.bootstrap(Root), name, benchKey(name));
+  if (r.identity === undefined)
+    throw new Error(`${name}'s key is not registered (start the server with --bank)`);
+  return { connection, identity: r.identity };
+}
+
+/** Writes `window` and waits for `go` on stdin (bench.ts reads the server's counters meanwhile). */
+function window(): Promise<void> {
+  process.stdout.write("window\n");
+  return new Promise((resolve) => {
+    const rl = createInterface({ input: process.stdin });
+    rl.on("line", (l) => {
+      if (l.trim() !== "go") return;
+      rl.close();
+      resolve();
+    });
+  });
+}
+
+const BANK_OPENING = 1_000_000n;
+const BANK_WARMUP_MS = 1000;
+const BANK_MEASURE_MS = 4000;
+
+/**
+ * bank-transfers (`hot` false): BANK_PAYERS customers, each logged in by key on its own
+ * connection with an account of its own, paying 1 to the next one's account in a ring, one
+ * transfer in flight each. bank-hot-account (`hot` true): the same payers all paying one
+ * merchant's account. Each transfer has a fresh id and must answer `applied`. Afterwards the
+ * participants' balances are read back (the ring's sum is unchanged and every account moved by
+ * exactly what it sent and received; the merchant holds exactly one unit per applied transfer)
+ * and the teller's totals() must say every currency sums to 0: anything else fails the row.
+ */
+async function bankWorkload(hot: boolean) {
+  const teller = await keyLogin(TELLER);
+  const banker = (
+    await teller.identity.attach({ service: "bank", perspective: "banker", client: null })
+  ).perspective.castAs(Banker);
+  // Logins in groups: at most 64 connections per address may wait unauthenticated.
+  const payers: Array<{ connection: RpcConnection; customer: Customer; number: bigint }> = [];
+  for (let i = 0; i < BANK_PAYERS; i += 20) {
+    const group = await Promise.all(
+      Array.from({ length: Math.min(20, BANK_PAYERS - i) }, async (_, j) => {
+        const { connection, identity } = await keyLogin(payerName(i + j));
+        const a = await identity.attach({ service: "bank", perspective: "customer", client: null });
+        return { connection, customer: a.perspective.castAs(Customer), number: 0n };
+      }),
+    );
+    payers.push(...group);
+  }
+  const merchant = hot ? await keyLogin(MERCHANT) : undefined;
+  const tag = Buffer.from(randomBytes(4)).toString("hex");
+  const names = [...payers.map((_, i) => payerName(i)), ...(hot ? [MERCHANT] : [])];
+  const numbers = await Promise.all(
+    names.map(
+      async (owner) =>
+        (await banker.openAccount({ owner, currency: "EUR", name: `bench ${tag}` })).info.number,
+    ),
+  );
+  await Promise.all(
+    payers.map(async (p, i) => {
+      p.number = numbers[i] as bigint;
+      const r = await banker.deposit({
+        account: p.number,
+        id: randomBytes(16),
+        amount: BANK_OPENING,
+        memo: "bench",
+      });
+      if (r.outcome.which() !== TransferOutcome_Which.APPLIED) throw new Error("the opening deposit failed");
+    }),
+  );
+  const merchantNo = hot ? (numbers[BANK_PAYERS] as bigint) : 0n;
+  const accounts: PrivateAccount[] = await Promise.all(
+    payers.map(async (p) => {
+      const mine = (await p.customer.accounts()).accounts.toArray().find((a) => a.info.number === p.number);
+      if (mine === undefined) throw new Error(`account ${p.number} is not among its owner's`);
+      return mine.account;
+    }),
+  );
+  const sent = payers.map(() => 0n);
+  const run = async (ms: number) => {
+    const end = Date.now() + ms;
+    const latencies: number[] = [];
+    const started = process.hrtime.bigint();
+    await Promise.all(
+      payers.map(async (_, i) => {
+        const account = accounts[i] as PrivateAccount;
+        const to = hot ? merchantNo : (payers[(i + 1) % payers.length]?.number as bigint);
+        while (Date.now() < end) {
+          const t0 = process.hrtime.bigint();
+          using p = account.pay({
+            transfer: { id: randomBytes(16), to, amount: 1n, currency: "EUR", memo: "" },
+          });
+          const outcome = (await p).outcome;
+          if (outcome.which() !== TransferOutcome_Which.APPLIED) {
+            throw new Error(`a transfer answered union member ${outcome.which()}, not applied`);
+          }
+          sent[i] = (sent[i] as bigint) + 1n;
+          latencies.push(Number(process.hrtime.bigint() - t0) / 1000);
+        }
+      }),
+    );
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    latencies.sort((a, b) => a - b);
+    return {
+      transfers_per_s: Math.round(latencies.length / seconds),
+      p50_ms: Math.round(percentile(latencies, 50) / 100) / 10,
+      p99_ms: Math.round(percentile(latencies, 99) / 100) / 10,
+      transfers: latencies.length,
+      seconds: Math.round(seconds * 1000) / 1000,
+    };
+  };
+  await run(BANK_WARMUP_MS);
+  await window();
+  const r = await run(BANK_MEASURE_MS);
+  await window();
+  // Conservation, first among the participants: every account moved by exactly what it sent
+  // and received, then over the whole ledger.
+  const balances = await Promise.all(accounts.map(async (a) => (await a.info()).info.balance));
+  for (const [i, balance] of balances.entries()) {
+    const received = hot ? 0n : (sent[(i + payers.length - 1) % payers.length] as bigint);
+    const want = BANK_OPENING - (sent[i] as bigint) + received;
+    if (balance !== want) throw new Error(`CONSERVATION BROKEN: payer ${i} holds ${balance}, not ${want}`);
+  }
+  if (merchant !== undefined) {
+    const c = (
+      await merchant.identity.attach({ service: "bank", perspective: "customer", client: null })
+    ).perspective.castAs(Customer);
+    const held = (await c.accounts()).accounts.toArray().find((a) => a.info.number === merchantNo)
+      ?.info.balance;
+    const want = sent.reduce((x, y) => x + y, 0n);
+    if (held !== want)
+      throw new Error(`CONSERVATION BROKEN: the merchant holds ${held}, not the ${want} transfers applied`);
+  }
+  const totals = (await banker.totals()).totals.toArray();
+  const broken = totals.filter((t) => t.sum !== 0n || t.pendingSum !== 0n);
+  if (totals.length === 0 || broken.length > 0) {
+    throw new Error(
+      `CONSERVATION BROKEN: ${broken.map((t) => `${t.currency} sums to ${t.sum} (pending ${t.pendingSum})`).join(", ") || "no totals"}`,
+    );
+  }
+  teller.connection.close();
+  merchant?.connection.close();
+  for (const p of payers) p.connection.close();
+  return { ...r, conserved: 1 };
+}
+
 function brokerPort(): number {
   if (brokerPortArg === undefined) throw new Error(`${workload} needs the broker's port`);
   return Number(brokerPortArg);
@@ -479,6 +633,10 @@ async function main(): Promise<unknown> {
       return walletUpdates();
     case "wallet-notify":
       return walletNotify();
+    case "bank-transfers":
+      return bankWorkload(false);
+    case "bank-hot-account":
+      return bankWorkload(true);
     case "login-load": {
       // Background logins for echo-under-logins: from "started" until "stop" on stdin (at most 5 min).
       const d = await loginDriver(brokerPort());

@@ -7,22 +7,42 @@
  * second port, over the SQLite store at STORE (a file path, or `:memory:`) opened with
  * `synchronous = SYNC` (FULL, the store's default, or NORMAL), and prints
  * `ready <demoPort> <brokerPort>`: the login workloads log in on one and echo on the other.
+ *
+ * `--broker STORE SYNC --bank` also registers the bank workloads' users (`bank-keys.ts`): a teller
+ * with the banker pair, a merchant and the payers, each with its Ed25519 key, so that the client
+ * logs them in by key (no KDF anywhere). On stdin, `bankstats` answers
+ * `bankstats <transactions> <requests> <largest>`: the bank store's group commits so far.
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createInterface } from "node:readline";
 import { newWebSocketRpcSession, RpcTarget } from "capnweb";
 import WebSocket, { WebSocketServer } from "ws";
-import { startBroker, startServer } from "../../src/server.js";
+import { DEFAULT_KEYRING, startBroker, startServer } from "../../src/server.js";
 import { demoBootstrap } from "../../src/services/demo/demo-service.js";
-import { SqliteBrokerStore } from "../../src/store/index.js";
+import { BANK_STORE, SqliteBrokerStore } from "../../src/store/index.js";
+import { SqliteBankRepository } from "../../src/store/sqlite/bank.js";
+import { BANK_PAYERS, benchKey, MERCHANT, payerName, TELLER } from "./bank-keys.js";
 
 const system = process.argv[2];
 const brokerStore = process.argv[3] === "--broker" ? process.argv[4] : undefined;
 const brokerSync = process.argv[5] === "NORMAL" ? "NORMAL" : "FULL";
+const withBank = process.argv[6] === "--bank";
 // Cap'n Web looks for a global WebSocket (Node 20 has none).
 (globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
 let connections = (): number => 0;
+let bankStats = (): string => "0 0 0";
+
+/** Registers the bank workloads' users with their public keys (see `bank-keys.ts`). */
+async function registerBankUsers(store: SqliteBrokerStore): Promise<void> {
+  const banker = { service: "bank", perspective: "banker" };
+  const names = [TELLER, MERCHANT, ...Array.from({ length: BANK_PAYERS }, (_, i) => payerName(i))];
+  for (const name of names) {
+    const keyring = name === TELLER ? [...DEFAULT_KEYRING, banker] : [...DEFAULT_KEYRING];
+    const identity = await store.createIdentity({ name, verifier: null, keyring });
+    await store.addPublicKey(identity.id, benchKey(name).publicKey, "bench");
+  }
+}
 
 class WebCounter extends RpcTarget {
   #value = 0;
@@ -50,13 +70,17 @@ async function main(): Promise<number[]> {
     const server = await startServer({ port: 0, tcpPort: null, bootstrap: () => demoBootstrap(), limits });
     connections = () => server.connections.size;
     if (brokerStore === undefined) return [server.port];
-    const broker = await startBroker({
-      port: 0,
-      tcpPort: null,
-      store: SqliteBrokerStore.open(brokerStore, { synchronous: brokerSync }),
-      signUp: "open",
-      limits,
-    });
+    const store = SqliteBrokerStore.open(brokerStore, { synchronous: brokerSync });
+    if (withBank) {
+      await registerBankUsers(store);
+      const ledger = store.repository(BANK_STORE);
+      if (!(ledger instanceof SqliteBankRepository)) throw new Error("the store's bank is not SQLite's");
+      bankStats = () => {
+        const g = ledger.groupStats;
+        return `${g.transactions} ${g.requests} ${g.largest}`;
+      };
+    }
+    const broker = await startBroker({ port: 0, tcpPort: null, store, signUp: "open", limits });
     connections = () => server.connections.size + broker.connections.size;
     return [server.port, broker.port];
   }
@@ -81,6 +105,10 @@ main().then((ports) => {
   process.stdout.write(`ready ${ports.join(" ")}\n`);
   createInterface({ input: process.stdin }).on("line", (line) => {
     if (line.trim() === "exit") process.exit(0);
+    if (line.trim() === "bankstats") {
+      process.stdout.write(`bankstats ${bankStats()}\n`);
+      return;
+    }
     if (line.trim() !== "mem") return;
     (globalThis as { gc?: () => void }).gc?.();
     process.stdout.write(`mem ${process.memoryUsage().rss} ${connections()}\n`);
