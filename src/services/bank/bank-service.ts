@@ -209,6 +209,8 @@ export class BankService extends PerUserService<null, BankPerspective> {
   /** The newest grant epoch this node knows per (organization, employee). */
   readonly #grants = new Map<string, number>();
   readonly #waiters = new Map<string, Set<(d: DecidedEvent) => void>>();
+  /** Per account, the delivery in progress (deliveries to one account keep their order). */
+  readonly #delivering = new Map<number, Promise<void>>();
   readonly #holdTimers = new Map<string, Timer>();
   readonly #unsubscribe: Array<() => void> = [];
   #sweep: Timer | undefined;
@@ -288,7 +290,41 @@ export class BankService extends PerUserService<null, BankPerspective> {
       id: new Uint8Array(Buffer.from(e.receipt.id, "hex")),
       amount: BigInt(e.receipt.amount),
     };
-    for (const account of e.accounts) this.#watchers.get(account)?.notify({ account, receipt: r });
+    for (const account of e.accounts) {
+      if (!this.#watchers.has(account)) continue;
+      // Watchers registered through an employee's grant hear only while the grant is current,
+      // whoever ended it (this broker, another process, the CLI): checked before each delivery,
+      // in order per account.
+      const before = this.#delivering.get(account) ?? Promise.resolve();
+      const next = before
+        .then(() => this.#dropStaleGrants(account))
+        .then(() => this.#watchers.get(account)?.notify({ account, receipt: r }))
+        .catch(() => {});
+      this.#delivering.set(account, next);
+      void next.then(() => {
+        if (this.#delivering.get(account) === next) this.#delivering.delete(account);
+      });
+    }
+  }
+
+  /** Drops the watchers of `account` whose employee grant is no longer the current one. */
+  async #dropStaleGrants(account: number): Promise<void> {
+    const granted = [...this.#owners].filter((o) => o.account === account && o.grant !== undefined);
+    for (const o of granted) {
+      const [orgId, identityId, grantEpoch] = (o.grant as string).split(":").map(Number) as [
+        number,
+        number,
+        number,
+      ];
+      const now = await this.ledger.employment(orgId, identityId);
+      if (now === undefined || now.grantEpoch !== grantEpoch) {
+        if (now !== undefined) this.noteGrant(orgId, identityId, now.grantEpoch);
+        this.unwatch((x) => x === o, {
+          kind: "revoked",
+          message: "this employee's role in the organization changed",
+        });
+      }
+    }
   }
 
   /** @internal Registers `listener` for changes of `account`, owned by `perspective` (and `grant`). */
@@ -1022,6 +1058,10 @@ class OrgManagerServer implements OrgManager$Server {
   async defineRole(params: OrgManager_defineRole_Params, ctx: CallContext) {
     const who = await this.g.check(ctx, false);
     await this.g.bank.ledger.defineRole(this.#orgId, readRole(params.role), this.#actor(who));
+    // Redefining a role bumps the grant of everyone holding it: their old facets die.
+    for (const e of await this.g.bank.ledger.employeesOf(this.#orgId)) {
+      await this.g.bank.grantChanged(this.#orgId, e.identityId, e.grantEpoch);
+    }
   }
 
   async setRole(params: OrgManager_setRole_Params, ctx: CallContext) {

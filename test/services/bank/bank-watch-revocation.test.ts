@@ -1,9 +1,8 @@
 /**
  * Revocation reaches an employee's account watchers too: once their grant is gone, a watcher
  * registered through a view facet of the old grant hears no more of the organization's
- * balance. Found while building the bank's CLI and demo (issue 10): two ways of ending a grant
- * leave such watchers registered, so the revoked employee keeps hearing every balance change.
- * They are marked `it.fails` until the service is fixed: remove `.fails` then.
+ * balance, however the grant ended: removed or re-roled by the admin, the role redefined, or the
+ * grant changed outside this broker (the CLI, another process).
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { BANK_STORE, type BankStore } from "../../../src/store/index.js";
@@ -67,10 +66,7 @@ describe("a revoked employee's account watchers", () => {
     expect(t.heard.dave).toEqual([10n]);
   });
 
-  // bank-service.ts, OrgManagerServer.defineRole: the store bumps the grant epoch of every holder
-  // of a redefined role (their facets answer REVOKED), but the service announces no grant change,
-  // so watchers registered through the old grant stay and keep hearing.
-  it.fails("go when the admin redefines the employee's role (here: without view)", async () => {
+  it("go when the admin redefines the employee's role (here: without view)", async () => {
     const t = await watchedAcme();
     await t.manager.defineRole({ role: { name: "clerk", permissions: { pay: true } } });
     await depositAndSettle(t, 5n, 15n);
@@ -79,7 +75,7 @@ describe("a revoked employee's account watchers", () => {
 
   // The grant ended outside this broker (`parallax bank dismiss`, another process on the same
   // store): nothing tells the service, and the Notifier delivers without checking the grant.
-  it.fails("go when the employee is dismissed outside the broker (the CLI, on the store)", async () => {
+  it("go when the employee is dismissed outside the broker (the CLI, on the store)", async () => {
     const t = await watchedAcme();
     const ledger = t.world.h.store.repository(BANK_STORE) as BankStore;
     const daveId = (await t.world.h.store.findIdentityByName("dave"))?.id ?? 0;
