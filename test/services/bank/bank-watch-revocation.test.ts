@@ -74,7 +74,7 @@ describe("a revoked employee's account watchers", () => {
   });
 
   // The grant ended outside this broker (`parallax bank dismiss`, another process on the same
-  // store): nothing tells the service, and the Notifier delivers without checking the grant.
+  // store): no event reaches the service; the delivery itself checks the grant.
   it("go when the employee is dismissed outside the broker (the CLI, on the store)", async () => {
     const t = await watchedAcme();
     const ledger = t.world.h.store.repository(BANK_STORE) as BankStore;
