@@ -76,6 +76,7 @@ export {
 export {
   BankClient,
   type BankClientOptions,
+  newTransferId,
   type PaymentOrder,
   type PaymentResult,
 } from "./services/bank/bank-client.js";

@@ -248,12 +248,17 @@ CREATE TABLE bank_employees (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX bank_employees_by_identity ON bank_employees(identity_id);
 
--- Every applied transfer, hold and hold event, by its 16-byte id, forever.
+-- Every applied transfer, hold and hold event, by its 16-byte id, forever. A rowid table (the id
+-- is a unique index): rows land in insertion order and only the small index entries land at
+-- random places, so a group commit dirties far fewer pages than a table ordered by random ids.
+-- Its CHECKs spell lists out with OR: an IN list of three or more builds a temporary table on
+-- every insert.
 -- hold_state and expires_at: holdOpened rows only; hold_id: the hold a post, void or expiry closes.
 -- limit_org_id, limit_identity_id: the employee whose per-day limit the row counts against.
 CREATE TABLE bank_transfers (
   id BLOB PRIMARY KEY CHECK (length(id) = 16),
-  kind TEXT NOT NULL CHECK (kind IN ('single', 'holdOpened', 'holdPosted', 'holdVoided', 'holdExpired')),
+  kind TEXT NOT NULL CHECK (kind = 'single' OR kind = 'holdOpened' OR kind = 'holdPosted'
+    OR kind = 'holdVoided' OR kind = 'holdExpired'),
   debit_account INTEGER NOT NULL REFERENCES bank_accounts(number),
   credit_account INTEGER NOT NULL REFERENCES bank_accounts(number),
   amount INTEGER NOT NULL CHECK (amount > 0),
@@ -262,15 +267,16 @@ CREATE TABLE bank_transfers (
   at INTEGER NOT NULL,
   journal_seq INTEGER NOT NULL,
   hold_id BLOB REFERENCES bank_transfers(id),
-  hold_state TEXT CHECK (hold_state IN ('open', 'posted', 'voided', 'expired')),
+  hold_state TEXT CHECK (hold_state = 'open' OR hold_state = 'posted' OR hold_state = 'voided'
+    OR hold_state = 'expired'),
   expires_at INTEGER,
   limit_org_id INTEGER,
   limit_identity_id INTEGER,
   CHECK (debit_account <> credit_account),
   CHECK ((kind = 'holdOpened') = (hold_state IS NOT NULL)),
   CHECK ((kind = 'holdOpened') = (expires_at IS NOT NULL)),
-  CHECK ((kind IN ('holdPosted', 'holdVoided', 'holdExpired')) = (hold_id IS NOT NULL))
-) STRICT, WITHOUT ROWID;
+  CHECK ((kind = 'holdPosted' OR kind = 'holdVoided' OR kind = 'holdExpired') = (hold_id IS NOT NULL))
+) STRICT;
 CREATE INDEX bank_open_holds ON bank_transfers(expires_at) WHERE hold_state = 'open';
 CREATE UNIQUE INDEX bank_hold_closed_once ON bank_transfers(hold_id) WHERE hold_id IS NOT NULL;
 CREATE INDEX bank_transfers_by_limit ON bank_transfers(limit_org_id, limit_identity_id, at)

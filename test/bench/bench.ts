@@ -37,6 +37,8 @@ const { values } = parseArgs({
     only: { type: "string" },
     "no-pin": { type: "boolean", default: false },
     "login-store": { type: "string", default: "disk" },
+    /** Writes a V8 CPU profile of every server and client process into this folder (`--cpu-prof`). */
+    profile: { type: "string" },
   },
 });
 const runs = Number(values.runs);
@@ -180,7 +182,8 @@ function hasTaskset(): boolean {
 }
 
 function node(args: string[]): ChildProcessWithoutNullStreams {
-  const argv = [process.execPath, "--expose-gc", "--import", "tsx", ...args];
+  const prof = values.profile !== undefined ? ["--cpu-prof", `--cpu-prof-dir=${values.profile}`] : [];
+  const argv = [process.execPath, "--expose-gc", ...prof, "--import", "tsx", ...args];
   const [cmd, ...rest] = pinned ? ["taskset", "-c", "0", ...argv] : argv;
   return spawn(cmd as string, rest, { cwd: root, stdio: "pipe" });
 }
@@ -233,7 +236,9 @@ async function startServer(system: System, withBroker = false, withBank = false)
           if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
           r();
         });
-        child.kill("SIGKILL");
+        // A profiled server must exit by itself to write its profile.
+        if (values.profile !== undefined) child.stdin.write("exit\n");
+        else child.kill("SIGKILL");
       });
     },
   };

@@ -20,6 +20,7 @@ import { Demo } from "../../src/wire/gen/demo.js";
 import { UpdateOutcome_Which, WalletPerspective, WalletWatcher } from "../../src/wire/gen/wallet.js";
 import { loginWithKey } from "../../src/login/client-login.js";
 import { Banker, Customer, type PrivateAccount, TransferOutcome_Which } from "../../src/wire/gen/bank.js";
+import { newTransferId } from "../../src/services/bank/bank-client.js";
 import { BANK_PAYERS, benchKey, MERCHANT, payerName, TELLER } from "./bank-keys.js";
 
 const [system, workload, portArg, brokerPortArg] = process.argv.slice(2) as [string, string, string, string?];
@@ -404,7 +405,7 @@ function window(): Promise<void> {
 }
 
 const BANK_OPENING = 1_000_000n;
-const BANK_WARMUP_MS = 1000;
+const BANK_WARMUP_MS = 3000;
 const BANK_MEASURE_MS = 4000;
 
 /**
@@ -474,7 +475,7 @@ async function bankWorkload(hot: boolean) {
         while (Date.now() < end) {
           const t0 = process.hrtime.bigint();
           using p = account.pay({
-            transfer: { id: randomBytes(16), to, amount: 1n, currency: "EUR", memo: "" },
+            transfer: { id: newTransferId(), to, amount: 1n, currency: "EUR", memo: "" },
           });
           const outcome = (await p).outcome;
           if (outcome.which() !== TransferOutcome_Which.APPLIED) {

@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ErrorCode } from "../../src/errors.js";
 import type { SqliteBrokerStore, TransferInput } from "../../src/store/index.js";
 import { MAX_GROUP_REQUESTS } from "../../src/store/sqlite/bank-group.js";
-import { actor, balance, dumpBank, type Ledger, seedLedger, T0, tid } from "./bank-fixtures.js";
+import { actor, balance, bankOf, dumpBank, type Ledger, seedLedger, T0, tid } from "./bank-fixtures.js";
 import { TempStores, withRaw } from "./fixtures.js";
 
 let t: TempStores;
@@ -170,5 +170,73 @@ describe("group commit", () => {
     store.close();
     expect((await pending).kind).toBe("applied");
     await expect(pay(2)).rejects.toEqual(rejects(ErrorCode.STORAGE));
+  });
+
+  it("runs a group without savepoints, and again with them when one request fails: each neighbour applied once", async () => {
+    const before = l.bank.groupStats;
+    await Promise.all([pay(1), pay(2), pay(3)]);
+    expect(l.bank.groupStats.retried).toBe(before.retried);
+    // The middle request fails (unknown payee account as a thrown policy error: a foreign payer).
+    const outcomes = await Promise.allSettled([
+      pay(4),
+      l.bank.transfer(l.pay({ id: tid(5) }), { payer: { ownerId: l.bob.id } }, actor(l.bob), T0),
+      pay(6),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect((outcomes[1] as PromiseRejectedResult).reason).toEqual(rejects(ErrorCode.PERMISSION_DENIED));
+    expect(l.bank.groupStats.retried).toBe(before.retried + 1);
+    expect(balance(await l.bank.getAccount(l.b.number))).toBe(5n);
+    const journal = await l.bank.journal(0, 100);
+    expect(journal.filter((j) => j.amount === 1n)).toHaveLength(5);
+    expect(await l.bank.verifyJournal()).toEqual({ rows: journal.length, firstBad: undefined });
+    // A lone request that fails runs once, with its savepoint.
+    await expect(
+      l.bank.transfer(l.pay({ id: tid(7) }), { payer: { ownerId: l.bob.id } }, actor(l.bob), T0),
+    ).rejects.toEqual(rejects(ErrorCode.PERMISSION_DENIED));
+    expect(l.bank.groupStats.retried).toBe(before.retried + 1);
+  });
+
+  it("sees what another connection committed between groups: balances and the journal head stay right", async () => {
+    const other = t.open();
+    const bank2 = bankOf(other);
+    // Alternate writers on the same accounts; each store caches accounts and the journal head.
+    for (let i = 0; i < 6; i++) {
+      const bank = i % 2 === 0 ? l.bank : bank2;
+      const r = await Promise.all([
+        bank.transfer(l.pay({ id: tid(100 + 2 * i), amount: 10n }), l.alicePolicy, l.asAlice, T0),
+        bank.transfer(l.pay({ id: tid(101 + 2 * i), amount: 10n }), l.alicePolicy, l.asAlice, T0),
+      ]);
+      expect(r.map((x) => x.kind)).toEqual(["applied", "applied"]);
+    }
+    expect(balance(await l.bank.getAccount(l.b.number))).toBe(120n);
+    expect(balance(await bank2.getAccount(l.a.number))).toBe(100_000n - 120n);
+    // No-overdraft is judged on the balance the other store left, not a remembered one.
+    const drain = await bank2.transfer(
+      l.pay({ id: tid(200), amount: 100_000n - 120n }),
+      l.alicePolicy,
+      l.asAlice,
+      T0,
+    );
+    expect(drain.kind).toBe("applied");
+    expect(await pay(201)).toEqual({ kind: "insufficientFunds", available: 0n });
+    const journal = await l.bank.journal(0, 100);
+    expect(journal.map((j) => j.seq)).toEqual(journal.map((_, i) => i + 1));
+    expect(await l.bank.verifyJournal()).toEqual({ rows: journal.length, firstBad: undefined });
+  });
+
+  it("forgets what a rolled-back request wrote: a failed batch's applied legs do not linger for later groups", async () => {
+    await l.bank.transferBatch(
+      [l.pay({ id: tid(10), amount: 7n }), l.pay({ id: tid(11), to: 999 })],
+      l.alicePolicy,
+      l.asAlice,
+      T0,
+    );
+    // Later groups (and lone requests) see b without the undone leg.
+    expect(await pay(12)).toMatchObject({ kind: "applied" });
+    const [x, y] = await Promise.all([pay(13), pay(14)]);
+    expect([x?.kind, y?.kind]).toEqual(["applied", "applied"]);
+    expect(balance(await l.bank.getAccount(l.b.number))).toBe(3n);
+    expect(balance(await l.bank.getAccount(l.a.number))).toBe(100_000n - 3n);
+    expect(await l.bank.receiptOf(tid(10))).toBeUndefined();
   });
 });

@@ -155,4 +155,30 @@ describe("the journal's hash chain", () => {
     await l.bank.transfer(l.pay({ id: tid(900), amount: 1n }), l.alicePolicy, l.asAlice, T0);
     expect(await l.bank.verifyJournal()).toEqual({ rows: 13, firstBad: undefined });
   });
+
+  it("hashes text of any script as its UTF-8 bytes (accents, CJK, emoji), as the documented encoding says", async () => {
+    const memo = "Zürich → 東京 🚀 naïve";
+    await l.bank.transfer(l.pay({ id: tid(901), amount: 1n, memo }), l.alicePolicy, l.asAlice, T0);
+    const rows = rawRows();
+    const last = rows.at(-1) as JournalRow;
+    expect(last.memo).toBe(memo);
+    expect(byHand(last.prev_hash, last)).toEqual(Buffer.from(last.hash));
+    expect(await l.bank.verifyJournal()).toEqual({ rows: 13, firstBad: undefined });
+  });
+
+  it("verifies rows with text longer than the bank ever writes (a file edited offline), naming a bad one", () => {
+    // Rehash the chain by hand after giving row 5 a 20 000-character memo: still a valid chain.
+    const rows = rawRows().map((r) => ({ ...r }));
+    let prev: Uint8Array = GENESIS_HASH;
+    for (const r of rows) {
+      if (r.seq === 5n) (r as { memo: string }).memo = "é".repeat(20_000);
+      (r as { prev_hash: Uint8Array }).prev_hash = prev;
+      (r as { hash: Uint8Array }).hash = byHand(prev, r);
+      prev = r.hash;
+    }
+    expect(verifyChain(rows)).toEqual({ rows: 12, firstBad: undefined });
+    // One character more, same hashes: row 5 no longer matches.
+    const tampered = rows.map((r) => (r.seq === 5n ? { ...r, memo: `${r.memo}!` } : r));
+    expect(verifyChain(tampered)).toEqual({ rows: 12, firstBad: 5 });
+  });
 });

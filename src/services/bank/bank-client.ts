@@ -11,13 +11,43 @@
  *
  * Tests: test/services/bank/bank-client.test.ts
  */
-import { randomBytes } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 import { type Clock, systemClock } from "../../clock.js";
 import { ErrorCode, ParallaxError, toParallaxError } from "../../errors.js";
 import type { AttachedPerspective, ReconnectingClient } from "../../login/reconnecting-client.js";
 import type { Customer, PrivateAccount, TransferOutcome } from "../../wire/gen/bank.js";
 import { TransferOutcome_Which } from "../../wire/gen/bank.js";
 import { BANK_CUSTOMER } from "./bank-keys.js";
+
+const ID_BYTES = 16;
+const TIME_BYTES = 6;
+/** Random bytes drawn ahead, 10 per id: one call into the system's generator per 256 ids. */
+const RANDOM_BYTES = ID_BYTES - TIME_BYTES;
+const pool = new Uint8Array(RANDOM_BYTES * 256);
+let poolAt = pool.length;
+
+/**
+ * A fresh transfer id, laid out like a ULID: the time in ms (48 bits, big-endian), then 80 random
+ * bits. Ids made later sort after earlier ones, so the ledger's index of ids grows at its end
+ * instead of at random places (TigerBeetle asks for time-ordered ids for the same reason); the
+ * random part keeps ids from different clients apart without any shared state. The ledger takes
+ * any 16 bytes: this layout is a speed-up, not a rule.
+ */
+export function newTransferId(now: number = Date.now()): Uint8Array {
+  if (poolAt === pool.length) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  const id = new Uint8Array(ID_BYTES);
+  let t = now;
+  for (let i = TIME_BYTES - 1; i >= 0; i--) {
+    id[i] = t % 256;
+    t = Math.floor(t / 256);
+  }
+  id.set(pool.subarray(poolAt, poolAt + RANDOM_BYTES), TIME_BYTES);
+  poolAt += RANDOM_BYTES;
+  return id;
+}
 
 export interface BankClientOptions {
   /** Tries per request, the first included. Default 5. */
@@ -79,7 +109,7 @@ export class BankClient {
 
   /** Pays from the account `from`, retrying with the same id until it commits or is refused. */
   async pay(from: bigint, order: PaymentOrder): Promise<PaymentResult> {
-    const id = order.id ?? new Uint8Array(randomBytes(16));
+    const id = order.id ?? newTransferId();
     const transfer = {
       id,
       to: order.to,

@@ -262,14 +262,16 @@ export class BankService extends PerUserService<null, BankPerspective> {
   // --- changes and watchers ---------------------------------------------------------------
 
   /** @internal Publishes what an outcome committed, so watchers hear of it. */
-  async published(result: TransferResult | TransferResult[]): Promise<void> {
-    const all = Array.isArray(result) ? result : [result];
-    for (const r of all) if (r.kind === "applied") await this.publishReceipt(r.receipt);
+  published(result: TransferResult | TransferResult[]): Promise<void> {
+    if (!Array.isArray(result)) {
+      return result.kind === "applied" ? this.publishReceipt(result.receipt) : Promise.resolve();
+    }
+    return Promise.all(result.map((r) => this.published(r))).then(() => {});
   }
 
   /** @internal */
-  async publishReceipt(r: Receipt): Promise<void> {
-    await this.#bus.publish(BANK_CHANGED, {
+  publishReceipt(r: Receipt): Promise<void> {
+    return this.#bus.publish(BANK_CHANGED, {
       accounts: [r.from, r.to],
       receipt: {
         id: hex(r.id),
@@ -285,6 +287,7 @@ export class BankService extends PerUserService<null, BankPerspective> {
   }
 
   #deliver(e: ChangedEvent): void {
+    if (!e.accounts.some((a) => this.#watchers.has(a))) return;
     const r: Receipt = {
       ...e.receipt,
       id: new Uint8Array(Buffer.from(e.receipt.id, "hex")),

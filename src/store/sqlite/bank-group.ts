@@ -5,10 +5,14 @@
  * Invariants:
  * - Requests run in the order they were submitted, each seeing the ones before it: the serial
  *   semantics of one transaction per request.
- * - Each request runs as its own savepoint (`db.write` nested in the group's `write`): if it
- *   throws, only its own changes are undone and only its own promise rejects, with its error.
- *   A request that answers with `Rollback(value)` has its changes undone and resolves with `value`
- *   (a batch whose leg failed).
+ * - A request that throws has only its own changes undone and only its own promise rejects, with
+ *   its error. A request that answers with `Rollback(value)` has its changes undone and resolves
+ *   with `value` (a batch whose leg failed).
+ * - How: the group first runs with no savepoints (one per request costs as much as a small
+ *   statement). If a request throws, that whole attempt is rolled back and the group runs again
+ *   from the start with each request as its own savepoint (`db.write` nested in the group's);
+ *   only the second run's outcomes count. So requests must keep all their effects in the database
+ *   (or undo them in `hooks.undone`), and a hostile caller can at most make its group run twice.
  * - No promise settles before the group's COMMIT has returned: a resolved request is durable
  *   (`synchronous = FULL`). If the transaction cannot commit, or SQLite rolled it back under a
  *   request (the whole transaction is gone, not just the savepoint), every request of the group
@@ -33,6 +37,23 @@ export class Rollback<T> extends ParallaxError {
   }
 }
 
+/** Thrown inside the first, savepoint-less attempt when a request failed: roll it all back. */
+class Retry extends ParallaxError {
+  constructor() {
+    super(ErrorCode.FAILED, "a request of the group failed; the group runs again with savepoints");
+  }
+}
+
+/** What the repository hears of the group's transactions (to keep caches in step with them). */
+export interface GroupHooks {
+  /** Inside each attempt's transaction, before its first request. */
+  readonly began?: () => void;
+  /** After changes made in a transaction were undone: a request's savepoint, or a whole attempt. */
+  readonly undone?: () => void;
+  /** After each attempt, committed or not. */
+  readonly ended?: () => void;
+}
+
 interface Job {
   readonly op: string;
   readonly fn: () => unknown;
@@ -48,27 +69,39 @@ export interface GroupStats {
   readonly requests: number;
   /** The most requests one transaction held. */
   readonly largest: number;
+  /** Groups that ran a second time with savepoints, because a request failed in the first run. */
+  readonly retried: number;
 }
+
+type Outcome = { readonly ok: boolean; readonly value: unknown };
 
 export class GroupCommit {
   readonly #db: SqliteDatabase;
   readonly #maxGroup: number;
+  readonly #hooks: GroupHooks;
   #queue: Job[] = [];
   #scheduled = false;
   #transactions = 0;
   #requests = 0;
   #largest = 0;
+  #retried = 0;
 
-  constructor(db: SqliteDatabase, maxGroup = MAX_GROUP_REQUESTS) {
+  constructor(db: SqliteDatabase, maxGroup = MAX_GROUP_REQUESTS, hooks: GroupHooks = {}) {
     if (!Number.isSafeInteger(maxGroup) || maxGroup < 1) {
       throw new ParallaxError(ErrorCode.BAD_ARGUMENT, `a group takes at least 1 request, not ${maxGroup}`);
     }
     this.#db = db;
     this.#maxGroup = maxGroup;
+    this.#hooks = hooks;
   }
 
   get stats(): GroupStats {
-    return { transactions: this.#transactions, requests: this.#requests, largest: this.#largest };
+    return {
+      transactions: this.#transactions,
+      requests: this.#requests,
+      largest: this.#largest,
+      retried: this.#retried,
+    };
   }
 
   /** Queues `fn` (synchronous, run inside the group's transaction); settles once durable. */
@@ -98,17 +131,59 @@ export class GroupCommit {
     this.#transactions++;
     this.#requests += group.length;
     this.#largest = Math.max(this.#largest, group.length);
-    const outcomes: { ok: boolean; value: unknown }[] = [];
+    let outcomes: Outcome[] | undefined;
     try {
       if (this.#db.inTransaction) {
         // Not reachable from the event loop; refuse rather than join someone else's transaction.
         throw new ParallaxError(ErrorCode.STORAGE, "bank: a transaction is already open");
       }
+      // A lone request runs with its savepoint straight away: a retry would only repeat it.
+      outcomes = this.#attempt(group, group.length === 1);
+      if (outcomes === undefined) {
+        this.#retried++;
+        outcomes = this.#attempt(group, true);
+      }
+    } catch (err) {
+      const detail = err instanceof Error ? err.message : String(err);
+      const lost = new ParallaxError(
+        ErrorCode.STORAGE,
+        `bank: the transaction of ${group.length} request(s) did not commit, nothing of it was changed (${detail})`,
+        { cause: err },
+      );
+      for (const job of group) job.reject(lost);
+      return;
+    }
+    const settled = outcomes as Outcome[];
+    group.forEach((job, i) => {
+      const o = settled[i] as Outcome;
+      if (o.ok) job.resolve(o.value);
+      else job.reject(o.value);
+    });
+  }
+
+  /**
+   * Runs `group` in one transaction and commits it; the requests' outcomes. Without savepoints
+   * (`savepoints` false), undefined if a request threw: the attempt was rolled back. Throws if the
+   * transaction is lost (it is rolled back).
+   */
+  #attempt(group: readonly Job[], savepoints: boolean): Outcome[] | undefined {
+    const outcomes: Outcome[] = [];
+    try {
       this.#db.write("bank", () => {
+        this.#hooks.began?.();
         for (const job of group) {
+          if (!savepoints) {
+            try {
+              outcomes.push({ ok: true, value: job.fn() });
+            } catch {
+              throw new Retry();
+            }
+            continue;
+          }
           try {
             outcomes.push({ ok: true, value: this.#db.write(job.op, job.fn) });
           } catch (err) {
+            this.#hooks.undone?.();
             outcomes.push(
               err instanceof Rollback ? { ok: true, value: err.value } : { ok: false, value: err },
             );
@@ -122,19 +197,12 @@ export class GroupCommit {
         }
       });
     } catch (err) {
-      const detail = err instanceof Error ? err.message : String(err);
-      const lost = new ParallaxError(
-        ErrorCode.STORAGE,
-        `bank: the transaction of ${group.length} request(s) did not commit, nothing of it was changed (${detail})`,
-        { cause: err },
-      );
-      for (const job of group) job.reject(lost);
-      return;
+      this.#hooks.undone?.();
+      if (err instanceof Retry) return undefined;
+      throw err;
+    } finally {
+      this.#hooks.ended?.();
     }
-    group.forEach((job, i) => {
-      const o = outcomes[i] as { ok: boolean; value: unknown };
-      if (o.ok) job.resolve(o.value);
-      else job.reject(o.value);
-    });
+    return outcomes;
   }
 }

@@ -26,7 +26,7 @@
  *
  * Tests: test/store/bank-journal.test.ts
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 
 /** A journal row as stored, integers as bigint (read with `safeIntegers`). */
 export interface JournalRow {
@@ -52,58 +52,69 @@ export const GENESIS_HASH: Uint8Array = new Uint8Array(32);
 
 const INT_FIELD_BYTES = 12;
 
-function putInt(b: Buffer, at: number, v: bigint): number {
-  b.writeUInt32BE(8, at);
-  b.writeBigInt64BE(v, at + 4);
+/**
+ * Where rows are encoded for hashing: one buffer, reused (hashing runs synchronously, so no two
+ * encodings overlap), grown when a row needs more. Starts with room for `prev_hash`.
+ */
+let scratch = Buffer.allocUnsafe(1024);
+
+function putInt(at: number, v: bigint): number {
+  scratch.writeUInt32BE(8, at);
+  scratch.writeBigInt64BE(v, at + 4);
   return at + INT_FIELD_BYTES;
 }
 
-function putBytes(b: Buffer, at: number, v: Uint8Array): number {
-  b.writeUInt32BE(v.length, at);
-  b.set(v, at + 4);
+function putBytes(at: number, v: Uint8Array): number {
+  scratch.writeUInt32BE(v.length, at);
+  scratch.set(v, at + 4);
   return at + 4 + v.length;
 }
 
-/** The encoding of `row` (see the header), in one buffer. */
-export function encodeJournalRow(row: Omit<JournalRow, "prev_hash" | "hash">): Buffer {
-  const kind = Buffer.from(row.kind, "utf8");
-  const currency = Buffer.from(row.currency, "utf8");
-  const perspective = Buffer.from(row.perspective, "utf8");
-  const facet = Buffer.from(row.facet, "utf8");
-  const memo = Buffer.from(row.memo, "utf8");
-  const size =
-    6 * INT_FIELD_BYTES +
-    (row.maker_id === null ? 4 : INT_FIELD_BYTES) +
-    6 * 4 +
-    row.transfer_id.length +
-    kind.length +
-    currency.length +
-    perspective.length +
-    facet.length +
-    memo.length;
-  const b = Buffer.allocUnsafe(size);
-  let at = putInt(b, 0, row.seq);
-  at = putBytes(b, at, row.transfer_id);
-  at = putBytes(b, at, kind);
-  at = putInt(b, at, row.debit_account);
-  at = putInt(b, at, row.credit_account);
-  at = putInt(b, at, row.amount);
-  at = putBytes(b, at, currency);
-  at = putInt(b, at, row.at);
-  at = putInt(b, at, row.identity_id);
-  at = putBytes(b, at, perspective);
-  at = putBytes(b, at, facet);
+function putText(at: number, v: string): number {
+  const n = scratch.write(v, at + 4, "utf8");
+  scratch.writeUInt32BE(n, at);
+  return at + 4 + n;
+}
+
+/**
+ * Writes `prefix` then the encoding of `row` (see the header) into `scratch` and returns the end
+ * offset. Text may take up to 3 bytes per UTF-16 unit, so the room checked first covers any row.
+ */
+function encodeInto(prefix: Uint8Array, row: Omit<JournalRow, "prev_hash" | "hash">): number {
+  const texts =
+    row.kind.length + row.currency.length + row.perspective.length + row.facet.length + row.memo.length;
+  const most = prefix.length + 7 * INT_FIELD_BYTES + 6 * 4 + row.transfer_id.length + 3 * texts;
+  if (scratch.length < most) scratch = Buffer.allocUnsafe(Math.max(most, scratch.length * 2));
+  scratch.set(prefix, 0);
+  let at = putInt(prefix.length, row.seq);
+  at = putBytes(at, row.transfer_id);
+  at = putText(at, row.kind);
+  at = putInt(at, row.debit_account);
+  at = putInt(at, row.credit_account);
+  at = putInt(at, row.amount);
+  at = putText(at, row.currency);
+  at = putInt(at, row.at);
+  at = putInt(at, row.identity_id);
+  at = putText(at, row.perspective);
+  at = putText(at, row.facet);
   if (row.maker_id === null) {
-    b.writeUInt32BE(0xffffffff, at);
+    scratch.writeUInt32BE(0xffffffff, at);
     at += 4;
-  } else at = putInt(b, at, row.maker_id);
-  putBytes(b, at, memo);
-  return b;
+  } else at = putInt(at, row.maker_id);
+  return putText(at, row.memo);
+}
+
+const NO_PREFIX = new Uint8Array(0);
+
+/** The encoding of `row` (see the header), in a buffer of its own. */
+export function encodeJournalRow(row: Omit<JournalRow, "prev_hash" | "hash">): Buffer {
+  return Buffer.from(scratch.subarray(0, encodeInto(NO_PREFIX, row)));
 }
 
 /** The hash of `row` (every column but `prev_hash` and `hash`) chained to `prevHash`. */
 export function journalHash(prevHash: Uint8Array, row: Omit<JournalRow, "prev_hash" | "hash">): Uint8Array {
-  return new Uint8Array(createHash("sha256").update(prevHash).update(encodeJournalRow(row)).digest());
+  const end = encodeInto(prevHash, row);
+  return new Uint8Array(hash("sha256", scratch.subarray(0, end), "buffer"));
 }
 
 function equal(a: Uint8Array, b: Uint8Array): boolean {

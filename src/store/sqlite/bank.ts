@@ -382,6 +382,7 @@ function prepare(db: SqliteDatabase) {
            AND kind IN ('single', 'holdPosted'))
        ORDER BY seq LIMIT @limit`,
     ),
+    dataVersion: db.prepare<[], number>("PRAGMA data_version").pluck(),
     begin: db.prepare<[]>("BEGIN DEFERRED"),
     commit: db.prepare<[]>("COMMIT"),
     rollback: db.prepare<[]>("ROLLBACK"),
@@ -565,12 +566,33 @@ export class SqliteBankRepository implements BankStore {
   readonly #db: SqliteDatabase;
   readonly #s: ReturnType<typeof prepare>;
   readonly #group: GroupCommit;
+  /**
+   * Inside a group transaction only: the accounts read or written in it and the journal head,
+   * as this connection last saw them. Kept from one group to the next while no other connection
+   * committed (`PRAGMA data_version` unchanged), dropped whenever changes are undone. Every bank
+   * write of this process runs in a group, so nothing else changes these rows under it.
+   */
+  readonly #accounts = new Map<number, BankAccountRecord>();
+  #head: { readonly seq: bigint; readonly hash: Uint8Array } | undefined;
+  #dataVersion = -1;
+  #inGroup = false;
 
   /** `maxGroupRequests`: the most requests per group transaction (1 turns grouping off, for the bench). */
   constructor(db: SqliteDatabase, options: { readonly maxGroupRequests?: number } = {}) {
     this.#db = db;
     this.#s = prepare(db);
-    this.#group = new GroupCommit(db, options.maxGroupRequests);
+    this.#group = new GroupCommit(db, options.maxGroupRequests, {
+      began: () => {
+        const version = this.#s.dataVersion.get() as number;
+        if (version !== this.#dataVersion) this.#forget();
+        this.#dataVersion = version;
+        this.#inGroup = true;
+      },
+      undone: () => this.#forget(),
+      ended: () => {
+        this.#inGroup = false;
+      },
+    });
   }
 
   /** What the group commit has done (transactions and requests), for tests and the bench. */
@@ -1120,8 +1142,23 @@ export class SqliteBankRepository implements BankStore {
   }
 
   #account(number: number): BankAccountRecord | undefined {
+    if (!this.#inGroup) {
+      const row = this.#s.account.get(number);
+      return row && toAccount(row);
+    }
+    const known = this.#accounts.get(number);
+    if (known !== undefined) return known;
     const row = this.#s.account.get(number);
-    return row && toAccount(row);
+    if (row === undefined) return undefined;
+    const a = toAccount(row);
+    this.#accounts.set(number, a);
+    return a;
+  }
+
+  /** Drops what the group cache holds (see `#accounts`). */
+  #forget(): void {
+    this.#accounts.clear();
+    this.#head = undefined;
   }
 
   #cash(currency: string): BankAccountRecord {
@@ -1411,7 +1448,7 @@ export class SqliteBankRepository implements BankStore {
       readonly holdId?: Uint8Array;
     },
   ): Receipt {
-    const head = this.#s.journalHead.get();
+    const head = (this.#inGroup ? this.#head : undefined) ?? this.#s.journalHead.get();
     const seq = head === undefined ? 1n : head.seq + 1n;
     const prevHash = head === undefined ? GENESIS_HASH : head.hash;
     const row = {
@@ -1447,6 +1484,7 @@ export class SqliteBankRepository implements BankStore {
       prevHash,
       hash,
     );
+    if (this.#inGroup) this.#head = { seq, hash };
     this.#s.insertTransfer.run(
       t.id,
       kind,
@@ -1493,6 +1531,7 @@ export class SqliteBankRepository implements BankStore {
       next.creditsPending,
       a.number,
     );
+    if (this.#inGroup) this.#accounts.set(a.number, next);
   }
 
   /** Posts (`amount`, 0n = all) or voids the hold `holdId` under the new transfer id `id`. */
