@@ -67,6 +67,8 @@ interface Workload {
   readonly broker?: boolean;
   /** Registers the bank users and puts the broker's store on disk, `synchronous = FULL`. */
   readonly bank?: boolean;
+  /** With `bank`: the server's ledger answers the workload's payments without the store. */
+  readonly noLedger?: boolean;
   /** A workload whose figures the ratio needs: measured first (Parallax only) if not asked for. */
   readonly baseline?: string;
 }
@@ -142,7 +144,7 @@ const WORKLOADS: Workload[] = [
   },
   // Durable transfers per second: 100 customers, each logged in by key on its own connection with
   // an account of its own, paying 1 to the next one's account in a ring, one transfer in flight
-  // each, for 4 s after 1 s of warm-up; p50/p99 in ms. Every transfer is fsynced before it is
+  // each, for 4 s after 3 s of warm-up; p50/p99 in ms. Every transfer is fsynced before it is
   // acknowledged; the store groups the transfers of many connections into one transaction per
   // fsync (per_commit: transfers per transaction in the measured window). Each run ends with the
   // participants' balances checked against what they sent and received, and the ledger's totals
@@ -168,6 +170,27 @@ const WORKLOADS: Workload[] = [
     broker: true,
     bank: true,
     baseline: "conn-100",
+  },
+  // bank-transfers with the store taken out: the server's ledger answers each 1-unit payment
+  // `applied` at once (no SQLite, no fsync), so this is the same path (a key login's customer
+  // facet, a Transfer in, an outcome out, the service's checks and its change event) without the
+  // ledger. Its ratio is bank-transfers over this row, when both ran in this invocation: the
+  // share of the storeless rate that the durable ledger keeps. No conservation to check (nothing
+  // moves); every answer must still be `applied`.
+  {
+    name: "bank-no-ledger",
+    main: "transfers_per_s",
+    target: "reported",
+    systems: ["parallax"],
+    ratio: {
+      label: "bank-transfers transfers_per_s / this",
+      of: (row, measured) =>
+        (measured.get("bank-transfers")?.parallax?.transfers_per_s ?? Number.NaN) /
+        (row.parallax?.transfers_per_s ?? Number.NaN),
+    },
+    broker: true,
+    bank: true,
+    noLedger: true,
   },
 ];
 
@@ -201,7 +224,7 @@ async function nextLine(it: AsyncIterableIterator<string>, prefix: string): Prom
   }
 }
 
-async function startServer(system: System, withBroker = false, withBank = false) {
+async function startServer(system: System, withBroker = false, withBank = false, noLedger = false) {
   const dir = withBroker ? mkdtempSync(path.join(tmpdir(), "parallax-bench-")) : undefined;
   const store = loginStore === "memory" && !withBank ? ":memory:" : path.join(dir ?? "", "parallax.db");
   const sync = loginStore === "disk-normal" && !withBank ? "NORMAL" : "FULL";
@@ -210,6 +233,7 @@ async function startServer(system: System, withBroker = false, withBank = false)
     system,
     ...(withBroker ? ["--broker", store, sync] : []),
     ...(withBank ? ["--bank"] : []),
+    ...(withBank && noLedger ? ["--no-ledger"] : []),
   ]);
   const out = lines(child);
   const ready = await nextLine(out, "ready ").catch((err: unknown) => {
@@ -326,7 +350,7 @@ async function measure(w: Workload, system: System): Promise<Record<string, numb
     for (let i = 0; i < Math.max(1, Math.min(runs, 3)); i++) rs.push(await idleMemory(system));
     return median(rs, w.main);
   }
-  const server = await startServer(system, w.broker, w.bank);
+  const server = await startServer(system, w.broker, w.bank, w.noLedger);
   try {
     const rs = [];
     for (let i = 0; i < runs; i++) {

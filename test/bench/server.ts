@@ -12,6 +12,8 @@
  * with the banker pair, a merchant and the payers, each with its Ed25519 key, so that the client
  * logs them in by key (no KDF anywhere). On stdin, `bankstats` answers
  * `bankstats <transactions> <requests> <largest>`: the bank store's group commits so far.
+ * `--bank --no-ledger` (bench row bank-no-ledger): the ledger answers every 1-unit transfer
+ * `applied` at once, without the store; other transfers (the opening deposits) go to the store.
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -28,10 +30,25 @@ const system = process.argv[2];
 const brokerStore = process.argv[3] === "--broker" ? process.argv[4] : undefined;
 const brokerSync = process.argv[5] === "NORMAL" ? "NORMAL" : "FULL";
 const withBank = process.argv[6] === "--bank";
+const noLedger = withBank && process.argv[7] === "--no-ledger";
 // Cap'n Web looks for a global WebSocket (Node 20 has none).
 (globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
 let connections = (): number => 0;
 let bankStats = (): string => "0 0 0";
+
+/** Makes `ledger` answer the workload's 1-unit transfers `applied` without touching the store. */
+function skipLedger(ledger: SqliteBankRepository): void {
+  const real = ledger.transfer.bind(ledger);
+  let seq = 1_000_000;
+  ledger.transfer = (input, policy, actor, now) => {
+    if (input.amount !== 1n) return real(input, policy, actor, now);
+    const { id, from, to, amount, currency } = input;
+    return Promise.resolve({
+      kind: "applied",
+      receipt: { id, from, to, amount, currency, at: now, journalSeq: seq++, kind: "single" },
+    });
+  };
+}
 
 /** Registers the bank workloads' users with their public keys (see `bank-keys.ts`). */
 async function registerBankUsers(store: SqliteBrokerStore): Promise<void> {
@@ -75,6 +92,7 @@ async function main(): Promise<number[]> {
       await registerBankUsers(store);
       const ledger = store.repository(BANK_STORE);
       if (!(ledger instanceof SqliteBankRepository)) throw new Error("the store's bank is not SQLite's");
+      if (noLedger) skipLedger(ledger);
       bankStats = () => {
         const g = ledger.groupStats;
         return `${g.transactions} ${g.requests} ${g.largest}`;

@@ -57,10 +57,12 @@ const INT_FIELD_BYTES = 12;
  * encodings overlap), grown when a row needs more. Starts with room for `prev_hash`.
  */
 let scratch = Buffer.allocUnsafe(1024);
+/** `scratch` as a DataView: its 64-bit writes are native, where Buffer's do bigint arithmetic. */
+let view = new DataView(scratch.buffer, scratch.byteOffset, scratch.length);
 
 function putInt(at: number, v: bigint): number {
-  scratch.writeUInt32BE(8, at);
-  scratch.writeBigInt64BE(v, at + 4);
+  view.setUint32(at, 8);
+  view.setBigInt64(at + 4, v);
   return at + INT_FIELD_BYTES;
 }
 
@@ -84,7 +86,10 @@ function encodeInto(prefix: Uint8Array, row: Omit<JournalRow, "prev_hash" | "has
   const texts =
     row.kind.length + row.currency.length + row.perspective.length + row.facet.length + row.memo.length;
   const most = prefix.length + 7 * INT_FIELD_BYTES + 6 * 4 + row.transfer_id.length + 3 * texts;
-  if (scratch.length < most) scratch = Buffer.allocUnsafe(Math.max(most, scratch.length * 2));
+  if (scratch.length < most) {
+    scratch = Buffer.allocUnsafe(Math.max(most, scratch.length * 2));
+    view = new DataView(scratch.buffer, scratch.byteOffset, scratch.length);
+  }
   scratch.set(prefix, 0);
   let at = putInt(prefix.length, row.seq);
   at = putBytes(at, row.transfer_id);
