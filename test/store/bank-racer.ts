@@ -5,7 +5,8 @@
  *   resends each chunk in the same turn (so the resend always finds the id taken); prints `applied i` or `exists i` for each first answer (and
  *   `bad i <kind>` if a resend is not `exists`), then `done`.
  * - `stream <file> <from> <to>`: prints `streaming`, then transfers 1 unit from → to (as the
- *   account's owner) with fresh ids, a few per turn, until stdin closes; then exits.
+ *   account's owner) with fresh ids, a few per turn and at most one turn per millisecond (so the
+ *   reader's statements stay small however fast the store is), until stdin closes; then exits.
  */
 import { writeSync } from "node:fs";
 import { once } from "node:events";
@@ -69,6 +70,7 @@ if (mode === "race") {
         ),
       ),
     );
+    await new Promise((resolve) => setTimeout(resolve, 1));
   }
 } else {
   throw new Error(`unknown mode ${mode}`);

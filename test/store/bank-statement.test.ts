@@ -168,5 +168,5 @@ describe("statements", () => {
     expect(changes).toBeGreaterThanOrEqual(50);
     const totals = await l.bank.totals();
     expect(totals.every((x) => x.sum === 0n && x.pendingSum === 0n)).toBe(true);
-  });
+  }, 60_000);
 });
