@@ -56,6 +56,20 @@ export {
   type TransferKind,
   type TransferResult,
 } from "./bank-store.js";
+export {
+  GO_STORE,
+  type GoActor,
+  type GoChallengeRecord,
+  type GoColor,
+  type GoGameInit,
+  type GoGameRecord,
+  type GoMoveInput,
+  type GoMoveRow,
+  type GoPhase,
+  type GoRatingRecord,
+  type GoStore,
+  type GoWriteResult,
+} from "./go-store.js";
 export { type StoreContract, storeContract } from "./store-contract.js";
 export {
   type PasswordChangeResult,

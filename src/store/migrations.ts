@@ -325,6 +325,58 @@ CREATE INDEX bank_journal_by_debit ON bank_journal(debit_account, at);
 CREATE INDEX bank_journal_by_credit ON bank_journal(credit_account, at);
 `,
   },
+  {
+    version: 5,
+    description: "the Go server (seed 004): challenges, games, their moves, ratings",
+    // Terms, rules and the service's state are JSON documents the service validates; the columns
+    // the store decides on (who sits where, the phase, the move numbers) are typed and checked.
+    up: `
+CREATE TABLE go_challenges (
+  id INTEGER PRIMARY KEY,
+  challenger_id INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+  opponent_id INTEGER REFERENCES identities(id) ON DELETE CASCADE,
+  terms TEXT NOT NULL CHECK (json_valid(terms)),
+  created_at INTEGER NOT NULL,
+  CHECK (opponent_id IS NULL OR opponent_id <> challenger_id)
+) STRICT;
+CREATE INDEX go_challenges_by_challenger ON go_challenges(challenger_id);
+CREATE TABLE go_games (
+  id INTEGER PRIMARY KEY,
+  black_id INTEGER NOT NULL REFERENCES identities(id),
+  white_id INTEGER NOT NULL REFERENCES identities(id),
+  rules TEXT NOT NULL CHECK (json_valid(rules)),
+  time TEXT NOT NULL CHECK (json_valid(time)),
+  ranked INTEGER NOT NULL CHECK (ranked = 0 OR ranked = 1),
+  phase TEXT NOT NULL CHECK (phase = 'playing' OR phase = 'scoring' OR phase = 'finished'),
+  result TEXT CHECK ((phase = 'finished') = (result IS NOT NULL)),
+  state TEXT NOT NULL CHECK (json_valid(state)),
+  move_count INTEGER NOT NULL DEFAULT 0 CHECK (move_count >= 0),
+  created_at INTEGER NOT NULL,
+  ended_at INTEGER CHECK ((phase = 'finished') = (ended_at IS NOT NULL)),
+  CHECK (black_id <> white_id OR ranked = 0)
+) STRICT;
+CREATE INDEX go_games_by_black ON go_games(black_id, id);
+CREATE INDEX go_games_by_white ON go_games(white_id, id);
+CREATE INDEX go_games_unfinished ON go_games(phase) WHERE phase <> 'finished';
+CREATE TABLE go_moves (
+  game_id INTEGER NOT NULL REFERENCES go_games(id) ON DELETE CASCADE,
+  number INTEGER NOT NULL CHECK (number >= 1),
+  color TEXT NOT NULL CHECK (color = 'black' OR color = 'white'),
+  x INTEGER CHECK (x >= 0 AND x < 25),
+  y INTEGER CHECK (y >= 0 AND y < 25),
+  at INTEGER NOT NULL,
+  PRIMARY KEY (game_id, number),
+  CHECK ((x IS NULL) = (y IS NULL))
+) STRICT, WITHOUT ROWID;
+CREATE TABLE go_ratings (
+  identity_id INTEGER PRIMARY KEY REFERENCES identities(id) ON DELETE CASCADE,
+  rating REAL NOT NULL,
+  deviation REAL NOT NULL CHECK (deviation > 0),
+  volatility REAL NOT NULL CHECK (volatility > 0),
+  games INTEGER NOT NULL CHECK (games >= 0)
+) STRICT;
+`,
+  },
 ];
 
 /** The version a fully migrated file has. */

@@ -11,6 +11,7 @@
  * - `sqlite/epochs.ts`      the epoch bump every credential change shares
  * - `sqlite/wallet.ts`      `WalletStore`, returned by `repository(WALLET_STORE)`
  * - `sqlite/bank.ts`        `BankStore`, returned by `repository(BANK_STORE)` (group-committed)
+ * - `sqlite/go.ts`          `GoStore`, returned by `repository(GO_STORE)`
  * Each repository's header states the invariants it keeps; together they keep those of
  * `BrokerStore` and `WalletStore`. A repository method is synchronous and runs in one
  * transaction of the shared database (or as a savepoint of the caller's), so a change that spans
@@ -45,11 +46,13 @@ import type {
   WriteContext,
 } from "./broker-store.js";
 import { BANK_STORE } from "./bank-store.js";
+import { GO_STORE } from "./go-store.js";
 import { SqliteAuditRepository } from "./sqlite/audit.js";
 import { SqliteBankRepository } from "./sqlite/bank.js";
 import { SqliteCredentialRepository } from "./sqlite/credentials.js";
 import { SqliteDatabase, type SqliteStoreOptions, type StoreSettings } from "./sqlite/database.js";
 import { SqliteEpochs } from "./sqlite/epochs.js";
+import { SqliteGoRepository } from "./sqlite/go.js";
 import { SqliteIdentityRepository } from "./sqlite/identities.js";
 import { SqlitePendingRepository } from "./sqlite/pending.js";
 import { SqliteWalletRepository } from "./sqlite/wallet.js";
@@ -67,6 +70,7 @@ export class SqliteBrokerStore implements BrokerStore {
   readonly #pending: SqlitePendingRepository;
   readonly #wallet: SqliteWalletRepository;
   readonly #bank: SqliteBankRepository;
+  readonly #go: SqliteGoRepository;
   /** The service contracts this store implements, by token. */
   readonly #repositories: ReadonlyMap<StoreContract<unknown>, unknown>;
 
@@ -79,11 +83,13 @@ export class SqliteBrokerStore implements BrokerStore {
     this.#pending = new SqlitePendingRepository(db, this.#identities, this.#credentials, this.#audit);
     this.#wallet = new SqliteWalletRepository(db, this.#identities, epochs);
     this.#bank = new SqliteBankRepository(db);
+    this.#go = new SqliteGoRepository(db);
     // A plain password change must not leave a wallet encrypted under the old password.
     this.#identities.addVerifierGuard((id) => this.#wallet.assertNoWallet(id));
     this.#repositories = new Map<StoreContract<unknown>, unknown>([
       [WALLET_STORE, this.#wallet],
       [BANK_STORE, this.#bank],
+      [GO_STORE, this.#go],
     ]);
   }
 
