@@ -154,24 +154,23 @@ describe("Canadian overtime", () => {
 
   it("counts stones in the period and starts it again full after the last, losing time left over", () => {
     const c = started(control);
-    let t = T0 + 12_000; // 2 s into overtime: first stone
-    c.moveMade("black", t);
-    expect(c.state(t).black).toEqual({
+    c.moveMade("black", T0 + 12_000); // 2 s into overtime: first stone
+    expect(c.state(T0 + 12_000).black).toEqual({
       mainMs: 0,
       periodsLeft: 0,
       periodMs: 8000,
       stonesLeft: 2,
       inOvertime: true,
     });
-    c.moveMade("white", (t += 1000));
-    c.moveMade("black", (t += 3000));
-    expect(c.state(t).black).toMatchObject({ periodMs: 5000, stonesLeft: 1 });
-    c.moveMade("white", (t += 1000));
-    c.moveMade("black", (t += 4000)); // third stone with 1 s left: a new period
-    expect(c.state(t).black).toMatchObject({ periodMs: 10_000, stonesLeft: 3 });
-    c.moveMade("white", (t += 1000));
-    expect(c.timeoutAt()).toBe(t + 10_000);
-    expect(c.moveMade("black", t + 10_000)).toEqual({ kind: "timeout", loser: "black", at: t + 10_000 });
+    c.moveMade("white", T0 + 13_000);
+    c.moveMade("black", T0 + 16_000);
+    expect(c.state(T0 + 16_000).black).toMatchObject({ periodMs: 5000, stonesLeft: 1 });
+    c.moveMade("white", T0 + 17_000);
+    c.moveMade("black", T0 + 21_000); // third stone with 1 s left: a new period
+    expect(c.state(T0 + 21_000).black).toMatchObject({ periodMs: 10_000, stonesLeft: 3 });
+    c.moveMade("white", T0 + 22_000);
+    expect(c.timeoutAt()).toBe(T0 + 32_000);
+    expect(c.moveMade("black", T0 + 32_000)).toEqual({ kind: "timeout", loser: "black", at: T0 + 32_000 });
   });
 
   it("gives a think that crosses from main time into overtime the whole first period", () => {
