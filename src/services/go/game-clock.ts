@@ -31,6 +31,9 @@
  * Fischer on KGS). OGS writes no cap for Fischer; we append ` max 600` when there is one (our
  * extension: OGS's anchored parser then ignores the OT, GNU Go and most readers ignore OT anyway).
  *
+ * `timeControlToFlat` / `timeControlFromFlat` convert to and from schema/go.capnp's flat, ms-based
+ * `TimeControl` (whole seconds only).
+ *
  * Tests: test/services/go/game-clock.test.ts
  */
 import { ErrorCode, ParallaxError } from "../../errors.js";
@@ -244,6 +247,7 @@ export class GameClock {
    * instant. Undefined when `timeoutAt()` is.
    */
   nextBoundaryAt(now: number): number | undefined {
+    checkNow(now);
     const deadline = this.timeoutAt();
     if (deadline === undefined || this.#runningSince === undefined || this.#toMove === undefined) {
       return undefined;
@@ -317,6 +321,11 @@ export class GameClock {
       return { mainMs: b.mainMs, periodsLeft: b.periodsLeft, periodMs: b.periodMs, stonesLeft: b.stonesLeft };
     };
     clock.#budget = { black: budget(s.black, "black"), white: budget(s.white, "white") };
+    for (const who of ["black", "white"] as const) {
+      if (s.timedOut !== who && !(totalMs(clock.control, clock.#budget[who]) > 0)) {
+        throw bad(`clock snapshot: ${who} has no time left but did not time out`);
+      }
+    }
     if (s.toMove !== null) checkColor(s.toMove);
     if (s.timedOut !== null) checkColor(s.timedOut);
     for (const [k, v] of [
@@ -554,6 +563,129 @@ export function validateTimeControl(c: unknown): TimeControl {
     }
     case "simple":
       return Object.freeze({ system: "simple", perMoveSeconds: int("perMoveSeconds", 1, maxS) });
+  }
+}
+
+// --- the schema's flat form ----------------------------------------------------------------------
+
+/**
+ * schema/go.capnp's `TimeControl`: one struct for every system, times in ms, unused fields 0,
+ * `maxMs` 0 for an uncapped Fischer clock. Structural, so this module imports no generated code.
+ */
+export interface FlatTimeControl {
+  readonly system: TimeSystem;
+  readonly mainMs: number | bigint;
+  readonly periodMs: number | bigint;
+  readonly periods: number;
+  readonly stones: number;
+  readonly incrementMs: number | bigint;
+  readonly maxMs: number | bigint;
+}
+
+/** The flat form of `control` (fields a system does not use are 0). */
+export function timeControlToFlat(control: TimeControl): FlatTimeControl {
+  const c = validateTimeControl(control);
+  const flat = { system: c.system, mainMs: 0, periodMs: 0, periods: 0, stones: 0, incrementMs: 0, maxMs: 0 };
+  switch (c.system) {
+    case "none":
+      return flat;
+    case "absolute":
+      return { ...flat, mainMs: c.mainSeconds * 1000 };
+    case "byoyomi":
+      return { ...flat, mainMs: c.mainSeconds * 1000, periods: c.periods, periodMs: c.periodSeconds * 1000 };
+    case "canadian":
+      return {
+        ...flat,
+        mainMs: c.mainSeconds * 1000,
+        stones: c.stonesPerPeriod,
+        periodMs: c.periodSeconds * 1000,
+      };
+    case "fischer":
+      return {
+        ...flat,
+        mainMs: c.initialSeconds * 1000,
+        incrementMs: c.incrementSeconds * 1000,
+        maxMs: (c.maxSeconds ?? 0) * 1000,
+      };
+    case "simple":
+      return { ...flat, periodMs: c.perMoveSeconds * 1000 };
+  }
+}
+
+/**
+ * The time control a flat one (e.g. a peer's challenge) describes, checked like any other: times
+ * must be whole seconds; fields the system does not use must be 0.
+ */
+export function timeControlFromFlat(flat: FlatTimeControl): TimeControl {
+  if (typeof flat !== "object" || flat === null) throw bad("a time control must be an object");
+  const system = flat.system;
+  if (typeof system !== "string" || !Object.hasOwn(FIELDS, system)) {
+    throw bad(`unknown time system ${describe(system)}`);
+  }
+  const secs = (k: "mainMs" | "periodMs" | "incrementMs" | "maxMs"): number => {
+    const raw = flat[k];
+    const ms = typeof raw === "bigint" ? Number(raw) : raw;
+    if (typeof ms !== "number" || !Number.isSafeInteger(ms) || ms < 0) {
+      throw bad(`${system}.${k} must be a whole number of ms >= 0, not ${describe(ms)}`);
+    }
+    if (ms % 1000 !== 0) throw bad(`${system}.${k} must be whole seconds, not ${ms} ms`);
+    return ms / 1000;
+  };
+  const count = (k: "periods" | "stones"): number => {
+    const v = flat[k];
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
+      throw bad(`${system}.${k} must be a whole number >= 0, not ${describe(v)}`);
+    }
+    return v;
+  };
+  const used: Record<TimeSystem, readonly string[]> = {
+    none: [],
+    absolute: ["mainMs"],
+    byoyomi: ["mainMs", "periodMs", "periods"],
+    canadian: ["mainMs", "periodMs", "stones"],
+    fischer: ["mainMs", "incrementMs", "maxMs"],
+    simple: ["periodMs"],
+  };
+  const values = {
+    mainMs: secs("mainMs"),
+    periodMs: secs("periodMs"),
+    incrementMs: secs("incrementMs"),
+    maxMs: secs("maxMs"),
+    periods: count("periods"),
+    stones: count("stones"),
+  };
+  for (const [k, v] of Object.entries(values)) {
+    if (v !== 0 && !used[system as TimeSystem].includes(k))
+      throw bad(`a ${system} time control uses no ${k}; it must be 0`);
+  }
+  switch (system as TimeSystem) {
+    case "none":
+      return validateTimeControl({ system });
+    case "absolute":
+      return validateTimeControl({ system, mainSeconds: values.mainMs });
+    case "byoyomi":
+      return validateTimeControl({
+        system,
+        mainSeconds: values.mainMs,
+        periods: values.periods,
+        periodSeconds: values.periodMs,
+      });
+    case "canadian":
+      return validateTimeControl({
+        system,
+        mainSeconds: values.mainMs,
+        stonesPerPeriod: values.stones,
+        periodSeconds: values.periodMs,
+      });
+    case "fischer":
+      return validateTimeControl({
+        system,
+        initialSeconds: values.mainMs,
+        incrementSeconds: values.incrementMs,
+        ...(values.maxMs === 0 ? {} : { maxSeconds: values.maxMs }),
+      });
+    case "simple":
+      return validateTimeControl({ system, perMoveSeconds: values.periodMs });
   }
 }
 

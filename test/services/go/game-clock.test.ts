@@ -6,7 +6,9 @@ import {
   GameClock,
   type PlayerClockState,
   type TimeControl,
+  timeControlFromFlat,
   timeControlFromSgf,
+  timeControlToFlat,
   timeControlToSgf,
   validateTimeControl,
 } from "../../../src/services/go/game-clock.js";
@@ -334,6 +336,9 @@ describe("snapshots", () => {
       badArgument(),
     );
     expect(() => GameClock.restore({ ...s, paused: true })).toThrow(badArgument(/runs only/));
+    expect(() => GameClock.restore({ ...s, white: { ...s.white, mainMs: 0 } })).toThrow(
+      badArgument(/white has no time left but did not time out/),
+    );
   });
 });
 
@@ -500,6 +505,69 @@ describe("SGF TM and OT", () => {
     );
   });
 });
+
+describe("the schema's flat, ms-based form", () => {
+  const zero = { mainMs: 0, periodMs: 0, periods: 0, stones: 0, incrementMs: 0, maxMs: 0 };
+
+  it("converts each system both ways", () => {
+    const pairs: [TimeControl, object][] = [
+      [{ system: "none" }, { system: "none" }],
+      [
+        { system: "absolute", mainSeconds: 60 },
+        { system: "absolute", mainMs: 60_000 },
+      ],
+      [
+        { system: "byoyomi", mainSeconds: 600, periods: 5, periodSeconds: 30 },
+        { system: "byoyomi", mainMs: 600_000, periods: 5, periodMs: 30_000 },
+      ],
+      [
+        { system: "canadian", mainSeconds: 600, stonesPerPeriod: 25, periodSeconds: 300 },
+        { system: "canadian", mainMs: 600_000, stones: 25, periodMs: 300_000 },
+      ],
+      [
+        { system: "fischer", initialSeconds: 300, incrementSeconds: 20, maxSeconds: 600 },
+        { system: "fischer", mainMs: 300_000, incrementMs: 20_000, maxMs: 600_000 },
+      ],
+      [
+        { system: "fischer", initialSeconds: 300, incrementSeconds: 20 },
+        { system: "fischer", mainMs: 300_000, incrementMs: 20_000 },
+      ],
+      [
+        { system: "simple", perMoveSeconds: 30 },
+        { system: "simple", periodMs: 30_000 },
+      ],
+    ];
+    for (const [control, flat] of pairs) {
+      expect(timeControlToFlat(control)).toEqual({ ...zero, ...flat });
+      expect(timeControlFromFlat({ ...zero, ...flat } as never)).toEqual(control);
+    }
+    expect(timeControlFromFlat({ ...zero, system: "absolute", mainMs: 60_000n })).toEqual({
+      system: "absolute",
+      mainSeconds: 60,
+    });
+    fc.assert(
+      fc.property(controlArb(TIME_LIMIT_FOR_ARB), (control) => {
+        expect(timeControlFromFlat(timeControlToFlat(control))).toEqual(validateTimeControl(control));
+      }),
+    );
+  });
+
+  it("refuses fractions of a second, stray fields, negatives and unknown systems", () => {
+    const from = (f: object) => () => timeControlFromFlat({ ...zero, ...f } as never);
+    expect(from({ system: "absolute", mainMs: 60_500 })).toThrow(
+      badArgument(/mainMs must be whole seconds, not 60500 ms/),
+    );
+    expect(from({ system: "absolute", mainMs: 60_000, periods: 3 })).toThrow(badArgument(/uses no periods/));
+    expect(from({ system: "simple", periodMs: -1000 })).toThrow(badArgument(/whole number of ms >= 0/));
+    expect(from({ system: "absolute", mainMs: 2n ** 80n })).toThrow(badArgument(/whole number of ms/));
+    expect(from({ system: "hourglass" })).toThrow(badArgument(/unknown time system "hourglass"/));
+    expect(from({ system: "byoyomi", mainMs: 0, periodMs: 30_000, periods: 0 })).toThrow(
+      badArgument(/periods must be between 1/),
+    );
+  });
+});
+
+const TIME_LIMIT_FOR_ARB = 30 * 86_400;
 
 // --- the property: the clock against a millisecond-by-millisecond reference ------------------------
 
