@@ -99,10 +99,9 @@ export function glicko2Update(
   // Steps 6 and 7.
   const phiStar = Math.sqrt(me.phi * me.phi + sigma * sigma);
   const phi = 1 / Math.sqrt(1 / (phiStar * phiStar) + 1 / v);
-  const mu = me.mu + phi * phi * sum;
-
-  // Step 8.
-  return unscaled(mu, phi, sigma, o);
+  // Step 8, with r' = r + 173.7178·φ'²·Σ g(φj)(sj − Ej): the same as converting μ' = μ + φ'²·Σ…
+  // back, but the change's sign survives rounding (a win never lowers a rating by an ulp).
+  return unscaled(me.rating + GLICKO2_SCALE * phi * phi * sum, phi, sigma, o);
 }
 
 /**
@@ -132,7 +131,7 @@ export function glicko2Idle(player: Glicko2Rating, periods = 1, options: Glicko2
   if (typeof periods !== "number" || !Number.isFinite(periods) || periods < 0) {
     throw bad(`periods must be a finite number >= 0, not ${periods}`);
   }
-  return unscaled(me.mu, Math.sqrt(me.phi * me.phi + periods * me.sigma * me.sigma), me.sigma, o);
+  return unscaled(me.rating, Math.sqrt(me.phi * me.phi + periods * me.sigma * me.sigma), me.sigma, o);
 }
 
 /** E, the score `a` is expected to make against `b` (the paper's E(μ, μj, φj)); always in (0, 1). */
@@ -243,18 +242,20 @@ function clamp(x: number, lo: number, hi: number): number {
   return Math.min(hi, Math.max(lo, x));
 }
 
-/** Step 2: μ and φ, after clamping the rating and RD into bounds. */
-function scaled(r: Glicko2Rating, o: Resolved): { mu: number; phi: number; sigma: number } {
+/** Step 2: μ and φ, after clamping the rating and RD into bounds (and that rating). */
+function scaled(r: Glicko2Rating, o: Resolved): { rating: number; mu: number; phi: number; sigma: number } {
+  const rating = clamp(r.rating, o.minRating, o.maxRating);
   return {
-    mu: (clamp(r.rating, o.minRating, o.maxRating) - 1500) / GLICKO2_SCALE,
+    rating,
+    mu: (rating - 1500) / GLICKO2_SCALE,
     phi: clamp(r.rd, o.minRd, o.maxRd) / GLICKO2_SCALE,
     sigma: r.volatility,
   };
 }
 
-function unscaled(mu: number, phi: number, sigma: number, o: Resolved): Glicko2Rating {
+function unscaled(rating: number, phi: number, sigma: number, o: Resolved): Glicko2Rating {
   return {
-    rating: clamp(GLICKO2_SCALE * mu + 1500, o.minRating, o.maxRating),
+    rating: clamp(rating, o.minRating, o.maxRating),
     rd: clamp(GLICKO2_SCALE * phi, o.minRd, o.maxRd),
     volatility: clamp(sigma, Number.MIN_VALUE, 1),
   };

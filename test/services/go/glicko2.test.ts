@@ -191,6 +191,8 @@ describe("properties", () => {
         expect(glicko2Update(a, [{ opponent: b, score: 1 }]).rating).toBeGreaterThanOrEqual(a.rating);
         expect(glicko2Update(a, [{ opponent: b, score: 0 }]).rating).toBeLessThanOrEqual(a.rating);
       }),
+      // Once found: a near-certain loss moved μ' by less than the rescale's rounding, up by an ulp.
+      { examples: [[r(143.5046578634289, 30, 0.01), r(5699.147491355538, 30, 0.01)]] },
     );
   });
 
