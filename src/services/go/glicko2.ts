@@ -61,7 +61,7 @@ export const GLICKO2_DEFAULTS = Object.freeze({
 export const GLICKO2_UNRATED: Glicko2Rating = Object.freeze({ rating: 1500, rd: 350, volatility: 0.06 });
 
 /** Most games in one rating period (a bound on work for one call). */
-export const MAX_GAMES_PER_PERIOD = 10_000;
+export const GLICKO2_MAX_GAMES_PER_PERIOD = 10_000;
 
 const MAX_ITERATIONS = 1000;
 
@@ -74,8 +74,8 @@ export function glicko2Update(
   const o = resolve(options);
   const me = scaled(checkRating(player, "player"), o);
   if (!Array.isArray(games)) throw bad("games must be an array");
-  if (games.length > MAX_GAMES_PER_PERIOD) {
-    throw bad(`at most ${MAX_GAMES_PER_PERIOD} games in one rating period, not ${games.length}`);
+  if (games.length > GLICKO2_MAX_GAMES_PER_PERIOD) {
+    throw bad(`at most ${GLICKO2_MAX_GAMES_PER_PERIOD} games in one rating period, not ${games.length}`);
   }
   if (games.length === 0) return glicko2Idle(player, 1, options);
 

@@ -9,7 +9,7 @@ import {
   glicko2Game,
   glicko2Idle,
   glicko2Update,
-  MAX_GAMES_PER_PERIOD,
+  GLICKO2_MAX_GAMES_PER_PERIOD,
 } from "../../../src/services/go/glicko2.js";
 
 const badArgument = (message: RegExp) =>
@@ -155,7 +155,10 @@ describe("bounds and hostile inputs", () => {
       () =>
         glicko2Update(
           GLICKO2_UNRATED,
-          Array.from({ length: MAX_GAMES_PER_PERIOD + 1 }, () => ({ opponent: GLICKO2_UNRATED, score: 1 })),
+          Array.from({ length: GLICKO2_MAX_GAMES_PER_PERIOD + 1 }, () => ({
+            opponent: GLICKO2_UNRATED,
+            score: 1,
+          })),
         ),
       /at most 10000 games/,
     ],
