@@ -37,25 +37,35 @@ struct Rules {
   allowSuicide @4 :Bool;        # multi-stone suicide allowed (New Zealand, Tromp-Taylor)
   handicap @5 :UInt8;           # 0, or 2 to 9 stones for black (white moves first then)
   freeHandicap @6 :Bool;        # black places the handicap stones itself instead of the star points
+  handicapBonus @7 :HandicapBonus;
+}
+
+enum HandicapBonus {
+  # Points white receives for black's handicap stones under area scoring.
+  none @0;
+  n @1;             # one per stone (Chinese)
+  nMinusOne @2;     # one per stone after the first (AGA)
 }
 
 enum TimeSystem {
   none @0;
-  absolute @1;      # mainMs for the whole game
-  byoyomi @2;       # mainMs, then `periods` periods of periodMs; a period is lost only when overrun
-  canadian @3;      # mainMs, then `stones` moves within each periodMs
-  fischer @4;       # mainMs, plus incrementMs after each move, never above maxMs (0: no cap)
-  simple @5;        # periodMs for every move
+  absolute @1;      # mainSeconds for the whole game
+  byoyomi @2;       # mainSeconds, then `periods` periods of periodSeconds; one is lost only when overrun
+  canadian @3;      # mainSeconds, then `stonesPerPeriod` moves within each periodSeconds
+  fischer @4;       # mainSeconds, plus incrementSeconds after each move, never above maxSeconds (0: no cap)
+  simple @5;        # perMoveSeconds for every move
 }
 
 struct TimeControl {
+  # Whole seconds, each at most 30 days; byo-yomi periods and Canadian stones at most 100.
   system @0 :TimeSystem;
-  mainMs @1 :UInt64;
-  periodMs @2 :UInt64;
+  mainSeconds @1 :UInt32;
+  periodSeconds @2 :UInt32;
   periods @3 :UInt32;
-  stones @4 :UInt32;
-  incrementMs @5 :UInt64;
-  maxMs @6 :UInt64;
+  stonesPerPeriod @4 :UInt32;
+  incrementSeconds @5 :UInt32;
+  maxSeconds @6 :UInt32;
+  perMoveSeconds @7 :UInt32;
 }
 
 enum ColorChoice {
@@ -87,18 +97,19 @@ enum Phase {
 
 struct ClockState {
   # One player's clock, as the server's authoritative clock had it at `at`.
-  mainMs @0 :Int64;             # main time left
+  mainMs @0 :Int64;             # main time left (Fischer: the whole clock)
   periodMs @1 :Int64;           # the current period's time left (byo-yomi, Canadian, simple)
-  periodsLeft @2 :UInt32;       # byo-yomi periods left
+  periodsLeft @2 :UInt32;       # byo-yomi periods left, the current one included
   stonesLeft @3 :UInt32;        # Canadian: moves still due in this period
-  running @4 :Bool;             # this player's clock is the one running
-  paused @5 :Bool;              # stopped while this player is disconnected, within the grace
+  inOvertime @4 :Bool;          # main time used up
+  running @5 :Bool;             # this player's clock is the one running
 }
 
 struct Clocks {
   black @0 :ClockState;
   white @1 :ClockState;
   at @2 :Int64;                 # ms since the epoch, the server's clock
+  paused @3 :Bool;              # stopped while the players mark dead stones
 }
 
 struct GameInfo {
@@ -156,6 +167,9 @@ enum Illegal {
   nothingToUndo @9;
   tooEarly @10;       # claimWin before the opponent's grace period ran out
   notDisconnected @11;
+  handicapPending @12; # black places the free handicap stones first
+  notHandicapPhase @13;
+  moveLimit @14;       # the game holds as many moves as a game may
 }
 
 struct MoveOutcome {
@@ -193,6 +207,8 @@ struct GameEvent {
     chat @7 :ChatLine;
     disconnected @8 :Color;       # this player dropped; their grace period runs
     reconnected @9 :Color;
+    resumed @11 :Void;            # the players went back to play from the scoring phase
+    handicapPlaced @12 :List(Point);
   }
   clocks @10 :Clocks;
 }
@@ -246,6 +262,8 @@ interface Game extends(GameView) {
   # The opponent has been disconnected for longer than the grace period: win by timeout.
   score @9 () -> (score :Score);
   # The score of the current marking (the scoring phase) or of the final position.
+  placeHandicap @10 (points :List(Point)) -> (outcome :MoveOutcome);
+  # Black, in a free-handicap game before the first move: exactly `handicap` distinct points.
 }
 
 interface Spectator extends(GameView) {

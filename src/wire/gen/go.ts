@@ -43,17 +43,27 @@ export const Scoring = {
 } as const;
 export type Scoring = (typeof Scoring)[keyof typeof Scoring];
 
+/** Points white receives for black's handicap stones under area scoring. */
+export const HandicapBonus = {
+  NONE: 0,
+  /** one per stone (Chinese) */
+  N: 1,
+  /** one per stone after the first (AGA) */
+  N_MINUS_ONE: 2,
+} as const;
+export type HandicapBonus = (typeof HandicapBonus)[keyof typeof HandicapBonus];
+
 export const TimeSystem = {
   NONE: 0,
-  /** mainMs for the whole game */
+  /** mainSeconds for the whole game */
   ABSOLUTE: 1,
-  /** mainMs, then `periods` periods of periodMs; a period is lost only when overrun */
+  /** mainSeconds, then `periods` periods of periodSeconds; one is lost only when overrun */
   BYOYOMI: 2,
-  /** mainMs, then `stones` moves within each periodMs */
+  /** mainSeconds, then `stonesPerPeriod` moves within each periodSeconds */
   CANADIAN: 3,
-  /** mainMs, plus incrementMs after each move, never above maxMs (0: no cap) */
+  /** mainSeconds, plus incrementSeconds after each move, never above maxSeconds (0: no cap) */
   FISCHER: 4,
-  /** periodMs for every move */
+  /** perMoveSeconds for every move */
   SIMPLE: 5,
 } as const;
 export type TimeSystem = (typeof TimeSystem)[keyof typeof TimeSystem];
@@ -94,6 +104,11 @@ export const Illegal = {
   /** claimWin before the opponent's grace period ran out */
   TOO_EARLY: 10,
   NOT_DISCONNECTED: 11,
+  /** black places the free handicap stones first */
+  HANDICAP_PENDING: 12,
+  NOT_HANDICAP_PHASE: 13,
+  /** the game holds as many moves as a game may */
+  MOVE_LIMIT: 14,
 } as const;
 export type Illegal = (typeof Illegal)[keyof typeof Illegal];
 
@@ -111,6 +126,7 @@ export interface Rules$Shape {
   handicap?: number;
   /** black places the handicap stones itself instead of the star points */
   freeHandicap?: boolean;
+  handicapBonus?: HandicapBonus;
 }
 
 export class Rules extends $.Struct {
@@ -155,6 +171,11 @@ export class Rules extends $.Struct {
   get freeHandicap(): boolean { return this.getFreeHandicap(); }
   set freeHandicap(value: boolean) { this.setFreeHandicap(value); }
 
+  getHandicapBonus(): HandicapBonus { return ($$.getUint16(this, 16)) as HandicapBonus; }
+  setHandicapBonus(value: HandicapBonus): void { $$.setUint16(this, 16, value); }
+  get handicapBonus(): HandicapBonus { return this.getHandicapBonus(); }
+  set handicapBonus(value: HandicapBonus) { this.setHandicapBonus(value); }
+
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: Rules$Shape): void {
     if (shape.size !== undefined) this.size = shape.size;
@@ -164,6 +185,7 @@ export class Rules extends $.Struct {
     if (shape.allowSuicide !== undefined) this.allowSuicide = shape.allowSuicide;
     if (shape.handicap !== undefined) this.handicap = shape.handicap;
     if (shape.freeHandicap !== undefined) this.freeHandicap = shape.freeHandicap;
+    if (shape.handicapBonus !== undefined) this.handicapBonus = shape.handicapBonus;
   }
 
   /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
@@ -176,12 +198,13 @@ export class Rules extends $.Struct {
     o.allowSuicide = this.getAllowSuicide();
     o.handicap = this.getHandicap();
     o.freeHandicap = this.getFreeHandicap();
+    o.handicapBonus = this.getHandicapBonus();
     return o;
   }
 
   override toString(): string { return "Rules_" + super.toString(); }
 
-  static override readonly _capnp = { displayName: "Rules", id: "f9cffb7a661cdde3", size: new $.ObjectSize(16, 0) };
+  static override readonly _capnp = { displayName: "Rules", id: "f9cffb7a661cdde3", size: new $.ObjectSize(24, 0) };
 }
 
 /** The promise of a {@link Rules}, for pipelining on its capability and struct fields. */
@@ -191,14 +214,16 @@ export class Rules$Pipeline extends $$.StructPipeline<Rules> {
 /** A plain-object form of {@link TimeControl}: what `$set` accepts and `$toObject` returns. */
 export interface TimeControl$Shape {
   system?: TimeSystem;
-  mainMs?: bigint;
-  periodMs?: bigint;
+  mainSeconds?: number;
+  periodSeconds?: number;
   periods?: number;
-  stones?: number;
-  incrementMs?: bigint;
-  maxMs?: bigint;
+  stonesPerPeriod?: number;
+  incrementSeconds?: number;
+  maxSeconds?: number;
+  perMoveSeconds?: number;
 }
 
+/** Whole seconds, each at most 30 days; byo-yomi periods and Canadian stones at most 100. */
 export class TimeControl extends $.Struct {
 
   getSystem(): TimeSystem { return ($$.getUint16(this, 0)) as TimeSystem; }
@@ -206,63 +231,70 @@ export class TimeControl extends $.Struct {
   get system(): TimeSystem { return this.getSystem(); }
   set system(value: TimeSystem) { this.setSystem(value); }
 
-  getMainMs(): bigint { return $$.getUint64(this, 8); }
-  setMainMs(value: bigint): void { $$.setUint64(this, 8, value); }
-  get mainMs(): bigint { return this.getMainMs(); }
-  set mainMs(value: bigint) { this.setMainMs(value); }
+  getMainSeconds(): number { return $$.getUint32(this, 4); }
+  setMainSeconds(value: number): void { $$.setUint32(this, 4, value); }
+  get mainSeconds(): number { return this.getMainSeconds(); }
+  set mainSeconds(value: number) { this.setMainSeconds(value); }
 
-  getPeriodMs(): bigint { return $$.getUint64(this, 16); }
-  setPeriodMs(value: bigint): void { $$.setUint64(this, 16, value); }
-  get periodMs(): bigint { return this.getPeriodMs(); }
-  set periodMs(value: bigint) { this.setPeriodMs(value); }
+  getPeriodSeconds(): number { return $$.getUint32(this, 8); }
+  setPeriodSeconds(value: number): void { $$.setUint32(this, 8, value); }
+  get periodSeconds(): number { return this.getPeriodSeconds(); }
+  set periodSeconds(value: number) { this.setPeriodSeconds(value); }
 
-  getPeriods(): number { return $$.getUint32(this, 4); }
-  setPeriods(value: number): void { $$.setUint32(this, 4, value); }
+  getPeriods(): number { return $$.getUint32(this, 12); }
+  setPeriods(value: number): void { $$.setUint32(this, 12, value); }
   get periods(): number { return this.getPeriods(); }
   set periods(value: number) { this.setPeriods(value); }
 
-  getStones(): number { return $$.getUint32(this, 24); }
-  setStones(value: number): void { $$.setUint32(this, 24, value); }
-  get stones(): number { return this.getStones(); }
-  set stones(value: number) { this.setStones(value); }
+  getStonesPerPeriod(): number { return $$.getUint32(this, 16); }
+  setStonesPerPeriod(value: number): void { $$.setUint32(this, 16, value); }
+  get stonesPerPeriod(): number { return this.getStonesPerPeriod(); }
+  set stonesPerPeriod(value: number) { this.setStonesPerPeriod(value); }
 
-  getIncrementMs(): bigint { return $$.getUint64(this, 32); }
-  setIncrementMs(value: bigint): void { $$.setUint64(this, 32, value); }
-  get incrementMs(): bigint { return this.getIncrementMs(); }
-  set incrementMs(value: bigint) { this.setIncrementMs(value); }
+  getIncrementSeconds(): number { return $$.getUint32(this, 20); }
+  setIncrementSeconds(value: number): void { $$.setUint32(this, 20, value); }
+  get incrementSeconds(): number { return this.getIncrementSeconds(); }
+  set incrementSeconds(value: number) { this.setIncrementSeconds(value); }
 
-  getMaxMs(): bigint { return $$.getUint64(this, 40); }
-  setMaxMs(value: bigint): void { $$.setUint64(this, 40, value); }
-  get maxMs(): bigint { return this.getMaxMs(); }
-  set maxMs(value: bigint) { this.setMaxMs(value); }
+  getMaxSeconds(): number { return $$.getUint32(this, 24); }
+  setMaxSeconds(value: number): void { $$.setUint32(this, 24, value); }
+  get maxSeconds(): number { return this.getMaxSeconds(); }
+  set maxSeconds(value: number) { this.setMaxSeconds(value); }
+
+  getPerMoveSeconds(): number { return $$.getUint32(this, 28); }
+  setPerMoveSeconds(value: number): void { $$.setUint32(this, 28, value); }
+  get perMoveSeconds(): number { return this.getPerMoveSeconds(); }
+  set perMoveSeconds(value: number) { this.setPerMoveSeconds(value); }
 
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: TimeControl$Shape): void {
     if (shape.system !== undefined) this.system = shape.system;
-    if (shape.mainMs !== undefined) this.mainMs = shape.mainMs;
-    if (shape.periodMs !== undefined) this.periodMs = shape.periodMs;
+    if (shape.mainSeconds !== undefined) this.mainSeconds = shape.mainSeconds;
+    if (shape.periodSeconds !== undefined) this.periodSeconds = shape.periodSeconds;
     if (shape.periods !== undefined) this.periods = shape.periods;
-    if (shape.stones !== undefined) this.stones = shape.stones;
-    if (shape.incrementMs !== undefined) this.incrementMs = shape.incrementMs;
-    if (shape.maxMs !== undefined) this.maxMs = shape.maxMs;
+    if (shape.stonesPerPeriod !== undefined) this.stonesPerPeriod = shape.stonesPerPeriod;
+    if (shape.incrementSeconds !== undefined) this.incrementSeconds = shape.incrementSeconds;
+    if (shape.maxSeconds !== undefined) this.maxSeconds = shape.maxSeconds;
+    if (shape.perMoveSeconds !== undefined) this.perMoveSeconds = shape.perMoveSeconds;
   }
 
   /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
   $toObject(): TimeControl$Shape {
     const o: TimeControl$Shape = {};
     o.system = this.getSystem();
-    o.mainMs = this.getMainMs();
-    o.periodMs = this.getPeriodMs();
+    o.mainSeconds = this.getMainSeconds();
+    o.periodSeconds = this.getPeriodSeconds();
     o.periods = this.getPeriods();
-    o.stones = this.getStones();
-    o.incrementMs = this.getIncrementMs();
-    o.maxMs = this.getMaxMs();
+    o.stonesPerPeriod = this.getStonesPerPeriod();
+    o.incrementSeconds = this.getIncrementSeconds();
+    o.maxSeconds = this.getMaxSeconds();
+    o.perMoveSeconds = this.getPerMoveSeconds();
     return o;
   }
 
   override toString(): string { return "TimeControl_" + super.toString(); }
 
-  static override readonly _capnp = { displayName: "TimeControl", id: "d314d8188bc30879", size: new $.ObjectSize(48, 0) };
+  static override readonly _capnp = { displayName: "TimeControl", id: "d314d8188bc30879", size: new $.ObjectSize(32, 0) };
 }
 
 /** The promise of a {@link TimeControl}, for pipelining on its capability and struct fields. */
@@ -414,24 +446,24 @@ export class ChallengeInfo$Pipeline extends $$.StructPipeline<ChallengeInfo> {
 
 /** A plain-object form of {@link ClockState}: what `$set` accepts and `$toObject` returns. */
 export interface ClockState$Shape {
-  /** main time left */
+  /** main time left (Fischer: the whole clock) */
   mainMs?: bigint;
   /** the current period's time left (byo-yomi, Canadian, simple) */
   periodMs?: bigint;
-  /** byo-yomi periods left */
+  /** byo-yomi periods left, the current one included */
   periodsLeft?: number;
   /** Canadian: moves still due in this period */
   stonesLeft?: number;
+  /** main time used up */
+  inOvertime?: boolean;
   /** this player's clock is the one running */
   running?: boolean;
-  /** stopped while this player is disconnected, within the grace */
-  paused?: boolean;
 }
 
 /** One player's clock, as the server's authoritative clock had it at `at`. */
 export class ClockState extends $.Struct {
 
-  /** main time left */
+  /** main time left (Fischer: the whole clock) */
   getMainMs(): bigint { return $$.getInt64(this, 0); }
   setMainMs(value: bigint): void { $$.setInt64(this, 0, value); }
   get mainMs(): bigint { return this.getMainMs(); }
@@ -443,7 +475,7 @@ export class ClockState extends $.Struct {
   get periodMs(): bigint { return this.getPeriodMs(); }
   set periodMs(value: bigint) { this.setPeriodMs(value); }
 
-  /** byo-yomi periods left */
+  /** byo-yomi periods left, the current one included */
   getPeriodsLeft(): number { return $$.getUint32(this, 16); }
   setPeriodsLeft(value: number): void { $$.setUint32(this, 16, value); }
   get periodsLeft(): number { return this.getPeriodsLeft(); }
@@ -455,17 +487,17 @@ export class ClockState extends $.Struct {
   get stonesLeft(): number { return this.getStonesLeft(); }
   set stonesLeft(value: number) { this.setStonesLeft(value); }
 
+  /** main time used up */
+  getInOvertime(): boolean { return $$.getBool(this, 192); }
+  setInOvertime(value: boolean): void { $$.setBool(this, 192, value); }
+  get inOvertime(): boolean { return this.getInOvertime(); }
+  set inOvertime(value: boolean) { this.setInOvertime(value); }
+
   /** this player's clock is the one running */
-  getRunning(): boolean { return $$.getBool(this, 192); }
-  setRunning(value: boolean): void { $$.setBool(this, 192, value); }
+  getRunning(): boolean { return $$.getBool(this, 193); }
+  setRunning(value: boolean): void { $$.setBool(this, 193, value); }
   get running(): boolean { return this.getRunning(); }
   set running(value: boolean) { this.setRunning(value); }
-
-  /** stopped while this player is disconnected, within the grace */
-  getPaused(): boolean { return $$.getBool(this, 193); }
-  setPaused(value: boolean): void { $$.setBool(this, 193, value); }
-  get paused(): boolean { return this.getPaused(); }
-  set paused(value: boolean) { this.setPaused(value); }
 
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: ClockState$Shape): void {
@@ -473,8 +505,8 @@ export class ClockState extends $.Struct {
     if (shape.periodMs !== undefined) this.periodMs = shape.periodMs;
     if (shape.periodsLeft !== undefined) this.periodsLeft = shape.periodsLeft;
     if (shape.stonesLeft !== undefined) this.stonesLeft = shape.stonesLeft;
+    if (shape.inOvertime !== undefined) this.inOvertime = shape.inOvertime;
     if (shape.running !== undefined) this.running = shape.running;
-    if (shape.paused !== undefined) this.paused = shape.paused;
   }
 
   /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
@@ -484,8 +516,8 @@ export class ClockState extends $.Struct {
     o.periodMs = this.getPeriodMs();
     o.periodsLeft = this.getPeriodsLeft();
     o.stonesLeft = this.getStonesLeft();
+    o.inOvertime = this.getInOvertime();
     o.running = this.getRunning();
-    o.paused = this.getPaused();
     return o;
   }
 
@@ -504,6 +536,8 @@ export interface Clocks$Shape {
   white?: ClockState | ClockState$Shape;
   /** ms since the epoch, the server's clock */
   at?: bigint;
+  /** stopped while the players mark dead stones */
+  paused?: boolean;
 }
 
 export class Clocks extends $.Struct {
@@ -532,11 +566,18 @@ export class Clocks extends $.Struct {
   get at(): bigint { return this.getAt(); }
   set at(value: bigint) { this.setAt(value); }
 
+  /** stopped while the players mark dead stones */
+  getPaused(): boolean { return $$.getBool(this, 64); }
+  setPaused(value: boolean): void { $$.setBool(this, 64, value); }
+  get paused(): boolean { return this.getPaused(); }
+  set paused(value: boolean) { this.setPaused(value); }
+
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: Clocks$Shape): void {
     if (shape.black !== undefined) this.black = shape.black;
     if (shape.white !== undefined) this.white = shape.white;
     if (shape.at !== undefined) this.at = shape.at;
+    if (shape.paused !== undefined) this.paused = shape.paused;
   }
 
   /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
@@ -545,12 +586,13 @@ export class Clocks extends $.Struct {
     if (this.hasBlack()) o.black = this.getBlack().$toObject();
     if (this.hasWhite()) o.white = this.getWhite().$toObject();
     o.at = this.getAt();
+    o.paused = this.getPaused();
     return o;
   }
 
   override toString(): string { return "Clocks_" + super.toString(); }
 
-  static override readonly _capnp = { displayName: "Clocks", id: "8feabb78e1bfac63", size: new $.ObjectSize(8, 2) };
+  static override readonly _capnp = { displayName: "Clocks", id: "8feabb78e1bfac63", size: new $.ObjectSize(16, 2) };
 }
 
 /** The promise of a {@link Clocks}, for pipelining on its capability and struct fields. */
@@ -1169,6 +1211,8 @@ export const GameEvent_Which = {
   CHAT: 7,
   DISCONNECTED: 8,
   RECONNECTED: 9,
+  RESUMED: 10,
+  HANDICAP_PLACED: 11,
 } as const;
 export type GameEvent_Which = (typeof GameEvent_Which)[keyof typeof GameEvent_Which];
 
@@ -1190,6 +1234,9 @@ export interface GameEvent$Shape {
   /** this player dropped; their grace period runs */
   disconnected?: Color;
   reconnected?: Color;
+  /** the players went back to play from the scoring phase */
+  resumed?: null;
+  handicapPlaced?: readonly (Point | Point$Shape)[] | $.List<Point>;
   clocks?: Clocks | Clocks$Shape;
 }
 
@@ -1274,6 +1321,20 @@ export class GameEvent extends $.Struct {
   get reconnected(): Color { return this.getReconnected(); }
   set reconnected(value: Color) { this.setReconnected(value); }
 
+  /** the players went back to play from the scoring phase */
+  isResumed(): boolean { return $$.getUint16(this, 0) === 10; }
+  setResumed(): void { $$.setUint16(this, 0, 10); }
+
+  getHandicapPlaced(): $.List<Point> { $$.checkWhich(this, 0, 11, "handicapPlaced"); return $$.getList(this, 0, GameEvent._HandicapPlaced); }
+  setHandicapPlaced(value: $.List<Point>): void { $$.setUint16(this, 0, 11); $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
+  initHandicapPlaced(length: number): $.List<Point> { $$.setUint16(this, 0, 11); return $.Struct.initList(0, GameEvent._HandicapPlaced, length, this); }
+  hasHandicapPlaced(): boolean { return $$.hasPointer(this, 0); }
+  adoptHandicapPlaced(value: $.Orphan<$.List<Point>>): void { $$.setUint16(this, 0, 11); $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
+  disownHandicapPlaced(): $.Orphan<$.List<Point>> { return $.Struct.disown(this.getHandicapPlaced()); }
+  isHandicapPlaced(): boolean { return $$.getUint16(this, 0) === 11; }
+  get handicapPlaced(): $.List<Point> { return this.getHandicapPlaced(); }
+  set handicapPlaced(value: readonly (Point | Point$Shape)[] | $.List<Point>) { $$.setList(this.initHandicapPlaced(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.STRUCT); }
+
   getClocks(): Clocks { return $$.getStruct(this, 1, Clocks); }
   setClocks(value: Clocks): void { $.Struct.copyFrom(value, $.Struct.getPointer(1, this)); }
   initClocks(): Clocks { return $$.initStruct(this, 1, Clocks); }
@@ -1287,7 +1348,7 @@ export class GameEvent extends $.Struct {
 
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: GameEvent$Shape): void {
-    const members = ["moved", "undoRequested", "undoAnswered", "undone", "scoring", "scoreAccepted", "ended", "chat", "disconnected", "reconnected"].filter((k) => (shape as Record<string, unknown>)[k] !== undefined);
+    const members = ["moved", "undoRequested", "undoAnswered", "undone", "scoring", "scoreAccepted", "ended", "chat", "disconnected", "reconnected", "resumed", "handicapPlaced"].filter((k) => (shape as Record<string, unknown>)[k] !== undefined);
     if (members.length > 1) $$.unionConflict("GameEvent", members);
     if (shape.moved !== undefined) this.moved = shape.moved;
     if (shape.undoRequested !== undefined) this.undoRequested = shape.undoRequested;
@@ -1299,6 +1360,8 @@ export class GameEvent extends $.Struct {
     if (shape.chat !== undefined) this.chat = shape.chat;
     if (shape.disconnected !== undefined) this.disconnected = shape.disconnected;
     if (shape.reconnected !== undefined) this.reconnected = shape.reconnected;
+    if (shape.resumed !== undefined) this.setResumed();
+    if (shape.handicapPlaced !== undefined) this.handicapPlaced = shape.handicapPlaced;
     if (shape.clocks !== undefined) this.clocks = shape.clocks;
   }
 
@@ -1315,12 +1378,15 @@ export class GameEvent extends $.Struct {
     if (this.isChat()) if (this.hasChat()) o.chat = this.getChat().$toObject();
     if (this.isDisconnected()) o.disconnected = this.getDisconnected();
     if (this.isReconnected()) o.reconnected = this.getReconnected();
+    if (this.isResumed()) o.resumed = null;
+    if (this.isHandicapPlaced()) if (this.hasHandicapPlaced()) o.handicapPlaced = $$.listToArray(this.getHandicapPlaced(), $$.STRUCT) as never;
     if (this.hasClocks()) o.clocks = this.getClocks().$toObject();
     return o;
   }
 
   override toString(): string { return "GameEvent_" + super.toString(); }
 
+  static _HandicapPlaced: $.ListCtor<Point>;
   static override readonly _capnp = { displayName: "GameEvent", id: "b7f5dd752d31504d", size: new $.ObjectSize(8, 2) };
 }
 
@@ -2584,6 +2650,82 @@ export class Game_score_Results$Pipeline extends $$.StructPipeline<Game_score_Re
   get score(): Score$Pipeline { return this.$struct(0, Score$Pipeline, (s) => s.getScore()); }
 }
 
+/** A plain-object form of {@link Game_placeHandicap_Params}: what `$set` accepts and `$toObject` returns. */
+export interface Game_placeHandicap_Params$Shape {
+  points?: readonly (Point | Point$Shape)[] | $.List<Point>;
+}
+
+export class Game_placeHandicap_Params extends $.Struct {
+
+  getPoints(): $.List<Point> { return $$.getList(this, 0, Game_placeHandicap_Params._Points); }
+  setPoints(value: $.List<Point>): void { $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
+  initPoints(length: number): $.List<Point> { return $.Struct.initList(0, Game_placeHandicap_Params._Points, length, this); }
+  hasPoints(): boolean { return $$.hasPointer(this, 0); }
+  adoptPoints(value: $.Orphan<$.List<Point>>): void { $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
+  disownPoints(): $.Orphan<$.List<Point>> { return $.Struct.disown(this.getPoints()); }
+  get points(): $.List<Point> { return this.getPoints(); }
+  set points(value: readonly (Point | Point$Shape)[] | $.List<Point>) { $$.setList(this.initPoints(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.STRUCT); }
+
+  /** Sets every field present in `shape`; at most one union member may be present. */
+  $set(shape: Game_placeHandicap_Params$Shape): void {
+    if (shape.points !== undefined) this.points = shape.points;
+  }
+
+  /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
+  $toObject(): Game_placeHandicap_Params$Shape {
+    const o: Game_placeHandicap_Params$Shape = {};
+    if (this.hasPoints()) o.points = $$.listToArray(this.getPoints(), $$.STRUCT) as never;
+    return o;
+  }
+
+  override toString(): string { return "Game_placeHandicap_Params_" + super.toString(); }
+
+  static _Points: $.ListCtor<Point>;
+  static override readonly _capnp = { displayName: "Game_placeHandicap_Params", id: "e5c00594c63edeea", size: new $.ObjectSize(0, 1) };
+}
+
+/** The promise of a {@link Game_placeHandicap_Params}, for pipelining on its capability and struct fields. */
+export class Game_placeHandicap_Params$Pipeline extends $$.StructPipeline<Game_placeHandicap_Params> {
+}
+
+/** A plain-object form of {@link Game_placeHandicap_Results}: what `$set` accepts and `$toObject` returns. */
+export interface Game_placeHandicap_Results$Shape {
+  outcome?: MoveOutcome | MoveOutcome$Shape;
+}
+
+export class Game_placeHandicap_Results extends $.Struct {
+
+  getOutcome(): MoveOutcome { return $$.getStruct(this, 0, MoveOutcome); }
+  setOutcome(value: MoveOutcome): void { $.Struct.copyFrom(value, $.Struct.getPointer(0, this)); }
+  initOutcome(): MoveOutcome { return $$.initStruct(this, 0, MoveOutcome); }
+  hasOutcome(): boolean { return $$.hasPointer(this, 0); }
+  adoptOutcome(value: $.Orphan<MoveOutcome>): void { $.Struct.adopt(value, $.Struct.getPointer(0, this)); }
+  disownOutcome(): $.Orphan<MoveOutcome> { return $.Struct.disown(this.getOutcome()); }
+  get outcome(): MoveOutcome { return this.getOutcome(); }
+  set outcome(value: MoveOutcome | MoveOutcome$Shape) { if (value instanceof MoveOutcome) this.setOutcome(value); else this.initOutcome().$set(value); }
+
+  /** Sets every field present in `shape`; at most one union member may be present. */
+  $set(shape: Game_placeHandicap_Results$Shape): void {
+    if (shape.outcome !== undefined) this.outcome = shape.outcome;
+  }
+
+  /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
+  $toObject(): Game_placeHandicap_Results$Shape {
+    const o: Game_placeHandicap_Results$Shape = {};
+    if (this.hasOutcome()) o.outcome = this.getOutcome().$toObject();
+    return o;
+  }
+
+  override toString(): string { return "Game_placeHandicap_Results_" + super.toString(); }
+
+  static override readonly _capnp = { displayName: "Game_placeHandicap_Results", id: "da88a9f5e1ef628a", size: new $.ObjectSize(0, 1) };
+}
+
+/** The promise of a {@link Game_placeHandicap_Results}, for pipelining on its capability and struct fields. */
+export class Game_placeHandicap_Results$Pipeline extends $$.StructPipeline<Game_placeHandicap_Results> {
+  get outcome(): MoveOutcome$Pipeline { return this.$struct(0, MoveOutcome$Pipeline, (s) => s.getOutcome()); }
+}
+
 /** A plain-object form of {@link Challenge_cancel_Params}: what `$set` accepts and `$toObject` returns. */
 export interface Challenge_cancel_Params$Shape {
 }
@@ -3455,6 +3597,7 @@ export const Game$methods = {
   resume: { interfaceId: 0xf5d83f568ffd4b00n, interfaceName: "Game", methodId: 7, name: "resume", Params: Game_resume_Params, Results: Game_resume_Results } as $$.MethodDescriptor<Game_resume_Params, Game_resume_Results>,
   claimWin: { interfaceId: 0xf5d83f568ffd4b00n, interfaceName: "Game", methodId: 8, name: "claimWin", Params: Game_claimWin_Params, Results: Game_claimWin_Results } as $$.MethodDescriptor<Game_claimWin_Params, Game_claimWin_Results>,
   score: { interfaceId: 0xf5d83f568ffd4b00n, interfaceName: "Game", methodId: 9, name: "score", Params: Game_score_Params, Results: Game_score_Results } as $$.MethodDescriptor<Game_score_Params, Game_score_Results>,
+  placeHandicap: { interfaceId: 0xf5d83f568ffd4b00n, interfaceName: "Game", methodId: 10, name: "placeHandicap", Params: Game_placeHandicap_Params, Results: Game_placeHandicap_Results } as $$.MethodDescriptor<Game_placeHandicap_Params, Game_placeHandicap_Results>,
 } as const;
 
 /** What an implementation of {@link Game} provides. A player's hold on one of their games. The colour played is the caller's seat in this game. */
@@ -3482,6 +3625,8 @@ export interface Game$Server extends GameView$Server {
   claimWin(params: Game_claimWin_Params, ctx: $$.CallContext<Game_claimWin_Results>): $$.MethodReturn<Game_claimWin_Results$Shape>;
   /** The score of the current marking (the scoring phase) or of the final position. */
   score(params: Game_score_Params, ctx: $$.CallContext<Game_score_Results>): $$.MethodReturn<Game_score_Results$Shape>;
+  /** Black, in a free-handicap game before the first move: exactly `handicap` distinct points. */
+  placeHandicap(params: Game_placeHandicap_Params, ctx: $$.CallContext<Game_placeHandicap_Results>): $$.MethodReturn<Game_placeHandicap_Results$Shape>;
 }
 
 /** A player's hold on one of their games. The colour played is the caller's seat in this game. */
@@ -3547,6 +3692,11 @@ export class Game extends GameView {
   /** The score of the current marking (the scoring phase) or of the final position. */
   score(params?: $$.ParamsInit<Game_score_Params, Game_score_Params$Shape>, options?: $$.CallOptions): Game_score_Results$Pipeline {
     return new Game_score_Results$Pipeline(this.$call(Game$methods.score, params, options), []);
+  }
+
+  /** Black, in a free-handicap game before the first move: exactly `handicap` distinct points. */
+  placeHandicap(params?: $$.ParamsInit<Game_placeHandicap_Params, Game_placeHandicap_Params$Shape>, options?: $$.CallOptions): Game_placeHandicap_Results$Pipeline {
+    return new Game_placeHandicap_Results$Pipeline(this.$call(Game$methods.placeHandicap, params, options), []);
   }
 }
 
@@ -3717,7 +3867,9 @@ MoveRecord._Captured = $.CompositeList(Point);
 BoardState._Dead = $.CompositeList(Point);
 Score._BlackTerritory = $.CompositeList(Point);
 Score._WhiteTerritory = $.CompositeList(Point);
+GameEvent._HandicapPlaced = $.CompositeList(Point);
 GameView_moves_Results._Moves = $.CompositeList(MoveRecord);
 GameView_chat_Results._Lines = $.CompositeList(ChatLine);
+Game_placeHandicap_Params._Points = $.CompositeList(Point);
 Player_openChallenges_Results._Challenges = $.CompositeList(ChallengeInfo);
 Player_games_Results._Games = $.CompositeList(GameInfo);
