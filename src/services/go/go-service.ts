@@ -37,6 +37,7 @@ import {
   type GoActor,
   type GoGameRecord,
   type GoMoveRow,
+  type GoRatingRecord,
   type GoStore,
 } from "../../store/index.js";
 import {
@@ -72,6 +73,7 @@ import {
   type Spectator$Server,
 } from "../../wire/gen/go.js";
 import { type ClockSnapshot, GameClock } from "./game-clock.js";
+import { GLICKO2_UNRATED, type Glicko2Rating, glicko2Game } from "./glicko2.js";
 import { GoGame, type IllegalReason, type MoveOutcome } from "./go-game.js";
 import { GO_PLAYER } from "./go-keys.js";
 import type { Point } from "./go-point.js";
@@ -433,7 +435,12 @@ export class PlayerPerspective extends UserPerspective<null> implements Player$S
     return {
       rating: r
         ? { rating: r.rating, deviation: r.deviation, volatility: r.volatility, games: r.games }
-        : { rating: 1500, deviation: 350, volatility: 0.06, games: 0 },
+        : {
+            rating: GLICKO2_UNRATED.rating,
+            deviation: GLICKO2_UNRATED.rd,
+            volatility: GLICKO2_UNRATED.volatility,
+            games: 0,
+          },
     };
   }
 
@@ -659,13 +666,41 @@ export class LiveGame {
     const result = this.engine.result ?? "";
     const now = this.go.clock.now();
     this.clockState.stop(now);
+    const ratings = this.record.ranked ? await this.#ratings() : [];
     await this.#persist((state) =>
-      this.go.store.finishGame(actor, this.id, { result, state, at: now, ratings: [] }),
+      this.go.store.finishGame(actor, this.id, { result, state, at: now, ratings }),
     );
     this.record = { ...this.record, phase: "finished", result, endedAt: now };
     this.#timer?.cancel();
     this.#announce({ ended: result });
     return result;
+  }
+
+  /** Both players' Glicko-2 ratings after this game (one game, one rating period, as OGS does). */
+  async #ratings(): Promise<GoRatingRecord[]> {
+    const winner = this.engine.end?.winner;
+    const score = winner === undefined ? 0.5 : winner === "black" ? 1 : 0;
+    const ids = [this.record.blackId, this.record.whiteId] as const;
+    const [b, w] = await Promise.all(ids.map((id) => this.go.store.getRating(id)));
+    const now = (r: GoRatingRecord | undefined): Glicko2Rating =>
+      r === undefined ? GLICKO2_UNRATED : { rating: r.rating, rd: r.deviation, volatility: r.volatility };
+    const [nb, nw] = glicko2Game(now(b), now(w), score);
+    return [
+      {
+        identityId: ids[0],
+        rating: nb.rating,
+        deviation: nb.rd,
+        volatility: nb.volatility,
+        games: (b?.games ?? 0) + 1,
+      },
+      {
+        identityId: ids[1],
+        rating: nw.rating,
+        deviation: nw.rd,
+        volatility: nw.volatility,
+        games: (w?.games ?? 0) + 1,
+      },
+    ];
   }
 
   /** A move or a pass by `p`'s colour. */
