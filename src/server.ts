@@ -15,6 +15,7 @@ import type { SignUpMode } from "./cred/authorizer.js";
 import { Broker, keyringPair, type ServiceModule } from "./login/index.js";
 import { RpcConnection } from "./rpc/index.js";
 import { bank } from "./services/bank/bank-service.js";
+import { go } from "./services/go/go-service.js";
 import { lobby } from "./services/lobby/lobby-service.js";
 import { wallet } from "./services/wallet/wallet-service.js";
 import { type BrokerStore, type KeyringPair, SqliteBrokerStore } from "./store/index.js";
@@ -130,14 +131,14 @@ export interface BrokerServer extends ParallaxServer {
   readonly store: BrokerStore;
 }
 
-/** The services `npm start` runs: the lobby, wallet sync and the bank (new modules per call). */
+/** The services `npm start` runs: the lobby, wallet sync, the bank and Go (new modules per call). */
 export function DEFAULT_SERVICES(): ServiceModule[] {
-  return [lobby(), wallet(), bank()];
+  return [lobby(), wallet(), bank(), go()];
 }
 
 /**
  * The default keyring of new users: what the default services grant (lobby member, wallet owner,
- * bank customer and employee). The bank's banker pair goes on staff keyrings only.
+ * bank customer and employee, Go player). The bank's banker pair goes on staff keyrings only.
  */
 export const DEFAULT_KEYRING: readonly KeyringPair[] = Object.freeze(
   DEFAULT_SERVICES().flatMap((m) => m.defaultKeyring.map(keyringPair)),

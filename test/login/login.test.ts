@@ -41,6 +41,7 @@ describe("password login (SCRAM with argon2id)", () => {
     expect(who.keyring.toArray().map((k) => `${k.service}/${k.perspective}`)).toEqual([
       "bank/customer",
       "bank/employee",
+      "go/player",
       "lobby/member",
       "wallet/owner",
     ]);

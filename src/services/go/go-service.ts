@@ -193,8 +193,10 @@ export class GoService extends PerUserService<null, PlayerPerspective> {
   readonly #loading = new Map<number, Promise<LiveGame | undefined>>();
   readonly #waiters = new Map<number, Set<{ resolve: (g: LiveGame) => void; reject: (e: Error) => void }>>();
   #closed = false;
-  /** Settles once every unfinished game is loaded and its clock armed. */
+  /** Settles once every unfinished game is loaded and its clock armed (never rejects). */
   readonly ready: Promise<void>;
+  /** Why loading the unfinished games failed, if it did (each game then loads when first used). */
+  loadError: unknown;
 
   constructor(context: GoContext, options: GoOptions = {}) {
     super();
@@ -211,7 +213,9 @@ export class GoService extends PerUserService<null, PlayerPerspective> {
       maxNotificationsInFlight: options.maxNotificationsInFlight ?? 32,
     };
     this.nigiri = options.nigiri ?? (() => Math.random() < 0.5);
-    this.ready = this.#loadUnfinished();
+    this.ready = this.#loadUnfinished().catch((err: unknown) => {
+      this.loadError = err;
+    });
   }
 
   async #loadUnfinished(): Promise<void> {
