@@ -22,11 +22,37 @@ export {
   RpcConnection,
   type RpcConnectionOptions,
 } from "./rpc/index.js";
+export * from "./services/go/index.js";
+export { GO_PLAYER } from "./services/go/go-keys.js";
+export {
+  type ClockOutcome,
+  type ClockSnapshot,
+  type ClockState,
+  GameClock,
+  type PlayerClockState,
+  TIME_CONTROL_LIMITS,
+  type TimeControl,
+  timeControlFromSgf,
+  timeControlToSgf,
+  validateTimeControl,
+} from "./services/go/game-clock.js";
+export {
+  GLICKO2_DEFAULTS,
+  GLICKO2_UNRATED,
+  type Glicko2Game,
+  type Glicko2Options,
+  type Glicko2Rating,
+  glicko2ExpectedScore,
+  glicko2Game,
+  glicko2Idle,
+  glicko2Update,
+} from "./services/go/glicko2.js";
 export { LOBBY_MEMBER } from "./services/lobby/lobby-keys.js";
 export { WALLET_OWNER } from "./services/wallet/wallet-keys.js";
 export { connectBrowserWebSocket } from "./transport/browser-websocket.js";
 export * as brokerSchema from "./wire/gen/broker.js";
 export * as demoSchema from "./wire/gen/demo.js";
+export * as goSchema from "./wire/gen/go.js";
 export * as lobbySchema from "./wire/gen/lobby.js";
 export * as walletSchema from "./wire/gen/wallet.js";
 

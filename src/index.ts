@@ -152,6 +152,7 @@ export {
   type StatementRecord,
   type TransferResult,
 } from "./store/index.js";
+export { GO_STORE, type GoGameRecord, type GoRatingRecord, type GoStore } from "./store/index.js";
 export {
   type BrokerStore,
   type KeyringPair,
@@ -163,6 +164,7 @@ export {
   type WalletStore,
 } from "./store/index.js";
 export * as bankSchema from "./wire/gen/bank.js";
+export { type GoOptions, GoService, go } from "./services/go/go-service.js";
 export {
   attachWebSocketServer,
   type CloseInfo,
