@@ -12,7 +12,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { type Color, GoGame, type GoRules, gtpToPoint, pointToGtp } from "../../../src/services/go/index.js";
 
-type Config = "simple" | "positional" | "situational" | "suicide";
+type Config = "simple" | "positional" | "situational" | "suicide" | "constructed";
 
 interface Step {
   c: "B" | "W";
@@ -46,10 +46,11 @@ function load(config: Config): { gnugo: string; games: FixtureGame[] } {
 }
 
 function rulesFor(g: FixtureGame, scoring: GoRules["scoring"]): Partial<GoRules> {
+  const option = g.config === "constructed" ? (g.id.split("-")[1] as Config) : g.config;
   return {
     size: g.size,
     komi: g.komi,
-    koRule: g.config === "positional" || g.config === "situational" ? g.config : "simple",
+    koRule: option === "positional" || option === "situational" ? option : "simple",
     suicide: g.config === "suicide",
     scoring,
     handicap: g.handicap.length,
@@ -119,6 +120,23 @@ function check(g: FixtureGame): { verdicts: number; steps: number } {
 }
 
 describe("the rules engine agrees with GNU Go", () => {
+  it("on a constructed position that comes back 34 moves later: refused by both superkos, allowed by simple ko", () => {
+    const { games } = load("constructed");
+    expect(games.map((g) => g.id)).toEqual([
+      "constructed-simple-long-ko-cycle",
+      "constructed-positional-long-ko-cycle",
+      "constructed-situational-long-ko-cycle",
+    ]);
+    for (const g of games) check(g);
+    const last = (g: FixtureGame) => g.steps.at(-1) as Step;
+    const [simple, positional, situational] = games as [FixtureGame, FixtureGame, FixtureGame];
+    expect(last(simple).m).toBe("B10");
+    for (const g of [positional, situational]) {
+      expect(last(g).illegal).toContain("B10");
+      expect(last(g).probes).toContainEqual(["B10", "play", "illegal move"]);
+    }
+  });
+
   for (const config of ["simple", "positional", "situational", "suicide"] as const) {
     const fixture = load(config);
     it(`on every verdict, capture and board of the ${config} games (${fixture.games.length} games, ${fixture.gnugo})`, () => {
