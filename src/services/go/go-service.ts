@@ -258,11 +258,14 @@ export class GoService extends PerUserService<null, PlayerPerspective> {
   adopt(record: GoGameRecord, challengeId?: number): LiveGame {
     const g = LiveGame.rebuild(this, record, []);
     this.#live.set(record.id, g);
-    if (challengeId !== undefined) {
-      for (const w of this.#waiters.get(challengeId) ?? []) w.resolve(g);
-      this.#waiters.delete(challengeId);
-    }
+    if (challengeId !== undefined) this.challengeTaken(challengeId, g);
     return g;
+  }
+
+  /** Answers everyone waiting for challenge `id` with the game it made. */
+  challengeTaken(id: number, game: LiveGame): void {
+    for (const w of this.#waiters.get(id) ?? []) w.resolve(game);
+    this.#waiters.delete(id);
   }
 
   waitForChallenge(id: number): Promise<LiveGame> {
@@ -375,9 +378,10 @@ export class PlayerPerspective extends UserPerspective<null> implements Player$S
   async #awaitAccepted(id: number): Promise<LiveGame> {
     const waiting = this.go.waitForChallenge(id);
     if ((await this.go.store.getChallenge(id)) === undefined) {
-      // Accepted (or cancelled) before we started waiting: find the game it made, if any.
-      for (const g of this.go.gamesOf(this.identity.id)) if (g.challengeId === id) return g;
-      this.go.challengeGone(id, "the challenge is gone");
+      // Accepted (or cancelled) before we started waiting: the game it made, if any.
+      const made = [...this.go.gamesOf(this.identity.id)].find((g) => g.challengeId === id);
+      if (made === undefined) this.go.challengeGone(id, "the challenge is gone");
+      else this.go.challengeTaken(id, made);
     }
     return waiting;
   }

@@ -1,0 +1,301 @@
+/**
+ * The Go demo (`npm run demo:go`): seed 004's unfinished Go server, finished — players are
+ * Perspectives, the game is a Viewable that plays the caller's colour, a spectator holds a
+ * read-only facet — against a real broker on a temporary folder, over WebSocket, through the
+ * public API only.
+ *
+ * Every step prints one numbered line: `✔` when it behaved as described, `✘` with what was
+ * expected and what happened instead. The process exits 0 only if every step behaved as
+ * described (1 otherwise, also on any unexpected error), after closing every connection and
+ * server and removing the temporary folder.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import {
+  attach,
+  type BrokerServer,
+  brokerSchema,
+  connect,
+  ErrorCode,
+  GO_PLAYER,
+  goSchema,
+  ParallaxError,
+  type RpcConnection,
+  signUp,
+  startBroker,
+} from "../src/index.js";
+
+const { Root } = brokerSchema;
+const { Game, GameEvent_Which, GameListener, Illegal, MoveOutcome_Which, Phase } = goSchema;
+type Game = goSchema.Game;
+type MoveOutcome = goSchema.MoveOutcome;
+
+// --- reporting -------------------------------------------------------------------------------
+
+let stepNo = 0;
+let failures = 0;
+
+/** Prints one step: what happened, and when that is not what was described, what was expected. */
+function report(ok: boolean, happened: string, expected: string): void {
+  stepNo++;
+  if (ok) {
+    console.log(`✔ ${stepNo}. ${happened}`);
+  } else {
+    failures++;
+    console.log(`✘ ${stepNo}. ${happened}`);
+    console.log(`     expected: ${expected}`);
+  }
+}
+
+async function failure(call: PromiseLike<unknown>): Promise<ParallaxError | string> {
+  try {
+    await call;
+    return "it succeeded";
+  } catch (err) {
+    return err instanceof ParallaxError ? err : `it failed with ${String(err)}`;
+  }
+}
+
+const ILLEGAL_NAMES = Object.fromEntries(Object.entries(Illegal).map(([k, v]) => [v, k]));
+const describeOutcome = (o: MoveOutcome): string =>
+  o.which() === MoveOutcome_Which.PLAYED
+    ? `played as move ${o.played.number}`
+    : o.which() === MoveOutcome_Which.ILLEGAL
+      ? `refused: ${ILLEGAL_NAMES[o.illegal] ?? o.illegal}`
+      : `ended ${o.ended}`;
+
+// --- resources (closed at the end, whatever happens) -------------------------------------------
+
+const folders: string[] = [];
+const servers: BrokerServer[] = [];
+const connections: RpcConnection[] = [];
+
+async function cleanUp(): Promise<void> {
+  for (const c of connections) c.close("the demo is done");
+  for (const s of servers) await s.close();
+  for (const dir of folders) rmSync(dir, { recursive: true, force: true });
+}
+
+/** A client listener that records what it hears and lets the story wait for an event. */
+function follower() {
+  const heard: string[] = [];
+  const waiting: { kind: string; resolve: () => void }[] = [];
+  const names = Object.fromEntries(Object.entries(GameEvent_Which).map(([k, v]) => [v, k.toLowerCase()]));
+  const listener = GameListener.server({
+    event({ event }) {
+      const kind = names[event.which()] ?? "?";
+      heard.push(kind === "chat" ? `chat ${event.chat.speaker}: ${event.chat.text}` : kind);
+      for (const w of waiting.filter((x) => heard.some((h) => h.startsWith(x.kind)))) {
+        waiting.splice(waiting.indexOf(w), 1);
+        w.resolve();
+      }
+    },
+  });
+  // Waits for an event; one that never comes fails the demo after 10 s instead of hanging it.
+  const heardOf = (kind: string): Promise<void> =>
+    heard.some((h) => h.startsWith(kind))
+      ? Promise.resolve()
+      : new Promise((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`no "${kind}" event within 10 s`)), 10_000);
+          waiting.push({
+            kind,
+            resolve: () => {
+              clearTimeout(timer);
+              resolve();
+            },
+          });
+        });
+  return { listener, heard, heardOf };
+}
+
+// --- the story ---------------------------------------------------------------------------------
+
+async function story(): Promise<void> {
+  const data = mkdtempSync(path.join(tmpdir(), "parallax-go-demo-"));
+  folders.push(data);
+  const server = await startBroker({ port: 0, tcpPort: null, dataDir: data, signUp: "open" });
+  servers.push(server);
+  console.log(`broker with the Go server and open sign-up at ${server.url} (data in a temporary folder)`);
+
+  const player = async (name: string) => {
+    const connection = await connect(server.url);
+    connections.push(connection);
+    const up = await signUp(connection.bootstrap(Root), name, `${name}'s password`);
+    if (up.identity === undefined) throw new Error(`${name}'s sign-up answered pending`);
+    return attach(up.identity, GO_PLAYER);
+  };
+
+  console.log("\n## A challenge, accepted: the game is one Viewable shared by both players");
+  const alice = await player("alice");
+  const bob = await player("bob");
+  const carol = await player("carol");
+  const terms = {
+    rules: { size: 9, komi: 6.5 },
+    time: { system: goSchema.TimeSystem.BYOYOMI, mainSeconds: 600, periods: 5, periodSeconds: 30 },
+    ranked: true,
+    color: goSchema.ColorChoice.BLACK,
+    opponent: "",
+  };
+  const { challenge, id } = await alice.challenge({ terms });
+  const open = (await bob.openChallenges()).challenges.toArray();
+  report(
+    open.length === 1 && open[0]?.challenger === "alice" && open[0].terms.rules.size === 9,
+    `alice challenged (9×9, positional superko, area scoring, komi 6.5, byo-yomi 10 min + 5×30 s, ranked); bob sees challenge ${id} from "${open[0]?.challenger}"`,
+    "one open 9×9 challenge from alice",
+  );
+  const accepted = challenge.accepted();
+  const white = (await bob.accept({ id })).game;
+  const black = (await accepted).game;
+  const info = (await black.info()).info;
+  report(
+    info.black === "alice" && info.white === "bob" && info.phase === Phase.PLAYING,
+    `bob accepted; alice's challenge answered with the same game ${info.id}: black ${info.black}, white ${info.white}`,
+    "black alice, white bob, playing",
+  );
+  const watch = (await carol.watch({ id: info.id })).spectator;
+  const carolHears = follower();
+  const aliceHears = follower();
+  await watch.listen({ listener: carolHears.listener });
+  await black.listen({ listener: aliceHears.listener });
+  report(true, "carol watches through a Spectator capability and listens; alice listens too", "");
+
+  const play = (g: Game, x: number, y: number) => g.move({ point: { x, y } });
+  // Walls: black on column 3, white on column 5 (column 4 stays neutral).
+  for (let y = 0; y < 9; y++) {
+    await play(black, 3, y);
+    await play(white, 5, y);
+  }
+  report(
+    (await black.info()).info.moveCount === 18,
+    "18 moves: black walls off columns 0–3 with column 3, white columns 5–8 with column 5",
+    "18 moves played",
+  );
+
+  console.log("\n## A capture, a refused ko recapture, a refused move out of turn");
+  for (const [g, x, y] of [
+    [black, 7, 0],
+    [white, 6, 2],
+    [black, 6, 1],
+    [white, 7, 3],
+    [black, 8, 1],
+    [white, 8, 2],
+    [black, 1, 1],
+    [white, 7, 1],
+  ] as const) {
+    await play(g, x, y);
+  }
+  const take = (await play(black, 7, 2)).outcome;
+  const captured = take.which() === MoveOutcome_Which.PLAYED ? take.played.captured.toArray() : [];
+  report(
+    captured.length === 1 && captured[0]?.x === 7 && captured[0].y === 1,
+    `black played (7,2) inside white's area and captured the white stone at (${captured[0]?.x},${captured[0]?.y})`,
+    "one white stone captured at (7,1)",
+  );
+  const ko = (await play(white, 7, 1)).outcome;
+  report(
+    ko.which() === MoveOutcome_Which.ILLEGAL && ko.illegal === Illegal.KO,
+    `white's immediate recapture at (7,1): ${describeOutcome(ko)}`,
+    "refused: KO",
+  );
+  const outOfTurn = (await play(black, 0, 8)).outcome;
+  report(
+    outOfTurn.which() === MoveOutcome_Which.ILLEGAL && outOfTurn.illegal === Illegal.NOT_YOUR_TURN,
+    `alice moves again while it is bob's turn: ${describeOutcome(outOfTurn)} (her Game plays only black)`,
+    "refused: NOT_YOUR_TURN",
+  );
+  const forged = watch.castAs(Game);
+  const spectatorMove = await failure(forged.move({ point: { x: 4, y: 4 } }));
+  report(
+    spectatorMove instanceof ParallaxError && spectatorMove.code === ErrorCode.UNIMPLEMENTED,
+    `carol's Spectator cast to Game and called move: ${spectatorMove instanceof ParallaxError ? spectatorMove.code : spectatorMove}`,
+    `it fails with ${ErrorCode.UNIMPLEMENTED}: a spectator's capability has no move`,
+  );
+
+  console.log("\n## An accepted undo");
+  await play(white, 6, 4);
+  await play(black, 4, 4);
+  await black.requestUndo();
+  await aliceHears.heardOf("undo_requested");
+  await white.answerUndo({ accept: true });
+  const afterUndo = (await black.board()).board;
+  report(
+    afterUndo.moveCount === 28 && afterUndo.points[4 * 9 + 4] === 0,
+    `alice played (4,4), asked to take it back, bob accepted: ${afterUndo.moveCount} moves, (4,4) empty again`,
+    "28 moves, (4,4) empty",
+  );
+  await play(black, 1, 5);
+
+  console.log("\n## Chat: players' lines reach everyone, spectators' only spectators");
+  await watch.say({ text: "white should capture at (7,1) now" });
+  await white.say({ text: "thanks for the game" });
+  await carolHears.heardOf("chat bob");
+  await aliceHears.heardOf("chat bob");
+  const aliceChat = aliceHears.heard.filter((h) => h.startsWith("chat"));
+  report(
+    aliceChat.length === 1 && carolHears.heard.filter((h) => h.startsWith("chat")).length === 2,
+    `alice heard ${JSON.stringify(aliceChat)}; carol heard both lines`,
+    "alice hears only bob's line; carol hears hers and bob's",
+  );
+
+  console.log("\n## Two passes, dead stones, the score");
+  await white.pass();
+  await black.pass();
+  report(
+    (await black.info()).info.phase === Phase.SCORING,
+    "white and black passed: play stopped for scoring",
+    "",
+  );
+  for (const [x, y] of [
+    [7, 0],
+    [6, 1],
+    [8, 1],
+    [7, 2],
+  ] as const) {
+    await white.markDead({ point: { x, y }, dead: true });
+  }
+  const score = (await black.score()).score;
+  report(
+    score.black === 36 && score.white === 42.5,
+    `bob marked black's four stones inside his area dead: black ${score.black}, white ${score.white} (36 + komi 6.5)`,
+    "black 36, white 42.5",
+  );
+  await black.acceptScore();
+  const end = (await white.acceptScore()).outcome;
+  await carolHears.heardOf("ended");
+  report(
+    end.which() === MoveOutcome_Which.ENDED && end.ended === "W+6.5",
+    `both accepted: the game ${describeOutcome(end)}; carol heard the end`,
+    "ended W+6.5",
+  );
+  const [ra, rb] = [(await alice.rating()).rating, (await bob.rating()).rating];
+  report(
+    rb.rating > 1500 && ra.rating < 1500 && ra.games === 1,
+    `ranked: Glicko-2 moved bob to ${rb.rating.toFixed(1)} and alice to ${ra.rating.toFixed(1)} (RD ${rb.deviation.toFixed(1)})`,
+    "bob above 1500, alice below",
+  );
+}
+
+async function main(): Promise<number> {
+  try {
+    await story();
+  } catch (err) {
+    report(
+      false,
+      `unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+      "no unexpected errors",
+    );
+  } finally {
+    await cleanUp();
+  }
+  if (failures === 0) console.log(`\nall ${stepNo} steps behaved as described`);
+  else console.log(`\n${failures} of ${stepNo} steps did not behave as described`);
+  return failures === 0 ? 0 : 1;
+}
+
+process.exitCode = await main();
+// Everything is closed: the process ends by itself. If something still holds it open, say so.
+setTimeout(() => {
+  console.log("✘ the process did not exit: something still holds it open");
+  process.exit(1);
+}, 5000).unref();

@@ -1,0 +1,65 @@
+/** Runs `demos/go-demo.ts` as a user would and checks that it tells seed 004's Go server step by step. */
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+
+const repoRoot = path.resolve(import.meta.dirname, "../..");
+
+function runDemo(): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "demos/go-demo.ts"], {
+      cwd: repoRoot,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+      stderr += chunk;
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** `fragments` must appear in `text` in this order. */
+function expectInOrder(text: string, fragments: readonly string[]): void {
+  let at = 0;
+  for (const f of fragments) {
+    const i = text.indexOf(f, at);
+    expect(i, `"${f}" after position ${at}`).toBeGreaterThanOrEqual(0);
+    at = i + f.length;
+  }
+}
+
+describe("the Go demo", () => {
+  it("runs every step as described and exits 0", { timeout: 90_000 }, async () => {
+    const { code, stdout, stderr } = await runDemo();
+    expect(stdout, stderr).not.toContain("✘");
+    expectInOrder(stdout, [
+      "## A challenge, accepted: the game is one Viewable shared by both players",
+      '✔ 1. alice challenged (9×9, positional superko, area scoring, komi 6.5, byo-yomi 10 min + 5×30 s, ranked); bob sees challenge 1 from "alice"',
+      "✔ 2. bob accepted; alice's challenge answered with the same game 1: black alice, white bob",
+      "✔ 3. carol watches through a Spectator capability and listens; alice listens too",
+      "✔ 4. 18 moves: black walls off columns 0–3 with column 3, white columns 5–8 with column 5",
+      "## A capture, a refused ko recapture, a refused move out of turn",
+      "✔ 5. black played (7,2) inside white's area and captured the white stone at (7,1)",
+      "✔ 6. white's immediate recapture at (7,1): refused: KO",
+      "✔ 7. alice moves again while it is bob's turn: refused: NOT_YOUR_TURN (her Game plays only black)",
+      "✔ 8. carol's Spectator cast to Game and called move: PARALLAX_ERR_UNIMPLEMENTED",
+      "## An accepted undo",
+      "✔ 9. alice played (4,4), asked to take it back, bob accepted: 28 moves, (4,4) empty again",
+      "## Chat: players' lines reach everyone, spectators' only spectators",
+      '✔ 10. alice heard ["chat bob: thanks for the game"]; carol heard both lines',
+      "## Two passes, dead stones, the score",
+      "✔ 11. white and black passed: play stopped for scoring",
+      "✔ 12. bob marked black's four stones inside his area dead: black 36, white 42.5 (36 + komi 6.5)",
+      "✔ 13. both accepted: the game ended W+6.5; carol heard the end",
+      "✔ 14. ranked: Glicko-2 moved bob to 1662.3 and alice to 1337.7 (RD 290.3)",
+      "all 14 steps behaved as described",
+    ]);
+    expect(code, stdout + stderr).toBe(0);
+  });
+});
