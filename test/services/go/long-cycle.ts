@@ -61,3 +61,49 @@ export function longKoCycle(n: number): LongCycle {
   }
   return { size, moves, cycleStart };
 }
+
+/**
+ * A 9×9 game where a board comes back with the other player to move: two kos, K1 (White's stone
+ * in it, Black may take) and K2 (colours swapped), built so that White moves first from the start
+ * position S0; then W takes K2, B takes K1, W passes, B retakes K2, and White's retake of K1 would
+ * recreate S0 with Black to move. Positional superko refuses it; situational superko allows it
+ * (S0 was seen only with White to move); simple ko allows it.
+ */
+export function situationalDifference(): LongCycle {
+  const k1 = { x: 0, y: 0 };
+  const k2 = { x: 5, y: 4 };
+  const at = (o: { x: number; y: number }, dx: number, dy: number) => ({ x: o.x + dx, y: o.y + dy });
+  // K1: X at (1,0) (0,1) (1,2), O at (2,0) (1,1) (3,1) (2,2); Black takes at (2,1), White retakes at (1,1).
+  const black = [
+    at(k1, 1, 0),
+    at(k1, 0, 1),
+    at(k1, 1, 2),
+    at(k2, 2, 0),
+    at(k2, 1, 1),
+    at(k2, 3, 1),
+    at(k2, 2, 2),
+  ];
+  const white = [
+    at(k2, 1, 0),
+    at(k2, 0, 1),
+    at(k2, 1, 2),
+    at(k1, 2, 0),
+    at(k1, 1, 1),
+    at(k1, 3, 1),
+    at(k1, 2, 2),
+  ];
+  const moves: ScriptedMove[] = [{ color: "black", point: undefined }];
+  for (let i = 0; i < white.length; i++) {
+    moves.push({ color: "white", point: white[i] });
+    moves.push({ color: "black", point: black[i] });
+  }
+  const cycleStart = moves.length;
+  moves.push(
+    { color: "white", point: at(k2, 2, 1) },
+    { color: "black", point: at(k1, 2, 1) },
+    { color: "white", point: undefined },
+    { color: "black", point: at(k2, 1, 1) },
+    { color: "white", point: at(k1, 1, 1) },
+  );
+  return { size: 9, moves, cycleStart };
+}

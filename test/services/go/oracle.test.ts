@@ -120,21 +120,31 @@ function check(g: FixtureGame): { verdicts: number; steps: number } {
 }
 
 describe("the rules engine agrees with GNU Go", () => {
+  const constructed = load("constructed").games;
+  const byId = (id: string) => constructed.find((g) => g.id === id) as FixtureGame;
+  const last = (g: FixtureGame) => g.steps.at(-1) as Step;
+
   it("on a constructed position that comes back 34 moves later: refused by both superkos, allowed by simple ko", () => {
-    const { games } = load("constructed");
-    expect(games.map((g) => g.id)).toEqual([
-      "constructed-simple-long-ko-cycle",
-      "constructed-positional-long-ko-cycle",
-      "constructed-situational-long-ko-cycle",
-    ]);
-    for (const g of games) check(g);
-    const last = (g: FixtureGame) => g.steps.at(-1) as Step;
-    const [simple, positional, situational] = games as [FixtureGame, FixtureGame, FixtureGame];
+    const [simple, positional, situational] = ["simple", "positional", "situational"].map((k) =>
+      byId(`constructed-${k}-long-ko-cycle`),
+    ) as [FixtureGame, FixtureGame, FixtureGame];
+    for (const g of [simple, positional, situational]) check(g);
     expect(last(simple).m).toBe("B10");
     for (const g of [positional, situational]) {
       expect(last(g).illegal).toContain("B10");
       expect(last(g).probes).toContainEqual(["B10", "play", "illegal move"]);
     }
+  });
+
+  it("on a board that comes back with the other player to move: refused by positional superko only", () => {
+    const [simple, positional, situational] = ["simple", "positional", "situational"].map((k) =>
+      byId(`constructed-${k}-other-player-to-move`),
+    ) as [FixtureGame, FixtureGame, FixtureGame];
+    for (const g of [simple, positional, situational]) check(g);
+    expect(last(simple).m).toBe("B8");
+    expect(last(situational).m).toBe("B8");
+    expect(last(positional).illegal).toContain("B8");
+    expect(last(positional).probes).toContainEqual(["B8", "play", "illegal move"]);
   });
 
   for (const config of ["simple", "positional", "situational", "suicide"] as const) {
