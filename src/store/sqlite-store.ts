@@ -304,7 +304,10 @@ export class SqliteBrokerStore implements BrokerStore {
 
   /** Closes the file, after writing any queued audit rows; later calls fail with STORAGE. Closing twice is harmless. */
   close(): void {
-    if (this.#db.open) this.#bank.drain();
+    if (this.#db.open) {
+      this.#bank.drain();
+      this.#go.drain();
+    }
     if (this.#db.open) this.#audit.flush();
     this.#db.close();
   }

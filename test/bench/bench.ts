@@ -171,6 +171,18 @@ const WORKLOADS: Workload[] = [
     bank: true,
     baseline: "conn-100",
   },
+  // Go: 20 concurrent 19×19 games, 40 players and 40 spectators over 48 connections; the side to
+  // move plays a random empty point, one move in flight per game, for 4 s after 1 s of warm-up.
+  // Every move is one durable commit (FULL) and one event to each listener. Figures: moves/s, and
+  // the spectators' receipt − the mover's send, p50/p99 in ms. Absolute, reported.
+  {
+    name: "go-games",
+    main: "moves_per_s",
+    target: "reported",
+    systems: ["parallax"],
+    ratio: null,
+    broker: true,
+  },
   // bank-transfers with the store taken out: the server's ledger answers each 1-unit payment
   // `applied` at once (no SQLite, no fsync), so this is the same path (a key login's customer
   // facet, a Transfer in, an outcome out, the service's checks and its change event) without the

@@ -22,6 +22,15 @@ import { loginWithKey } from "../../src/login/client-login.js";
 import { Banker, Customer, type PrivateAccount, TransferOutcome_Which } from "../../src/wire/gen/bank.js";
 import { newTransferId } from "../../src/services/bank/bank-client.js";
 import { BANK_PAYERS, benchKey, MERCHANT, payerName, TELLER } from "./bank-keys.js";
+import { GO_PLAYER } from "../../src/services/go/go-keys.js";
+import {
+  ColorChoice,
+  type Game,
+  GameEvent_Which,
+  GameListener,
+  MoveOutcome_Which,
+  type Player,
+} from "../../src/wire/gen/go.js";
 
 const [system, workload, portArg, brokerPortArg] = process.argv.slice(2) as [string, string, string, string?];
 const serverPort = Number(portArg);
@@ -539,6 +548,115 @@ async function bankWorkload(hot: boolean, noLedger = false) {
   return { ...r, conserved: 1 };
 }
 
+const GO_GAMES = 20;
+const GO_SPECTATORS_PER_GAME = 2;
+const GO_SPECTATOR_USERS = 8;
+const GO_MAX_MOVES = 300;
+
+/**
+ * go-games: GO_GAMES concurrent 19×19 games (two players each, every player signed up on its own
+ * connection), each followed by GO_SPECTATORS_PER_GAME spectators spread over GO_SPECTATOR_USERS
+ * users on their own connections. In every game the side to move plays a random empty point (a
+ * refused one — suicide, ko — is replaced by another), one move in flight per game; a game at
+ * GO_MAX_MOVES is resigned and a new one challenged. Figures: moves/s over all games (each one a
+ * durable commit) and, for every (move × spectator), spectator receipt − the mover's send, in ms.
+ */
+async function goGames() {
+  const players = GO_GAMES * 2;
+  const conns = await brokerConnections(players + GO_SPECTATOR_USERS);
+  const tag = Buffer.from(randomBytes(6)).toString("hex");
+  const users: Player[] = await Promise.all(
+    conns.map(async (c, i) => {
+      const identity = await signUpIdentity(c.bootstrap(Root), `go-${tag}-${i}`, `password ${tag} ${i}`);
+      return (
+        await identity.attach({
+          service: GO_PLAYER.service,
+          perspective: GO_PLAYER.perspective,
+          client: null,
+        })
+      ).perspective.castAs(GO_PLAYER.Ctor);
+    }),
+  );
+  const sentAt = new Map<string, bigint>();
+  const latencies: number[] = [];
+  let measuring = false;
+  const size = 19;
+  const game = async (i: number) => {
+    const [black, white] = [users[2 * i] as Player, users[2 * i + 1] as Player];
+    const terms = {
+      rules: { size, komi: 6.5 },
+      time: {},
+      ranked: false,
+      color: ColorChoice.BLACK,
+      opponent: "",
+    };
+    const { id } = await black.challenge({ terms });
+    const w = (await white.accept({ id })).game;
+    const b = (await black.game({ id: (await w.info()).info.id })).game;
+    const gid = (await b.info()).info.id;
+    for (let k = 0; k < GO_SPECTATORS_PER_GAME; k++) {
+      const watcher = users[players + ((i * GO_SPECTATORS_PER_GAME + k) % GO_SPECTATOR_USERS)] as Player;
+      const { spectator } = await watcher.watch({ id: gid });
+      await spectator.listen({
+        listener: GameListener.server({
+          event({ event }) {
+            if (event.which() !== GameEvent_Which.MOVED) return;
+            const t0 = sentAt.get(`${gid}:${event.moved.number}`);
+            if (t0 !== undefined && measuring) latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+          },
+        }),
+      });
+    }
+    return { gid, seats: [b, w] as [Game, Game], board: new Uint8Array(size * size), moves: 0 };
+  };
+  const games = await Promise.all(Array.from({ length: GO_GAMES }, (_, i) => game(i)));
+  let played = 0;
+  const loop = async (g: (typeof games)[number], i: number, until: () => boolean) => {
+    while (!until()) {
+      if (g.moves >= GO_MAX_MOVES) {
+        await (g.seats[g.moves % 2] as Game).resign();
+        Object.assign(g, await game(i));
+      }
+      const mover = g.seats[g.moves % 2] as Game;
+      const empty = [];
+      for (let p = 0; p < g.board.length; p++) if (g.board[p] === 0) empty.push(p);
+      for (let tries = 0; ; tries++) {
+        const p =
+          empty.length === 0 || tries > 20 ? -1 : (empty[Math.floor(Math.random() * empty.length)] as number);
+        sentAt.set(`${g.gid}:${g.moves + 1}`, process.hrtime.bigint());
+        const r =
+          p < 0 ? await mover.pass() : await mover.move({ point: { x: p % size, y: Math.floor(p / size) } });
+        const o = r.outcome;
+        if (o.which() !== MoveOutcome_Which.PLAYED) continue;
+        if (p >= 0) g.board[p] = g.moves % 2 === 0 ? 1 : 2;
+        for (const c of o.played.captured.toArray()) g.board[c.y * size + c.x] = 0;
+        g.moves++;
+        if (measuring) played++;
+        break;
+      }
+    }
+  };
+  const run = async (ms: number) => {
+    const end = Date.now() + ms;
+    await Promise.all(games.map((g, i) => loop(g, i, () => Date.now() >= end)));
+  };
+  await run(1000);
+  measuring = true;
+  const started = process.hrtime.bigint();
+  await run(4000);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  measuring = false;
+  latencies.sort((a, b) => a - b);
+  for (const c of conns) c.close();
+  return {
+    moves_per_s: Math.round(played / seconds),
+    spectator_p50_ms: Math.round(percentile(latencies, 50) * 10) / 10,
+    spectator_p99_ms: Math.round(percentile(latencies, 99) * 10) / 10,
+    deliveries: latencies.length,
+    games: GO_GAMES,
+  };
+}
+
 function brokerPort(): number {
   if (brokerPortArg === undefined) throw new Error(`${workload} needs the broker's port`);
   return Number(brokerPortArg);
@@ -648,6 +766,8 @@ async function main(): Promise<unknown> {
       return bankWorkload(true);
     case "bank-no-ledger":
       return bankWorkload(false, true);
+    case "go-games":
+      return goGames();
     case "login-load": {
       // Background logins for echo-under-logins: from "started" until "stop" on stdin (at most 5 min).
       const d = await loginDriver(brokerPort());

@@ -1,6 +1,7 @@
 /**
- * `GroupCommit`: the bank's write queue. Every write submitted in one event-loop turn runs in ONE
- * IMMEDIATE transaction, so a burst of transfers from many connections costs one fsync.
+ * `GroupCommit`: the write queue of the bank and the Go server. Every write submitted in one
+ * event-loop turn runs in ONE IMMEDIATE transaction, so a burst of transfers (or moves) from many
+ * connections costs one fsync.
  *
  * Invariants:
  * - Requests run in the order they were submitted, each seeing the ones before it: the serial

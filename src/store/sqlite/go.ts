@@ -10,6 +10,9 @@
  * - A player's write checks, in its transaction, that the login is current (REVOKED) and that the
  *   player sits in the game (PERMISSION_DENIED).
  * - At most `maxOpen` open challenges per challenger (QUOTA), counted in the transaction.
+ * - Writes are group-committed (`GroupCommit`, as the bank's): the writes of one event-loop turn
+ *   (many games' moves) share one IMMEDIATE transaction and one fsync; each answers only once
+ *   durable, and one that throws undoes only its own changes.
  *
  * Tests: test/store/go.test.ts
  */
@@ -26,6 +29,7 @@ import type {
   GoStore,
   GoWriteResult,
 } from "../go-store.js";
+import { GroupCommit, type GroupStats } from "./bank-group.js";
 import type { SqliteDatabase } from "./database.js";
 
 interface ChallengeRow {
@@ -155,10 +159,22 @@ const conflict = (reason: string): GoWriteResult => ({ kind: "conflict", reason 
 export class SqliteGoRepository implements GoStore {
   readonly #db: SqliteDatabase;
   readonly #s: ReturnType<typeof prepare>;
+  readonly #group: GroupCommit;
 
   constructor(db: SqliteDatabase) {
     this.#db = db;
     this.#s = prepare(db);
+    this.#group = new GroupCommit(db);
+  }
+
+  /** What the group commit has done, for tests and the bench. */
+  get groupStats(): GroupStats {
+    return this.#group.stats;
+  }
+
+  /** Commits every queued write (the store is closing). */
+  drain(): void {
+    this.#group.drain();
   }
 
   /** Inside a write: the actor's login is current and, for a game, they sit in it. */
@@ -185,7 +201,7 @@ export class SqliteGoRepository implements GoStore {
     actor: GoActor,
     init: { opponentId: number | null; terms: string; at: number; maxOpen: number },
   ): Promise<GoChallengeRecord> {
-    return this.#db.write("go.createChallenge", () => {
+    return this.#group.submit("go.createChallenge", () => {
       this.#check(actor);
       const open = this.#s.countChallenges.get(actor.identityId)?.n ?? 0;
       if (open >= init.maxOpen) {
@@ -212,7 +228,7 @@ export class SqliteGoRepository implements GoStore {
   }
 
   async cancelChallenge(actor: GoActor, id: number): Promise<boolean> {
-    return this.#db.write("go.cancelChallenge", () => {
+    return this.#group.submit("go.cancelChallenge", () => {
       this.#check(actor);
       const row = this.#s.challenge.get(id);
       if (row === undefined || row.challenger_id !== actor.identityId) return false;
@@ -222,7 +238,7 @@ export class SqliteGoRepository implements GoStore {
   }
 
   async acceptChallenge(actor: GoActor, id: number, game: GoGameInit): Promise<GoGameRecord | undefined> {
-    return this.#db.write("go.acceptChallenge", () => {
+    return this.#group.submit("go.acceptChallenge", () => {
       this.#check(actor);
       const row = this.#s.challenge.get(id);
       if (row === undefined) return undefined;
@@ -253,7 +269,7 @@ export class SqliteGoRepository implements GoStore {
   }
 
   async createGame(actor: GoActor | null, game: GoGameInit): Promise<GoGameRecord> {
-    return this.#db.write("go.createGame", () => {
+    return this.#group.submit("go.createGame", () => {
       this.#check(actor);
       return this.#insertGame(game);
     });
@@ -288,7 +304,7 @@ export class SqliteGoRepository implements GoStore {
     state: string,
     phase: GoPhase,
   ): Promise<GoWriteResult> {
-    return this.#db.write("go.appendMove", () => {
+    return this.#group.submit("go.appendMove", () => {
       const game = this.#liveGame(actor, gameId);
       if ("kind" in game) return game;
       if (number !== game.move_count + 1) {
@@ -309,7 +325,7 @@ export class SqliteGoRepository implements GoStore {
     keep: number,
     state: string,
   ): Promise<GoWriteResult> {
-    return this.#db.write("go.undoMoves", () => {
+    return this.#group.submit("go.undoMoves", () => {
       const game = this.#liveGame(actor, gameId);
       if ("kind" in game) return game;
       if (game.move_count !== from) return conflict(`the game has ${game.move_count} moves, not ${from}`);
@@ -328,7 +344,7 @@ export class SqliteGoRepository implements GoStore {
     phase: GoPhase,
     state: string,
   ): Promise<GoWriteResult> {
-    return this.#db.write("go.saveState", () => {
+    return this.#group.submit("go.saveState", () => {
       const game = this.#liveGame(actor, gameId);
       if ("kind" in game) return game;
       if (phase === "finished")
@@ -343,7 +359,7 @@ export class SqliteGoRepository implements GoStore {
     gameId: number,
     end: { result: string; state: string; at: number; ratings: readonly GoRatingRecord[] },
   ): Promise<GoWriteResult> {
-    return this.#db.write("go.finishGame", () => {
+    return this.#group.submit("go.finishGame", () => {
       const game = this.#liveGame(actor, gameId);
       if ("kind" in game) return game;
       if (end.result === "")
