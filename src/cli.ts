@@ -6,19 +6,26 @@
  *   parallax user add|list|suspend|unsuspend|keyring ...   [--data ./data]
  *   parallax admin pending|approve|reject|audit ...        [--data ./data]
  *   parallax bank open-account|open-org|role|employ|import|statement|totals|verify ... [--data ./data]
+ *   parallax gtp --url ws://host:8700/rpc --api-key <key> [-- <engine command...>]
  * The user, admin and bank commands work on the store directly; a running broker notices their
  * changes (revocations, decisions) within a second. The bank commands act as the operator: no
  * login and no grant is checked (as for `user` and `admin`), and they move no money.
  *
- * Tests: test/cli.test.ts, test/cli-bank.test.ts
+ * `gtp` connects a GTP engine (GNU Go when no command is given) to a broker as the bot whose API
+ * key it is; see src/services/go/gtp-bridge.ts.
+ *
+ * Tests: test/cli.test.ts, test/cli-bank.test.ts, test/services/go/gtp-bridge.test.ts
  */
 import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { normalizeUsername, type SignUpMode } from "./cred/authorizer.js";
+import { connect } from "./client.js";
 import { ErrorCode, ParallaxError } from "./errors.js";
 import { makeVerifier } from "./login/client-login.js";
 import { DEFAULT_KEYRING, startBroker } from "./server.js";
+import { findGnuGo } from "./services/go/gtp-engine.js";
+import { runGtpBridge } from "./services/go/gtp-bridge.js";
 import {
   BANK_STORE,
   type BankStore,
@@ -28,6 +35,7 @@ import {
   type Permissions,
   SqliteBrokerStore,
 } from "./store/index.js";
+import { Root } from "./wire/gen/broker.js";
 
 const USAGE = `usage:
   parallax serve [--port 8700] [--tcp-port 8701] [--host 127.0.0.1] [--data ./data]
@@ -52,13 +60,16 @@ const USAGE = `usage:
   parallax bank statement <account> [--from ms] [--to ms]
   parallax bank totals
   parallax bank verify
+  parallax gtp --url ws://127.0.0.1:8700/rpc [--api-key key] [-- engine command...]   (bot over GTP)
 every command takes --data <folder> (default ./data)
 bank: amounts are whole minor units (cents); limits and thresholds of 0 mean none. The bank
 commands act as the operator, with no actor: no login or grant is checked, as for user and admin.
 They open accounts and organizations and grant roles, but move no money (cash deposits are a
 banker's, over RPC). employ/dismiss/role revoke the old grant's facets on every connection.
 totals exits 1 if a currency's balances do not sum to 0; verify recomputes the journal's hash
-chain and exits 1 naming the first altered row.`;
+chain and exits 1 naming the first altered row.
+gtp (no --data): plays the challenges addressed to the API key's user with a GTP engine (default:
+gnugo --mode gtp); the key may come from PARALLAX_API_KEY instead; runs until SIGINT or SIGTERM.`;
 
 function port(value: string, name: string): number {
   const n = Number(value);
@@ -782,6 +793,53 @@ async function bank(argv: string[]): Promise<number> {
   }
 }
 
+async function gtp(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      url: { type: "string" },
+      "api-key": { type: "string" },
+      "poll-ms": { type: "string", default: "3000" },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  const url = values.url;
+  if (url === undefined) throw new Error("gtp: --url is required (e.g. ws://127.0.0.1:8700/rpc)");
+  const apiKey = values["api-key"] ?? process.env.PARALLAX_API_KEY;
+  if (apiKey === undefined || apiKey === "")
+    throw new Error("gtp: give the bot's API key with --api-key or PARALLAX_API_KEY");
+  const pollMs = Number(values["poll-ms"]);
+  if (!Number.isInteger(pollMs) || pollMs < 100)
+    throw new Error(`--poll-ms must be an integer ≥ 100, got ${values["poll-ms"]}`);
+  let [command, ...args] = positionals;
+  if (command === undefined || command === "gnugo") {
+    const found = findGnuGo();
+    if (found === undefined) throw new Error("gtp: no engine command given and gnugo is not installed");
+    if (command === undefined) args = ["--mode", "gtp"];
+    command = found;
+  }
+  const bridge = await runGtpBridge({
+    connect: async () => {
+      const c = await connect(url);
+      return { root: c.bootstrap(Root), close: () => c.close(), onClose: (l) => c.onClose(l) };
+    },
+    apiKey,
+    command,
+    args,
+    pollMs,
+    log: (line) => process.stdout.write(`parallax: ${line}\n`),
+  });
+  const signal = await new Promise<string | undefined>((resolve) => {
+    process.once("SIGINT", () => resolve("SIGINT"));
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+    void bridge.closed.then(() => resolve(undefined));
+  });
+  if (signal !== undefined) process.stdout.write(`parallax: ${signal}: stopping the engines\n`);
+  await bridge.close();
+  return signal === undefined ? 1 : 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -793,6 +851,8 @@ async function main(argv: string[]): Promise<number> {
       return admin(rest);
     case "bank":
       return bank(rest);
+    case "gtp":
+      return gtp(rest);
     case "help":
     case "--help":
       process.stdout.write(`${USAGE}\n`);
