@@ -4,7 +4,7 @@
  *
  * Invariants of a `GoRules` returned by `goRules` (the only way one should be made):
  * - `size` is an integer from `GO_LIMITS.minBoardSize` (2) to `GO_LIMITS.maxBoardSize` (25);
- * - `komi` is finite, a multiple of 0.5, and no larger in magnitude than the number of points;
+ * - `komi` is a multiple of 0.5 from −`GO_LIMITS.maxKomi` to `GO_LIMITS.maxKomi` (1000);
  * - `handicap` is 0, or for `fixed` placement a count `fixedHandicapPoints` defines for the size
  *   (2–9 on odd boards from 9×9, 2–4 on 7×7 and even boards from 8×8), or for `free` placement
  *   2 to size²−1 (the GTP `set_free_handicap` bounds);
@@ -48,6 +48,8 @@ export interface GoRules {
 export const GO_LIMITS = {
   minBoardSize: 2,
   maxBoardSize: 25,
+  /** Largest komi either way, in points (a 25×25 board has 625). */
+  maxKomi: 1000,
   /** Fixed handicap stones at most (GTP `fixed_handicap`). */
   maxFixedHandicap: 9,
   /**
@@ -135,8 +137,8 @@ export function goRules(overrides: Partial<GoRules> & { preset?: GoRulePreset } 
   if (typeof komi !== "number" || !Number.isFinite(komi))
     throw bad(`komi must be a number, got ${describe(komi)}`);
   if (!Number.isInteger(komi * 2)) throw bad(`komi must be a multiple of 0.5, got ${komi}`);
-  if (Math.abs(komi) > size * size)
-    throw bad(`komi ${komi} is larger than the board (${size * size} points)`);
+  if (Math.abs(komi) > GO_LIMITS.maxKomi)
+    throw bad(`komi must be from -${GO_LIMITS.maxKomi} to ${GO_LIMITS.maxKomi}, got ${komi}`);
   const koRule = oneOf("koRule", pick("koRule"), ["simple", "positional", "situational"] as const);
   const scoring = oneOf("scoring", pick("scoring"), ["area", "territory"] as const);
   const suicide = pick("suicide");

@@ -1,6 +1,6 @@
 /**
  * Fixed handicap placement as GTP's `fixed_handicap` defines it (GTP 2, section 4.1.1) and GNU Go
- * places it: star points on the third line for boards up to 12×12 and the fourth line from 13×13;
+ * places it: star points on the third line for boards up to 11×11 and the fourth line from 12×12;
  * 2 stones on two opposite corners, 3 adds the upper left, 4 the fourth corner, 5 the centre,
  * 6 the left and right middles, 7 the centre again, 8 the four middles, 9 all of them. Boards
  * below 7×7 have none; 7×7 and even boards allow at most 4 (they have no centre point).
@@ -22,7 +22,7 @@ export function fixedHandicapPoints(size: number, stones: number): Point[] {
         ? `go: no fixed handicap is defined on ${size}×${size}`
         : `go: fixed handicap on ${size}×${size} must be from 2 to ${max} stones, got ${stones}`,
     );
-  const line = size >= 13 ? 3 : 2;
+  const line = size >= 12 ? 3 : 2;
   const lo = line;
   const hi = size - 1 - line;
   const mid = (size - 1) / 2;

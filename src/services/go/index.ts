@@ -29,3 +29,5 @@ export {
 export { fixedHandicapPoints } from "./handicap.js";
 export type { GoScore } from "./scoring.js";
 export { formatScoreResult } from "./scoring.js";
+export type { ParsedSgf, SgfGameInfo, SgfLimits } from "./sgf.js";
+export { parseSgf, SGF_LIMITS, writeSgf } from "./sgf.js";
