@@ -1,5 +1,14 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { connect } from "../../../src/client.js";
+import { loginWithPassword, makeVerifier } from "../../../src/login/client-login.js";
+import { attach } from "../../../src/login/index.js";
+import { startBroker } from "../../../src/server.js";
+import { GO_PLAYER } from "../../../src/services/go/go-keys.js";
+import { Root } from "../../../src/wire/gen/broker.js";
 import { findGnuGo } from "../../../src/services/go/gtp-engine.js";
 import { type GtpBridge, runGtpBridge } from "../../../src/services/go/gtp-bridge.js";
 import {
@@ -12,9 +21,11 @@ import {
   MoveRecord_Which,
   Phase,
 } from "../../../src/wire/gen/go.js";
+import { kdf } from "../../login/harness.js";
 import { type GoWorld, makeGo, NINE, PLAYER_KEYRING } from "./go-harness.js";
 
 const GNUGO = findGnuGo();
+const REPO = path.resolve(import.meta.dirname, "..", "..", "..");
 const FAKE = path.join(import.meta.dirname, "fixtures", "fake-engine.mjs");
 
 let world: GoWorld | undefined;
@@ -176,3 +187,83 @@ describe("the GTP bridge", () => {
     alice.close();
   });
 });
+
+describe.skipIf(GNUGO === undefined)(
+  "parallax gtp (needs gnugo, skipped without it)",
+  { timeout: 60_000 },
+  () => {
+    it("connects GNU Go over WebSocket as the API key's bot, plays alice's challenge, and stops on SIGTERM", async () => {
+      const data = mkdtempSync(path.join(tmpdir(), "parallax-gtp-"));
+      const server = await startBroker({ port: 0, tcpPort: 0, dataDir: data });
+      try {
+        for (const n of ["bot", "alice"]) {
+          const { verifier } = await makeVerifier(`${n} pass`, { kdf });
+          await server.store.createIdentity({ name: n, verifier, keyring: PLAYER_KEYRING });
+        }
+        const owner = await connect(server.url);
+        const { identity } = await loginWithPassword(owner.bootstrap(Root), "bot", "bot pass", { kdf });
+        const { secret } = await identity.createApiKey({
+          description: "gtp",
+          keyring: PLAYER_KEYRING,
+          expiresAt: 0n,
+        });
+        owner.close();
+
+        const child = spawn(
+          process.execPath,
+          [
+            "--import",
+            "tsx",
+            "src/cli.ts",
+            "gtp",
+            "--url",
+            server.url,
+            "--poll-ms",
+            "100",
+            "--",
+            "gnugo",
+            "--mode",
+            "gtp",
+            "--level",
+            "1",
+          ],
+          { cwd: REPO, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, PARALLAX_API_KEY: secret } },
+        );
+        let out = "";
+        child.stdout.on("data", (d: Buffer) => {
+          out += d.toString();
+        });
+        child.stderr.on("data", (d: Buffer) => {
+          out += d.toString();
+        });
+        const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+
+        const alice = await connect(server.url);
+        const login = await loginWithPassword(alice.bootstrap(Root), "alice", "alice pass", { kdf });
+        const player = attach(login.identity, GO_PLAYER);
+        const { challenge } = await player.challenge({ terms: { ...NINE, opponent: "bot" } });
+        const { game } = await challenge.accepted();
+        expect((await game.info()).info.white).toBe("bot");
+        const reply = nextMove(game, 1);
+        await game.move({ point: { x: 4, y: 4 } });
+        const white = await reply;
+        expect(white.pass).toBe(false);
+        expect((await game.board()).board.points[white.y * 9 + white.x]).toBe(2);
+
+        child.kill("SIGTERM");
+        expect(await exited).toBe(0);
+        expect(out).toContain(
+          "parallax: gtp bridge: logged in as bot; engine /usr/games/gnugo --mode gtp --level 1".replace(
+            "/usr/games/gnugo",
+            GNUGO as string,
+          ),
+        );
+        expect(out).toContain("parallax: SIGTERM: stopping the engines");
+        alice.close();
+      } finally {
+        await server.close();
+        rmSync(data, { recursive: true, force: true });
+      }
+    });
+  },
+);
