@@ -10,8 +10,10 @@ import { startBroker } from "../../../src/server.js";
 import { GO_PLAYER } from "../../../src/services/go/go-keys.js";
 import { Root } from "../../../src/wire/gen/broker.js";
 import { findGnuGo } from "../../../src/services/go/gtp-engine.js";
+import { fixedHandicapPoints } from "../../../src/services/go/handicap.js";
 import { type GtpBridge, runGtpBridge } from "../../../src/services/go/gtp-bridge.js";
 import {
+  ColorChoice,
   type Game,
   type GameEvent,
   GameEvent_Which,
@@ -131,6 +133,57 @@ describe("the GTP bridge", () => {
       // The game's engine was stopped and reaped.
       await engine?.exited;
       expect(engine?.alive).toBe(false);
+      alice.close();
+    },
+  );
+
+  it.skipIf(GNUGO === undefined)(
+    "as white in a fixed-handicap game moves first, its engine holding the handicap stones (needs gnugo, skipped without it)",
+    async () => {
+      world = await makeGo();
+      const b = await startBridge(world, "gnubot", GNUGO as string, ["--mode", "gtp", "--level", "1"]);
+      const alice = await world.user("alice");
+      const terms = { ...NINE, rules: { size: 9, komi: 0.5, handicap: 2 }, opponent: "gnubot" };
+      const { challenge } = await alice.player.challenge({ terms });
+      await b.poll();
+      const { game } = await challenge.accepted();
+      const { info } = await game.info();
+      await b.idle(info.id);
+      const [first] = (await game.moves({ from: 0, count: 10 })).moves.toArray();
+      expect(first?.color).toBe(1);
+      expect(first?.which()).toBe(MoveRecord_Which.PLAY);
+      const key = (p: { x: number; y: number }) => p.y * 9 + p.x;
+      const black = (await b.engineOf(info.id)?.listStones("black"))?.sort((p, q) => key(p) - key(q));
+      expect(black).toEqual(fixedHandicapPoints(9, 2).sort((p, q) => key(p) - key(q)));
+      alice.close();
+    },
+  );
+
+  it.skipIf(GNUGO === undefined)(
+    "as black in a free-handicap game places the stones its engine chooses, then answers white (needs gnugo, skipped without it)",
+    async () => {
+      world = await makeGo();
+      const b = await startBridge(world, "gnubot", GNUGO as string, ["--mode", "gtp", "--level", "1"]);
+      const alice = await world.user("alice");
+      const terms = {
+        ...NINE,
+        rules: { size: 9, komi: 0.5, handicap: 3, freeHandicap: true },
+        color: ColorChoice.WHITE,
+        opponent: "gnubot",
+      };
+      const { challenge } = await alice.player.challenge({ terms });
+      await b.poll();
+      const { game } = await challenge.accepted();
+      const { info } = await game.info();
+      await b.idle(info.id);
+      const { board } = await game.board();
+      expect([...board.points].filter((v) => v === 1)).toHaveLength(3);
+      const reply = nextMove(game, 0);
+      const empty = [...board.points].indexOf(0);
+      const played = await game.move({ point: { x: empty % 9, y: Math.floor(empty / 9) } });
+      expect(played.outcome.which()).toBe(MoveOutcome_Which.PLAYED);
+      expect((await reply).pass).toBe(false);
+      expect((await game.board()).board.moveCount).toBe(2);
       alice.close();
     },
   );
