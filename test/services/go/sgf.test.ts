@@ -117,6 +117,26 @@ describe("SGF", () => {
     }
   });
 
+  it("writes files GNU Go loads to the same board and captures (and scores like the game fed by GTP, checked by the generator)", () => {
+    const checks = readFileSync(path.join(import.meta.dirname, "fixtures", "gnugo-sgf.jsonl"), "utf8")
+      .split("\n")
+      .filter((l) => l !== "")
+      .map(
+        (l) =>
+          JSON.parse(l) as { id: string; sgf: string; board: string; cap: [number, number]; score?: string },
+      );
+    expect(checks.length).toBe(30);
+    let scored = 0;
+    for (const c of checks) {
+      const { game } = parseSgf(c.sgf);
+      expect(game.toAscii(), c.id).toBe(c.board.split("/").join("\n"));
+      expect([game.captures.black, game.captures.white], c.id).toEqual(c.cap);
+      expect(writeSgf(game, { blackName: "GNU Go", whiteName: "GNU Go", gameName: c.id }), c.id).toBe(c.sgf);
+      if (c.score !== undefined && game.handicapStones.length === 0) scored++;
+    }
+    expect(scored).toBeGreaterThan(20);
+  });
+
   it("reads passes written as tt on boards up to 19×19, and tt as a point on larger boards", () => {
     const g = parseSgf("(;GM[1]FF[4]SZ[19];B[tt];W[dd])").game;
     expect(g.moves[0]).toEqual({ kind: "pass", color: "black" });
