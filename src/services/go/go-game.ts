@@ -25,7 +25,15 @@
 import { ErrorCode, ParallaxError } from "../../errors.js";
 import { BLACK, EMPTY, GoBoard, type MoveEffect, type StoneColor, WHITE } from "./go-board.js";
 import { checkPoint, isOnBoard, type Point, pointToGtp } from "./go-point.js";
-import { type Color, checkColor, GO_LIMITS, type GoRules, goRules, otherColor } from "./go-rules.js";
+import {
+  type Color,
+  checkColor,
+  GO_LIMITS,
+  type GoRules,
+  type GoRulesInput,
+  goRules,
+  otherColor,
+} from "./go-rules.js";
 import { fixedHandicapPoints } from "./handicap.js";
 import { type GoScore, scorePosition } from "./scoring.js";
 import { hashKey } from "./zobrist.js";
@@ -100,7 +108,7 @@ export class GoGame {
   private finish: GoEnd | undefined;
 
   /** A new game; fixed handicap stones are placed at once, free ones wait for `placeHandicap`. */
-  constructor(rules: Partial<GoRules> = {}) {
+  constructor(rules: GoRulesInput = {}) {
     this.rules = goRules(rules);
     this.board = new GoBoard(this.rules.size);
     this.initial = this.board.cells.slice();
@@ -135,6 +143,37 @@ export class GoGame {
     if (list === undefined) return;
     list.pop();
     if (list.length === 0) this.index.delete(pos.key);
+  }
+
+  /**
+   * Rebuilds a game from its record (the store, an SGF file): free handicap stones if the rules
+   * want them, then the moves in order, then how it ended. Throws BAD_ARGUMENT naming the first
+   * move the rules refuse.
+   */
+  static replay(
+    rules: GoRulesInput,
+    record: {
+      readonly handicapStones?: readonly Point[];
+      readonly moves: readonly ({ readonly color: Color; readonly point?: Point } | GoMove)[];
+      readonly end?: { readonly by: "resignation" | "time" | "forfeit"; readonly loser: Color };
+    },
+  ): GoGame {
+    const game = new GoGame(rules);
+    if (game.phase === "handicap") {
+      const r = game.placeHandicap(record.handicapStones ?? []);
+      if (!r.ok) throw new ParallaxError(ErrorCode.BAD_ARGUMENT, `go: handicap stones: ${r.message}`);
+    }
+    record.moves.forEach((m, i) => {
+      const point = "kind" in m ? (m.kind === "play" ? m.point : undefined) : m.point;
+      const r = point === undefined ? game.pass(m.color) : game.play(m.color, point);
+      if (!r.ok)
+        throw new ParallaxError(
+          ErrorCode.BAD_ARGUMENT,
+          `go: move ${i + 1} is refused: ${r.reason}: ${r.message}`,
+        );
+    });
+    if (record.end !== undefined) game.concede(record.end.loser, record.end.by);
+    return game;
   }
 
   // --- reading -------------------------------------------------------------------------------
@@ -414,6 +453,11 @@ export class GoGame {
   score(dead: readonly Point[] = []): GoScore {
     if (!Array.isArray(dead))
       throw new ParallaxError(ErrorCode.BAD_ARGUMENT, "go: dead stones must be an array");
+    if (dead.length > this.size * this.size)
+      throw new ParallaxError(
+        ErrorCode.BAD_ARGUMENT,
+        `go: ${dead.length} dead stones on a board of ${this.size * this.size} points`,
+      );
     return scorePosition({
       board: this.board,
       rules: this.rules,
@@ -429,7 +473,7 @@ export class GoGame {
       return {
         ok: false,
         reason: this.currentPhase === "over" ? "gameOver" : "notYourTurn",
-        message: "only a game whose play ended with two passes can be scored",
+        message: "play has not ended: only a game whose play ended with two passes can be scored",
       };
     const score = this.score(dead);
     const end: GoEnd = { by: "score", winner: score.winner, score };

@@ -69,6 +69,8 @@ export const GO_RULE_PRESETS = {
   "tromp-taylor": { koRule: "positional", scoring: "area", suicide: true, whiteHandicapBonus: "none" },
 } as const satisfies Record<string, Pick<GoRules, "koRule" | "scoring" | "suicide" | "whiteHandicapBonus">>;
 export type GoRulePreset = keyof typeof GO_RULE_PRESETS;
+/** What `goRules` and `new GoGame` take: any fields, optionally on top of a named preset. */
+export type GoRulesInput = Partial<GoRules> & { readonly preset?: GoRulePreset };
 
 export const DEFAULT_GO_RULES: GoRules = Object.freeze({
   size: 19,
@@ -120,7 +122,7 @@ export function maxFixedHandicap(size: number): number {
  * Builds and checks a rule set: a preset's ko, scoring, suicide and bonus choices, then `overrides`
  * on top, then `DEFAULT_GO_RULES` for anything left. Throws BAD_ARGUMENT naming the first bad field.
  */
-export function goRules(overrides: Partial<GoRules> & { preset?: GoRulePreset } = {}): GoRules {
+export function goRules(overrides: GoRulesInput = {}): GoRules {
   if (typeof overrides !== "object" || overrides === null) throw bad("rules must be an object");
   const presetName = overrides.preset;
   let preset: Partial<GoRules> = {};

@@ -3,7 +3,6 @@
  *
  * Tests: test/services/go/
  */
-export { GoBoard } from "./go-board.js";
 export type { GoEnd, GoMove, GoPhase, IllegalReason, MoveOutcome, Verdict } from "./go-game.js";
 export { GoGame } from "./go-game.js";
 export type { Point } from "./go-point.js";
@@ -12,6 +11,7 @@ export type {
   Color,
   GoRulePreset,
   GoRules,
+  GoRulesInput,
   HandicapBonus,
   HandicapPlacement,
   KoRule,

@@ -198,3 +198,41 @@ describe("GoGame", () => {
     expect(new Set(g.legalMoves("black").map((p) => `${p.x},${p.y}`))).toEqual(new Set(["0,0", "1,1"]));
   });
 });
+
+describe("GoGame.replay", () => {
+  it("rebuilds a game from its record: free handicap, moves with passes, and a resignation", () => {
+    const g = new GoGame({ size: 9, handicap: 2, handicapPlacement: "free" });
+    g.placeHandicap([
+      { x: 0, y: 0 },
+      { x: 8, y: 8 },
+    ]);
+    playAll(g, "E5 D4 pass C3", "white");
+    g.resign("black");
+    const back = GoGame.replay(g.rules, {
+      handicapStones: g.handicapStones,
+      moves: g.moves,
+      end: { by: "resignation", loser: "black" },
+    });
+    expect(back.cells()).toEqual(g.cells());
+    expect(back.moves).toEqual(g.moves);
+    expect(back.result).toBe("W+R");
+  });
+
+  it("names the first move the rules refuse", () => {
+    expect(() =>
+      GoGame.replay({ size: 9 }, { moves: [{ color: "black", point: { x: 0, y: 0 } }, { color: "black" }] }),
+    ).toThrow(/move 2 is refused: notYourTurn/);
+  });
+
+  it("refuses to score a game still in play, and a dead-stone list longer than the board", () => {
+    const g = new GoGame({ size: 5 });
+    expect(g.recordScore([])).toMatchObject({
+      ok: false,
+      reason: "notYourTurn",
+      message: /play has not ended/,
+    });
+    expect(badArgument(() => g.score(Array.from({ length: 26 }, () => ({ x: 0, y: 0 }))))).toMatch(
+      /26 dead stones/,
+    );
+  });
+});

@@ -6,7 +6,8 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { GoBoard, GoGame, type KoRule, parseSgf, writeSgf } from "../../../src/services/go/index.js";
+import { GoBoard } from "../../../src/services/go/go-board.js";
+import { GoGame, type KoRule, parseSgf, writeSgf } from "../../../src/services/go/index.js";
 
 interface Trial {
   size: number;
