@@ -7,7 +7,7 @@
  * Invariants: `cells[i]` is EMPTY, BLACK or WHITE; after `apply`, no group on the board is without
  * liberties; `hashLo`/`hashHi` always equal `computeHash()` (the XOR of the stones' Zobrist keys).
  *
- * Tests: test/services/go/go-board.test.ts, test/services/go/go-properties.test.ts
+ * Tests: test/services/go/go-properties.test.ts, test/services/go/oracle.test.ts
  */
 
 import { ZOBRIST } from "./zobrist.js";

@@ -5,7 +5,7 @@
  * the empty board hashes to 0. Keys are indexed by point index (`y * size + x`) up to 25×25, so
  * boards of different sizes share the table but are never compared with each other.
  *
- * Tests: test/services/go/go-board.test.ts, test/services/go/go-properties.test.ts
+ * Tests: test/services/go/go-rules.test.ts (a pinned hash), test/services/go/go-properties.test.ts
  */
 
 const MAX_POINTS = 25 * 25;
