@@ -98,6 +98,8 @@ export class GoGame {
   private initial: Uint8Array;
   private handicapPoints: Point[] = [];
   private readonly records: MoveRecord[] = [];
+  /** `records[i].move`, kept alongside so `moves` is one copy. */
+  private readonly moveList: GoMove[] = [];
   private readonly positions: Position[] = [];
   private readonly index = new Map<bigint, number[]>();
   private turn: StoneColor = BLACK;
@@ -188,8 +190,9 @@ export class GoGame {
   get toMove(): Color {
     return colorOf(this.turn);
   }
+  /** A copy of the moves so far. */
   get moves(): readonly GoMove[] {
-    return this.records.map((r) => r.move);
+    return this.moveList.slice();
   }
   get moveCount(): number {
     return this.records.length;
@@ -368,6 +371,7 @@ export class GoGame {
       hashHiBefore: this.board.hashHi,
       move,
     });
+    this.moveList.push(move);
     this.board.apply(e);
     if (e.suicide) this.taken[otherColor(c)] += e.suicided.length;
     else this.taken[c] += e.captured.length;
@@ -392,6 +396,7 @@ export class GoGame {
       hashHiBefore: this.board.hashHi,
       move,
     });
+    this.moveList.push(move);
     this.ko = -1;
     this.passes++;
     this.turn = this.turn === BLACK ? WHITE : BLACK;
@@ -495,6 +500,7 @@ export class GoGame {
     if (this.currentPhase === "over" || this.currentPhase === "handicap") return undefined;
     const r = this.records.pop();
     if (r === undefined) return undefined;
+    this.moveList.pop();
     this.popPosition();
     if (r.effect !== undefined) {
       this.board.revert(r.effect, r.hashLoBefore, r.hashHiBefore);
