@@ -66,18 +66,22 @@ import {
   type Player_accept_Params,
   type Player_challenge_Params,
   type Player_game_Params,
+  type Player_playEngine_Params,
   type Player_games_Params,
   type Player_watch_Params,
   type Score$Shape,
   Spectator,
   type Spectator$Server,
 } from "../../wire/gen/go.js";
-import { type ClockSnapshot, GameClock } from "./game-clock.js";
+import { type EngineConfig, type EngineGame, EngineSeat } from "./engine-seat.js";
+import { type ClockSnapshot, GameClock, timeControlToSgf } from "./game-clock.js";
 import { GLICKO2_UNRATED, type Glicko2Rating, glicko2Game } from "./glicko2.js";
 import { GoGame, type IllegalReason, type MoveOutcome } from "./go-game.js";
 import { GO_PLAYER } from "./go-keys.js";
 import type { Point } from "./go-point.js";
 import { type Color, otherColor } from "./go-rules.js";
+import { findGnuGo } from "./gtp-engine.js";
+import { writeSgf } from "./sgf.js";
 import {
   readPoint,
   readRules,
@@ -110,7 +114,23 @@ export interface GoOptions {
   readonly maxNotificationsInFlight?: number;
   /** Nigiri: true means the challenger takes black. Default: a fair coin. */
   readonly nigiri?: () => boolean;
+  /**
+   * GTP engines players may play (`Player.playEngine(terms, name)`), by name. Default: `gnugo`
+   * (level 3) when GNU Go is installed, else none.
+   */
+  readonly engines?: Readonly<Record<string, EngineConfig>>;
+  /** Told about engine restarts and refusals. Default: nothing. */
+  readonly log?: (line: string) => void;
 }
+
+/** The engines a Go server offers by default: GNU Go, when it is installed. */
+export function defaultEngines(): Record<string, EngineConfig> {
+  const gnugo = findGnuGo();
+  return gnugo === undefined ? {} : { gnugo: { command: gnugo, args: ["--mode", "gtp", "--level", "3"] } };
+}
+
+/** The user name of the identity an engine plays under: users cannot take it (no spaces in names). */
+export const engineUserName = (engine: string): string => `${engine} (bot)`;
 
 /** The Go server as a module for `startBroker({ services: [go()] })`. */
 export function go(options: GoOptions = {}): ServiceModule<GoService, GoStore> {
@@ -154,12 +174,20 @@ interface GameState {
   handicap: Point[] | null;
   /** Each move's time, in ms. */
   times: number[];
+  /** The colours the broker's engines play, by engine name. */
+  engines?: Partial<Record<Color, string>>;
 }
 
 interface Envelope {
   readonly event: GameEvent$Shape;
   /** Spectators' chat: not for players. */
   readonly spectatorsOnly: boolean;
+}
+
+/** Who acts in a game: a colour, and the login to check in the store (null: the server's own engine). */
+interface Seat {
+  readonly color: Color;
+  readonly actor: GoActor | null;
 }
 
 interface ListenerOwner {
@@ -189,6 +217,8 @@ export class GoService extends PerUserService<null, PlayerPerspective> {
   readonly clock: Clock;
   readonly limits: Limits;
   readonly nigiri: () => boolean;
+  readonly engines: Readonly<Record<string, EngineConfig>>;
+  readonly log: (line: string) => void;
   readonly #live = new Map<number, LiveGame>();
   readonly #loading = new Map<number, Promise<LiveGame | undefined>>();
   readonly #waiters = new Map<number, Set<{ resolve: (g: LiveGame) => void; reject: (e: Error) => void }>>();
@@ -213,6 +243,8 @@ export class GoService extends PerUserService<null, PlayerPerspective> {
       maxNotificationsInFlight: options.maxNotificationsInFlight ?? 32,
     };
     this.nigiri = options.nigiri ?? (() => Math.random() < 0.5);
+    this.engines = options.engines ?? defaultEngines();
+    this.log = options.log ?? (() => {});
     this.ready = this.#loadUnfinished().catch((err: unknown) => {
       this.loadError = err;
     });
@@ -260,6 +292,20 @@ export class GoService extends PerUserService<null, PlayerPerspective> {
     this.#live.set(record.id, g);
     if (challengeId !== undefined) this.challengeTaken(challengeId, g);
     return g;
+  }
+
+  /** The identity engine `name` plays under, made on first use. */
+  async engineIdentity(name: string): Promise<number> {
+    const user = engineUserName(name);
+    const found = await this.identities.findIdentityByName(user);
+    if (found !== undefined) return found.id;
+    try {
+      return (await this.identities.createIdentity({ name: user, verifier: null, keyring: [] })).id;
+    } catch (err) {
+      const again = await this.identities.findIdentityByName(user);
+      if (again === undefined) throw err;
+      return again.id;
+    }
   }
 
   /** Answers everyone waiting for challenge `id` with the game it made. */
@@ -452,15 +498,37 @@ export class PlayerPerspective extends UserPerspective<null> implements Player$S
     };
   }
 
-  playEngine(): never {
-    throw new ParallaxError(ErrorCode.NOT_FOUND, "this broker runs no GTP engine");
+  async playEngine(params: Player_playEngine_Params) {
+    const name = params.engine;
+    if (!Object.hasOwn(this.go.engines, name)) {
+      const names = Object.keys(this.go.engines);
+      throw new ParallaxError(
+        ErrorCode.NOT_FOUND,
+        `no engine "${name.slice(0, 40)}" here (${names.length === 0 ? "this broker runs none" : names.join(", ")})`,
+      );
+    }
+    const terms = readTerms(params.terms);
+    const bot = await this.go.engineIdentity(name);
+    const humanBlack = terms.color === "black" || (terms.color === "nigiri" && this.go.nigiri());
+    const botColor: Color = humanBlack ? "white" : "black";
+    const now = this.go.clock.now();
+    const record = await this.go.store.createGame(this.actor, {
+      blackId: humanBlack ? this.identity.id : bot,
+      whiteId: humanBlack ? bot : this.identity.id,
+      rules: JSON.stringify(terms.rules),
+      time: JSON.stringify(terms.time),
+      ranked: terms.ranked,
+      state: JSON.stringify(LiveGame.initialState(terms, now, undefined, { [botColor]: name })),
+      createdAt: now,
+    });
+    return { game: this.go.adopt(record).gameCap };
   }
 }
 
 const isPlayer = (p: unknown): p is PlayerPerspective => p instanceof PlayerPerspective;
 
 /** One game, live in memory: the engine, the clock, chat, listeners, and its two capabilities. */
-export class LiveGame {
+export class LiveGame implements EngineGame {
   readonly engine: GoGame;
   clockState: GameClock;
   state: GameState;
@@ -470,6 +538,7 @@ export class LiveGame {
   readonly #said = new Map<number, number[]>();
   readonly #away = new Map<Color, number>();
   #timer: Timer | undefined;
+  readonly #seats: EngineSeat[] = [];
   #queue: Promise<unknown> = Promise.resolve();
   #disposed = false;
   readonly gameCap: Game;
@@ -496,9 +565,43 @@ export class LiveGame {
     this.spectatorCap = Spectator.server(
       viewable<Spectator$Server, PlayerPerspective>(new SpectatorViewable(this), isPlayer),
     );
+    if (engine.phase !== "over") {
+      for (const [color, name] of Object.entries(state.engines ?? {}) as [Color, string][]) {
+        const config = go.engines[name];
+        if (config === undefined) go.log(`game ${record.id}: no engine "${name}" is configured for ${color}`);
+        else this.#seats.push(new EngineSeat(this, color, config, go.log));
+      }
+    }
   }
 
-  static initialState(terms: Terms, now: number, challengeId?: number): GameState & { challengeId?: number } {
+  get undoOffer(): { readonly by: Color } | null {
+    return this.state.undo;
+  }
+
+  get deadMarks(): readonly Point[] {
+    return this.state.dead;
+  }
+
+  get accepted(): readonly Color[] {
+    return this.state.accepted;
+  }
+
+  /** The engines seated in this game (tests). */
+  get engineSeats(): readonly EngineSeat[] {
+    return this.#seats;
+  }
+
+  /** Lets every seated engine look at the game (after a change, and once it is live). */
+  pokeEngines(): void {
+    for (const seat of this.#seats) seat.poke();
+  }
+
+  static initialState(
+    terms: Terms,
+    now: number,
+    challengeId?: number,
+    engines?: Partial<Record<Color, string>>,
+  ): GameState & { challengeId?: number } {
     const clock = new GameClock(readTimeJson(terms.time));
     const first: Color =
       terms.rules.handicap > 0 && terms.rules.handicapPlacement === "fixed" ? "white" : "black";
@@ -513,6 +616,7 @@ export class LiveGame {
       handicap: null,
       times: [],
       ...(challengeId === undefined ? {} : { challengeId }),
+      ...(engines === undefined ? {} : { engines }),
     };
   }
 
@@ -545,9 +649,11 @@ export class LiveGame {
     if (record.phase !== "finished") {
       const now = go.clock.now();
       for (const c of ["black", "white"] as const) {
+        if (state.engines?.[c] !== undefined) continue;
         if (!go.connected(c === "black" ? record.blackId : record.whiteId)) g.#away.set(c, now);
       }
       g.#arm();
+      g.pokeEngines();
     }
     return g;
   }
@@ -595,6 +701,19 @@ export class LiveGame {
       blackCaptures: caps.black,
       whiteCaptures: caps.white,
     };
+  }
+
+  /** The game as SGF FF[4]: rules, players, date, time control, handicap, moves, result. */
+  sgf(): string {
+    const time = timeControlToSgf(this.clockState.control);
+    return writeSgf(this.engine, {
+      blackName: this.record.blackName,
+      whiteName: this.record.whiteName,
+      date: new Date(this.record.createdAt).toISOString().slice(0, 10),
+      gameName: `Parallax game ${this.id}`,
+      ...(time.TM === undefined ? {} : { timeLimitSeconds: Number(time.TM) }),
+      ...(time.OT === undefined ? {} : { overtime: time.OT }),
+    });
   }
 
   clocks() {
@@ -648,6 +767,7 @@ export class LiveGame {
       { event: { ...event, clocks: this.clocks() } as GameEvent$Shape, spectatorsOnly },
       (o) => (spectatorsOnly ? (o as ListenerOwner).spectator : true),
     );
+    if (event.chat === undefined) this.pokeEngines();
   }
 
   #arm(): void {
@@ -712,8 +832,17 @@ export class LiveGame {
   }
 
   /** A move or a pass by `p`'s colour. */
+  /** The caller's seat: their colour and their login, for the store's checks. */
+  seatFor(p: PlayerPerspective): Seat {
+    return { color: this.seat(p), actor: p.actor };
+  }
+
   play(p: PlayerPerspective, point: Point | null): Promise<{ outcome: MoveOutcome$Shape }> {
-    const color = this.seat(p);
+    return this.playAs(this.seat(p), point, p.actor);
+  }
+
+  /** A move or a pass by `color` (a player's, or the seated engine's with `actor` null). */
+  playAs(color: Color, point: Point | null, actor: GoActor | null): Promise<{ outcome: MoveOutcome$Shape }> {
     return this.serial(async () => {
       const now = this.go.clock.now();
       if (this.finished) return illegal(Illegal.GAME_OVER);
@@ -739,7 +868,7 @@ export class LiveGame {
       }
       await this.#persist((state) =>
         this.go.store.appendMove(
-          p.actor,
+          actor,
           this.id,
           number,
           { color, x: point?.x ?? null, y: point?.y ?? null, at: now },
@@ -755,16 +884,16 @@ export class LiveGame {
     });
   }
 
-  resign(p: PlayerPerspective): Promise<{ outcome: MoveOutcome$Shape }> {
-    const color = this.seat(p);
+  resign(who: Seat): Promise<{ outcome: MoveOutcome$Shape }> {
+    const { color, actor } = who;
     return this.serial(async () => {
       if (this.finished) return illegal(Illegal.GAME_OVER);
-      return { outcome: { ended: await this.#end(p.actor, () => this.engine.resign(color)) } };
+      return { outcome: { ended: await this.#end(actor, () => this.engine.resign(color)) } };
     });
   }
 
-  placeHandicap(p: PlayerPerspective, points: Point[]): Promise<{ outcome: MoveOutcome$Shape }> {
-    const color = this.seat(p);
+  placeHandicap(who: Seat, points: Point[]): Promise<{ outcome: MoveOutcome$Shape }> {
+    const { color, actor } = who;
     return this.serial(async () => {
       if (color !== "black") return illegal(Illegal.NOT_YOUR_TURN);
       const r = this.engine.placeHandicap(points);
@@ -773,15 +902,15 @@ export class LiveGame {
       const now = this.go.clock.now();
       this.state.handicap = [...r.points];
       this.clockState.moveMade("black", now);
-      await this.#persist((state) => this.go.store.saveState(p.actor, this.id, "playing", state));
+      await this.#persist((state) => this.go.store.saveState(actor, this.id, "playing", state));
       this.#announce({ handicapPlaced: r.points.map(writePoint) });
       this.#arm();
       return { outcome: { ended: "" } };
     });
   }
 
-  requestUndo(p: PlayerPerspective): Promise<{ outcome: MoveOutcome$Shape }> {
-    const color = this.seat(p);
+  requestUndo(who: Seat): Promise<{ outcome: MoveOutcome$Shape }> {
+    const { color, actor } = who;
     return this.serial(async () => {
       if (this.finished || this.engine.phase !== "play") return illegal(Illegal.GAME_OVER);
       if (this.state.undo !== null) return illegal(Illegal.UNDO_PENDING);
@@ -792,14 +921,14 @@ export class LiveGame {
       const count = last?.color === color ? 1 : moves.at(-2)?.color === color ? 2 : 0;
       if (count === 0) return illegal(Illegal.NOTHING_TO_UNDO);
       this.state.undo = { by: color, moves: count };
-      await this.#persist((state) => this.go.store.saveState(p.actor, this.id, "playing", state));
+      await this.#persist((state) => this.go.store.saveState(actor, this.id, "playing", state));
       this.#announce({ undoRequested: wireColor(color) });
       return { outcome: { ended: "" } };
     });
   }
 
-  answerUndo(p: PlayerPerspective, accept: boolean): Promise<{ outcome: MoveOutcome$Shape }> {
-    const color = this.seat(p);
+  answerUndo(who: Seat, accept: boolean): Promise<{ outcome: MoveOutcome$Shape }> {
+    const { color, actor } = who;
     return this.serial(async () => {
       const offer = this.state.undo;
       if (this.finished) return illegal(Illegal.GAME_OVER);
@@ -808,7 +937,7 @@ export class LiveGame {
       this.state.undo = null;
       if (!accept) {
         this.state.undoRefusedAt[offer.by] = from;
-        await this.#persist((state) => this.go.store.saveState(p.actor, this.id, "playing", state));
+        await this.#persist((state) => this.go.store.saveState(actor, this.id, "playing", state));
         this.#announce({ undoAnswered: false });
         return { outcome: { ended: "" } };
       }
@@ -823,7 +952,7 @@ export class LiveGame {
         }
       }
       const keep = this.engine.moveCount;
-      await this.#persist((state) => this.go.store.undoMoves(p.actor, this.id, from, keep, state));
+      await this.#persist((state) => this.go.store.undoMoves(actor, this.id, from, keep, state));
       this.#announce({ undoAnswered: true });
       this.#announce({ undone: keep });
       this.#arm();
@@ -831,8 +960,8 @@ export class LiveGame {
     });
   }
 
-  markDead(p: PlayerPerspective, point: Point, dead: boolean): Promise<{ outcome: MoveOutcome$Shape }> {
-    this.seat(p);
+  markDead(who: Seat, point: Point, dead: boolean): Promise<{ outcome: MoveOutcome$Shape }> {
+    const { actor } = who;
     return this.serial(async () => {
       if (this.finished) return illegal(Illegal.GAME_OVER);
       if (this.engine.phase !== "scoring") return illegal(Illegal.NOT_SCORING);
@@ -848,7 +977,7 @@ export class LiveGame {
       }
       this.state.dead = [...marked.values()];
       this.state.accepted = [];
-      await this.#persist((state) => this.go.store.saveState(p.actor, this.id, "scoring", state));
+      await this.#persist((state) => this.go.store.saveState(actor, this.id, "scoring", state));
       this.#announce({ scoring: this.scoreShape() });
       return { outcome: { ended: "" } };
     });
@@ -879,25 +1008,25 @@ export class LiveGame {
     return out;
   }
 
-  acceptScore(p: PlayerPerspective): Promise<{ outcome: MoveOutcome$Shape }> {
-    const color = this.seat(p);
+  acceptScore(who: Seat): Promise<{ outcome: MoveOutcome$Shape }> {
+    const { color, actor } = who;
     return this.serial(async () => {
       if (this.finished) return illegal(Illegal.GAME_OVER);
       if (this.engine.phase !== "scoring") return illegal(Illegal.NOT_SCORING);
       if (!this.state.accepted.includes(color)) this.state.accepted.push(color);
       if (this.state.accepted.length === 2) {
         return {
-          outcome: { ended: await this.#end(p.actor, () => this.engine.recordScore(this.state.dead)) },
+          outcome: { ended: await this.#end(actor, () => this.engine.recordScore(this.state.dead)) },
         };
       }
-      await this.#persist((state) => this.go.store.saveState(p.actor, this.id, "scoring", state));
+      await this.#persist((state) => this.go.store.saveState(actor, this.id, "scoring", state));
       this.#announce({ scoreAccepted: wireColor(color) });
       return { outcome: { ended: "" } };
     });
   }
 
-  resumePlay(p: PlayerPerspective): Promise<{ outcome: MoveOutcome$Shape }> {
-    this.seat(p);
+  resumePlay(who: Seat): Promise<{ outcome: MoveOutcome$Shape }> {
+    const { actor } = who;
     return this.serial(async () => {
       if (this.finished) return illegal(Illegal.GAME_OVER);
       if (this.engine.phase !== "scoring") return illegal(Illegal.NOT_SCORING);
@@ -906,22 +1035,22 @@ export class LiveGame {
       this.state.dead = [];
       this.state.accepted = [];
       this.clockState.resume(this.go.clock.now());
-      await this.#persist((state) => this.go.store.saveState(p.actor, this.id, "playing", state));
+      await this.#persist((state) => this.go.store.saveState(actor, this.id, "playing", state));
       this.#announce({ resumed: null });
       this.#arm();
       return { outcome: { ended: "" } };
     });
   }
 
-  claimWin(p: PlayerPerspective): Promise<{ outcome: MoveOutcome$Shape }> {
-    const color = this.seat(p);
+  claimWin(who: Seat): Promise<{ outcome: MoveOutcome$Shape }> {
+    const { color, actor } = who;
     return this.serial(async () => {
       if (this.finished) return illegal(Illegal.GAME_OVER);
       const opponent = otherColor(color);
       const since = this.#away.get(opponent);
       if (since === undefined) return illegal(Illegal.NOT_DISCONNECTED);
       if (this.go.clock.now() - since < this.go.limits.graceMs) return illegal(Illegal.TOO_EARLY);
-      return { outcome: { ended: await this.#end(p.actor, () => this.engine.concede(opponent, "forfeit")) } };
+      return { outcome: { ended: await this.#end(actor, () => this.engine.concede(opponent, "forfeit")) } };
     });
   }
 
@@ -1015,6 +1144,7 @@ export class LiveGame {
     this.#disposed = true;
     this.#timer?.cancel();
     this.listeners.clear();
+    for (const seat of this.#seats) void seat.close();
   }
 }
 
@@ -1043,8 +1173,8 @@ class ViewMethods {
     return { clocks: this.game.clocks() };
   }
 
-  sgf(): never {
-    throw new ParallaxError(ErrorCode.UNIMPLEMENTED, "SGF export is not built yet");
+  sgf() {
+    return { sgf: this.game.sgf() };
   }
 
   chat(p: PlayerPerspective, params: GameView_chat_Params) {
@@ -1076,31 +1206,31 @@ class GameViewable extends ViewMethods {
   }
 
   resign(p: PlayerPerspective) {
-    return this.game.resign(p);
+    return this.game.resign(this.game.seatFor(p));
   }
 
   requestUndo(p: PlayerPerspective) {
-    return this.game.requestUndo(p);
+    return this.game.requestUndo(this.game.seatFor(p));
   }
 
   answerUndo(p: PlayerPerspective, params: Game_answerUndo_Params) {
-    return this.game.answerUndo(p, params.accept);
+    return this.game.answerUndo(this.game.seatFor(p), params.accept);
   }
 
   markDead(p: PlayerPerspective, params: Game_markDead_Params) {
-    return this.game.markDead(p, this.#point(params), params.dead);
+    return this.game.markDead(this.game.seatFor(p), this.#point(params), params.dead);
   }
 
   acceptScore(p: PlayerPerspective) {
-    return this.game.acceptScore(p);
+    return this.game.acceptScore(this.game.seatFor(p));
   }
 
   resume(p: PlayerPerspective) {
-    return this.game.resumePlay(p);
+    return this.game.resumePlay(this.game.seatFor(p));
   }
 
   claimWin(p: PlayerPerspective) {
-    return this.game.claimWin(p);
+    return this.game.claimWin(this.game.seatFor(p));
   }
 
   score(p: PlayerPerspective) {
@@ -1113,6 +1243,6 @@ class GameViewable extends ViewMethods {
     const list = params.points;
     if (list.getLength() > 9) throw new ParallaxError(ErrorCode.BAD_ARGUMENT, "at most 9 handicap stones");
     const points = list.toArray().map((q, i) => readPoint(q, size, `points[${i}]`));
-    return this.game.placeHandicap(p, points);
+    return this.game.placeHandicap(this.game.seatFor(p), points);
   }
 }
