@@ -18,8 +18,10 @@ import {
   brokerSchema,
   connect,
   ErrorCode,
+  findGnuGo,
   GO_PLAYER,
   goSchema,
+  parseSgf,
   ParallaxError,
   type RpcConnection,
   signUp,
@@ -106,7 +108,21 @@ function follower() {
             },
           });
         });
-  return { listener, heard, heardOf };
+  /** The next event, whatever it is (10 s at most). */
+  const next = (): Promise<void> => {
+    const n = heard.length;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("no event within 10 s")), 10_000);
+      const check = () => {
+        if (heard.length > n) {
+          clearTimeout(timer);
+          resolve();
+        } else setTimeout(check, 5);
+      };
+      check();
+    });
+  };
+  return { listener, heard, heardOf, next };
 }
 
 // --- the story ---------------------------------------------------------------------------------
@@ -268,11 +284,59 @@ async function story(): Promise<void> {
     `both accepted: the game ${describeOutcome(end)}; carol heard the end`,
     "ended W+6.5",
   );
+  console.log("\n## The game as SGF");
+  const sgf = (await watch.sgf()).sgf;
+  console.log(sgf);
+  const parsed = parseSgf(sgf);
+  const replayed = parsed.game.cells();
+  const finalBoard = (await black.board()).board.points;
+  report(
+    ["SZ[9]", "KM[6.5]", "PB[alice]", "PW[bob]", "RE[W+6.5]", "OT[5x30 byo-yomi]"].every((p) =>
+      sgf.includes(p),
+    ) &&
+      parsed.game.moveCount === 31 &&
+      replayed.every((v, i) => v === finalBoard[i]),
+    `carol exported the game as SGF FF[4]; read back, its ${parsed.game.moveCount} moves give the same final board`,
+    "SZ[9] KM[6.5] PB[alice] PW[bob] RE[W+6.5] with the byo-yomi OT, 31 moves replaying to the same board",
+  );
   const [ra, rb] = [(await alice.rating()).rating, (await bob.rating()).rating];
   report(
     rb.rating > 1500 && ra.rating < 1500 && ra.games === 1,
     `ranked: Glicko-2 moved bob to ${rb.rating.toFixed(1)} and alice to ${ra.rating.toFixed(1)} (RD ${rb.deviation.toFixed(1)})`,
     "bob above 1500, alice below",
+  );
+
+  console.log("\n## A game against GNU Go, seated by the broker");
+  if (findGnuGo() === undefined) {
+    console.log("(GNU Go is not installed: `apt-get install gnugo` to play it)");
+    return;
+  }
+  const vsEngine = (await alice.playEngine({ terms: { ...terms, ranked: false }, engine: "gnugo" })).game;
+  const engineFollows = follower();
+  await vsEngine.listen({ listener: engineFollows.listener });
+  const opening: [number, number][] = [
+    [4, 4],
+    [2, 6],
+    [6, 2],
+  ];
+  let replies = 0;
+  for (const [x, y] of opening) {
+    const board = (await vsEngine.board()).board;
+    const point =
+      board.points[y * 9 + x] === 0
+        ? { x, y }
+        : { x: board.points.indexOf(0) % 9, y: Math.floor(board.points.indexOf(0) / 9) };
+    const before = board.moveCount;
+    await vsEngine.move({ point });
+    while ((await vsEngine.info()).info.moveCount < before + 2) await engineFollows.next();
+    replies++;
+  }
+  const engineInfo = (await vsEngine.info()).info;
+  const resigned = (await vsEngine.resign()).outcome;
+  report(
+    engineInfo.white === "gnugo (bot)" && replies === 3 && resigned.ended === "W+R",
+    `alice played black against ${engineInfo.white}: it answered each of her ${replies} moves (${engineInfo.moveCount} moves); she resigned: ${resigned.ended}`,
+    "GNU Go plays white and answers 3 moves; the resignation ends it W+R",
   );
 }
 

@@ -164,7 +164,26 @@ export {
   type WalletStore,
 } from "./store/index.js";
 export * as bankSchema from "./wire/gen/bank.js";
-export { type GoOptions, GoService, go } from "./services/go/go-service.js";
+export type { EngineConfig } from "./services/go/engine-seat.js";
+export {
+  defaultEngines,
+  engineUserName,
+  type GoOptions,
+  GoService,
+  go,
+} from "./services/go/go-service.js";
+export {
+  type GtpBridge,
+  type GtpBridgeOptions,
+  runGtpBridge,
+} from "./services/go/gtp-bridge.js";
+export {
+  findGnuGo,
+  GtpEngine,
+  type GtpEngineOptions,
+  type GtpMoveChoice,
+} from "./services/go/gtp-engine.js";
+export { GtpPlayer, type GtpHistory, type GtpMove, type GtpPlayerOptions } from "./services/go/gtp-player.js";
 export {
   attachWebSocketServer,
   type CloseInfo,
