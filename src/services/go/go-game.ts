@@ -268,32 +268,37 @@ export class GoGame {
   private evaluate(
     color: Color,
     p: Point,
-  ): { ok: true; effect: MoveEffect } | { ok: false; reason: IllegalReason; message: string } {
+  ): { ok: true; effect: MoveEffect } | { ok: false; reason: IllegalReason; message?: string } {
     const pre = this.turnProblem(color);
     if (pre !== undefined) return pre;
-    const where = isOnBoard(p, this.size) ? pointToGtp(p, this.size) : `(${p.x}, ${p.y})`;
-    if (!isOnBoard(p, this.size))
-      return {
-        ok: false,
-        reason: "offBoard",
-        message: `${where} is off the ${this.size}×${this.size} board`,
-      };
+    const refuse = (reason: IllegalReason) => ({ ok: false as const, reason });
+    if (!isOnBoard(p, this.size)) return refuse("offBoard");
     const i = p.y * this.size + p.x;
-    if (this.board.cells[i] !== EMPTY)
-      return { ok: false, reason: "occupied", message: `${where} is occupied` };
+    if (this.board.cells[i] !== EMPTY) return refuse("occupied");
     const s = stoneOf(color);
     const effect = this.board.effect(i, s);
-    if (effect.suicide && !this.rules.suicide)
-      return { ok: false, reason: "suicide", message: `${where} would be suicide` };
-    if (i === this.ko)
-      return { ok: false, reason: "ko", message: `${where} retakes the ko at once; play elsewhere first` };
+    if (effect.suicide && !this.rules.suicide) return refuse("suicide");
+    if (i === this.ko) return refuse("ko");
     if (this.rules.koRule !== "simple" && this.repeats(effect, s === BLACK ? WHITE : BLACK))
-      return {
-        ok: false,
-        reason: "superko",
-        message: `${where} would repeat an earlier position (${this.rules.koRule} superko)`,
-      };
+      return refuse("superko");
     return { ok: true, effect };
+  }
+
+  /** The message of a refusal at `p`, built only for `play` (`check` and `legalMoves` need none). */
+  private explain(reason: IllegalReason, p: Point): string {
+    const where = isOnBoard(p, this.size) ? pointToGtp(p, this.size) : `(${p.x}, ${p.y})`;
+    switch (reason) {
+      case "offBoard":
+        return `${where} is off the ${this.size}×${this.size} board`;
+      case "occupied":
+        return `${where} is occupied`;
+      case "suicide":
+        return `${where} would be suicide`;
+      case "ko":
+        return `${where} retakes the ko at once; play elsewhere first`;
+      default:
+        return `${where} would repeat an earlier position (${this.rules.koRule} superko)`;
+    }
   }
 
   private turnProblem(color: Color): { ok: false; reason: IllegalReason; message: string } | undefined {
@@ -350,8 +355,9 @@ export class GoGame {
 
   play(color: Color, point: Point): MoveOutcome {
     const c = checkColor(color);
-    const r = this.evaluate(c, checkPoint(point));
-    if (!r.ok) return { ok: false, reason: r.reason, message: r.message };
+    const p = checkPoint(point);
+    const r = this.evaluate(c, p);
+    if (!r.ok) return { ok: false, reason: r.reason, message: r.message ?? this.explain(r.reason, p) };
     const e = r.effect;
     const size = this.size;
     const toPoint = (i: number): Point => ({ x: i % size, y: Math.floor(i / size) });
