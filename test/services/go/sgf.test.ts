@@ -144,6 +144,23 @@ describe("SGF", () => {
     expect(big.moves[0]).toMatchObject({ kind: "play", point: { x: 19, y: 19 } });
   });
 
+  it("round-trips a 25×25 game to its far corner", () => {
+    const g = new GoGame({ size: 25, komi: 7.5, preset: "chinese" });
+    for (const [x, y] of [
+      [24, 24],
+      [0, 0],
+      [19, 19],
+      [24, 0],
+    ] as const)
+      expect(g.play(g.toMove, { x, y }).ok).toBe(true);
+    g.pass(g.toMove);
+    const text = writeSgf(g);
+    expect(text).toContain(";B[yy];W[aa];B[tt];W[ya];B[]");
+    const back = parseSgf(text).game;
+    expect(back.moves).toEqual(g.moves);
+    expect(back.rules).toEqual(g.rules);
+  });
+
   it("takes the main line of variations and ignores the others", () => {
     const g = parseSgf("(;SZ[9](;B[aa](;W[bb];B[cc])(;W[ii]))(;B[ee]C[not this]))").game;
     expect(g.moves.map((m) => (m.kind === "play" ? `${m.point.x},${m.point.y}` : "pass"))).toEqual([
