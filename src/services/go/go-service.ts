@@ -251,7 +251,12 @@ export class GoService extends PerUserService<null, PlayerPerspective> {
   }
 
   async #loadUnfinished(): Promise<void> {
-    for (const record of await this.store.unfinishedGames()) await this.live(record.id);
+    for (const record of await this.store.unfinishedGames()) {
+      // One game the engine cannot replay must not keep the others from their clocks.
+      await this.live(record.id).catch((err: unknown) => {
+        this.log(`game ${record.id} was not loaded: ${err instanceof Error ? err.message : String(err)}`);
+      });
+    }
   }
 
   protected newPerspective(name: string, identity: IdentityView): PlayerPerspective | undefined {
@@ -272,12 +277,18 @@ export class GoService extends PerUserService<null, PlayerPerspective> {
         const record = await this.store.getGame(id);
         if (record === undefined) return undefined;
         const g = LiveGame.rebuild(this, record, await this.store.moves(id));
-        if (!this.#closed) this.#live.set(id, g);
+        // Only unfinished games stay in memory; a finished one is rebuilt when asked for again.
+        if (!this.#closed && !g.finished) this.#live.set(id, g);
         return g;
       })().finally(() => this.#loading.delete(id));
       this.#loading.set(id, loading);
     }
     return loading;
+  }
+
+  /** A game that ended leaves memory (its holders keep their capabilities to it). */
+  retire(game: LiveGame): void {
+    if (this.#live.get(game.id) === game) this.#live.delete(game.id);
   }
 
   /** Forgets a game whose memory may disagree with the store; the next use reloads it. */
@@ -332,11 +343,6 @@ export class GoService extends PerUserService<null, PlayerPerspective> {
     for (const g of this.#live.values()) if (g.seatOf(identityId) !== undefined) yield g;
   }
 
-  /** Every live game (spectated ones included), for detaching listeners. */
-  get liveGames(): Iterable<LiveGame> {
-    return this.#live.values();
-  }
-
   connected(identityId: number): boolean {
     return this.attachedOf(identityId).size > 0;
   }
@@ -351,6 +357,9 @@ export class GoService extends PerUserService<null, PlayerPerspective> {
 
 /** One attachment of ("go", "player"): one user on one device. */
 export class PlayerPerspective extends UserPerspective<null> implements Player$Server {
+  /** The games this attachment registered listeners on (live or already retired). */
+  readonly listenedTo = new Set<LiveGame>();
+
   constructor(
     readonly go: GoService,
     identity: IdentityView,
@@ -371,7 +380,8 @@ export class PlayerPerspective extends UserPerspective<null> implements Player$S
   }
 
   protected override onDetached(reason: DetachReason): void {
-    for (const g of this.go.liveGames) g.removeListeners(this, reason);
+    for (const g of this.listenedTo) g.removeListeners(this, reason);
+    this.listenedTo.clear();
     // This attachment still counts until `leave`: it was the last one if it is the only one.
     if (this.go.attachedOf(this.identity.id).size <= 1) {
       for (const g of this.go.gamesOf(this.identity.id)) g.disconnected(this.identity.id);
@@ -801,6 +811,7 @@ export class LiveGame implements EngineGame {
     this.record = { ...this.record, phase: "finished", result, endedAt: now };
     this.#timer?.cancel();
     this.#announce({ ended: result });
+    this.go.retire(this);
     return result;
   }
 
@@ -1109,6 +1120,7 @@ export class LiveGame implements EngineGame {
     const owner = mine.get(spectator) ?? { perspective: p, spectator };
     mine.set(spectator, owner);
     this.listeners.add(owner, listener);
+    p.listenedTo.add(this);
   }
 
   removeListeners(p: PlayerPerspective, reason: DetachReason): void {

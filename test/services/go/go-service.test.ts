@@ -6,7 +6,9 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { ErrorCode } from "../../../src/errors.js";
-import { SqliteBrokerStore } from "../../../src/store/index.js";
+import Database from "better-sqlite3";
+import type { GoService } from "../../../src/services/go/go-service.js";
+import { GO_STORE, SqliteBrokerStore } from "../../../src/store/index.js";
 import { Game, Illegal, Phase } from "../../../src/wire/gen/go.js";
 import { rejection } from "../../helpers/errors.js";
 import { waitFor } from "../../helpers/wait.js";
@@ -274,6 +276,56 @@ describe("persistence", () => {
     expect((await black.info()).info.blackCaptures).toBe(1);
     // The ko is still a ko after the restart.
     expect((await white.move({ point: { x: 1, y: 1 } })).outcome.illegal).toBe(Illegal.KO);
+    await w.h.close();
+    w = undefined;
+    store.close();
+  });
+});
+
+describe("memory", () => {
+  it("lets a finished game go and rebuilds it when asked for, result and moves intact", async () => {
+    w = await makeGo();
+    const alice = await w.user("alice");
+    const bob = await w.user("bob");
+    const g = await w.game(alice, bob);
+    await playAll(g, ["4,4", "3,3"]);
+    await g.black.resign();
+    const service = w.h.broker.service("go") as GoService;
+    const aliceId = (await w.h.store.findIdentityByName("alice"))?.id ?? -1;
+    expect([...service.gamesOf(aliceId)]).toEqual([]);
+    const again = (await alice.player.game({ id: g.id })).game;
+    const info = (await again.info()).info;
+    expect([info.result, info.moveCount, info.phase]).toEqual(["W+R", 2, Phase.FINISHED]);
+  });
+
+  it("loads every other game when one stored game cannot be replayed", async () => {
+    temp = new TempStores();
+    const file = temp.file;
+    let store = SqliteBrokerStore.open(file, { synchronous: "NORMAL" });
+    w = await makeGo({}, { store });
+    let alice = await w.user("alice");
+    const bob = await w.user("bob");
+    const broken = await w.game(alice, bob);
+    await playAll(broken, ["4,4", "3,3"]);
+    const fine = await w.game(alice, bob, { ...NINE, time: { system: 1, mainSeconds: 60 } });
+    await playAll(fine, ["4,4"]);
+    await w.h.close();
+    store.close();
+    // Someone edits the file: the broken game's second move lands on the first one's point.
+    const db = new Database(file);
+    db.prepare("UPDATE go_moves SET x = 4, y = 4 WHERE game_id = ? AND number = 2").run(Number(broken.id));
+    db.close();
+    store = SqliteBrokerStore.open(file, { synchronous: "NORMAL" });
+    w = await makeGo({}, { store });
+    await (w.h.broker.service("go") as GoService).ready;
+    // The good game was loaded at start and its clock armed, though nobody asked for it: white's
+    // minute runs out with no one connected.
+    w.h.clock.advance(60_000);
+    const games = w.h.store.repository(GO_STORE);
+    await waitFor(async () => expect((await games?.getGame(Number(fine.id)))?.result).toBe("B+T"));
+    alice = await w.login("alice");
+    expect((await rejection(alice.player.game({ id: broken.id }))).code).toBe(ErrorCode.STORAGE);
+    expect((await (await alice.player.game({ id: fine.id })).game.info()).info.result).toBe("B+T");
     await w.h.close();
     w = undefined;
     store.close();
