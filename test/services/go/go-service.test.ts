@@ -223,6 +223,73 @@ describe("clocks", () => {
   });
 });
 
+describe("clocks, each system through the service", () => {
+  // Black moves at once; white thinks. `flag` is when white's flag falls after black's first move
+  // (ms after it), `survives` a think white may take and still move in time.
+  const cases = [
+    { name: "absolute 30 s", time: { system: 1, mainSeconds: 30 }, survives: 29_999, flag: 30_000 },
+    {
+      name: "byo-yomi 10 s + 3×5 s",
+      time: { system: 2, mainSeconds: 10, periods: 3, periodSeconds: 5 },
+      survives: 24_999,
+      flag: 25_000,
+    },
+    {
+      name: "Canadian 10 s, then 2 stones in 20 s",
+      time: { system: 3, mainSeconds: 10, stonesPerPeriod: 2, periodSeconds: 20 },
+      survives: 29_999,
+      flag: 30_000,
+    },
+    {
+      name: "Fischer 20 s + 5 s, capped at 22 s",
+      time: { system: 4, mainSeconds: 20, incrementSeconds: 5, maxSeconds: 22 },
+      survives: 19_999,
+      flag: 20_000,
+    },
+    { name: "simple 15 s a move", time: { system: 5, perMoveSeconds: 15 }, survives: 14_999, flag: 15_000 },
+  ] as const;
+
+  for (const c of cases) {
+    it(`${c.name}: white moves at ${c.survives} ms, and loses on time at exactly ${c.flag} ms`, async () => {
+      const world = await makeGo();
+      w = world;
+      const alice = await world.user("alice");
+      const bob = await world.user("bob");
+      const first = await world.game(alice, bob, { ...NINE, time: c.time });
+      await first.black.move({ point: { x: 0, y: 0 } });
+      world.h.clock.advance(c.survives);
+      expect(kindOf((await first.white.move({ point: { x: 8, y: 8 } })).outcome)).toBe("played");
+      // A second game on the same terms: white's think reaches the flag.
+      const second = await world.game(alice, bob, { ...NINE, time: c.time });
+      const seen = recorder();
+      await second.black.listen({ listener: seen.listener });
+      await second.black.move({ point: { x: 0, y: 0 } });
+      world.h.clock.advance(c.flag - 1);
+      expect((await second.white.info()).info.phase).toBe(Phase.PLAYING);
+      world.h.clock.advance(1);
+      await waitFor(() => expect(seen.ended).toEqual(["B+T"]));
+      expect((await second.white.move({ point: { x: 8, y: 8 } })).outcome.illegal).toBe(Illegal.GAME_OVER);
+    });
+  }
+
+  it("Fischer adds the increment after each move, never above the cap", async () => {
+    w = await makeGo();
+    const alice = await w.user("alice");
+    const bob = await w.user("bob");
+    const g = await w.game(alice, bob, {
+      ...NINE,
+      time: { system: 4, mainSeconds: 20, incrementSeconds: 5, maxSeconds: 22 },
+    });
+    w.h.clock.advance(1_000);
+    await g.black.move({ point: { x: 0, y: 0 } });
+    // 20 − 1 + 5 = 24, capped at 22.
+    expect((await g.black.clocks()).clocks.black.mainMs).toBe(22_000n);
+    w.h.clock.advance(10_000);
+    await g.white.move({ point: { x: 8, y: 8 } });
+    expect((await g.black.clocks()).clocks.white.mainMs).toBe(15_000n);
+  });
+});
+
 describe("disconnects", () => {
   it("give the dropped player a grace period; after it the opponent may claim the win", async () => {
     w = await makeGo({ graceMs: 30_000 });
