@@ -306,4 +306,8 @@ interface Player extends(Broker.Perspective) {
   playEngine @7 (terms :ChallengeTerms, engine :Text) -> (game :Game);
   # A game against one of the broker's GTP engines (by name, e.g. "gnugo"); NOT_FOUND if the
   # broker runs no such engine.
+  cancelChallenge @8 (id :UInt64) -> (cancelled :Bool);
+  # Withdraws one of this user's open challenges (false if it is gone or not theirs). A user's
+  # open challenges are also withdrawn when their last attachment ends: nobody is matched with a
+  # player who left.
 }

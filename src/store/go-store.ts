@@ -99,6 +99,8 @@ export interface GoStore {
   /** Open challenges `identityId` may see: open to all, addressed to it, or its own; oldest first. */
   listChallenges(identityId: number, limit: number): Promise<GoChallengeRecord[]>;
   getChallenge(id: number): Promise<GoChallengeRecord | undefined>;
+  /** Deletes every open challenge of `identityId` (its last attachment ended); their ids. */
+  cancelChallengesOf(identityId: number): Promise<number[]>;
   /** Deletes the challenge iff it is the challenger's; false if it was gone. */
   cancelChallenge(actor: GoActor, id: number): Promise<boolean>;
   /** Takes the challenge and creates its game, atomically; undefined if it was gone. */

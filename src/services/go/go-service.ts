@@ -10,7 +10,8 @@
  * - One game's operations run one at a time, in arrival order; each is decided on the engine and
  *   the clock in memory, then stored (the store checks the move number, the login and the seat in
  *   its transaction), and only then announced. If the store refuses or fails, the game is
- *   rebuilt from the store: memory never holds what the store lacks.
+ *   replayed from the store into the same object (the capabilities held stay good): memory never
+ *   holds what the store lacks.
  * - The server's clock is authoritative: a move that arrives after the mover's flag fell ends
  *   the game on time; one timer per game fires at the next flag.
  * - Spectators' chat reaches spectators only; players (whichever capability they call through)
@@ -65,6 +66,7 @@ import {
   type Player$Server,
   type Player_accept_Params,
   type Player_challenge_Params,
+  type Player_cancelChallenge_Params,
   type Player_game_Params,
   type Player_playEngine_Params,
   type Player_games_Params,
@@ -305,6 +307,16 @@ export class GoService extends PerUserService<null, PlayerPerspective> {
     return g;
   }
 
+  /** Withdraws the open challenges of a user whose last attachment ended (nobody waits on them). */
+  withdrawChallenges(identityId: number): void {
+    this.store.cancelChallengesOf(identityId).then(
+      (ids) => {
+        for (const id of ids) this.challengeGone(id, "the challenger left");
+      },
+      (err: unknown) => this.log(`challenges of ${identityId} not withdrawn: ${String(err)}`),
+    );
+  }
+
   /** The identity engine `name` plays under, made on first use. */
   async engineIdentity(name: string): Promise<number> {
     const user = engineUserName(name);
@@ -385,7 +397,15 @@ export class PlayerPerspective extends UserPerspective<null> implements Player$S
     // This attachment still counts until `leave`: it was the last one if it is the only one.
     if (this.go.attachedOf(this.identity.id).size <= 1) {
       for (const g of this.go.gamesOf(this.identity.id)) g.disconnected(this.identity.id);
+      this.go.withdrawChallenges(this.identity.id);
     }
+  }
+
+  async cancelChallenge(params: Player_cancelChallenge_Params) {
+    const id = Number(params.id);
+    const cancelled = await this.go.store.cancelChallenge(this.actor, id);
+    if (cancelled) this.go.challengeGone(id, "the challenge was cancelled");
+    return { cancelled };
   }
 
   async openChallenges() {
@@ -539,7 +559,7 @@ const isPlayer = (p: unknown): p is PlayerPerspective => p instanceof PlayerPers
 
 /** One game, live in memory: the engine, the clock, chat, listeners, and its two capabilities. */
 export class LiveGame implements EngineGame {
-  readonly engine: GoGame;
+  engine: GoGame;
   clockState: GameClock;
   state: GameState;
   readonly chat: ChatLine$Shape[] = [];
@@ -548,6 +568,8 @@ export class LiveGame implements EngineGame {
   readonly #said = new Map<number, number[]>();
   readonly #away = new Map<Color, number>();
   #timer: Timer | undefined;
+  /** The latest time given to the game's clock: a clock stepped back counts as no time passing. */
+  #lastNow = 0;
   readonly #seats: EngineSeat[] = [];
   #queue: Promise<unknown> = Promise.resolve();
   #disposed = false;
@@ -566,6 +588,7 @@ export class LiveGame implements EngineGame {
     this.state = state;
     this.challengeId = state.challengeId;
     this.clockState = GameClock.restore(state.clock);
+    this.#lastNow = state.clock.lastNow ?? 0;
     this.listeners = new Notifier<GameListener, Envelope>({
       maxInFlight: go.limits.maxNotificationsInFlight,
       maxPerOwner: go.limits.maxListenersPerAttachment,
@@ -632,6 +655,25 @@ export class LiveGame implements EngineGame {
 
   /** The game as the store has it: its moves replayed on a new engine. */
   static rebuild(go: GoService, record: GoGameRecord, moves: readonly GoMoveRow[]): LiveGame {
+    const { engine, state } = LiveGame.#replay(record, moves);
+    const g = new LiveGame(go, record, engine, state);
+    if (record.phase !== "finished") {
+      const now = go.clock.now();
+      for (const c of ["black", "white"] as const) {
+        if (state.engines?.[c] !== undefined) continue;
+        if (!go.connected(c === "black" ? record.blackId : record.whiteId)) g.#away.set(c, now);
+      }
+      g.#arm();
+      g.pokeEngines();
+    }
+    return g;
+  }
+
+  /** The engine and state of a stored game: its moves replayed under its rules. */
+  static #replay(
+    record: GoGameRecord,
+    moves: readonly GoMoveRow[],
+  ): { engine: GoGame; state: GameState & { challengeId?: number } } {
     const rules = readRules(writeRules(JSON.parse(record.rules)));
     const state = JSON.parse(record.state) as GameState & { challengeId?: number };
     const engine = new GoGame(rules);
@@ -655,21 +697,42 @@ export class LiveGame implements EngineGame {
       else if (/^[BW]\+F$/.test(result)) engine.concede(loser, "forfeit");
       else engine.recordScore(state.dead);
     }
-    const g = new LiveGame(go, record, engine, state);
-    if (record.phase !== "finished") {
-      const now = go.clock.now();
-      for (const c of ["black", "white"] as const) {
-        if (state.engines?.[c] !== undefined) continue;
-        if (!go.connected(c === "black" ? record.blackId : record.whiteId)) g.#away.set(c, now);
-      }
-      g.#arm();
-      g.pokeEngines();
+    return { engine, state };
+  }
+
+  /**
+   * Makes memory the store's again after a write was refused or failed: the game is replayed
+   * from the store into this same object, so the capabilities and listeners already handed out
+   * stay attached to the game as the store has it. If even that fails, the game is forgotten
+   * (the next lookup tries the store afresh).
+   */
+  async #reload(): Promise<void> {
+    try {
+      const record = await this.go.store.getGame(this.id);
+      if (record === undefined) throw new ParallaxError(ErrorCode.NOT_FOUND, `game ${this.id} is gone`);
+      const { engine, state } = LiveGame.#replay(record, await this.go.store.moves(this.id));
+      this.record = record;
+      this.engine = engine;
+      this.state = state;
+      this.clockState = GameClock.restore(state.clock);
+      this.#lastNow = Math.max(this.#lastNow, state.clock.lastNow ?? 0);
+      this.#arm();
+    } catch (err) {
+      this.go.log(
+        `game ${this.id} could not be reloaded: ${err instanceof Error ? err.message : String(err)}`,
+      );
+      this.go.forget(this);
     }
-    return g;
   }
 
   get id(): number {
     return this.record.id;
+  }
+
+  /** The broker's clock, never behind what this game's clock was last given. */
+  #now(): number {
+    this.#lastNow = Math.max(this.#lastNow, this.go.clock.now());
+    return this.#lastNow;
   }
 
   get finished(): boolean {
@@ -727,7 +790,7 @@ export class LiveGame implements EngineGame {
   }
 
   clocks() {
-    const now = this.go.clock.now();
+    const now = this.#now();
     return writeClocks(this.clockState.state(now), now);
   }
 
@@ -767,7 +830,7 @@ export class LiveGame implements EngineGame {
       if (r.kind !== "ok")
         throw new ParallaxError(ErrorCode.FAILED, `game ${this.id}: ${r.reason ?? r.kind}`);
     } catch (err) {
-      this.go.forget(this);
+      await this.#reload();
       throw err;
     }
   }
@@ -786,14 +849,14 @@ export class LiveGame implements EngineGame {
     if (this.finished || this.#disposed) return;
     const at = this.clockState.timeoutAt();
     if (at === undefined) return;
-    this.#timer = this.go.clock.setTimer(Math.max(0, at - this.go.clock.now()), () => {
+    this.#timer = this.go.clock.setTimer(Math.max(0, at - this.#now()), () => {
       void this.serial(() => this.#checkFlag()).catch(() => {});
     });
   }
 
   async #checkFlag(): Promise<void> {
     if (this.finished || this.#disposed) return;
-    const r = this.clockState.checkTimeout(this.go.clock.now());
+    const r = this.clockState.checkTimeout(this.#now());
     if (r.kind === "timeout") await this.#end(null, () => this.engine.concede(r.loser, "time"));
     else this.#arm();
   }
@@ -802,9 +865,12 @@ export class LiveGame implements EngineGame {
   async #end(actor: GoActor | null, conclude: () => unknown): Promise<string> {
     conclude();
     const result = this.engine.result ?? "";
-    const now = this.go.clock.now();
+    const now = this.#now();
     this.clockState.stop(now);
-    const ratings = this.record.ranked ? await this.#ratings() : [];
+    // A game in which a player never moved is not rated: no rating is won from someone who left
+    // before playing (or lost by them).
+    const moved = new Set(this.engine.moves.map((m) => m.color));
+    const ratings = this.record.ranked && moved.size === 2 ? await this.#ratings() : [];
     await this.#persist((state) =>
       this.go.store.finishGame(actor, this.id, { result, state, at: now, ratings }),
     );
@@ -855,7 +921,7 @@ export class LiveGame implements EngineGame {
   /** A move or a pass by `color` (a player's, or the seated engine's with `actor` null). */
   playAs(color: Color, point: Point | null, actor: GoActor | null): Promise<{ outcome: MoveOutcome$Shape }> {
     return this.serial(async () => {
-      const now = this.go.clock.now();
+      const now = this.#now();
       if (this.finished) return illegal(Illegal.GAME_OVER);
       const flag = this.clockState.checkTimeout(now);
       if (flag.kind === "timeout") {
@@ -910,7 +976,7 @@ export class LiveGame implements EngineGame {
       const r = this.engine.placeHandicap(points);
       if (!r.ok) return illegal(ILLEGAL[r.reason]);
       if (!("points" in r)) throw new ParallaxError(ErrorCode.FAILED, "placeHandicap answered a move");
-      const now = this.go.clock.now();
+      const now = this.#now();
       this.state.handicap = [...r.points];
       this.clockState.moveMade("black", now);
       await this.#persist((state) => this.go.store.saveState(actor, this.id, "playing", state));
@@ -923,6 +989,7 @@ export class LiveGame implements EngineGame {
   requestUndo(who: Seat): Promise<{ outcome: MoveOutcome$Shape }> {
     const { color, actor } = who;
     return this.serial(async () => {
+      if (this.engine.phase === "handicap") return illegal(Illegal.HANDICAP_PENDING);
       if (this.finished || this.engine.phase !== "play") return illegal(Illegal.GAME_OVER);
       if (this.state.undo !== null) return illegal(Illegal.UNDO_PENDING);
       const n = this.engine.moveCount;
@@ -952,7 +1019,7 @@ export class LiveGame implements EngineGame {
         this.#announce({ undoAnswered: false });
         return { outcome: { ended: "" } };
       }
-      const now = this.go.clock.now();
+      const now = this.#now();
       const moverBefore = this.engine.toMove;
       for (let i = 0; i < offer.moves; i++) this.engine.undo();
       this.state.times.length = this.engine.moveCount;
@@ -963,6 +1030,8 @@ export class LiveGame implements EngineGame {
         }
       }
       const keep = this.engine.moveCount;
+      // A resumption after a pass that is taken back no longer happened.
+      this.state.resumedAt = this.state.resumedAt.filter((n) => n <= keep);
       await this.#persist((state) => this.go.store.undoMoves(actor, this.id, from, keep, state));
       this.#announce({ undoAnswered: true });
       this.#announce({ undone: keep });
@@ -1045,7 +1114,7 @@ export class LiveGame implements EngineGame {
       this.state.resumedAt.push(this.engine.moveCount);
       this.state.dead = [];
       this.state.accepted = [];
-      this.clockState.resume(this.go.clock.now());
+      this.clockState.resume(this.#now());
       await this.#persist((state) => this.go.store.saveState(actor, this.id, "playing", state));
       this.#announce({ resumed: null });
       this.#arm();
@@ -1084,13 +1153,21 @@ export class LiveGame implements EngineGame {
   }
 
   say(p: PlayerPerspective, text: string): void {
-    if (text.length === 0 || text.length > this.go.limits.maxChatChars) {
+    const chars = [...text].length;
+    if (chars === 0 || chars > this.go.limits.maxChatChars) {
       throw new ParallaxError(
         ErrorCode.BAD_ARGUMENT,
-        `a chat line is 1 to ${this.go.limits.maxChatChars} characters; got ${text.length}`,
+        `a chat line is 1 to ${this.go.limits.maxChatChars} characters; got ${chars}`,
       );
     }
-    const now = this.go.clock.now();
+    // Control characters, and the bidirectional overrides that make a line read other than it is.
+    if (/[\p{Cc}\u202a-\u202e\u2066-\u2069]/u.test(text)) {
+      throw new ParallaxError(
+        ErrorCode.BAD_ARGUMENT,
+        "a chat line cannot contain control characters or bidirectional overrides",
+      );
+    }
+    const now = this.#now();
     const recent = (this.#said.get(p.identity.id) ?? []).filter((t) => now - t < 60_000);
     if (recent.length >= this.go.limits.chatLinesPerMinute) {
       throw new ParallaxError(

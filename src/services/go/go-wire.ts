@@ -59,6 +59,10 @@ function enumValue<T>(values: readonly T[], index: number, field: string): T {
 
 /** The rules of a challenge, checked by the engine's own validation. */
 export function readRules(r: Rules$Shape): GoRules {
+  const handicap = r.handicap ?? 0;
+  if (handicap === 1 || handicap > 9) {
+    throw new ParallaxError(ErrorCode.BAD_ARGUMENT, `rules.handicap is 0 or 2 to 9 stones; got ${handicap}`);
+  }
   const komi = r.komi ?? 6.5;
   if (!Number.isFinite(komi) || Math.abs(komi) > 150 || !Number.isInteger(komi * 2)) {
     throw new ParallaxError(
@@ -70,7 +74,7 @@ export function readRules(r: Rules$Shape): GoRules {
     size: r.size ?? 19,
     komi,
     koRule: enumValue(KO, r.koRule ?? WireKoRule.POSITIONAL, "rules.koRule"),
-    scoring: (r.scoring ?? Scoring.AREA) === Scoring.AREA ? "area" : "territory",
+    scoring: enumValue(["area", "territory"] as const, r.scoring ?? Scoring.AREA, "rules.scoring"),
     suicide: r.allowSuicide ?? false,
     handicap: r.handicap ?? 0,
     handicapPlacement: r.freeHandicap ? "free" : "fixed",

@@ -94,6 +94,9 @@ function prepare(db: SqliteDatabase) {
        ORDER BY c.id LIMIT ?`,
     ),
     deleteChallenge: db.prepare<[number]>("DELETE FROM go_challenges WHERE id = ?"),
+    deleteChallengesOf: db.prepare<[number], { id: number }>(
+      "DELETE FROM go_challenges WHERE challenger_id = ? RETURNING id",
+    ),
     insertGame: db.prepare<[number, number, string, string, number, string, number], { id: number }>(
       `INSERT INTO go_games (black_id, white_id, rules, time, ranked, phase, state, created_at)
        VALUES (?, ?, ?, ?, ?, 'playing', ?, ?) RETURNING id`,
@@ -225,6 +228,12 @@ export class SqliteGoRepository implements GoStore {
       const row = this.#s.challenge.get(id);
       return row === undefined ? undefined : challengeOf(row);
     });
+  }
+
+  async cancelChallengesOf(identityId: number): Promise<number[]> {
+    return this.#group.submit("go.cancelChallengesOf", () =>
+      this.#s.deleteChallengesOf.all(identityId).map((r) => r.id),
+    );
   }
 
   async cancelChallenge(actor: GoActor, id: number): Promise<boolean> {

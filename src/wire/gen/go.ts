@@ -3459,6 +3459,72 @@ export class Player_playEngine_Results$Pipeline extends $$.StructPipeline<Player
   get game(): Game { return this.$cap(0, Game); }
 }
 
+/** A plain-object form of {@link Player_cancelChallenge_Params}: what `$set` accepts and `$toObject` returns. */
+export interface Player_cancelChallenge_Params$Shape {
+  id?: bigint;
+}
+
+export class Player_cancelChallenge_Params extends $.Struct {
+
+  getId(): bigint { return $$.getUint64(this, 0); }
+  setId(value: bigint): void { $$.setUint64(this, 0, value); }
+  get id(): bigint { return this.getId(); }
+  set id(value: bigint) { this.setId(value); }
+
+  /** Sets every field present in `shape`; at most one union member may be present. */
+  $set(shape: Player_cancelChallenge_Params$Shape): void {
+    if (shape.id !== undefined) this.id = shape.id;
+  }
+
+  /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
+  $toObject(): Player_cancelChallenge_Params$Shape {
+    const o: Player_cancelChallenge_Params$Shape = {};
+    o.id = this.getId();
+    return o;
+  }
+
+  override toString(): string { return "Player_cancelChallenge_Params_" + super.toString(); }
+
+  static override readonly _capnp = { displayName: "Player_cancelChallenge_Params", id: "e9e497ff78ebf9ae", size: new $.ObjectSize(8, 0) };
+}
+
+/** The promise of a {@link Player_cancelChallenge_Params}, for pipelining on its capability and struct fields. */
+export class Player_cancelChallenge_Params$Pipeline extends $$.StructPipeline<Player_cancelChallenge_Params> {
+}
+
+/** A plain-object form of {@link Player_cancelChallenge_Results}: what `$set` accepts and `$toObject` returns. */
+export interface Player_cancelChallenge_Results$Shape {
+  cancelled?: boolean;
+}
+
+export class Player_cancelChallenge_Results extends $.Struct {
+
+  getCancelled(): boolean { return $$.getBool(this, 0); }
+  setCancelled(value: boolean): void { $$.setBool(this, 0, value); }
+  get cancelled(): boolean { return this.getCancelled(); }
+  set cancelled(value: boolean) { this.setCancelled(value); }
+
+  /** Sets every field present in `shape`; at most one union member may be present. */
+  $set(shape: Player_cancelChallenge_Results$Shape): void {
+    if (shape.cancelled !== undefined) this.cancelled = shape.cancelled;
+  }
+
+  /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
+  $toObject(): Player_cancelChallenge_Results$Shape {
+    const o: Player_cancelChallenge_Results$Shape = {};
+    o.cancelled = this.getCancelled();
+    return o;
+  }
+
+  override toString(): string { return "Player_cancelChallenge_Results_" + super.toString(); }
+
+  static override readonly _capnp = { displayName: "Player_cancelChallenge_Results", id: "987b51bc117fece5", size: new $.ObjectSize(8, 0) };
+}
+
+/** The promise of a {@link Player_cancelChallenge_Results}, for pipelining on its capability and struct fields. */
+export class Player_cancelChallenge_Results$Pipeline extends $$.StructPipeline<Player_cancelChallenge_Results> {
+}
+
 /** The methods of {@link GameListener}, by schema name. */
 export const GameListener$methods = {
   event: { interfaceId: 0x89ea4f8463d2ab8cn, interfaceName: "GameListener", methodId: 0, name: "event", Params: GameListener_event_Params, Results: GameListener_event_Results } as $$.MethodDescriptor<GameListener_event_Params, GameListener_event_Results>,
@@ -3772,6 +3838,7 @@ export const Player$methods = {
   watch: { interfaceId: 0x97e7c0afd378fbacn, interfaceName: "Player", methodId: 5, name: "watch", Params: Player_watch_Params, Results: Player_watch_Results } as $$.MethodDescriptor<Player_watch_Params, Player_watch_Results>,
   rating: { interfaceId: 0x97e7c0afd378fbacn, interfaceName: "Player", methodId: 6, name: "rating", Params: Player_rating_Params, Results: Player_rating_Results } as $$.MethodDescriptor<Player_rating_Params, Player_rating_Results>,
   playEngine: { interfaceId: 0x97e7c0afd378fbacn, interfaceName: "Player", methodId: 7, name: "playEngine", Params: Player_playEngine_Params, Results: Player_playEngine_Results } as $$.MethodDescriptor<Player_playEngine_Params, Player_playEngine_Results>,
+  cancelChallenge: { interfaceId: 0x97e7c0afd378fbacn, interfaceName: "Player", methodId: 8, name: "cancelChallenge", Params: Player_cancelChallenge_Params, Results: Player_cancelChallenge_Results } as $$.MethodDescriptor<Player_cancelChallenge_Params, Player_cancelChallenge_Results>,
 } as const;
 
 /** What an implementation of {@link Player} provides. One user's seat at the Go server. Every game it hands out plays as this user. */
@@ -3800,6 +3867,12 @@ export interface Player$Server extends $broker.Perspective$Server {
    * broker runs no such engine.
    */
   playEngine(params: Player_playEngine_Params, ctx: $$.CallContext<Player_playEngine_Results>): $$.MethodReturn<Player_playEngine_Results$Shape>;
+  /**
+   * Withdraws one of this user's open challenges (false if it is gone or not theirs). A user's
+   * open challenges are also withdrawn when their last attachment ends: nobody is matched with a
+   * player who left.
+   */
+  cancelChallenge(params: Player_cancelChallenge_Params, ctx: $$.CallContext<Player_cancelChallenge_Results>): $$.MethodReturn<Player_cancelChallenge_Results$Shape>;
 }
 
 /** One user's seat at the Go server. Every game it hands out plays as this user. */
@@ -3860,6 +3933,15 @@ export class Player extends $broker.Perspective {
    */
   playEngine(params?: $$.ParamsInit<Player_playEngine_Params, Player_playEngine_Params$Shape>, options?: $$.CallOptions): Player_playEngine_Results$Pipeline {
     return new Player_playEngine_Results$Pipeline(this.$call(Player$methods.playEngine, params, options), []);
+  }
+
+  /**
+   * Withdraws one of this user's open challenges (false if it is gone or not theirs). A user's
+   * open challenges are also withdrawn when their last attachment ends: nobody is matched with a
+   * player who left.
+   */
+  cancelChallenge(params?: $$.ParamsInit<Player_cancelChallenge_Params, Player_cancelChallenge_Params$Shape>, options?: $$.CallOptions): Player_cancelChallenge_Results$Pipeline {
+    return new Player_cancelChallenge_Results$Pipeline(this.$call(Player$methods.cancelChallenge, params, options), []);
   }
 }
 

@@ -46,6 +46,11 @@ describe("who plays", () => {
     expect((await carol.player.openChallenges()).challenges.getLength()).toBe(0);
     expect((await rejection(carol.player.accept({ id }))).code).toBe(ErrorCode.PERMISSION_DENIED);
     expect((await rejection(alice.player.accept({ id }))).code).toBe(ErrorCode.PERMISSION_DENIED);
+    // Only the challenger withdraws a challenge.
+    const other = await alice.player.challenge({ terms: NINE });
+    expect((await bob.player.cancelChallenge({ id: other.id })).cancelled).toBe(false);
+    expect((await alice.player.cancelChallenge({ id: other.id })).cancelled).toBe(true);
+    expect((await rejection(bob.player.accept({ id: other.id }))).code).toBe(ErrorCode.NOT_FOUND);
     const info = (await (await bob.player.accept({ id })).game.info()).info;
     expect([info.black, info.white]).toEqual(["alice", "bob"]);
   });
@@ -75,14 +80,21 @@ describe("revocation", () => {
 });
 
 describe("ranked games", () => {
-  it("move both players' Glicko-2 ratings with the result; unranked ones move none", async () => {
+  it("move both players' Glicko-2 ratings with the result; unranked ones, and games a player never moved in, move none", async () => {
     w = await makeGo();
     const alice = await w.user("alice");
     const bob = await w.user("bob");
     const casual = await w.game(alice, bob);
     await casual.white.resign();
     expect((await alice.player.rating()).rating.games).toBe(0);
+    // A ranked game resigned before white moved is not rated.
+    const early = await w.game(alice, bob, { ...NINE, ranked: true });
+    await early.black.move({ point: { x: 4, y: 4 } });
+    expect((await early.white.resign()).outcome.ended).toBe("B+R");
+    expect((await alice.player.rating()).rating.games).toBe(0);
     const ranked = await w.game(alice, bob, { ...NINE, ranked: true });
+    await ranked.black.move({ point: { x: 4, y: 4 } });
+    await ranked.white.move({ point: { x: 3, y: 3 } });
     expect((await ranked.white.resign()).outcome.ended).toBe("B+R");
     const a = (await alice.player.rating()).rating;
     const b = (await bob.player.rating()).rating;
