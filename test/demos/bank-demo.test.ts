@@ -1,42 +1,10 @@
 /** Runs `demos/bank-demo.ts` as a user would and checks that it tells seed 001's story step by step. */
-import { spawn } from "node:child_process";
-import path from "node:path";
 import { describe, expect, it } from "vitest";
-
-const repoRoot = path.resolve(import.meta.dirname, "../..");
-
-function runDemo(): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "demos/bank-demo.ts"], {
-      cwd: repoRoot,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-      stderr += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** `fragments` must appear in `text` in this order. */
-function expectInOrder(text: string, fragments: readonly string[]): void {
-  let at = 0;
-  for (const f of fragments) {
-    const i = text.indexOf(f, at);
-    expect(i, `"${f}" after position ${at}`).toBeGreaterThanOrEqual(0);
-    at = i + f.length;
-  }
-}
+import { expectInOrder, runDemo } from "../helpers/demo.js";
 
 describe("the bank demo", () => {
   it("runs every step as described and exits 0", { timeout: 90_000 }, async () => {
-    const { code, stdout, stderr } = await runDemo();
+    const { code, stdout, stderr } = await runDemo("bank-demo.ts");
     expect(stdout, stderr).not.toContain("✘");
     expectInOrder(stdout, [
       "## The bank",

@@ -1,43 +1,11 @@
 /** Runs `demos/go-demo.ts` as a user would and checks that it tells seed 004's Go server step by step. */
-import { spawn } from "node:child_process";
-import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { expectInOrder, runDemo } from "../helpers/demo.js";
 import { findGnuGo } from "../../src/services/go/gtp-engine.js";
-
-const repoRoot = path.resolve(import.meta.dirname, "../..");
-
-function runDemo(): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "demos/go-demo.ts"], {
-      cwd: repoRoot,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-      stderr += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** `fragments` must appear in `text` in this order. */
-function expectInOrder(text: string, fragments: readonly string[]): void {
-  let at = 0;
-  for (const f of fragments) {
-    const i = text.indexOf(f, at);
-    expect(i, `"${f}" after position ${at}`).toBeGreaterThanOrEqual(0);
-    at = i + f.length;
-  }
-}
 
 describe("the Go demo", () => {
   it("runs every step as described and exits 0", { timeout: 90_000 }, async () => {
-    const { code, stdout, stderr } = await runDemo();
+    const { code, stdout, stderr } = await runDemo("go-demo.ts");
     expect(stdout, stderr).not.toContain("✘");
     const all = [
       "## A challenge, accepted: the game is one Viewable shared by both players",

@@ -1,32 +1,10 @@
 /** Runs `demos/login-demo.ts` as a user would and checks that every step behaved as described. */
-import { spawn } from "node:child_process";
-import path from "node:path";
 import { describe, expect, it } from "vitest";
-
-const repoRoot = path.resolve(import.meta.dirname, "../..");
-
-function runDemo(): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "demos/login-demo.ts"], {
-      cwd: repoRoot,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-      stderr += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { runDemo } from "../helpers/demo.js";
 
 describe("the login demo", () => {
   it("runs every step as described and exits 0", { timeout: 60_000 }, async () => {
-    const { code, stdout, stderr } = await runDemo();
+    const { code, stdout, stderr } = await runDemo("login-demo.ts");
     expect(stdout, stderr).not.toContain("✘");
     for (const fragment of [
       "✔ 1. signed up as alice",

@@ -1,44 +1,12 @@
 /** Runs `demos/wallet-demo.ts` as a user would and checks that it replays seed 000 as the seed says. */
-import { spawn } from "node:child_process";
-import path from "node:path";
 import { describe, expect, it } from "vitest";
-
-const repoRoot = path.resolve(import.meta.dirname, "../..");
-
-function runDemo(): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "demos/wallet-demo.ts"], {
-      cwd: repoRoot,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-      stderr += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** `fragments` must appear in `text` in this order. */
-function expectInOrder(text: string, fragments: readonly string[]): void {
-  let at = 0;
-  for (const f of fragments) {
-    const i = text.indexOf(f, at);
-    expect(i, `"${f}" after position ${at}`).toBeGreaterThanOrEqual(0);
-    at = i + f.length;
-  }
-}
+import { expectInOrder, runDemo } from "../helpers/demo.js";
 
 describe("the wallet demo", () => {
   it("replays the seed's whole story, every step as the seed says, and exits 0", {
     timeout: 60_000,
   }, async () => {
-    const { code, stdout, stderr } = await runDemo();
+    const { code, stdout, stderr } = await runDemo("wallet-demo.ts");
     expect(stdout, stderr).not.toContain("✘");
     expectInOrder(stdout, [
       ">>> c1.register()",
