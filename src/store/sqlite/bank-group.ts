@@ -14,8 +14,10 @@
  *   from the start with each request as its own savepoint (`db.write` nested in the group's);
  *   only the second run's outcomes count. So requests must keep all their effects in the database
  *   (or undo them in `hooks.undone`), and a hostile caller can at most make its group run twice.
- * - No promise settles before the group's COMMIT has returned: a resolved request is durable
- *   (`synchronous = FULL`). If the transaction cannot commit, or SQLite rolled it back under a
+ * - No promise settles before the group's COMMIT has returned and the WAL holding it has been
+ *   fsynced (`SqliteDatabase.committedThenSynced`: the sync runs off the event loop, so the next
+ *   group's requests are received and run meanwhile): a resolved request is durable. If the sync
+ *   fails, every request of the group rejects with STORAGE (committed, durability unknown). If the transaction cannot commit, or SQLite rolled it back under a
  *   request (the whole transaction is gone, not just the savepoint), every request of the group
  *   rejects with STORAGE and none of them changed anything.
  * - At most `maxGroup` requests per transaction; the rest run in the next one, right after.
@@ -133,17 +135,23 @@ export class GroupCommit {
     this.#requests += group.length;
     this.#largest = Math.max(this.#largest, group.length);
     let outcomes: Outcome[] | undefined;
+    let durable: Promise<void>;
     try {
       if (this.#db.inTransaction) {
         // Not reachable from the event loop; refuse rather than join someone else's transaction.
         throw new ParallaxError(ErrorCode.STORAGE, "bank: a transaction is already open");
       }
-      // A lone request runs with its savepoint straight away: a retry would only repeat it.
-      outcomes = this.#attempt(group, group.length === 1);
-      if (outcomes === undefined) {
-        this.#retried++;
-        outcomes = this.#attempt(group, true);
-      }
+      const run = this.#db.committedThenSynced(() => {
+        // A lone request runs with its savepoint straight away: a retry would only repeat it.
+        let o = this.#attempt(group, group.length === 1);
+        if (o === undefined) {
+          this.#retried++;
+          o = this.#attempt(group, true);
+        }
+        return o;
+      });
+      outcomes = run.value;
+      durable = run.durable;
     } catch (err) {
       const detail = err instanceof Error ? err.message : String(err);
       const lost = new ParallaxError(
@@ -155,11 +163,18 @@ export class GroupCommit {
       return;
     }
     const settled = outcomes as Outcome[];
-    group.forEach((job, i) => {
-      const o = settled[i] as Outcome;
-      if (o.ok) job.resolve(o.value);
-      else job.reject(o.value);
-    });
+    // Answered once the commit is on disk (the WAL's fsync runs off the event loop meanwhile).
+    durable.then(
+      () =>
+        group.forEach((job, i) => {
+          const o = settled[i] as Outcome;
+          if (o.ok) job.resolve(o.value);
+          else job.reject(o.value);
+        }),
+      (err: unknown) => {
+        for (const job of group) job.reject(err);
+      },
+    );
   }
 
   /**

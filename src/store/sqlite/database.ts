@@ -9,6 +9,12 @@
  *   returns, so a crash of the process or of the machine never loses a commit the broker has
  *   already acknowledged (a revoked key stays revoked, an approved sign-up stays approved).
  *   `NORMAL` keeps the file consistent too but may lose the last commits on power loss.
+ * - Group commits (`committedThenSynced`, used by the bank's and the Go server's write queues)
+ *   keep that promise without blocking the event loop on the fsync: their COMMIT runs with
+ *   `synchronous = NORMAL` (the WAL is written, not synced), then the WAL file is fsynced on
+ *   libuv's thread pool, and only when that returns may the group's requests be answered. That is
+ *   what FULL does in WAL mode (fsync the WAL at each commit), moved off the main thread, so the
+ *   broker decodes the next requests while the disk syncs. Other writes stay FULL.
  * - `foreign_keys = ON` (credentials, tokens and keyrings go with their identity) and
  *   `busy_timeout = 5000` (a second process waits for the write lock instead of failing).
  * - The schema comes from `migrations.ts`: `PRAGMA user_version` says how far the file is, each
@@ -31,7 +37,7 @@
  *
  * Tests: test/store/database.test.ts (and migrations.test.ts for opening)
  */
-import { mkdirSync } from "node:fs";
+import { closeSync, fsync, mkdirSync, openSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { ErrorCode, ParallaxError } from "../../errors.js";
@@ -44,6 +50,11 @@ export const BUSY_TIMEOUT_MS = 5000;
 export interface SqliteStoreOptions {
   /** `FULL` (default): an acknowledged commit survives power loss. `NORMAL`: it may not. */
   readonly synchronous?: "FULL" | "NORMAL";
+  /**
+   * Flushes the WAL file to disk (`fs.fsync` on libuv's pool by default). Tests pass their own to
+   * hold a group's answers back, or to fail the sync.
+   */
+  readonly fsyncWal?: (fd: number) => Promise<void>;
   /**
    * The clock (ms since the epoch) for times the interface does not pass in: creation times,
    * audit rows without `at`, and the expiry checks of `createIdentity`, `createPending` and
@@ -69,9 +80,28 @@ export class SqliteDatabase {
   readonly #tx: Database.Transaction<(fn: () => unknown) => unknown>;
   readonly #epochOf: Database.Statement<[number], { epoch: number; suspended: number }>;
 
-  private constructor(db: Database.Database, now: () => number) {
+  readonly #synchronous: "FULL" | "NORMAL";
+  readonly #walFile: string | undefined;
+  readonly #fsync: (fd: number) => Promise<void>;
+  #walFd: number | undefined;
+  /** WAL syncs not yet returned: the descriptor is closed only once none is left. */
+  #syncing = 0;
+  #closeWhenSynced = false;
+
+  private constructor(
+    db: Database.Database,
+    now: () => number,
+    synchronous: "FULL" | "NORMAL",
+    walFile: string | undefined,
+    fsyncWal: ((fd: number) => Promise<void>) | undefined,
+  ) {
     this.#db = db;
     this.now = now;
+    this.#synchronous = synchronous;
+    this.#walFile = walFile;
+    this.#fsync =
+      fsyncWal ??
+      ((fd) => new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve()))));
     this.#tx = db.transaction((fn: () => unknown) => fn());
     this.#epochOf = db.prepare("SELECT epoch, suspended FROM identities WHERE id = ?");
   }
@@ -105,7 +135,8 @@ export class SqliteDatabase {
       db.pragma(`synchronous = ${synchronous}`);
       db.pragma("foreign_keys = ON");
       migrate(db);
-      return new SqliteDatabase(db, options.now ?? Date.now);
+      const walFile = memory ? undefined : `${path.resolve(file)}-wal`;
+      return new SqliteDatabase(db, options.now ?? Date.now, synchronous, walFile, options.fsyncWal);
     } catch (err) {
       db?.close();
       if (err instanceof ParallaxError) throw err;
@@ -127,6 +158,54 @@ export class SqliteDatabase {
    */
   write<T>(op: string, fn: () => T): T {
     return this.#guard(op, () => this.#tx.immediate(fn) as T);
+  }
+
+  /**
+   * Runs `fn` (which commits: a `write`) and answers its value with a promise that resolves once
+   * what it committed is on disk as `synchronous = FULL` would have it: at once under NORMAL or in
+   * memory; else after an fsync of the WAL, run off the event loop, started after the commit (so
+   * it covers it). The promise rejects with STORAGE if the sync fails: then whether the commit
+   * survives a power loss is unknown.
+   */
+  committedThenSynced<T>(fn: () => T): { readonly value: T; readonly durable: Promise<void> } {
+    if (this.#synchronous !== "FULL" || this.#walFile === undefined || this.#db.inTransaction) {
+      return { value: fn(), durable: Promise.resolve() };
+    }
+    const fd = this.#walDescriptor();
+    if (fd === undefined) return { value: fn(), durable: Promise.resolve() };
+    this.#db.pragma("synchronous = NORMAL");
+    let value: T;
+    try {
+      value = fn();
+    } finally {
+      if (this.#db.open) this.#db.pragma("synchronous = FULL");
+    }
+    this.#syncing++;
+    const durable = this.#fsync(fd)
+      .catch((err: unknown) => {
+        throw new ParallaxError(
+          ErrorCode.STORAGE,
+          `the store committed but could not sync its WAL to disk (${err instanceof Error ? err.message : String(err)}); whether the change survives a power loss is unknown`,
+          { cause: err },
+        );
+      })
+      .finally(() => {
+        this.#syncing--;
+        if (this.#closeWhenSynced && this.#syncing === 0) this.#closeWal();
+      });
+    return { value, durable };
+  }
+
+  /** The WAL file, opened once for fsync; undefined while it does not exist (no write yet). */
+  #walDescriptor(): number | undefined {
+    if (this.#walFd === undefined && this.#walFile !== undefined) {
+      try {
+        this.#walFd = openSync(this.#walFile, "r");
+      } catch {
+        return undefined;
+      }
+    }
+    return this.#walFd;
   }
 
   /** Runs `fn` (reads, no transaction of its own) with the same error wrapping as `write`. */
@@ -200,6 +279,15 @@ export class SqliteDatabase {
   /** Closes the file; later calls fail with STORAGE. Closing twice is harmless. */
   close(): void {
     if (this.#db.open) this.#db.close();
+    // A descriptor must not be closed (and its number reused) under a sync still queued.
+    if (this.#syncing === 0) this.#closeWal();
+    else this.#closeWhenSynced = true;
+  }
+
+  #closeWal(): void {
+    if (this.#walFd === undefined) return;
+    closeSync(this.#walFd);
+    this.#walFd = undefined;
   }
 
   #guard<T>(op: string, fn: () => T): T {
