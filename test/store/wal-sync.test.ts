@@ -103,6 +103,37 @@ describe("group commits under synchronous = FULL", () => {
   });
 });
 
+describe("WAL syncs", () => {
+  it("run one at a time: commits made during a sync wait for the next one, which covers them all", async () => {
+    const { held, hold, store: s } = heldStore();
+    const l = await seedLedger(s);
+    hold.on = true;
+    const done: string[] = [];
+    const pay = (n: number) =>
+      l.bank.transfer(l.pay({ id: tid(n), amount: 1n }), l.alicePolicy, l.asAlice, T0 + 1).then((r) => {
+        done.push(`${n} ${r.kind}`);
+      });
+    const first = pay(100);
+    await turns();
+    expect(held).toHaveLength(1);
+    // Two more groups commit while the first sync runs: no second sync starts yet.
+    const second = pay(101);
+    await turns();
+    const third = pay(102);
+    await turns();
+    expect([held.length, done]).toEqual([1, []]);
+    releaseAll(held);
+    await first;
+    await turns();
+    // One sync, started after the first returned, covers both later groups.
+    expect([held.length, done]).toEqual([1, ["100 applied"]]);
+    releaseAll(held);
+    await Promise.all([second, third]);
+    expect(done).toEqual(["100 applied", "101 applied", "102 applied"]);
+    expect(hold.syncs).toBeGreaterThanOrEqual(2);
+  });
+});
+
 describe("a NORMAL store", () => {
   it("syncs nothing and answers at commit", async () => {
     const { hold, store: s } = heldStore("NORMAL");

@@ -87,6 +87,10 @@ export class SqliteDatabase {
   /** WAL syncs not yet returned: the descriptor is closed only once none is left. */
   #syncing = 0;
   #closeWhenSynced = false;
+  /** The WAL sync running now; at most one runs at a time. */
+  #inFlight: Promise<void> | undefined;
+  /** Commits made while a sync ran (it may have started before them): the next sync covers them all. */
+  #waiting: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | undefined;
 
   private constructor(
     db: Database.Database,
@@ -180,20 +184,52 @@ export class SqliteDatabase {
     } finally {
       if (this.#db.open) this.#db.pragma("synchronous = FULL");
     }
-    this.#syncing++;
-    const durable = this.#fsync(fd)
-      .catch((err: unknown) => {
-        throw new ParallaxError(
-          ErrorCode.STORAGE,
-          `the store committed but could not sync its WAL to disk (${err instanceof Error ? err.message : String(err)}); whether the change survives a power loss is unknown`,
-          { cause: err },
-        );
-      })
-      .finally(() => {
-        this.#syncing--;
-        if (this.#closeWhenSynced && this.#syncing === 0) this.#closeWal();
-      });
+    const durable = this.#syncAfter(fd).catch((err: unknown) => {
+      throw new ParallaxError(
+        ErrorCode.STORAGE,
+        `the store committed but could not sync its WAL to disk (${err instanceof Error ? err.message : String(err)}); whether the change survives a power loss is unknown`,
+        { cause: err },
+      );
+    });
     return { value, durable };
+  }
+
+  /**
+   * A sync of the WAL that starts after now. One sync runs at a time: commits made while it runs
+   * wait for the next one, which starts when it returns and covers them all — so a slow disk
+   * makes syncs cover more commits instead of queueing more syncs.
+   */
+  #syncAfter(fd: number): Promise<void> {
+    if (this.#inFlight === undefined) {
+      this.#inFlight = this.#startSync(fd);
+      return this.#inFlight;
+    }
+    if (this.#waiting === undefined) {
+      let resolve!: () => void;
+      let reject!: (e: unknown) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      this.#waiting = { promise, resolve, reject };
+    }
+    return this.#waiting.promise;
+  }
+
+  #startSync(fd: number): Promise<void> {
+    this.#syncing++;
+    return this.#fsync(fd).finally(() => {
+      this.#syncing--;
+      this.#inFlight = undefined;
+      const next = this.#waiting;
+      this.#waiting = undefined;
+      if (next !== undefined) {
+        this.#inFlight = this.#startSync(fd);
+        this.#inFlight.then(next.resolve, next.reject);
+      } else if (this.#closeWhenSynced && this.#syncing === 0) {
+        this.#closeWal();
+      }
+    });
   }
 
   /** The WAL file, opened once for fsync; undefined while it does not exist (no write yet). */
