@@ -1,6 +1,7 @@
 /**
- * Group commits sync the WAL off the event loop (`SqliteDatabase.committedThenSynced`): a
- * transfer is committed first, answered only once the WAL's fsync returned, and fails with
+ * Group commits and wallet updates sync the WAL off the event loop
+ * (`SqliteDatabase.committedThenSynced`): a transfer is committed first, answered only once the
+ * WAL's fsync returned, and fails with
  * STORAGE if the sync fails; other writes stay `synchronous = FULL`; a NORMAL store syncs
  * nothing. The fsync is injected so the test holds it.
  */
@@ -10,8 +11,9 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { ErrorCode } from "../../src/errors.js";
-import { SqliteBrokerStore } from "../../src/store/index.js";
+import { SqliteBrokerStore, WALLET_STORE, type WalletStore } from "../../src/store/index.js";
 import { seedLedger, T0, tid } from "./bank-fixtures.js";
+import { walletFor } from "./fixtures.js";
 
 let dir: string | undefined;
 let store: SqliteBrokerStore | undefined;
@@ -131,6 +133,26 @@ describe("WAL syncs", () => {
     await Promise.all([second, third]);
     expect(done).toEqual(["100 applied", "101 applied", "102 applied"]);
     expect(hold.syncs).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe("wallet updates under synchronous = FULL", () => {
+  it("are committed first and answered only once the WAL's fsync returned", async () => {
+    const { held, hold, store: s } = heldStore();
+    const alice = await s.createIdentity({ name: "alice", verifier: null, keyring: [] });
+    const wallets = s.repository(WALLET_STORE) as WalletStore;
+    hold.on = true;
+    let answered = false;
+    const pending = wallets.updateWallet(alice.id, alice.epoch, walletFor(1)).then((r) => {
+      answered = true;
+      return r;
+    });
+    await turns();
+    expect([held.length, answered]).toEqual([1, false]);
+    expect((await wallets.getWallet(alice.id))?.sequence).toBe(1);
+    expect(s.inspect().synchronous).toBe("FULL");
+    releaseAll(held);
+    expect((await pending).kind).toBe("accepted");
   });
 });
 

@@ -16,7 +16,8 @@
  *
  * The synchronous methods (`get`, `update`, `changePassword`) each run in one `write` or `read`,
  * so they can also run inside another repository's transaction; the `WalletStore` methods are
- * their async form.
+ * their async form. `updateWallet` answers only once its commit is on disk, the WAL's fsync run
+ * off the event loop (`SqliteDatabase.committedThenSynced`).
  *
  * Tests: test/store/wallet.test.ts, crash.test.ts (SIGKILL), repository.test.ts
  */
@@ -78,7 +79,10 @@ export class SqliteWalletRepository implements WalletStore {
   }
 
   async updateWallet(identityId: number, epoch: number, wallet: WalletInput): Promise<WalletUpdateResult> {
-    return this.update(identityId, epoch, wallet);
+    // Answered once durable, the WAL's fsync run off the event loop (see SqliteDatabase).
+    const { value, durable } = this.#db.committedThenSynced(() => this.update(identityId, epoch, wallet));
+    await durable;
+    return value;
   }
 
   async changePasswordWithWallet(
