@@ -149,22 +149,27 @@ export class GoGame {
 
   /**
    * Rebuilds a game from its record (the store, an SGF file): free handicap stones if the rules
-   * want them, then the moves in order, then how it ended. Throws BAD_ARGUMENT naming the first
-   * move the rules refuse.
+   * want them and the record has them (without, the game waits for them), then the moves in order
+   * — going back to play after each move numbered in `resumedAfter` that had stopped play for
+   * scoring — then how it ended. Throws BAD_ARGUMENT naming the first move the rules refuse.
    */
   static replay(
     rules: GoRulesInput,
     record: {
       readonly handicapStones?: readonly Point[];
       readonly moves: readonly ({ readonly color: Color; readonly point?: Point } | GoMove)[];
-      readonly end?: { readonly by: "resignation" | "time" | "forfeit"; readonly loser: Color };
+      readonly resumedAfter?: readonly number[];
+      readonly end?:
+        | { readonly by: "resignation" | "time" | "forfeit"; readonly loser: Color }
+        | { readonly by: "score"; readonly dead: readonly Point[] };
     },
   ): GoGame {
     const game = new GoGame(rules);
-    if (game.phase === "handicap") {
-      const r = game.placeHandicap(record.handicapStones ?? []);
+    if (game.phase === "handicap" && record.handicapStones !== undefined) {
+      const r = game.placeHandicap(record.handicapStones);
       if (!r.ok) throw new ParallaxError(ErrorCode.BAD_ARGUMENT, `go: handicap stones: ${r.message}`);
     }
+    const resumed = new Set(record.resumedAfter ?? []);
     record.moves.forEach((m, i) => {
       const point = "kind" in m ? (m.kind === "play" ? m.point : undefined) : m.point;
       const r = point === undefined ? game.pass(m.color) : game.play(m.color, point);
@@ -173,8 +178,14 @@ export class GoGame {
           ErrorCode.BAD_ARGUMENT,
           `go: move ${i + 1} is refused: ${r.reason}: ${r.message}`,
         );
+      if (game.phase === "scoring" && resumed.has(i + 1)) game.resume();
     });
-    if (record.end !== undefined) game.concede(record.end.loser, record.end.by);
+    const end = record.end;
+    if (end?.by === "score") {
+      const r = game.recordScore(end.dead);
+      if (!r.ok)
+        throw new ParallaxError(ErrorCode.BAD_ARGUMENT, `go: the score: ${"message" in r ? r.message : ""}`);
+    } else if (end !== undefined) game.concede(end.loser, end.by);
     return game;
   }
 

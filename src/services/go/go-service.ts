@@ -78,17 +78,15 @@ import {
 import { type EngineConfig, type EngineGame, EngineSeat } from "./engine-seat.js";
 import { type ClockSnapshot, GameClock, timeControlToSgf } from "./game-clock.js";
 import { GLICKO2_UNRATED, type Glicko2Rating, glicko2Game } from "./glicko2.js";
-import { GoGame, type IllegalReason, type MoveOutcome } from "./go-game.js";
+import { GoGame, type IllegalReason } from "./go-game.js";
 import { GO_PLAYER } from "./go-keys.js";
 import type { Point } from "./go-point.js";
-import { type Color, otherColor } from "./go-rules.js";
+import { type Color, goRules, otherColor } from "./go-rules.js";
 import { findGnuGo } from "./gtp-engine.js";
 import { writeSgf } from "./sgf.js";
 import {
   readPoint,
-  readRules,
   readTerms,
-  readTime,
   type Terms,
   wireColor,
   writeClocks,
@@ -635,7 +633,7 @@ export class LiveGame implements EngineGame {
     challengeId?: number,
     engines?: Partial<Record<Color, string>>,
   ): GameState & { challengeId?: number } {
-    const clock = new GameClock(readTimeJson(terms.time));
+    const clock = new GameClock(terms.time);
     const first: Color =
       terms.rules.handicap > 0 && terms.rules.handicapPlacement === "fixed" ? "white" : "black";
     clock.start(now, first);
@@ -669,35 +667,41 @@ export class LiveGame implements EngineGame {
     return g;
   }
 
-  /** The engine and state of a stored game: its moves replayed under its rules. */
+  /** The engine and state of a stored game: its moves replayed under its rules (`GoGame.replay`). */
   static #replay(
     record: GoGameRecord,
     moves: readonly GoMoveRow[],
   ): { engine: GoGame; state: GameState & { challengeId?: number } } {
-    const rules = readRules(writeRules(JSON.parse(record.rules)));
     const state = JSON.parse(record.state) as GameState & { challengeId?: number };
-    const engine = new GoGame(rules);
-    if (state.handicap !== null) engine.placeHandicap(state.handicap);
-    for (const m of moves) {
-      const r: MoveOutcome =
-        m.x === null || m.y === null ? engine.pass(m.color) : engine.play(m.color, { x: m.x, y: m.y });
-      if (!r.ok) {
-        throw new ParallaxError(
-          ErrorCode.STORAGE,
-          `game ${record.id}: stored move ${m.number} is ${r.reason}`,
-        );
-      }
-      if (engine.phase === "scoring" && state.resumedAt.includes(m.number)) engine.resume();
+    const result = record.phase === "finished" ? record.result : null;
+    const by = result === null ? undefined : { R: "resignation", T: "time", F: "forfeit" }[result.slice(2)];
+    try {
+      const engine = GoGame.replay(goRules(JSON.parse(record.rules)), {
+        ...(state.handicap === null ? {} : { handicapStones: state.handicap }),
+        moves: moves.map((m) => ({
+          color: m.color,
+          ...(m.x === null || m.y === null ? {} : { point: { x: m.x, y: m.y } }),
+        })),
+        resumedAfter: state.resumedAt,
+        ...(result === null
+          ? {}
+          : by === undefined
+            ? { end: { by: "score", dead: state.dead } as const }
+            : {
+                end: {
+                  by: by as "resignation" | "time" | "forfeit",
+                  loser: (result.startsWith("B+") ? "white" : "black") as Color,
+                },
+              }),
+      });
+      return { engine, state };
+    } catch (err) {
+      throw new ParallaxError(
+        ErrorCode.STORAGE,
+        `game ${record.id} cannot be replayed from the store: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
     }
-    if (record.phase === "finished" && record.result !== null) {
-      const result = record.result;
-      const loser: Color = result.startsWith("B+") ? "white" : "black";
-      if (/^[BW]\+R$/.test(result)) engine.concede(loser, "resignation");
-      else if (/^[BW]\+T$/.test(result)) engine.concede(loser, "time");
-      else if (/^[BW]\+F$/.test(result)) engine.concede(loser, "forfeit");
-      else engine.recordScore(state.dead);
-    }
-    return { engine, state };
   }
 
   /**
@@ -1235,11 +1239,6 @@ export class LiveGame implements EngineGame {
     this.listeners.clear();
     for (const seat of this.#seats) void seat.close();
   }
-}
-
-/** The time control as stored (validated again on the way in). */
-function readTimeJson(t: unknown) {
-  return readTime(writeTime(t as Parameters<typeof writeTime>[0]));
 }
 
 /** What players and spectators share: reading a game, following it, chat. */

@@ -218,6 +218,28 @@ describe("GoGame.replay", () => {
     expect(back.result).toBe("W+R");
   });
 
+  it("goes back to play where the record says play resumed after two passes, and ends by the score", () => {
+    const g = new GoGame({ size: 5, komi: 0.5 });
+    playAll(g, "C3 pass pass", "black");
+    expect(g.phase).toBe("scoring");
+    g.resume();
+    playAll(g, "D4 pass pass", "white");
+    g.recordScore([{ x: 3, y: 1 }]);
+    const record = {
+      moves: g.moves,
+      resumedAfter: [3],
+      end: { by: "score", dead: [{ x: 3, y: 1 }] },
+    } as const;
+    const back = GoGame.replay(g.rules, record);
+    expect([back.phase, back.result, back.moveCount]).toEqual(["over", g.result, 6]);
+    // Without the resumption the record's fourth move comes in the scoring phase: refused.
+    expect(() => GoGame.replay(g.rules, { moves: g.moves })).toThrow(/move 4 is refused/);
+    // A free-handicap record without its stones waits for them.
+    expect(GoGame.replay({ size: 9, handicap: 2, handicapPlacement: "free" }, { moves: [] }).phase).toBe(
+      "handicap",
+    );
+  });
+
   it("names the first move the rules refuse", () => {
     expect(() =>
       GoGame.replay({ size: 9 }, { moves: [{ color: "black", point: { x: 0, y: 0 } }, { color: "black" }] }),
