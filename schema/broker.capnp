@@ -65,6 +65,26 @@ struct ApiKeyInfo {
   keyring @2 :List(KeyringEntry);
   createdAt @3 :Int64;     # ms since the epoch
   expiresAt @4 :Int64;     # ms since the epoch; 0 = never
+  permissions @5 :List(UriPermission);  # empty: the key is not limited by URI
+}
+
+enum UriMatch {
+  # How a URI pattern matches a URI (WAMP's match policies). URIs are dot-separated components.
+  exact @0;                # the URI itself
+  prefix @1;               # the URI and every URI below it ("a.b" matches "a.b" and "a.b.c", not "a.bc")
+  wildcard @2;             # an empty component matches any one component ("a..c" matches "a.b.c")
+}
+
+struct UriPermission {
+  # What may be done on the URIs a pattern matches (seed 003's `perms` letters c, r, p, s). Where
+  # several patterns match one URI, the most specific decides: exact, then the longest prefix,
+  # then the wildcard with the most fixed components (Crossbar's rule).
+  uri @0 :Text;
+  match @1 :UriMatch;
+  call @2 :Bool;
+  register @3 :Bool;       # also: register roster entries under the URI
+  publish @4 :Bool;
+  subscribe @5 :Bool;      # also: query and watch rosters under the URI
 }
 
 struct PublicKeyInfo {
@@ -215,9 +235,11 @@ interface Identity {
   # token from `resume` itself; API-key and OTP logins get none (a token would outlive the key's
   # expiry or the OTP's single use). At most 32 per identity: the one expiring soonest goes.
 
-  createApiKey @5 (description :Text, keyring :List(KeyringEntry), expiresAt :Int64) -> (key :ApiKeyInfo, secret :Text);
+  createApiKey @5 (description :Text, keyring :List(KeyringEntry), expiresAt :Int64, permissions :List(UriPermission)) -> (key :ApiKeyInfo, secret :Text);
   # Password logins only. `keyring` lists what the key may attach: at least one pair, each on
-  # this login's keyring. `expiresAt` 0 = never. The secret is shown once and stored hashed. Keys
+  # this login's keyring. `expiresAt` 0 = never. `permissions` (at most 64; empty = no URI limit)
+  # narrows what the key's logins may do on the router's URIs: an action needs both the user's
+  # role and the key to allow it. The secret is shown once and stored hashed. Keys
   # die with a password change, a suspension and `logoutEverywhere`. At most 32 per identity.
 
   listApiKeys @6 () -> (keys :List(ApiKeyInfo));

@@ -377,6 +377,32 @@ CREATE TABLE go_ratings (
 ) STRICT;
 `,
   },
+  {
+    version: 6,
+    description: "the router (seed 003): API keys limited by URI, roles, per-user metadata",
+    up: `
+CREATE TABLE api_key_permissions (
+  api_key_id INTEGER NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+  position INTEGER NOT NULL CHECK (position >= 0),
+  uri TEXT NOT NULL CHECK (length(uri) <= 255),
+  match TEXT NOT NULL CHECK (match = 'exact' OR match = 'prefix' OR match = 'wildcard'),
+  perms TEXT NOT NULL CHECK (perms NOT GLOB '*[^crps]*'),
+  PRIMARY KEY (api_key_id, position)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE router_roles (
+  identity_id INTEGER PRIMARY KEY REFERENCES identities(id) ON DELETE CASCADE,
+  role TEXT NOT NULL CHECK (length(role) BETWEEN 1 AND 64)
+) STRICT;
+CREATE TABLE user_metadata (
+  identity_id INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+  key TEXT NOT NULL CHECK (length(key) BETWEEN 1 AND 255),
+  value TEXT NOT NULL CHECK (json_valid(value)),
+  version INTEGER NOT NULL CHECK (version >= 1),
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (identity_id, key)
+) STRICT, WITHOUT ROWID;
+`,
+  },
 ];
 
 /** The version a fully migrated file has. */

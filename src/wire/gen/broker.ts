@@ -29,6 +29,17 @@ export const AuthMethod = {
 } as const;
 export type AuthMethod = (typeof AuthMethod)[keyof typeof AuthMethod];
 
+/** How a URI pattern matches a URI (WAMP's match policies). URIs are dot-separated components. */
+export const UriMatch = {
+  /** the URI itself */
+  EXACT: 0,
+  /** the URI and every URI below it ("a.b" matches "a.b" and "a.b.c", not "a.bc") */
+  PREFIX: 1,
+  /** an empty component matches any one component ("a..c" matches "a.b.c") */
+  WILDCARD: 2,
+} as const;
+export type UriMatch = (typeof UriMatch)[keyof typeof UriMatch];
+
 export const PendingKind = {
   SIGN_UP: 0,
   DEVICE_KEY: 1,
@@ -407,6 +418,8 @@ export interface ApiKeyInfo$Shape {
   createdAt?: bigint;
   /** ms since the epoch; 0 = never */
   expiresAt?: bigint;
+  /** empty: the key is not limited by URI */
+  permissions?: readonly (UriPermission | UriPermission$Shape)[] | $.List<UriPermission>;
 }
 
 export class ApiKeyInfo extends $.Struct {
@@ -443,6 +456,16 @@ export class ApiKeyInfo extends $.Struct {
   get expiresAt(): bigint { return this.getExpiresAt(); }
   set expiresAt(value: bigint) { this.setExpiresAt(value); }
 
+  /** empty: the key is not limited by URI */
+  getPermissions(): $.List<UriPermission> { return $$.getList(this, 2, ApiKeyInfo._Permissions); }
+  setPermissions(value: $.List<UriPermission>): void { $.Struct.copyFrom(value, $.Struct.getPointer(2, this)); }
+  initPermissions(length: number): $.List<UriPermission> { return $.Struct.initList(2, ApiKeyInfo._Permissions, length, this); }
+  hasPermissions(): boolean { return $$.hasPointer(this, 2); }
+  adoptPermissions(value: $.Orphan<$.List<UriPermission>>): void { $.Struct.adopt(value, $.Struct.getPointer(2, this)); }
+  disownPermissions(): $.Orphan<$.List<UriPermission>> { return $.Struct.disown(this.getPermissions()); }
+  get permissions(): $.List<UriPermission> { return this.getPermissions(); }
+  set permissions(value: readonly (UriPermission | UriPermission$Shape)[] | $.List<UriPermission>) { $$.setList(this.initPermissions(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.STRUCT); }
+
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: ApiKeyInfo$Shape): void {
     if (shape.id !== undefined) this.id = shape.id;
@@ -450,6 +473,7 @@ export class ApiKeyInfo extends $.Struct {
     if (shape.keyring !== undefined) this.keyring = shape.keyring;
     if (shape.createdAt !== undefined) this.createdAt = shape.createdAt;
     if (shape.expiresAt !== undefined) this.expiresAt = shape.expiresAt;
+    if (shape.permissions !== undefined) this.permissions = shape.permissions;
   }
 
   /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
@@ -460,17 +484,102 @@ export class ApiKeyInfo extends $.Struct {
     if (this.hasKeyring()) o.keyring = $$.listToArray(this.getKeyring(), $$.STRUCT) as never;
     o.createdAt = this.getCreatedAt();
     o.expiresAt = this.getExpiresAt();
+    if (this.hasPermissions()) o.permissions = $$.listToArray(this.getPermissions(), $$.STRUCT) as never;
     return o;
   }
 
   override toString(): string { return "ApiKeyInfo_" + super.toString(); }
 
   static _Keyring: $.ListCtor<KeyringEntry>;
-  static override readonly _capnp = { displayName: "ApiKeyInfo", id: "b7bf31920829ea37", size: new $.ObjectSize(24, 2) };
+  static _Permissions: $.ListCtor<UriPermission>;
+  static override readonly _capnp = { displayName: "ApiKeyInfo", id: "b7bf31920829ea37", size: new $.ObjectSize(24, 3) };
 }
 
 /** The promise of a {@link ApiKeyInfo}, for pipelining on its capability and struct fields. */
 export class ApiKeyInfo$Pipeline extends $$.StructPipeline<ApiKeyInfo> {
+}
+
+/** A plain-object form of {@link UriPermission}: what `$set` accepts and `$toObject` returns. */
+export interface UriPermission$Shape {
+  uri?: string;
+  match?: UriMatch;
+  call?: boolean;
+  /** also: register roster entries under the URI */
+  register?: boolean;
+  publish?: boolean;
+  /** also: query and watch rosters under the URI */
+  subscribe?: boolean;
+}
+
+/**
+ * What may be done on the URIs a pattern matches (seed 003's `perms` letters c, r, p, s). Where
+ * several patterns match one URI, the most specific decides: exact, then the longest prefix,
+ * then the wildcard with the most fixed components (Crossbar's rule).
+ */
+export class UriPermission extends $.Struct {
+
+  getUri(): string { return $$.getText(this, 0); }
+  setUri(value: string): void { $$.setText(0, value, this); }
+  hasUri(): boolean { return $$.hasPointer(this, 0); }
+  get uri(): string { return this.getUri(); }
+  set uri(value: string) { this.setUri(value); }
+
+  getMatch(): UriMatch { return ($$.getUint16(this, 0)) as UriMatch; }
+  setMatch(value: UriMatch): void { $$.setUint16(this, 0, value); }
+  get match(): UriMatch { return this.getMatch(); }
+  set match(value: UriMatch) { this.setMatch(value); }
+
+  getCall(): boolean { return $$.getBool(this, 16); }
+  setCall(value: boolean): void { $$.setBool(this, 16, value); }
+  get call(): boolean { return this.getCall(); }
+  set call(value: boolean) { this.setCall(value); }
+
+  /** also: register roster entries under the URI */
+  getRegister(): boolean { return $$.getBool(this, 17); }
+  setRegister(value: boolean): void { $$.setBool(this, 17, value); }
+  get register(): boolean { return this.getRegister(); }
+  set register(value: boolean) { this.setRegister(value); }
+
+  getPublish(): boolean { return $$.getBool(this, 18); }
+  setPublish(value: boolean): void { $$.setBool(this, 18, value); }
+  get publish(): boolean { return this.getPublish(); }
+  set publish(value: boolean) { this.setPublish(value); }
+
+  /** also: query and watch rosters under the URI */
+  getSubscribe(): boolean { return $$.getBool(this, 19); }
+  setSubscribe(value: boolean): void { $$.setBool(this, 19, value); }
+  get subscribe(): boolean { return this.getSubscribe(); }
+  set subscribe(value: boolean) { this.setSubscribe(value); }
+
+  /** Sets every field present in `shape`; at most one union member may be present. */
+  $set(shape: UriPermission$Shape): void {
+    if (shape.uri !== undefined) this.uri = shape.uri;
+    if (shape.match !== undefined) this.match = shape.match;
+    if (shape.call !== undefined) this.call = shape.call;
+    if (shape.register !== undefined) this.register = shape.register;
+    if (shape.publish !== undefined) this.publish = shape.publish;
+    if (shape.subscribe !== undefined) this.subscribe = shape.subscribe;
+  }
+
+  /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
+  $toObject(): UriPermission$Shape {
+    const o: UriPermission$Shape = {};
+    o.uri = this.getUri();
+    o.match = this.getMatch();
+    o.call = this.getCall();
+    o.register = this.getRegister();
+    o.publish = this.getPublish();
+    o.subscribe = this.getSubscribe();
+    return o;
+  }
+
+  override toString(): string { return "UriPermission_" + super.toString(); }
+
+  static override readonly _capnp = { displayName: "UriPermission", id: "b79572699e8cea73", size: new $.ObjectSize(8, 1) };
+}
+
+/** The promise of a {@link UriPermission}, for pipelining on its capability and struct fields. */
+export class UriPermission$Pipeline extends $$.StructPipeline<UriPermission> {
 }
 
 /** A plain-object form of {@link PublicKeyInfo}: what `$set` accepts and `$toObject` returns. */
@@ -2057,6 +2166,7 @@ export interface Identity_createApiKey_Params$Shape {
   description?: string;
   keyring?: readonly (KeyringEntry | KeyringEntry$Shape)[] | $.List<KeyringEntry>;
   expiresAt?: bigint;
+  permissions?: readonly (UriPermission | UriPermission$Shape)[] | $.List<UriPermission>;
 }
 
 export class Identity_createApiKey_Params extends $.Struct {
@@ -2081,11 +2191,21 @@ export class Identity_createApiKey_Params extends $.Struct {
   get expiresAt(): bigint { return this.getExpiresAt(); }
   set expiresAt(value: bigint) { this.setExpiresAt(value); }
 
+  getPermissions(): $.List<UriPermission> { return $$.getList(this, 2, Identity_createApiKey_Params._Permissions); }
+  setPermissions(value: $.List<UriPermission>): void { $.Struct.copyFrom(value, $.Struct.getPointer(2, this)); }
+  initPermissions(length: number): $.List<UriPermission> { return $.Struct.initList(2, Identity_createApiKey_Params._Permissions, length, this); }
+  hasPermissions(): boolean { return $$.hasPointer(this, 2); }
+  adoptPermissions(value: $.Orphan<$.List<UriPermission>>): void { $.Struct.adopt(value, $.Struct.getPointer(2, this)); }
+  disownPermissions(): $.Orphan<$.List<UriPermission>> { return $.Struct.disown(this.getPermissions()); }
+  get permissions(): $.List<UriPermission> { return this.getPermissions(); }
+  set permissions(value: readonly (UriPermission | UriPermission$Shape)[] | $.List<UriPermission>) { $$.setList(this.initPermissions(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.STRUCT); }
+
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: Identity_createApiKey_Params$Shape): void {
     if (shape.description !== undefined) this.description = shape.description;
     if (shape.keyring !== undefined) this.keyring = shape.keyring;
     if (shape.expiresAt !== undefined) this.expiresAt = shape.expiresAt;
+    if (shape.permissions !== undefined) this.permissions = shape.permissions;
   }
 
   /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
@@ -2094,13 +2214,15 @@ export class Identity_createApiKey_Params extends $.Struct {
     o.description = this.getDescription();
     if (this.hasKeyring()) o.keyring = $$.listToArray(this.getKeyring(), $$.STRUCT) as never;
     o.expiresAt = this.getExpiresAt();
+    if (this.hasPermissions()) o.permissions = $$.listToArray(this.getPermissions(), $$.STRUCT) as never;
     return o;
   }
 
   override toString(): string { return "Identity_createApiKey_Params_" + super.toString(); }
 
   static _Keyring: $.ListCtor<KeyringEntry>;
-  static override readonly _capnp = { displayName: "Identity_createApiKey_Params", id: "d59dda0b90f8401f", size: new $.ObjectSize(8, 2) };
+  static _Permissions: $.ListCtor<UriPermission>;
+  static override readonly _capnp = { displayName: "Identity_createApiKey_Params", id: "d59dda0b90f8401f", size: new $.ObjectSize(8, 3) };
 }
 
 /** The promise of a {@link Identity_createApiKey_Params}, for pipelining on its capability and struct fields. */
@@ -3524,7 +3646,9 @@ export interface Identity$Server {
   issueResumeToken(params: Identity_issueResumeToken_Params, ctx: $$.CallContext<Identity_issueResumeToken_Results>): $$.MethodReturn<Identity_issueResumeToken_Results$Shape>;
   /**
    * Password logins only. `keyring` lists what the key may attach: at least one pair, each on
-   * this login's keyring. `expiresAt` 0 = never. The secret is shown once and stored hashed. Keys
+   * this login's keyring. `expiresAt` 0 = never. `permissions` (at most 64; empty = no URI limit)
+   * narrows what the key's logins may do on the router's URIs: an action needs both the user's
+   * role and the key to allow it. The secret is shown once and stored hashed. Keys
    * die with a password change, a suspension and `logoutEverywhere`. At most 32 per identity.
    */
   createApiKey(params: Identity_createApiKey_Params, ctx: $$.CallContext<Identity_createApiKey_Results>): $$.MethodReturn<Identity_createApiKey_Results$Shape>;
@@ -3623,7 +3747,9 @@ export class Identity extends $$.Capability {
 
   /**
    * Password logins only. `keyring` lists what the key may attach: at least one pair, each on
-   * this login's keyring. `expiresAt` 0 = never. The secret is shown once and stored hashed. Keys
+   * this login's keyring. `expiresAt` 0 = never. `permissions` (at most 64; empty = no URI limit)
+   * narrows what the key's logins may do on the router's URIs: an action needs both the user's
+   * role and the key to allow it. The secret is shown once and stored hashed. Keys
    * die with a password change, a suspension and `logoutEverywhere`. At most 32 per identity.
    */
   createApiKey(params?: $$.ParamsInit<Identity_createApiKey_Params, Identity_createApiKey_Params$Shape>, options?: $$.CallOptions): Identity_createApiKey_Results$Pipeline {
@@ -3796,8 +3922,10 @@ export class Admin extends Perspective {
 WhoAmI._Keyring = $.CompositeList(KeyringEntry);
 WhoAmI._Attached = $.CompositeList(Attachment);
 ApiKeyInfo._Keyring = $.CompositeList(KeyringEntry);
+ApiKeyInfo._Permissions = $.CompositeList(UriPermission);
 Identity_keyring_Results._Entries = $.CompositeList(KeyringEntry);
 Identity_createApiKey_Params._Keyring = $.CompositeList(KeyringEntry);
+Identity_createApiKey_Params._Permissions = $.CompositeList(UriPermission);
 Identity_listApiKeys_Results._Keys = $.CompositeList(ApiKeyInfo);
 Identity_listPublicKeys_Results._Keys = $.CompositeList(PublicKeyInfo);
 Identity_pendingDevices_Results._Requests = $.CompositeList(PendingRequest);
