@@ -59,6 +59,10 @@ export interface Authorizer {
     publicKey: Uint8Array,
   ): Promise<{ identity: IdentityRecord | undefined; registered: boolean }>;
   verifyKeySignature(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
+  /**
+   * The key's owner and the key (its keyring and URI permissions, as stored) if `key` is a live
+   * API key at `now` of an unsuspended identity; else undefined.
+   */
   checkApiKey(
     key: string,
     now: number,

@@ -5,8 +5,9 @@
  * Invariant: nothing read from the wire is kept by reference (byte strings are copied), and every
  * value read here is bounded before it is stored.
  *
- * Tests: test/login/login.test.ts, test/login/identity.test.ts
+ * Tests: test/login/login.test.ts, test/login/identity.test.ts, test/login/api-key-scopes.test.ts
  */
+import type * as $ from "capnp-ts";
 import { checkVerifier } from "../cred/authorizer.js";
 import { ErrorCode, ParallaxError } from "../errors.js";
 import type { ApiKeyRecord, KdfParams, PendingRecord, StoredVerifier } from "../store/index.js";
@@ -16,12 +17,91 @@ import {
   type KdfParams as WireKdfParams,
   PendingKind,
   type PendingRequest$Shape,
+  UriMatch,
+  type UriPermission,
+  type UriPermission$Shape,
   type Verifier,
 } from "../wire/gen/broker.js";
 import type { AuthMethodName } from "./perspective.js";
+import { readPattern, type UriMatchName, type UriRule } from "./uri-permissions.js";
 
 export const MAX_DEVICE_CHARS = 100;
 export const MAX_DESCRIPTION_CHARS = 200;
+/** URI permissions one API key may carry (`Identity.createApiKey`). */
+export const MAX_API_KEY_PERMISSIONS = 64;
+
+const MATCH_NAME: Readonly<Record<number, UriMatchName>> = Object.freeze({
+  [UriMatch.EXACT]: "exact",
+  [UriMatch.PREFIX]: "prefix",
+  [UriMatch.WILDCARD]: "wildcard",
+});
+const MATCH_WIRE: Readonly<Record<UriMatchName, UriMatch>> = Object.freeze({
+  exact: UriMatch.EXACT,
+  prefix: UriMatch.PREFIX,
+  wildcard: UriMatch.WILDCARD,
+});
+
+/**
+ * An API key's URI permissions from the wire: at most `MAX_API_KEY_PERMISSIONS`, each a
+ * well-formed pattern (`readPattern`) granting at least one action, no pattern twice; in the
+ * order given. BAD_ARGUMENT names the first fault and its position.
+ */
+export function readUriPermissions(list: $.List<UriPermission>): UriRule[] {
+  const n = list.getLength();
+  if (n > MAX_API_KEY_PERMISSIONS) {
+    throw new ParallaxError(
+      ErrorCode.BAD_ARGUMENT,
+      `an API key has at most ${MAX_API_KEY_PERMISSIONS} URI permissions; got ${n}`,
+    );
+  }
+  const out: UriRule[] = [];
+  const seen = new Set<string>();
+  for (let i = 0; i < n; i++) {
+    const p = list.get(i);
+    const match = MATCH_NAME[p.match];
+    if (match === undefined) {
+      throw new ParallaxError(
+        ErrorCode.BAD_ARGUMENT,
+        `permission ${i}: match ${p.match} is not exact, prefix or wildcard`,
+      );
+    }
+    const pattern = readPattern(p.uri, match, `permission ${i}'s URI pattern`);
+    const rule: UriRule = {
+      ...pattern,
+      call: p.call,
+      register: p.register,
+      publish: p.publish,
+      subscribe: p.subscribe,
+    };
+    if (!(rule.call || rule.register || rule.publish || rule.subscribe)) {
+      throw new ParallaxError(
+        ErrorCode.BAD_ARGUMENT,
+        `permission ${i} (${match} "${pattern.uri}") grants no action: set call, register, publish or subscribe`,
+      );
+    }
+    const key = `${match} ${pattern.uri}`;
+    if (seen.has(key)) {
+      throw new ParallaxError(
+        ErrorCode.BAD_ARGUMENT,
+        `permission ${i} repeats the ${match} pattern "${pattern.uri}"`,
+      );
+    }
+    seen.add(key);
+    out.push(rule);
+  }
+  return out;
+}
+
+export function uriPermissionInfo(r: UriRule): UriPermission$Shape {
+  return {
+    uri: r.uri,
+    match: MATCH_WIRE[r.match],
+    call: r.call,
+    register: r.register,
+    publish: r.publish,
+    subscribe: r.subscribe,
+  };
+}
 
 /** KDF parameters from the wire (the algorithm is checked by `checkKdfParams` where it matters). */
 export function readKdf(k: WireKdfParams): KdfParams {
@@ -100,6 +180,7 @@ export function apiKeyInfo(k: ApiKeyRecord): ApiKeyInfo$Shape {
     keyring: [...k.keyring],
     createdAt: BigInt(k.createdAt),
     expiresAt: BigInt(k.expiresAt),
+    permissions: k.permissions.map(uriPermissionInfo),
   };
 }
 

@@ -37,6 +37,7 @@ import type { AuthMethodName, IdentityView, Service } from "./perspective.js";
 import { keyringPair } from "./perspective-key.js";
 import { RootServer } from "./root.js";
 import type { ServiceHost, ServiceModule } from "./service-module.js";
+import type { UriRule } from "./uri-permissions.js";
 
 export interface BrokerOptions {
   readonly store: BrokerStore;
@@ -69,6 +70,8 @@ export interface LoginGrant {
   readonly attenuated: readonly KeyringPair[] | null;
   /** Resumed logins: the token family they continue (their logout ends it). */
   readonly resumeFamily?: Uint8Array;
+  /** API-key logins: the key's URI limits (`IdentityView.uriPermissions`); omitted = none. */
+  readonly uriPermissions?: readonly UriRule[];
 }
 
 interface Waiter {
@@ -256,6 +259,9 @@ export class Broker implements ServiceHost {
       authMethod: grant.method,
       keyring: Object.freeze([...(grant.attenuated ?? identity?.keyring ?? this.anonymousKeyring ?? [])]),
       epoch: identity?.epoch ?? 0,
+      ...(grant.uriPermissions !== undefined && grant.uriPermissions.length > 0
+        ? { uriPermissions: Object.freeze(grant.uriPermissions.map((r) => Object.freeze({ ...r }))) }
+        : {}),
     });
     const login = new Login(usage, view, grant.label, connection, grant.attenuated);
     login.resumedFrom = grant.resumeFamily;

@@ -11,8 +11,12 @@
  * - A change that bumps the epoch commits first, then revokes every older login of the user
  *   (this one included) before the call returns.
  * - `logout` ends this login alone; only `logoutEverywhere` (a password login) ends the others.
+ * - An API key never grants more than its minter's login: its keyring is a subset of this
+ *   login's, and its URI permissions (checked by `readUriPermissions`) only narrow what the
+ *   key's logins may do on the router's URIs.
  *
- * Tests: test/login/identity.test.ts, test/login/credential-lifecycle.test.ts
+ * Tests: test/login/identity.test.ts, test/login/credential-lifecycle.test.ts,
+ * test/login/api-key-scopes.test.ts
  */
 import { type CallContext, type Capability, scoped } from "../caps/index.js";
 import { checkPublicKey } from "../cred/ed25519.js";
@@ -40,6 +44,7 @@ import {
   pendingInfo,
   readDescription,
   readDevice,
+  readUriPermissions,
   readVerifier,
 } from "./broker-wire.js";
 import { Attachment, detachReason, type Login } from "./grant.js";
@@ -226,6 +231,7 @@ export class IdentityServer implements Identity$Server {
         );
       }
     }
+    const permissions = params.hasPermissions() ? readUriPermissions(params.permissions) : [];
     const expiresAt = Number(params.expiresAt);
     const now = this.broker.clock.now();
     if (!Number.isSafeInteger(expiresAt) || expiresAt < 0 || (expiresAt !== 0 && expiresAt <= now)) {
@@ -233,7 +239,7 @@ export class IdentityServer implements Identity$Server {
     }
     let secret = "";
     const key = await this.broker.store.createApiKey(
-      { identityId: id, description, keyring, createdAt: now, expiresAt },
+      { identityId: id, description, keyring, permissions, createdAt: now, expiresAt },
       (keyId) => {
         secret = newSecret("pxk", keyId);
         return hashSecret(secret);

@@ -14,6 +14,7 @@ import { ErrorCode, ParallaxError } from "../errors.js";
 import type { KeyringPair } from "../store/index.js";
 import type { Perspective as PerspectiveStub, Perspective_detach_Params } from "../wire/gen/broker.js";
 import { Attachment, type DetachReason, detachReason, grantOf } from "./grant.js";
+import type { UriRule } from "./uri-permissions.js";
 
 /** How a login was authenticated (the schema's AuthMethod, as text). */
 export type AuthMethodName = "password" | "publicKey" | "apiKey" | "otp" | "resume" | "anonymous" | "signUp";
@@ -29,6 +30,13 @@ export interface IdentityView {
   /** The keyring of this login (an API key's subset, if any). */
   readonly keyring: readonly KeyringPair[];
   readonly epoch: number;
+  /**
+   * The URI limits of the API key this login was made with, in the key's order (frozen);
+   * undefined = not limited by URI (every other kind of login, and keys minted without any).
+   * A service acting on URIs (the router) allows an action only if these allow it too
+   * (`allows`/`allowsPattern` in uri-permissions.ts), on top of its own rules.
+   */
+  readonly uriPermissions?: readonly UriRule[];
 }
 
 export interface Service {

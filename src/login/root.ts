@@ -14,9 +14,11 @@
  * - A device-key request is bound to the key whose signature was checked: the requester's
  *   PendingApproval shows and waits for that request only, and at the per-name cap the login is
  *   refused rather than answered with another device's request.
+ * - An API-key login's view carries the key's URI permissions (`IdentityView.uriPermissions`)
+ *   to every service it attaches; no other login carries any.
  *
  * Tests: test/login/login.test.ts, test/login/throttling.test.ts, test/login/device-keys.test.ts,
- * test/login/credential-lifecycle.test.ts
+ * test/login/credential-lifecycle.test.ts, test/login/api-key-scopes.test.ts
  */
 import { type CallContext, type CallScope, scoped } from "../caps/index.js";
 import type { Timer } from "../clock.js";
@@ -261,7 +263,13 @@ export class RootServer implements Root$Server {
     const label = `api key ${apiKey.id}${apiKey.description === "" ? "" : ` (${apiKey.description})`}`;
     // The owner's keyring may have shrunk since the key was made: the key never grants more.
     const attenuated = intersectKeyring(apiKey.keyring, identity.keyring);
-    const session = this.broker.openLogin(this.connection, identity, { method: "apiKey", label, attenuated });
+    // The key's URI limits travel with the login to every service it attaches.
+    const session = this.broker.openLogin(this.connection, identity, {
+      method: "apiKey",
+      label,
+      attenuated,
+      uriPermissions: apiKey.permissions,
+    });
     await this.#succeeded(identity, "api key");
     return { identity: session };
   }

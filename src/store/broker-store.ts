@@ -23,7 +23,8 @@
  *   are one name; the name is kept as first given.
  * Methods are async so that a networked backend can implement them.
  *
- * Tests: test/store/identities.test.ts, credentials.test.ts, pending.test.ts, audit.test.ts
+ * Tests: test/store/identities.test.ts, credentials.test.ts, api-key-permissions.test.ts,
+ * pending.test.ts, audit.test.ts
  */
 
 import type { StoreContract } from "./store-contract.js";
@@ -68,17 +69,42 @@ export interface PublicKeyRecord {
   readonly addedAt: number;
 }
 
+/**
+ * One URI limit of an API key: what its logins may do on the URIs a pattern matches. The same
+ * shape as the login layer's `UriRule` (src/login/uri-permissions.ts), which checks the pattern's
+ * syntax before it reaches the store; the store checks the shape and keeps the order.
+ */
+export interface ApiKeyUriRule {
+  /** At most 255 characters. */
+  readonly uri: string;
+  readonly match: "exact" | "prefix" | "wildcard";
+  readonly call: boolean;
+  readonly register: boolean;
+  readonly publish: boolean;
+  readonly subscribe: boolean;
+}
+
 export interface ApiKeyRecord {
   readonly id: number;
   readonly identityId: number;
   readonly description: string;
   /** The attenuated keyring: a subset of the owner's at creation time. */
   readonly keyring: readonly KeyringPair[];
+  /**
+   * The key's URI limits, in the order given; empty = not limited by URI. Each grants at least
+   * one action. Deleted with the key.
+   */
+  readonly permissions: readonly ApiKeyUriRule[];
   readonly secretHash: Uint8Array;
   readonly createdAt: number;
   /** ms since the epoch; 0 = never. */
   readonly expiresAt: number;
 }
+
+/** What `createApiKey` is given: the record less what the store makes; no permissions = none. */
+export type ApiKeyInit = Omit<ApiKeyRecord, "id" | "secretHash" | "permissions"> & {
+  readonly permissions?: readonly ApiKeyUriRule[];
+};
 
 export interface ResumeTokenRecord {
   readonly identityId: number;
@@ -211,11 +237,13 @@ export interface BrokerStore {
 
   // API keys
   /**
-   * Creates an API key. Its secret names its id, so the hash is computed inside the transaction,
-   * from the new id, by `secretHashFor`.
+   * Creates an API key with its keyring and URI permissions, in one transaction. Its secret
+   * names its id, so the hash is computed inside the transaction, from the new id, by
+   * `secretHashFor`. BAD_ARGUMENT (writing nothing) for a keyring wider than the owner's or a
+   * malformed permission (unknown match, URI over 255 characters, no action, a repeated pattern).
    */
   createApiKey(
-    init: Omit<ApiKeyRecord, "id" | "secretHash">,
+    init: ApiKeyInit,
     secretHashFor: (id: number) => Uint8Array,
     /** `max`: API keys the identity may hold (QUOTA beyond it), after deleting expired ones. */
     ctx?: WriteContext & { readonly max?: number },

@@ -1,6 +1,6 @@
 /**
- * `SqliteCredentialRepository`: the `public_keys`, `api_keys`, `api_key_keyrings`, `otps`,
- * `resume_tokens` and `server_secret` tables.
+ * `SqliteCredentialRepository`: the `public_keys`, `api_keys`, `api_key_keyrings`,
+ * `api_key_permissions`, `otps`, `resume_tokens` and `server_secret` tables.
  *
  * Invariants:
  * - A public key (Ed25519, 32 bytes) belongs to at most one identity. Revoking a public key or
@@ -10,6 +10,12 @@
  *   otherwise); later changes to the owner's keyring do not rewrite it, so whoever logs in with the
  *   key intersects it with the owner's current keyring. Its secret hash is computed by the caller's
  *   `secretHashFor(id)` inside the insert's transaction (errors thrown there pass through unwrapped).
+ * - An API key's URI permissions are written in the same transaction as the key, one row per
+ *   rule at positions 0..n-1 in the order given, and read back in that order; each grants at
+ *   least one action and no two share a pattern (BAD_ARGUMENT otherwise, writing nothing). They
+ *   go with the key (ON DELETE CASCADE): revocation, expiry, a password change, a suspension,
+ *   logging out everywhere. A stored row that no longer reads as a rule is STORAGE, never a
+ *   rule that grants more.
  * - An OTP or resume token counts only while unexpired at the caller's `now`, of the identity's
  *   current epoch, and while the identity is not suspended. `consumeOtp` deletes the OTP it finds
  *   (used or stale alike), inside an IMMEDIATE transaction, so it succeeds at most once across
@@ -26,13 +32,16 @@
  * - Secrets are stored only as the hashes the caller computed; the server secret (which keys the
  *   fake salts) is made once, on first use, and never changes.
  *
- * Tests: test/store/credentials.test.ts, otp-race.test.ts, audit.test.ts (server secret)
+ * Tests: test/store/credentials.test.ts, api-key-permissions.test.ts, otp-race.test.ts,
+ * audit.test.ts (server secret)
  */
 import { randomBytes } from "node:crypto";
 import { ErrorCode, ParallaxError } from "../../errors.js";
 import type {
   Actor,
+  ApiKeyInit,
   ApiKeyRecord,
+  ApiKeyUriRule,
   KeyringPair,
   PublicKeyRecord,
   ResumeRotation,
@@ -69,6 +78,14 @@ interface ApiKeyRow {
   expires_at: number;
 }
 
+interface PermissionRow {
+  api_key_id: number;
+  position: number;
+  uri: string;
+  match: string;
+  perms: string;
+}
+
 interface ResumeTokenRow {
   token_hash: Buffer;
   identity_id: number;
@@ -103,6 +120,9 @@ function prepare(db: SqliteDatabase) {
     insertApiKeyPair: db.prepare<[number, string, string]>(
       "INSERT OR IGNORE INTO api_key_keyrings (api_key_id, service, perspective) VALUES (?, ?, ?)",
     ),
+    insertApiKeyPermission: db.prepare<[number, number, string, string, string]>(
+      "INSERT INTO api_key_permissions (api_key_id, position, uri, match, perms) VALUES (?, ?, ?, ?, ?)",
+    ),
     apiKey: db.prepare<[number], ApiKeyRow>("SELECT * FROM api_keys WHERE id = ?"),
     apiKeysOf: db.prepare<[number], ApiKeyRow>("SELECT * FROM api_keys WHERE identity_id = ? ORDER BY id"),
     apiKeyPairs: db.prepare<[number], PairRow>(
@@ -112,6 +132,13 @@ function prepare(db: SqliteDatabase) {
       `SELECT k.api_key_id AS owner, k.service, k.perspective
        FROM api_key_keyrings k JOIN api_keys a ON a.id = k.api_key_id
        WHERE a.identity_id = ? ORDER BY k.api_key_id, k.service, k.perspective`,
+    ),
+    apiKeyPermissions: db.prepare<[number], PermissionRow>(
+      "SELECT * FROM api_key_permissions WHERE api_key_id = ? ORDER BY position",
+    ),
+    apiKeyPermissionsOfOwner: db.prepare<[number], PermissionRow>(
+      `SELECT p.* FROM api_key_permissions p JOIN api_keys a ON a.id = p.api_key_id
+       WHERE a.identity_id = ? ORDER BY p.api_key_id, p.position`,
     ),
     deleteApiKey: db.prepare<[number, number]>("DELETE FROM api_keys WHERE id = ? AND identity_id = ?"),
     deleteExpiredApiKeysOf: db.prepare<[number, number]>(
@@ -221,7 +248,7 @@ export class SqliteCredentialRepository {
    * hash of the secret that names the new id; if it throws, nothing is written.
    */
   createApiKey(
-    init: Omit<ApiKeyRecord, "id" | "secretHash">,
+    init: ApiKeyInit,
     secretHashFor: (id: number) => Uint8Array,
     ctx: WriteContext & { readonly max?: number } = {},
   ): ApiKeyRecord {
@@ -237,6 +264,7 @@ export class SqliteCredentialRepository {
         );
       }
       const keyring = checkKeyring(init.keyring);
+      const permissions = checkPermissions(init.permissions ?? []);
       const owned = new Set(this.#identities.keyringOf(init.identityId).map(pairKey));
       const extra = keyring.find((p) => !owned.has(pairKey(p)));
       if (extra) {
@@ -258,6 +286,9 @@ export class SqliteCredentialRepository {
       }
       this.#s.setApiKeySecret.run(secretHash, id);
       for (const p of keyring) this.#s.insertApiKeyPair.run(id, p.service, p.perspective);
+      for (const [position, r] of permissions.entries()) {
+        this.#s.insertApiKeyPermission.run(id, position, r.uri, r.match, lettersOf(r));
+      }
       if (ctx.audit) this.#audit.insert(ctx.audit);
       return this.#apiKey(id) as ApiKeyRecord;
     });
@@ -270,7 +301,15 @@ export class SqliteCredentialRepository {
   listApiKeys(identityId: number): ApiKeyRecord[] {
     return this.#db.read("listApiKeys", () => {
       const keyrings = groupPairs(this.#s.apiKeyPairsOfOwner.all(identityId));
-      return this.#s.apiKeysOf.all(identityId).map((row) => toApiKey(row, keyrings.get(row.id) ?? []));
+      const rules = new Map<number, PermissionRow[]>();
+      for (const p of this.#s.apiKeyPermissionsOfOwner.all(identityId)) {
+        const list = rules.get(p.api_key_id);
+        if (list === undefined) rules.set(p.api_key_id, [p]);
+        else list.push(p);
+      }
+      return this.#s.apiKeysOf
+        .all(identityId)
+        .map((row) => toApiKey(row, keyrings.get(row.id) ?? [], rules.get(row.id) ?? []));
     });
   }
 
@@ -422,7 +461,7 @@ export class SqliteCredentialRepository {
 
   #apiKey(id: number): ApiKeyRecord | undefined {
     const row = this.#s.apiKey.get(id);
-    return row && toApiKey(row, this.#s.apiKeyPairs.all(id));
+    return row && toApiKey(row, this.#s.apiKeyPairs.all(id), this.#s.apiKeyPermissions.all(id));
   }
 }
 
@@ -459,14 +498,93 @@ function toPublicKey(row: PublicKeyRow): PublicKeyRecord {
   };
 }
 
-function toApiKey(row: ApiKeyRow, keyring: readonly (KeyringPair | PairRow)[]): ApiKeyRecord {
+function toApiKey(
+  row: ApiKeyRow,
+  keyring: readonly (KeyringPair | PairRow)[],
+  permissions: readonly PermissionRow[],
+): ApiKeyRecord {
   return {
     id: row.id,
     identityId: row.identity_id,
     description: row.description,
     keyring: toPairs(keyring),
+    permissions: permissions.map(toRule),
     secretHash: bytes(row.secret_hash),
     createdAt: row.created_at,
     expiresAt: row.expires_at,
+  };
+}
+
+/** Longest URI a permission names (the column's CHECK). */
+const MAX_PERMISSION_URI_CHARS = 255;
+const MATCHES: ReadonlySet<string> = new Set(["exact", "prefix", "wildcard"]);
+const ACTIONS = ["call", "register", "publish", "subscribe"] as const;
+
+/**
+ * Structural backstop for an API key's URI permissions (the login layer checks URI syntax):
+ * known match, bounded text URI, boolean actions, at least one granted, no pattern twice.
+ */
+function checkPermissions(rules: readonly ApiKeyUriRule[]): ApiKeyUriRule[] {
+  if (!Array.isArray(rules)) {
+    throw new ParallaxError(ErrorCode.BAD_ARGUMENT, "createApiKey: permissions must be a list");
+  }
+  const seen = new Set<string>();
+  return rules.map((r, i) => {
+    const what = `createApiKey: permission ${i}`;
+    if (typeof r?.uri !== "string" || r.uri.length > MAX_PERMISSION_URI_CHARS) {
+      throw new ParallaxError(
+        ErrorCode.BAD_ARGUMENT,
+        `${what}: the URI must be text of at most ${MAX_PERMISSION_URI_CHARS} characters`,
+      );
+    }
+    if (!MATCHES.has(r.match)) {
+      throw new ParallaxError(
+        ErrorCode.BAD_ARGUMENT,
+        `${what}: match must be exact, prefix or wildcard, not ${JSON.stringify(String(r.match))}`,
+      );
+    }
+    for (const a of ACTIONS) {
+      if (typeof r[a] !== "boolean") {
+        throw new ParallaxError(ErrorCode.BAD_ARGUMENT, `${what}: ${a} must be true or false`);
+      }
+    }
+    if (!ACTIONS.some((a) => r[a])) {
+      throw new ParallaxError(ErrorCode.BAD_ARGUMENT, `${what} on "${r.uri}" grants no action`);
+    }
+    const pattern = `${r.match} ${r.uri}`;
+    if (seen.has(pattern)) {
+      throw new ParallaxError(ErrorCode.BAD_ARGUMENT, `${what} repeats the ${r.match} pattern "${r.uri}"`);
+    }
+    seen.add(pattern);
+    return {
+      uri: r.uri,
+      match: r.match,
+      call: r.call,
+      register: r.register,
+      publish: r.publish,
+      subscribe: r.subscribe,
+    };
+  });
+}
+
+/** Nexus' letters for a rule's actions: c(all), r(egister), p(ublish), s(ubscribe). */
+function lettersOf(r: ApiKeyUriRule): string {
+  return `${r.call ? "c" : ""}${r.register ? "r" : ""}${r.publish ? "p" : ""}${r.subscribe ? "s" : ""}`;
+}
+
+function toRule(row: PermissionRow): ApiKeyUriRule {
+  if (!MATCHES.has(row.match) || row.perms === "" || /[^crps]/.test(row.perms)) {
+    throw new ParallaxError(
+      ErrorCode.STORAGE,
+      `API key ${row.api_key_id}'s stored permission ${row.position} is corrupt`,
+    );
+  }
+  return {
+    uri: row.uri,
+    match: row.match as ApiKeyUriRule["match"],
+    call: row.perms.includes("c"),
+    register: row.perms.includes("r"),
+    publish: row.perms.includes("p"),
+    subscribe: row.perms.includes("s"),
   };
 }
