@@ -70,6 +70,18 @@ export {
   type GoStore,
   type GoWriteResult,
 } from "./go-store.js";
+export {
+  absentMetadata,
+  MAX_METADATA_KEY_CHARS,
+  type MetadataDeleteResult,
+  type MetadataLimits,
+  type MetadataPrecondition,
+  type MetadataRecord,
+  type MetadataSetResult,
+  ROLE_NAME,
+  ROUTER_STORE,
+  type RouterStore,
+} from "./router-store.js";
 export { type StoreContract, storeContract } from "./store-contract.js";
 export {
   type PasswordChangeResult,

@@ -12,6 +12,7 @@
  * - `sqlite/wallet.ts`      `WalletStore`, returned by `repository(WALLET_STORE)`
  * - `sqlite/bank.ts`        `BankStore`, returned by `repository(BANK_STORE)` (group-committed)
  * - `sqlite/go.ts`          `GoStore`, returned by `repository(GO_STORE)`
+ * - `sqlite/router.ts`      `RouterStore`, returned by `repository(ROUTER_STORE)` (roles, metadata)
  * Each repository's header states the invariants it keeps; together they keep those of
  * `BrokerStore` and `WalletStore`. A repository method is synchronous and runs in one
  * transaction of the shared database (or as a savepoint of the caller's), so a change that spans
@@ -48,6 +49,7 @@ import type {
 } from "./broker-store.js";
 import { BANK_STORE } from "./bank-store.js";
 import { GO_STORE } from "./go-store.js";
+import { ROUTER_STORE } from "./router-store.js";
 import { SqliteAuditRepository } from "./sqlite/audit.js";
 import { SqliteBankRepository } from "./sqlite/bank.js";
 import { SqliteCredentialRepository } from "./sqlite/credentials.js";
@@ -56,6 +58,7 @@ import { SqliteEpochs } from "./sqlite/epochs.js";
 import { SqliteGoRepository } from "./sqlite/go.js";
 import { SqliteIdentityRepository } from "./sqlite/identities.js";
 import { SqlitePendingRepository } from "./sqlite/pending.js";
+import { SqliteRouterRepository } from "./sqlite/router.js";
 import { SqliteWalletRepository } from "./sqlite/wallet.js";
 import type { StoreContract } from "./store-contract.js";
 import { WALLET_STORE } from "./wallet-store.js";
@@ -72,6 +75,7 @@ export class SqliteBrokerStore implements BrokerStore {
   readonly #wallet: SqliteWalletRepository;
   readonly #bank: SqliteBankRepository;
   readonly #go: SqliteGoRepository;
+  readonly #router: SqliteRouterRepository;
   /** The service contracts this store implements, by token. */
   readonly #repositories: ReadonlyMap<StoreContract<unknown>, unknown>;
 
@@ -85,12 +89,14 @@ export class SqliteBrokerStore implements BrokerStore {
     this.#wallet = new SqliteWalletRepository(db, this.#identities, epochs);
     this.#bank = new SqliteBankRepository(db);
     this.#go = new SqliteGoRepository(db);
+    this.#router = new SqliteRouterRepository(db, this.#identities, epochs);
     // A plain password change must not leave a wallet encrypted under the old password.
     this.#identities.addVerifierGuard((id) => this.#wallet.assertNoWallet(id));
     this.#repositories = new Map<StoreContract<unknown>, unknown>([
       [WALLET_STORE, this.#wallet],
       [BANK_STORE, this.#bank],
       [GO_STORE, this.#go],
+      [ROUTER_STORE, this.#router],
     ]);
   }
 
