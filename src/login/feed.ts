@@ -14,11 +14,16 @@
  *   returns after its cursor exactly once, unless the source says they are lost: then the
  *   listener hears `unrecoverable(after, resumedFrom)` before the first entry at or after
  *   `resumedFrom`.
- * - At most `maxInFlight` deliveries (notices included) to one listener are unanswered at once.
+ * - At most `maxInFlight` deliveries (notices included) to one listener are unanswered at once,
+ *   even from a source that returns more entries than the `limit` it was asked for.
  * - A delivery that fails closes the reader (`onFailed` runs once); a closed reader delivers
  *   nothing more.
  * - `offer` and `start` run synchronously with the appends they see: an entry appended after
- *   `start` returns is either delivered live or read from the source, never both, never neither.
+ *   `start` returns is either delivered live or read from the source, never both, never neither —
+ *   also when the listener's `deliver` appends (and offers) synchronously while the reader is
+ *   replaying from its source.
+ * - A resume point (`start`'s `after`) is a non-negative integer; anything else is refused with
+ *   PARALLAX_ERR_BAD_ARGUMENT before the reader changes.
  *
  * Tests: test/login/feed.test.ts
  */
@@ -51,8 +56,12 @@ export class Feed<E extends FeedEntry> {
     if (!Number.isSafeInteger(options.window) || options.window < 1) {
       throw new ParallaxError(ErrorCode.BAD_ARGUMENT, `a feed's window must be a positive integer`);
     }
+    const lastSeq = options.lastSeq ?? 0;
+    if (!Number.isSafeInteger(lastSeq) || lastSeq < 0) {
+      throw new ParallaxError(ErrorCode.BAD_ARGUMENT, `a feed's lastSeq must be a non-negative integer`);
+    }
     this.window = options.window;
-    this.#lastSeq = options.lastSeq ?? 0;
+    this.#lastSeq = lastSeq;
     // Entries before lastSeq were not kept here (a restart): they count as evicted.
     this.#evictedUpTo = this.#lastSeq;
   }
@@ -146,7 +155,7 @@ export class Feed<E extends FeedEntry> {
   /** The newest `limit` retained entries `keep` accepts with seq < `before`, oldest first. */
   readBefore(before: number, limit: number, keep?: (e: E) => boolean): E[] {
     const out: E[] = [];
-    let i = this.#indexAfter(before - 1) - 1;
+    let i = this.#indexAtOrAfter(before) - 1;
     for (; i >= this.#head && out.length < limit; i--) {
       const e = this.#entries[i] as E;
       if (keep === undefined || keep(e)) out.push(e);
@@ -156,11 +165,21 @@ export class Feed<E extends FeedEntry> {
 
   /** Index of the first retained entry with seq > `after`. */
   #indexAfter(after: number): number {
+    return this.#search((seq) => seq <= after);
+  }
+
+  /** Index of the first retained entry with seq ≥ `at`. */
+  #indexAtOrAfter(at: number): number {
+    return this.#search((seq) => seq < at);
+  }
+
+  /** Index of the first retained entry for which `before` is false (`before` holds for a prefix). */
+  #search(before: (seq: number) => boolean): number {
     let lo = this.#head;
     let hi = this.#entries.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if ((this.#entries[mid] as E).seq <= after) lo = mid + 1;
+      if (before((this.#entries[mid] as E).seq)) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -191,6 +210,8 @@ export class FeedReader<E extends FeedEntry> {
   #behind = false;
   #closed = false;
   #pumping = false;
+  /** An entry was offered (and ignored) while the pump ran: the page it read may predate it. */
+  #offeredWhilePumping = false;
 
   constructor(options: FeedReaderOptions<E>) {
     this.#o = options;
@@ -218,6 +239,12 @@ export class FeedReader<E extends FeedEntry> {
    * 0 or undefined; otherwise replays from the source first.
    */
   start(after: number | undefined, liveFrom: number): void {
+    if (after !== undefined && (!Number.isSafeInteger(after) || after < 0)) {
+      throw new ParallaxError(
+        ErrorCode.BAD_ARGUMENT,
+        `a resume point must be a non-negative integer; got ${after}`,
+      );
+    }
     if (after === undefined || after === 0 || after >= liveFrom) {
       this.#cursor = after !== undefined && after > liveFrom ? after : liveFrom;
       return;
@@ -229,7 +256,13 @@ export class FeedReader<E extends FeedEntry> {
 
   /** A live entry was appended to the feed. */
   offer(entry: E): void {
-    if (this.#closed || this.#behind || entry.seq <= this.#cursor) return;
+    if (this.#closed || entry.seq <= this.#cursor) return;
+    if (this.#behind) {
+      // Read from the source later; if the pump is running (a delivery appended synchronously),
+      // the page it holds does not have this entry: it must read again before going live.
+      if (this.#pumping) this.#offeredWhilePumping = true;
+      return;
+    }
     if (this.#o.accepts !== undefined && !this.#o.accepts(entry)) {
       this.#cursor = entry.seq;
       return;
@@ -282,22 +315,31 @@ export class FeedReader<E extends FeedEntry> {
     try {
       while (!this.#closed && this.#behind && this.#inFlight < this.maxInFlight) {
         const room = this.maxInFlight - this.#inFlight;
+        this.#offeredWhilePumping = false;
         const page = this.#o.source(this.#cursor, room);
         if (page.resumedFrom !== undefined && page.resumedFrom > this.#cursor + 1) {
           const after = this.#cursor;
           const from = page.resumedFrom;
           this.#cursor = from - 1;
           this.#send(() => this.#o.unrecoverable(after, from));
-          if (this.#inFlight >= this.maxInFlight) return;
+          // The notice took one of `room`'s places: read again with the room left.
+          continue;
         }
+        let full = false;
         for (const e of page.entries) {
           if (this.#closed) return;
           if (e.seq <= this.#cursor) continue;
+          if (this.#inFlight >= this.maxInFlight) {
+            // The source returned more than `room`: the rest is read again when answered.
+            full = true;
+            break;
+          }
           this.#cursor = e.seq;
           this.#send(() => this.#o.deliver(e));
         }
+        if (full) continue;
         if (page.upTo > this.#cursor) this.#cursor = page.upTo;
-        if (page.entries.length < room) {
+        if (page.entries.length < room && !this.#offeredWhilePumping) {
           // The source had nothing more: later entries arrive live.
           this.#behind = false;
         }

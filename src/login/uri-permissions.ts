@@ -10,13 +10,19 @@
  * - `wildcard`: same number of components, an empty component matching any one ("a..c").
  *
  * Invariants:
- * - Where several rules match a URI, the most specific decides alone (Crossbar's rule): an exact
- *   rule, else the longest prefix rule, else the wildcard rule with the most fixed components
- *   (ties: the one whose first fixed component comes earliest, then the first listed). A URI no
- *   rule matches allows nothing.
+ * - Where several rules match a URI, the most specific decides alone: an exact rule, else the
+ *   longest prefix rule (Crossbar's documented precedence for pattern-based registrations), else
+ *   the wildcard rule with the most fixed components (ties: the one whose first fixed component
+ *   comes earliest, then the first listed). Crossbar leaves wildcard ties unspecified; WAMP's
+ *   advanced profile compares the runs of fixed components before each wildcard instead, which
+ *   can pick differently (it takes "a.b.." over "a..c.d", and "a.b.c..e" over an earlier-listed
+ *   "a.b..d.e"): ours is our own rule, tested as such.
+ *   A URI no rule matches allows nothing.
+ * - `allowsPattern` on a pattern that matches one URI only (exact, or a wildcard without an
+ *   empty component) decides as `allows` does on that URI.
  * - `allows(rules, uri, action)` and `mostSpecific` never throw on a well-formed URI; malformed
- *   URIs and patterns are refused by `readUri`/`readPattern` with PARALLAX_ERR_BAD_ARGUMENT
- *   naming the fault.
+ *   URIs, patterns, match names and permission letters are refused by `readUri`/`readPattern`/
+ *   `ruleFromLetters` with PARALLAX_ERR_BAD_ARGUMENT naming the fault.
  *
  * Tests: test/login/uri-permissions.test.ts
  */
@@ -58,6 +64,9 @@ export function readUri(uri: string, what = "URI"): string {
 
 /** A pattern, checked: wildcards may have empty components; a prefix may be "" (everything). */
 export function readPattern(uri: string, match: UriMatchName, what = "URI pattern"): UriPattern {
+  if (!URI_MATCHES.includes(match)) {
+    throw bad(`${what}'s match must be exact, prefix or wildcard; got ${JSON.stringify(String(match))}`);
+  }
   checkChars(uri, what);
   if (match === "exact") readUri(uri, what);
   else if (match === "prefix" && uri !== "") readUri(uri, what);
@@ -149,7 +158,10 @@ export function allows(rules: readonly UriRule[], uri: string, action: UriAction
  * `allows` for the concrete URI.
  */
 export function allowsPattern(rules: readonly UriRule[], pattern: UriPattern, action: UriAction): boolean {
-  if (pattern.match === "exact") return allows(rules, pattern.uri, action);
+  if (pattern.match === "exact" || (pattern.match === "wildcard" && !pattern.uri.split(".").includes(""))) {
+    // One URI only: the rules that cover the pattern are those that match that URI.
+    return allows(rules, pattern.uri, action);
+  }
   let best: UriRule | undefined;
   for (const r of rules) {
     if (!covers(r, pattern)) continue;
@@ -183,6 +195,7 @@ export function permsLetters(rule: UriRule): string {
 /** A rule from a pattern and Nexus' letters ("crps"); unknown letters are refused. */
 export function ruleFromLetters(uri: string, match: UriMatchName, letters: string): UriRule {
   const pattern = readPattern(uri, match);
+  if (typeof letters !== "string") throw bad("permission letters must be text");
   for (const ch of letters) {
     if (!"crps".includes(ch)) throw bad(`permission letters are c, r, p and s; got "${letters}"`);
   }
