@@ -138,8 +138,11 @@ struct RosterChange {
 }
 
 interface RosterWatcher {
-  # Implemented by clients: told of every change to one roster visible to the watching session.
+  # Implemented by clients: told of every change to one roster visible to the watching session,
+  # at most 32 unanswered at once.
   changed @0 (change :RosterChange) -> ();
+  missed @1 (count :UInt32) -> ();
+  # The watcher fell 32 changes behind and `count` were not delivered: query the roster again.
 }
 
 struct MetadataEntry {
@@ -166,8 +169,11 @@ struct MetadataOutcome {
 }
 
 interface MetadataWatcher {
-  # Implemented by clients: told of changes to the user's metadata made by the user's other sessions.
+  # Implemented by clients: told of changes to the user's metadata made by the user's other
+  # sessions, at most 32 unanswered at once.
   changed @0 (entry :MetadataEntry, deleted :Bool) -> ();
+  missed @1 (count :UInt32) -> ();
+  # `count` changes were not delivered: list the metadata again.
 }
 
 interface Watch {

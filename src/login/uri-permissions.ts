@@ -12,11 +12,10 @@
  * Invariants:
  * - Where several rules match a URI, the most specific decides alone: an exact rule, else the
  *   longest prefix rule (Crossbar's documented precedence for pattern-based registrations), else
- *   the wildcard rule with the most fixed components (ties: the one whose first fixed component
- *   comes earliest, then the first listed). Crossbar leaves wildcard ties unspecified; WAMP's
- *   advanced profile compares the runs of fixed components before each wildcard instead, which
- *   can pick differently (it takes "a.b.." over "a..c.d", and "a.b.c..e" over an earlier-listed
- *   "a.b..d.e"): ours is our own rule, tested as such.
+ *   the wildcard rule WAMP's advanced profile prefers: the runs of fixed components, compared
+ *   left to right, the longer run winning at the first difference ("a.b.." over "a..c.d",
+ *   "a1.b2.c3..e5" over "a1.b2..d4.e5"); among equals the first listed. Crossbar leaves
+ *   wildcard ties unspecified.
  *   A URI no rule matches allows nothing.
  * - `allowsPattern` on a pattern that matches one URI only (exact, or a wildcard without an
  *   empty component) decides as `allows` does on that URI.
@@ -106,7 +105,7 @@ export function matches(pattern: UriPattern, uri: string): boolean {
 
 /**
  * Orders matching patterns, most specific first: exact; then prefix, longer first; then wildcard,
- * more fixed components first, then the earlier first fixed component. Negative: `a` first.
+ * by WAMP's runs of fixed components (longer first run first, then the next). Negative: `a` first.
  */
 export function compareSpecificity(a: UriPattern, b: UriPattern): number {
   const rank = (p: UriPattern) => (p.match === "exact" ? 0 : p.match === "prefix" ? 1 : 2);
@@ -114,25 +113,24 @@ export function compareSpecificity(a: UriPattern, b: UriPattern): number {
   if (r !== 0) return r;
   if (a.match === "prefix") return b.uri.length - a.uri.length;
   if (a.match === "wildcard") {
-    const fa = fixedComponents(a.uri);
-    const fb = fixedComponents(b.uri);
-    if (fa.count !== fb.count) return fb.count - fa.count;
-    return fa.first - fb.first;
+    const ra = fixedRuns(a.uri);
+    const rb = fixedRuns(b.uri);
+    for (let i = 0; i < Math.max(ra.length, rb.length); i++) {
+      const d = (rb[i] ?? 0) - (ra[i] ?? 0);
+      if (d !== 0) return d;
+    }
   }
   return 0;
 }
 
-function fixedComponents(uri: string): { count: number; first: number } {
-  const parts = uri.split(".");
-  let count = 0;
-  let first = parts.length;
-  parts.forEach((c, i) => {
-    if (c !== "") {
-      count++;
-      if (first === parts.length) first = i;
-    }
-  });
-  return { count, first };
+/** The lengths of the runs of fixed components, each run ended by a wildcard (or the end). */
+function fixedRuns(uri: string): number[] {
+  const runs = [0];
+  for (const c of uri.split(".")) {
+    if (c === "") runs.push(0);
+    else runs[runs.length - 1] = (runs.at(-1) ?? 0) + 1;
+  }
+  return runs;
 }
 
 /** The most specific of `items` whose pattern matches `uri` (the first listed among equals). */

@@ -13,12 +13,10 @@
  *   resolution among wildcard matches "has yet to be specified and implemented". Crossbar's
  *   router code agrees (crossbar/router/observation.py, `best_matching_observation`: exact, then
  *   the longest prefix, then the first wildcard found, with a FIXME for "most selective").
- * - So the wildcard order is not Crossbar's: more fixed components first, then the earlier first
- *   fixed component, then the first listed is this module's own rule. WAMP's advanced profile
+ * - So the wildcard order is WAMP's, the published rule: its advanced profile
  *   (wamp-proto/wamp-proto rfc/text/advanced/ap_rpc_pattern_based_registration.md, "Calls
  *   matching multiple registrations") orders wildcards by the length of the run of fixed
- *   components before each wildcard, run by run, which differs: the test "differs from WAMP's
- *   run-by-run order" pins where.
+ *   components before each wildcard, run by run; among equals the first listed.
  * - Crossbar's prefix matching is by characters ("com.myapp" matches "com.myapp2.foobar",
  *   docs Pattern-Based-Subscriptions); ours is by components on purpose ("a.b" does not match
  *   "a.bc"), so a prefix rule never leaks into a sibling namespace.
@@ -260,28 +258,32 @@ describe("compareSpecificity and mostSpecific", () => {
   });
 
   it("takes the first listed among equally specific rules", () => {
-    // Crossbar's example again: both wildcards have 3 fixed components, the first at position 0.
-    expect(compareSpecificity(r4, r5)).toBe(0);
+    // Crossbar's example again: by WAMP's runs "com.myapp.manage.." (a first run of three)
+    // beats "com.myapp...create" (two), in either order.
+    expect(compareSpecificity(r4, r5)).toBeLessThan(0);
     expect(mostSpecific([r4, r5], target)).toBe(r4);
-    expect(mostSpecific([r5, r4], target)).toBe(r5);
+    expect(mostSpecific([r5, r4], target)).toBe(r4);
     const allow = rule("a.b", "prefix", "s");
     const deny = rule("a.b", "prefix", "");
     expect(mostSpecific([allow, deny], "a.b.c")).toBe(allow);
     expect(mostSpecific([deny, allow], "a.b.c")).toBe(deny);
   });
 
-  it("differs from WAMP's run-by-run order on wildcards, by design", () => {
-    // WAMP's advanced profile would take "a.b.." (first run of two fixed components) over
-    // "a..c.d" (first run of one); this module counts fixed components: three beat two.
+  it("orders wildcards by WAMP's runs of fixed components, run by run", () => {
+    // "a.b.." has a first run of two fixed components, "a..c.d" one: the first wins though it
+    // has fewer fixed components in all.
     const runs = rule("a.b..", "wildcard", "c");
     const count = rule("a..c.d", "wildcard", "c");
-    expect(mostSpecific([runs, count], "a.b.c.d")).toBe(count);
-    // WAMP's own example: "a1.b2.c3..e5" beats "a1.b2..d4.e5" there; here they tie (four fixed,
-    // both from position 0), so the first listed wins.
+    expect(mostSpecific([count, runs], "a.b.c.d")).toBe(runs);
+    // WAMP's own example: "a1.b2.c3..e5" beats "a1.b2..d4.e5", whichever is listed first.
     const w4 = rule("a1.b2..d4.e5", "wildcard", "c");
     const w5 = rule("a1.b2.c3..e5", "wildcard", "c");
-    expect(compareSpecificity(w4, w5)).toBe(0);
-    expect(mostSpecific([w4, w5], "a1.b2.c3.d4.e5")).toBe(w4);
+    expect(compareSpecificity(w5, w4)).toBeLessThan(0);
+    expect(mostSpecific([w4, w5], "a1.b2.c3.d4.e5")).toBe(w5);
+    // Equal runs: the first listed.
+    const x = rule("a..c", "wildcard", "c");
+    const y = rule("a..c", "wildcard", "p");
+    expect(mostSpecific([y, x], "a.b.c")).toBe(y);
   });
 
   it("answers undefined when nothing matches, and takes any iterable", () => {

@@ -118,6 +118,7 @@ describe("API keys", () => {
       secretHash: bytes32(key.id),
       createdAt: 1000,
       expiresAt: 0,
+      permissions: [],
     });
     const second = await store.createApiKey({ ...init(alice.id), keyring: [], expiresAt: 5000 }, hashOfId);
     expect(second.id).toBeGreaterThan(key.id);

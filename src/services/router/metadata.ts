@@ -18,8 +18,7 @@
  *   do not (it has the answer), and no other user's ever do. A refused write tells nobody.
  * - Watchers go through one bounded `Notifier` per user: at most `maxInFlight` unanswered calls
  *   each; one whose call fails is dropped; one that falls `maxInFlight` behind misses changes
- *   and, as `MetadataWatcher` cannot be told so, its watch ends once it caught up (the client
- *   must list again). At most `maxWatchesPerSession` live watches per session (PARALLAX_ERR_QUOTA).
+ *   and, once it has answered, hears `missed(count)` (the client lists again). At most `maxWatchesPerSession` live watches per session (PARALLAX_ERR_QUOTA).
  * - A watch ends when canceled, when its `Watch` is released, when its session closes and at
  *   `close`; its watcher stub is disposed then.
  * - Notifications reach the watchers of this process only; a write made through another process
@@ -272,11 +271,8 @@ export class Metadata {
               },
             );
           },
-          // It missed changes and cannot be told: end the watch rather than let it drift.
-          dropped: (l) => {
-            ended(l);
-            return Promise.resolve();
-          },
+          // It missed changes: it is told how many, and lists again.
+          dropped: (l, { count }) => l.missed({ count }),
         }),
       };
       this.#users.set(identityId, user);

@@ -22,8 +22,7 @@
  *   shutting down) ends every watch and forgets every roster, telling nobody.
  * - Watchers are fed by one bounded `Notifier` per roster: at most `maxInFlight` unanswered
  *   changes per watcher. A watcher whose call fails is dropped; one that falls `maxInFlight`
- *   behind misses changes, and since `RosterWatcher` has no way to be told so, its watch ends once
- *   it has caught up (its view is stale: the client must query or watch again).
+ *   behind misses changes and, once it has answered, hears `missed(count)` (then it queries again).
  * - A watch ends when canceled, when its `Watch` capability is released, when its watcher fails,
  *   and when its session closes; its watcher stub is disposed then. Empty rosters are forgotten.
  *
@@ -302,12 +301,8 @@ export class Rosters {
               },
             );
           },
-          // It missed changes and cannot be told: end the watch rather than let it drift.
-          dropped: (l) => {
-            const record = byListener.get(l);
-            if (record !== undefined) this.#endWatch(record);
-            return Promise.resolve();
-          },
+          // It missed changes: it is told how many, and queries again.
+          dropped: (l, { count }) => l.missed({ count }),
         }),
       };
       this.#rosters.set(name, roster);

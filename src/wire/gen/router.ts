@@ -1302,6 +1302,64 @@ export class RosterWatcher_changed_Results extends $.Struct {
 export class RosterWatcher_changed_Results$Pipeline extends $$.StructPipeline<RosterWatcher_changed_Results> {
 }
 
+/** A plain-object form of {@link RosterWatcher_missed_Params}: what `$set` accepts and `$toObject` returns. */
+export interface RosterWatcher_missed_Params$Shape {
+  count?: number;
+}
+
+export class RosterWatcher_missed_Params extends $.Struct {
+
+  getCount(): number { return $$.getUint32(this, 0); }
+  setCount(value: number): void { $$.setUint32(this, 0, value); }
+  get count(): number { return this.getCount(); }
+  set count(value: number) { this.setCount(value); }
+
+  /** Sets every field present in `shape`; at most one union member may be present. */
+  $set(shape: RosterWatcher_missed_Params$Shape): void {
+    if (shape.count !== undefined) this.count = shape.count;
+  }
+
+  /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
+  $toObject(): RosterWatcher_missed_Params$Shape {
+    const o: RosterWatcher_missed_Params$Shape = {};
+    o.count = this.getCount();
+    return o;
+  }
+
+  override toString(): string { return "RosterWatcher_missed_Params_" + super.toString(); }
+
+  static override readonly _capnp = { displayName: "RosterWatcher_missed_Params", id: "be2580d1214bd5ec", size: new $.ObjectSize(8, 0) };
+}
+
+/** The promise of a {@link RosterWatcher_missed_Params}, for pipelining on its capability and struct fields. */
+export class RosterWatcher_missed_Params$Pipeline extends $$.StructPipeline<RosterWatcher_missed_Params> {
+}
+
+/** A plain-object form of {@link RosterWatcher_missed_Results}: what `$set` accepts and `$toObject` returns. */
+export interface RosterWatcher_missed_Results$Shape {
+}
+
+export class RosterWatcher_missed_Results extends $.Struct {
+
+  /** Sets every field present in `shape`; at most one union member may be present. */
+  $set(shape: RosterWatcher_missed_Results$Shape): void {
+  }
+
+  /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
+  $toObject(): RosterWatcher_missed_Results$Shape {
+    const o: RosterWatcher_missed_Results$Shape = {};
+    return o;
+  }
+
+  override toString(): string { return "RosterWatcher_missed_Results_" + super.toString(); }
+
+  static override readonly _capnp = { displayName: "RosterWatcher_missed_Results", id: "c059dfa9d0916f47", size: new $.ObjectSize(0, 0) };
+}
+
+/** The promise of a {@link RosterWatcher_missed_Results}, for pipelining on its capability and struct fields. */
+export class RosterWatcher_missed_Results$Pipeline extends $$.StructPipeline<RosterWatcher_missed_Results> {
+}
+
 /** A plain-object form of {@link MetadataEntry}: what `$set` accepts and `$toObject` returns. */
 export interface MetadataEntry$Shape {
   /** 1..255 characters */
@@ -1581,6 +1639,64 @@ export class MetadataWatcher_changed_Results extends $.Struct {
 
 /** The promise of a {@link MetadataWatcher_changed_Results}, for pipelining on its capability and struct fields. */
 export class MetadataWatcher_changed_Results$Pipeline extends $$.StructPipeline<MetadataWatcher_changed_Results> {
+}
+
+/** A plain-object form of {@link MetadataWatcher_missed_Params}: what `$set` accepts and `$toObject` returns. */
+export interface MetadataWatcher_missed_Params$Shape {
+  count?: number;
+}
+
+export class MetadataWatcher_missed_Params extends $.Struct {
+
+  getCount(): number { return $$.getUint32(this, 0); }
+  setCount(value: number): void { $$.setUint32(this, 0, value); }
+  get count(): number { return this.getCount(); }
+  set count(value: number) { this.setCount(value); }
+
+  /** Sets every field present in `shape`; at most one union member may be present. */
+  $set(shape: MetadataWatcher_missed_Params$Shape): void {
+    if (shape.count !== undefined) this.count = shape.count;
+  }
+
+  /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
+  $toObject(): MetadataWatcher_missed_Params$Shape {
+    const o: MetadataWatcher_missed_Params$Shape = {};
+    o.count = this.getCount();
+    return o;
+  }
+
+  override toString(): string { return "MetadataWatcher_missed_Params_" + super.toString(); }
+
+  static override readonly _capnp = { displayName: "MetadataWatcher_missed_Params", id: "9506da44002c90de", size: new $.ObjectSize(8, 0) };
+}
+
+/** The promise of a {@link MetadataWatcher_missed_Params}, for pipelining on its capability and struct fields. */
+export class MetadataWatcher_missed_Params$Pipeline extends $$.StructPipeline<MetadataWatcher_missed_Params> {
+}
+
+/** A plain-object form of {@link MetadataWatcher_missed_Results}: what `$set` accepts and `$toObject` returns. */
+export interface MetadataWatcher_missed_Results$Shape {
+}
+
+export class MetadataWatcher_missed_Results extends $.Struct {
+
+  /** Sets every field present in `shape`; at most one union member may be present. */
+  $set(shape: MetadataWatcher_missed_Results$Shape): void {
+  }
+
+  /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
+  $toObject(): MetadataWatcher_missed_Results$Shape {
+    const o: MetadataWatcher_missed_Results$Shape = {};
+    return o;
+  }
+
+  override toString(): string { return "MetadataWatcher_missed_Results_" + super.toString(); }
+
+  static override readonly _capnp = { displayName: "MetadataWatcher_missed_Results", id: "aebea4562e289a23", size: new $.ObjectSize(0, 0) };
+}
+
+/** The promise of a {@link MetadataWatcher_missed_Results}, for pipelining on its capability and struct fields. */
+export class MetadataWatcher_missed_Results$Pipeline extends $$.StructPipeline<MetadataWatcher_missed_Results> {
 }
 
 /** A plain-object form of {@link Watch_cancel_Params}: what `$set` accepts and `$toObject` returns. */
@@ -2936,14 +3052,23 @@ export class Subscription extends $$.Capability {
 /** The methods of {@link RosterWatcher}, by schema name. */
 export const RosterWatcher$methods = {
   changed: { interfaceId: 0x808baeddafeef581n, interfaceName: "RosterWatcher", methodId: 0, name: "changed", Params: RosterWatcher_changed_Params, Results: RosterWatcher_changed_Results } as $$.MethodDescriptor<RosterWatcher_changed_Params, RosterWatcher_changed_Results>,
+  missed: { interfaceId: 0x808baeddafeef581n, interfaceName: "RosterWatcher", methodId: 1, name: "missed", Params: RosterWatcher_missed_Params, Results: RosterWatcher_missed_Results } as $$.MethodDescriptor<RosterWatcher_missed_Params, RosterWatcher_missed_Results>,
 } as const;
 
-/** What an implementation of {@link RosterWatcher} provides. Implemented by clients: told of every change to one roster visible to the watching session. */
+/**
+ * What an implementation of {@link RosterWatcher} provides. Implemented by clients: told of every change to one roster visible to the watching session,
+ * at most 32 unanswered at once.
+ */
 export interface RosterWatcher$Server {
   changed(params: RosterWatcher_changed_Params, ctx: $$.CallContext<RosterWatcher_changed_Results>): $$.MethodReturn<RosterWatcher_changed_Results$Shape>;
+  /** The watcher fell 32 changes behind and `count` were not delivered: query the roster again. */
+  missed(params: RosterWatcher_missed_Params, ctx: $$.CallContext<RosterWatcher_missed_Results>): $$.MethodReturn<RosterWatcher_missed_Results$Shape>;
 }
 
-/** Implemented by clients: told of every change to one roster visible to the watching session. */
+/**
+ * Implemented by clients: told of every change to one roster visible to the watching session,
+ * at most 32 unanswered at once.
+ */
 export class RosterWatcher extends $$.Capability {
   static override readonly $interface: $$.InterfaceDescriptor = {
     id: 0x808baeddafeef581n,
@@ -2958,19 +3083,33 @@ export class RosterWatcher extends $$.Capability {
   changed(params?: $$.ParamsInit<RosterWatcher_changed_Params, RosterWatcher_changed_Params$Shape>, options?: $$.CallOptions): RosterWatcher_changed_Results$Pipeline {
     return new RosterWatcher_changed_Results$Pipeline(this.$call(RosterWatcher$methods.changed, params, options), []);
   }
+
+  /** The watcher fell 32 changes behind and `count` were not delivered: query the roster again. */
+  missed(params?: $$.ParamsInit<RosterWatcher_missed_Params, RosterWatcher_missed_Params$Shape>, options?: $$.CallOptions): RosterWatcher_missed_Results$Pipeline {
+    return new RosterWatcher_missed_Results$Pipeline(this.$call(RosterWatcher$methods.missed, params, options), []);
+  }
 }
 
 /** The methods of {@link MetadataWatcher}, by schema name. */
 export const MetadataWatcher$methods = {
   changed: { interfaceId: 0xd9db27603b080379n, interfaceName: "MetadataWatcher", methodId: 0, name: "changed", Params: MetadataWatcher_changed_Params, Results: MetadataWatcher_changed_Results } as $$.MethodDescriptor<MetadataWatcher_changed_Params, MetadataWatcher_changed_Results>,
+  missed: { interfaceId: 0xd9db27603b080379n, interfaceName: "MetadataWatcher", methodId: 1, name: "missed", Params: MetadataWatcher_missed_Params, Results: MetadataWatcher_missed_Results } as $$.MethodDescriptor<MetadataWatcher_missed_Params, MetadataWatcher_missed_Results>,
 } as const;
 
-/** What an implementation of {@link MetadataWatcher} provides. Implemented by clients: told of changes to the user's metadata made by the user's other sessions. */
+/**
+ * What an implementation of {@link MetadataWatcher} provides. Implemented by clients: told of changes to the user's metadata made by the user's other
+ * sessions, at most 32 unanswered at once.
+ */
 export interface MetadataWatcher$Server {
   changed(params: MetadataWatcher_changed_Params, ctx: $$.CallContext<MetadataWatcher_changed_Results>): $$.MethodReturn<MetadataWatcher_changed_Results$Shape>;
+  /** `count` changes were not delivered: list the metadata again. */
+  missed(params: MetadataWatcher_missed_Params, ctx: $$.CallContext<MetadataWatcher_missed_Results>): $$.MethodReturn<MetadataWatcher_missed_Results$Shape>;
 }
 
-/** Implemented by clients: told of changes to the user's metadata made by the user's other sessions. */
+/**
+ * Implemented by clients: told of changes to the user's metadata made by the user's other
+ * sessions, at most 32 unanswered at once.
+ */
 export class MetadataWatcher extends $$.Capability {
   static override readonly $interface: $$.InterfaceDescriptor = {
     id: 0xd9db27603b080379n,
@@ -2984,6 +3123,11 @@ export class MetadataWatcher extends $$.Capability {
 
   changed(params?: $$.ParamsInit<MetadataWatcher_changed_Params, MetadataWatcher_changed_Params$Shape>, options?: $$.CallOptions): MetadataWatcher_changed_Results$Pipeline {
     return new MetadataWatcher_changed_Results$Pipeline(this.$call(MetadataWatcher$methods.changed, params, options), []);
+  }
+
+  /** `count` changes were not delivered: list the metadata again. */
+  missed(params?: $$.ParamsInit<MetadataWatcher_missed_Params, MetadataWatcher_missed_Params$Shape>, options?: $$.CallOptions): MetadataWatcher_missed_Results$Pipeline {
+    return new MetadataWatcher_missed_Results$Pipeline(this.$call(MetadataWatcher$methods.missed, params, options), []);
   }
 }
 

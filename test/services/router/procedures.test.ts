@@ -257,15 +257,16 @@ describe("Procedures: routing and policies", () => {
     reg(procs, bob, "a.b", callee("long prefix"), "prefix");
     reg(procs, bob, "a", callee("short prefix"), "prefix");
     reg(procs, bob, "a..c", callee("wildcard"), "wildcard");
-    reg(procs, bob, "x..c", callee("wild 1"), "wildcard");
-    reg(procs, bob, "x.y.", callee("wild 2, a tie listed later"), "wildcard");
+    reg(procs, bob, "x..c", callee("wild, first run of one"), "wildcard");
+    reg(procs, bob, "x.y.", callee("wild, first run of two"), "wildcard");
     reg(procs, bob, "..c", callee("wild less fixed"), "wildcard");
     expect(await who(procs, alice, "a.b.c")).toBe("exact");
     expect(await who(procs, alice, "a.b.d")).toBe("long prefix");
     expect(await who(procs, alice, "a.bc")).toBe("short prefix");
     expect(await who(procs, alice, "a")).toBe("short prefix");
-    expect(await who(procs, alice, "x.y.c")).toBe("wild 1");
-    expect(await who(procs, alice, "x.z.c")).toBe("wild 1");
+    // WAMP's rule: the longer first run of fixed components wins, whatever the listing order.
+    expect(await who(procs, alice, "x.y.c")).toBe("wild, first run of two");
+    expect(await who(procs, alice, "x.z.c")).toBe("wild, first run of one");
     expect(await who(procs, alice, "q.z.c")).toBe("wild less fixed");
   });
 

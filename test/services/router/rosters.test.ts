@@ -35,8 +35,11 @@ type Change = { kind: "joined" | "updated" | "left"; authid: string; data: strin
 function watcher(options: { fail?: boolean; hold?: boolean } = {}) {
   const heard: Change[] = [];
   const pending: Array<() => void> = [];
-  const state = { released: false, calls: 0 };
+  const state = { released: false, calls: 0, missed: [] as number[] };
   const impl = {
+    missed: ({ count }: { count: number }) => {
+      state.missed.push(count);
+    },
     changed: ({ change }: { change: { $toObject(): RosterChange$Shape } }) => {
       state.calls++;
       const o = change.$toObject();
@@ -277,7 +280,7 @@ describe("watchers", () => {
     expect(good.heard.map((c) => c.data)).toEqual(["3"]);
   });
 
-  it("end a watch that fell maxInFlight behind once it caught up", async () => {
+  it("tell a watch that fell maxInFlight behind how many changes it missed once it caught up, then go on", async () => {
     const { rosters } = setup({ maxInFlight: 2 });
     const slow = watcher({ hold: true });
     rosters.watch(session("alice", "frontend"), ROSTER, slow.cap);
@@ -285,13 +288,15 @@ describe("watchers", () => {
     for (let i = 1; i <= 5; i++) rosters.register(svc, ROSTER, String(i), []);
     await settle();
     expect(slow.heard.map((c) => c.data)).toEqual(["1", "2"]);
+    expect(slow.state.missed).toEqual([]);
     slow.answerAll();
     await settle();
-    expect(slow.state.released).toBe(true);
-    expect(rosters.watchCount).toBe(0);
+    expect(slow.state.missed).toEqual([3]);
+    expect(slow.state.released).toBe(false);
+    expect(rosters.watchCount).toBe(1);
     rosters.register(svc, ROSTER, "6", []);
     await settle();
-    expect(slow.heard).toHaveLength(2);
+    expect(slow.heard.map((c) => c.data)).toEqual(["1", "2", "6"]);
   });
 
   it("refuse the same watcher capability twice on one roster (ALREADY_EXISTS), not on another", async () => {
