@@ -6,17 +6,27 @@
 # client sends names the author. Direct messages go through a send-only Mailbox, never a
 # reference to the other user.
 #
-# Room names are 1..64 characters of letters, digits, '-', '_' and '.'. Messages are 1..4000
-# characters. Errors: malformed input is PARALLAX_ERR_BAD_ARGUMENT, unknown rooms and users
-# PARALLAX_ERR_NOT_FOUND (a private room one is not in is unknown), floods PARALLAX_ERR_QUOTA, a
-# facet of a removed member or an ended login PARALLAX_ERR_REVOKED.
+# Room names are 1..64 characters of ASCII letters, digits, '-', '_' and '.', unique ignoring
+# case. Messages are 1..4000 characters (code points); line breaks and tabs are allowed, other
+# control characters and bidirectional overrides are not. Topics are at most 200 such characters
+# with no line breaks. Errors: malformed input is PARALLAX_ERR_BAD_ARGUMENT, unknown rooms and
+# users PARALLAX_ERR_NOT_FOUND (a private room one is not in is unknown), floods
+# PARALLAX_ERR_QUOTA, acting beyond one's role in a room (a muted member posting, a member
+# moderating) PARALLAX_ERR_PERMISSION_DENIED, a facet of a removed member or an ended login
+# PARALLAX_ERR_REVOKED.
+#
+# Facets are capabilities: a RoomMember, Moderator, Mailbox or Inbox acts for the user it was
+# handed to, whoever holds it. A user who passes one on lends their own authority (messages still
+# carry their name), and it ends with their membership or their login, in every copy.
 
 using Broker = import "broker.capnp";
 
 enum RoomKind {
+  # In every kind the owner and the moderators may mute and remove members; only in a moderated
+  # room is a removal a ban (elsewhere the removed may join again, as the kind allows).
   public @0;               # anyone with the chat perspective may join
   inviteOnly @1;           # joined only with an Invitation
-  moderated @2;            # public, and moderators may mute and remove members
+  moderated @2;            # public, but a member a moderator removes cannot rejoin
 }
 
 enum MessageKind {
@@ -25,6 +35,7 @@ enum MessageKind {
   left @2;                 # the author left
   removed @3;              # `text` names the member a moderator removed
   muted @4;                # `text` names the member muted, and until when
+  unmuted @5;              # `text` names the member a moderator unmuted
 }
 
 struct Message {
@@ -45,6 +56,7 @@ struct RoomInfo {
   lastSeq @5 :UInt64;
   lastRead @6 :UInt64;     # the caller's read marker in this room (0 if not a member)
   member @7 :Bool;         # the caller is a member
+  moderator @8 :Bool;      # the caller moderates the room
 }
 
 enum Status {
@@ -75,7 +87,8 @@ struct JoinOptions {
   resumeAfter @1 :UInt64;
   # 0: live messages from now on. Otherwise every message with a greater sequence is delivered
   # first, then the live ones: none lost, none twice. Beyond the retained window (the last 1000
-  # messages) the listener hears `unrecoverable` first and fills in with `history`.
+  # messages) the listener hears `unrecoverable` first and fills in with `history`. A sequence
+  # beyond the room's last message is PARALLAX_ERR_BAD_ARGUMENT.
 }
 
 interface RoomListener {
@@ -93,7 +106,8 @@ interface ChatMember extends(Broker.Perspective) {
   # One user's view of chat on one device. Acts as that user.
 
   rooms @0 () -> (rooms :List(RoomInfo));
-  # The holder. Public and moderated rooms, and the invite-only rooms the user is in.
+  # The holder. Public and moderated rooms, and the invite-only rooms the user is in, by name
+  # (at most 500).
 
   createRoom @1 (name :Text, kind :RoomKind, topic :Text, options :JoinOptions) -> (member :RoomMember, info :RoomInfo);
   # The holder. The creator owns the room, moderates it and is its first member. At most 32
@@ -101,8 +115,10 @@ interface ChatMember extends(Broker.Perspective) {
 
   join @2 (room :Text, options :JoinOptions) -> (member :RoomMember, info :RoomInfo);
   # The holder, for public and moderated rooms (invite-only: PARALLAX_ERR_NOT_FOUND unless the
-  # user is a member already). Joining again on another device hands out another facet for the
-  # same membership. A member removed by a moderator cannot rejoin a moderated room.
+  # user is a member already or owns it). Joining again on another device hands out another
+  # facet for the same membership. A member removed from a moderated room cannot rejoin it
+  # (PARALLAX_ERR_PERMISSION_DENIED) unless a moderator invites them by name. A room holds at most
+  # 2000 members (PARALLAX_ERR_QUOTA).
 
   invitations @3 () -> (invitations :List(Invitation));
   # The holder. Invitations addressed to this user that are still open.
@@ -112,14 +128,23 @@ interface ChatMember extends(Broker.Perspective) {
   # the sender. PARALLAX_ERR_NOT_FOUND for unknown users.
 
   inbox @5 (options :InboxOptions) -> (inbox :Inbox);
-  # The holder. This user's direct messages (a log like a room's, sequenced per user).
+  # The holder. This user's direct messages (a log like a room's, sequenced per user); the
+  # listener, if any, hears them on this device until it detaches.
 
   setStatus @6 (status :Status, text :Text, ttlMs :UInt32) -> ();
   # The holder. Shown to the rooms the user is in; `ttlMs` 0 = until changed or the last device
-  # leaves, else it lapses back to online after that long (at most one day).
+  # leaves, else it lapses back to online after that long (at most one day). `status` is online,
+  # away or busy (offline is what others see once the user has no chat attachment); `text` is at
+  # most 100 characters.
 
   presence @7 (users :List(Text)) -> (presence :List(Presence));
-  # The holder. The status of up to 100 users.
+  # The holder. The status of up to 100 users, in the order asked (unknown names answer offline).
+
+  acceptInvitation @8 (invitation :Invitation, options :JoinOptions) -> (member :RoomMember, info :RoomInfo);
+  # The holder: accepts, as this user and on this device, an invitation of this server however it
+  # reached them (Invitation.accept needs the call to come through the user's chat perspective;
+  # this takes one that arrived through another service). PARALLAX_ERR_BAD_ARGUMENT for a
+  # capability that is no invitation of this server.
 }
 
 interface RoomMember {
@@ -127,27 +152,31 @@ interface RoomMember {
   # with PARALLAX_ERR_REVOKED once the user left or was removed, on every connection.
 
   post @0 (text :Text) -> (message :Message);
-  # The member, unless muted. At most 10 messages a second per member (PARALLAX_ERR_QUOTA).
+  # The member, unless muted (PARALLAX_ERR_PERMISSION_DENIED). At most 10 messages a second per
+  # member and room (PARALLAX_ERR_QUOTA). Answered once the message is stored durably.
 
   history @1 (query :HistoryQuery) -> (messages :List(Message));
   # The member. In sequence order.
 
   typing @2 () -> ();
-  # The member. Tells the others for 5 s (again to extend it).
+  # The member, unless muted. Tells the others for 5 s (again to extend it; the others are told
+  # again at most once a second).
 
   markRead @3 (seq :UInt64) -> ();
-  # The member. Moves the user's read marker forward (never back), on every device.
+  # The member. Moves the user's read marker forward (never back), on every device; a sequence
+  # beyond the room's last message is PARALLAX_ERR_BAD_ARGUMENT.
 
   leave @4 () -> ();
   # The member. Ends the membership on every device.
 
   members @5 () -> (members :List(Presence));
-  # The member.
+  # The member. Every member, by name.
 
   invite @6 (user :Text) -> (invitation :Invitation);
   # Members of invite-only rooms, and moderators. `user` names the invitee; "" makes a bearer
   # invitation anyone holding it may accept once. The invitee sees addressed invitations with
-  # ChatMember.invitations and is told on their inbox.
+  # ChatMember.invitations and is told on their inbox. At most 50 open invitations per inviter
+  # and room (PARALLAX_ERR_QUOTA); an invitation dies with its inviter's membership.
 
   moderation @7 () -> (moderator :Moderator);
   # Moderators only (PARALLAX_ERR_PERMISSION_DENIED otherwise).
@@ -159,13 +188,15 @@ interface Moderator {
   # A moderator's powers over one room; fails with PARALLAX_ERR_REVOKED once they stop moderating.
 
   mute @0 (user :Text, untilMs :Int64) -> ();
-  # The member may read but not post until then (0: until unmuted).
+  # The member may read but not post until then (ms since the epoch, in the future; 0: until
+  # unmuted). The owner cannot be muted, and only the owner mutes moderators.
 
   unmute @1 (user :Text) -> ();
 
   remove @2 (user :Text, reason :Text) -> ();
   # Ends the member's membership: every facet of theirs fails from now on, on every connection,
-  # and their listeners hear `closed`. In a moderated room they cannot rejoin.
+  # and their listeners hear `closed` with `reason` (at most 200 characters). In a moderated
+  # room they cannot rejoin. The owner cannot be removed, and only the owner removes moderators.
 
   setModerator @3 (user :Text, moderator :Bool) -> ();
   # The owner only.
@@ -175,14 +206,17 @@ interface Invitation {
   # An invitation to one room: held by whoever the inviter handed it to.
   info @0 () -> (room :Text, inviter :Text, invitee :Text);
   accept @1 (options :JoinOptions) -> (member :RoomMember, info :RoomInfo);
-  # The invitee named in it (or anyone, for a bearer invitation), once.
+  # The invitee named in it (or anyone, for a bearer invitation), once, through their chat
+  # perspective. Someone else: PARALLAX_ERR_PERMISSION_DENIED; used, or its inviter gone from the
+  # room: PARALLAX_ERR_NOT_FOUND.
 }
 
 interface Mailbox {
   # Send-only: holds no way to read, to act as the recipient or to reach anything else of theirs.
   send @0 (text :Text) -> (seq :UInt64);
   # Appends to the recipient's inbox, stamped with the sender from the perspective that made
-  # the mailbox. At most 10 a second per sender.
+  # the mailbox; answered once stored durably, with the message's sequence in that inbox. At
+  # most 10 a second per sender (PARALLAX_ERR_QUOTA).
 }
 
 struct InboxOptions {
@@ -197,5 +231,6 @@ interface InboxListener {
 }
 
 interface Inbox {
+  # One user's direct messages, as handed to one device.
   history @0 (query :HistoryQuery) -> (messages :List(Message));
 }

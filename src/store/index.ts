@@ -57,6 +57,23 @@ export {
   type TransferResult,
 } from "./bank-store.js";
 export {
+  CHAT_STORE,
+  type ChatActor,
+  type ChatHistoryQuery,
+  type ChatInboxRecord,
+  type ChatInvitationRecord,
+  type ChatJoinResult,
+  type ChatMemberRecord,
+  type ChatMembershipActor,
+  type ChatMembershipChange,
+  type ChatMessageKind,
+  type ChatMessageRecord,
+  type ChatRoomKind,
+  type ChatRoomRecord,
+  type ChatRoomView,
+  type ChatStore,
+} from "./chat-store.js";
+export {
   GO_STORE,
   type GoActor,
   type GoChallengeRecord,

@@ -403,6 +403,92 @@ CREATE TABLE user_metadata (
 ) STRICT, WITHOUT ROWID;
 `,
   },
+  {
+    version: 7,
+    description:
+      "chat (issue 12): rooms, memberships with their epochs, bans, messages, invitations, inboxes",
+    // Lists are spelled with OR (an IN list builds a temporary table per insert); text lengths are
+    // in characters, as the service counts them. Messages keep the author's name as it was.
+    up: `
+CREATE TABLE chat_rooms (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 64 AND name NOT GLOB '*[^A-Za-z0-9._-]*'),
+  name_key TEXT NOT NULL UNIQUE CHECK (name_key = lower(name)),
+  kind TEXT NOT NULL CHECK (kind = 'public' OR kind = 'inviteOnly' OR kind = 'moderated'),
+  topic TEXT NOT NULL CHECK (length(topic) <= 200),
+  owner_id INTEGER NOT NULL REFERENCES identities(id),
+  created_at INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL DEFAULT 0 CHECK (last_seq >= 0)
+) STRICT;
+CREATE INDEX chat_rooms_by_owner ON chat_rooms(owner_id);
+
+-- One row per (room, user) ever a member; active = 0 once they left or were removed. The epoch
+-- grows on every join and every end, so a facet minted under an older one is dead.
+CREATE TABLE chat_members (
+  room_id INTEGER NOT NULL REFERENCES chat_rooms(id),
+  identity_id INTEGER NOT NULL REFERENCES identities(id),
+  moderator INTEGER NOT NULL DEFAULT 0 CHECK (moderator = 0 OR moderator = 1),
+  muted_until INTEGER CHECK (muted_until IS NULL OR muted_until >= 0),
+  last_read INTEGER NOT NULL DEFAULT 0 CHECK (last_read >= 0),
+  epoch INTEGER NOT NULL CHECK (epoch >= 1),
+  active INTEGER NOT NULL CHECK (active = 0 OR active = 1),
+  joined_at INTEGER NOT NULL,
+  PRIMARY KEY (room_id, identity_id),
+  CHECK (active = 1 OR (moderator = 0 AND muted_until IS NULL))
+) STRICT, WITHOUT ROWID;
+CREATE INDEX chat_members_by_identity ON chat_members(identity_id) WHERE active = 1;
+
+-- Members removed from moderated rooms: they cannot join again.
+CREATE TABLE chat_bans (
+  room_id INTEGER NOT NULL REFERENCES chat_rooms(id),
+  identity_id INTEGER NOT NULL REFERENCES identities(id),
+  by_id INTEGER NOT NULL REFERENCES identities(id),
+  reason TEXT NOT NULL CHECK (length(reason) <= 200),
+  at INTEGER NOT NULL,
+  PRIMARY KEY (room_id, identity_id)
+) STRICT, WITHOUT ROWID;
+
+-- No foreign key on author_id: history keeps what was said, by the name it was said under.
+CREATE TABLE chat_messages (
+  room_id INTEGER NOT NULL REFERENCES chat_rooms(id),
+  seq INTEGER NOT NULL CHECK (seq >= 1),
+  author_id INTEGER NOT NULL,
+  author_name TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind = 'text' OR kind = 'joined' OR kind = 'left' OR kind = 'removed'
+    OR kind = 'muted' OR kind = 'unmuted'),
+  text TEXT NOT NULL CHECK (length(text) <= 4000 AND (kind <> 'text' OR length(text) >= 1)),
+  at INTEGER NOT NULL,
+  PRIMARY KEY (room_id, seq)
+) STRICT, WITHOUT ROWID;
+
+-- invitee_id NULL: a bearer invitation. used_at set once accepted (by used_by).
+CREATE TABLE chat_invitations (
+  id INTEGER PRIMARY KEY,
+  room_id INTEGER NOT NULL REFERENCES chat_rooms(id),
+  inviter_id INTEGER NOT NULL REFERENCES identities(id),
+  invitee_id INTEGER REFERENCES identities(id),
+  created_at INTEGER NOT NULL,
+  used_at INTEGER,
+  used_by INTEGER REFERENCES identities(id),
+  CHECK ((used_at IS NULL) = (used_by IS NULL)),
+  CHECK (invitee_id IS NULL OR used_by IS NULL OR used_by = invitee_id),
+  CHECK (invitee_id IS NULL OR invitee_id <> inviter_id)
+) STRICT;
+CREATE INDEX chat_invitations_open_by_invitee ON chat_invitations(invitee_id) WHERE used_at IS NULL;
+CREATE INDEX chat_invitations_open_by_inviter ON chat_invitations(room_id, inviter_id)
+  WHERE used_at IS NULL;
+
+CREATE TABLE chat_inbox (
+  identity_id INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+  seq INTEGER NOT NULL CHECK (seq >= 1),
+  sender_id INTEGER NOT NULL,
+  sender_name TEXT NOT NULL,
+  text TEXT NOT NULL CHECK (length(text) BETWEEN 1 AND 4000),
+  at INTEGER NOT NULL,
+  PRIMARY KEY (identity_id, seq)
+) STRICT, WITHOUT ROWID;
+`,
+  },
 ];
 
 /** The version a fully migrated file has. */

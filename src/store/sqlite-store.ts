@@ -12,6 +12,7 @@
  * - `sqlite/wallet.ts`      `WalletStore`, returned by `repository(WALLET_STORE)`
  * - `sqlite/bank.ts`        `BankStore`, returned by `repository(BANK_STORE)` (group-committed)
  * - `sqlite/go.ts`          `GoStore`, returned by `repository(GO_STORE)`
+ * - `sqlite/chat.ts`        `ChatStore`, returned by `repository(CHAT_STORE)` (group-committed)
  * - `sqlite/router.ts`      `RouterStore`, returned by `repository(ROUTER_STORE)` (roles, metadata)
  * Each repository's header states the invariants it keeps; together they keep those of
  * `BrokerStore` and `WalletStore`. A repository method is synchronous and runs in one
@@ -48,10 +49,12 @@ import type {
   WriteContext,
 } from "./broker-store.js";
 import { BANK_STORE } from "./bank-store.js";
+import { CHAT_STORE } from "./chat-store.js";
 import { GO_STORE } from "./go-store.js";
 import { ROUTER_STORE } from "./router-store.js";
 import { SqliteAuditRepository } from "./sqlite/audit.js";
 import { SqliteBankRepository } from "./sqlite/bank.js";
+import { SqliteChatRepository } from "./sqlite/chat.js";
 import { SqliteCredentialRepository } from "./sqlite/credentials.js";
 import { SqliteDatabase, type SqliteStoreOptions, type StoreSettings } from "./sqlite/database.js";
 import { SqliteEpochs } from "./sqlite/epochs.js";
@@ -75,6 +78,7 @@ export class SqliteBrokerStore implements BrokerStore {
   readonly #wallet: SqliteWalletRepository;
   readonly #bank: SqliteBankRepository;
   readonly #go: SqliteGoRepository;
+  readonly #chat: SqliteChatRepository;
   readonly #router: SqliteRouterRepository;
   /** The service contracts this store implements, by token. */
   readonly #repositories: ReadonlyMap<StoreContract<unknown>, unknown>;
@@ -89,6 +93,7 @@ export class SqliteBrokerStore implements BrokerStore {
     this.#wallet = new SqliteWalletRepository(db, this.#identities, epochs);
     this.#bank = new SqliteBankRepository(db);
     this.#go = new SqliteGoRepository(db);
+    this.#chat = new SqliteChatRepository(db);
     this.#router = new SqliteRouterRepository(db, this.#identities, epochs);
     // A plain password change must not leave a wallet encrypted under the old password.
     this.#identities.addVerifierGuard((id) => this.#wallet.assertNoWallet(id));
@@ -96,6 +101,7 @@ export class SqliteBrokerStore implements BrokerStore {
       [WALLET_STORE, this.#wallet],
       [BANK_STORE, this.#bank],
       [GO_STORE, this.#go],
+      [CHAT_STORE, this.#chat],
       [ROUTER_STORE, this.#router],
     ]);
   }
@@ -314,6 +320,7 @@ export class SqliteBrokerStore implements BrokerStore {
     if (this.#db.open) {
       this.#bank.drain();
       this.#go.drain();
+      this.#chat.drain();
     }
     if (this.#db.open) this.#audit.flush();
     this.#db.close();

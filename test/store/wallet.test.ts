@@ -398,7 +398,7 @@ describe("wallet migration", () => {
 
     const upgraded = t.open(file);
     expect(upgraded.inspect().schemaVersion).toBe(LATEST_VERSION);
-    expect(LATEST_VERSION).toBe(5);
+    expect(LATEST_VERSION).toBe(7);
     const carol = await upgraded.findIdentityByName("carol");
     expect(carol).toMatchObject({ epoch: 0, createdAt: 5, verifier: null });
     expect(await walletsOf(upgraded).getWallet(carol?.id as number)).toBeUndefined();

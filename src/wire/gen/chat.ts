@@ -13,18 +13,30 @@ import * as $broker from "./broker.js";
  * client sends names the author. Direct messages go through a send-only Mailbox, never a
  * reference to the other user.
  *
- * Room names are 1..64 characters of letters, digits, '-', '_' and '.'. Messages are 1..4000
- * characters. Errors: malformed input is PARALLAX_ERR_BAD_ARGUMENT, unknown rooms and users
- * PARALLAX_ERR_NOT_FOUND (a private room one is not in is unknown), floods PARALLAX_ERR_QUOTA, a
- * facet of a removed member or an ended login PARALLAX_ERR_REVOKED.
+ * Room names are 1..64 characters of ASCII letters, digits, '-', '_' and '.', unique ignoring
+ * case. Messages are 1..4000 characters (code points); line breaks and tabs are allowed, other
+ * control characters and bidirectional overrides are not. Topics are at most 200 such characters
+ * with no line breaks. Errors: malformed input is PARALLAX_ERR_BAD_ARGUMENT, unknown rooms and
+ * users PARALLAX_ERR_NOT_FOUND (a private room one is not in is unknown), floods
+ * PARALLAX_ERR_QUOTA, acting beyond one's role in a room (a muted member posting, a member
+ * moderating) PARALLAX_ERR_PERMISSION_DENIED, a facet of a removed member or an ended login
+ * PARALLAX_ERR_REVOKED.
+ *
+ * Facets are capabilities: a RoomMember, Moderator, Mailbox or Inbox acts for the user it was
+ * handed to, whoever holds it. A user who passes one on lends their own authority (messages still
+ * carry their name), and it ends with their membership or their login, in every copy.
  */
 export const _capnpFileId = 0xce60bac4d107318dn;
+/**
+ * In every kind the owner and the moderators may mute and remove members; only in a moderated
+ * room is a removal a ban (elsewhere the removed may join again, as the kind allows).
+ */
 export const RoomKind = {
   /** anyone with the chat perspective may join */
   PUBLIC: 0,
   /** joined only with an Invitation */
   INVITE_ONLY: 1,
-  /** public, and moderators may mute and remove members */
+  /** public, but a member a moderator removes cannot rejoin */
   MODERATED: 2,
 } as const;
 export type RoomKind = (typeof RoomKind)[keyof typeof RoomKind];
@@ -39,6 +51,8 @@ export const MessageKind = {
   REMOVED: 3,
   /** `text` names the member muted, and until when */
   MUTED: 4,
+  /** `text` names the member a moderator unmuted */
+  UNMUTED: 5,
 } as const;
 export type MessageKind = (typeof MessageKind)[keyof typeof MessageKind];
 
@@ -145,6 +159,8 @@ export interface RoomInfo$Shape {
   lastRead?: bigint;
   /** the caller is a member */
   member?: boolean;
+  /** the caller moderates the room */
+  moderator?: boolean;
 }
 
 export class RoomInfo extends $.Struct {
@@ -194,6 +210,12 @@ export class RoomInfo extends $.Struct {
   get member(): boolean { return this.getMember(); }
   set member(value: boolean) { this.setMember(value); }
 
+  /** the caller moderates the room */
+  getModerator(): boolean { return $$.getBool(this, 17); }
+  setModerator(value: boolean): void { $$.setBool(this, 17, value); }
+  get moderator(): boolean { return this.getModerator(); }
+  set moderator(value: boolean) { this.setModerator(value); }
+
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: RoomInfo$Shape): void {
     if (shape.name !== undefined) this.name = shape.name;
@@ -204,6 +226,7 @@ export class RoomInfo extends $.Struct {
     if (shape.lastSeq !== undefined) this.lastSeq = shape.lastSeq;
     if (shape.lastRead !== undefined) this.lastRead = shape.lastRead;
     if (shape.member !== undefined) this.member = shape.member;
+    if (shape.moderator !== undefined) this.moderator = shape.moderator;
   }
 
   /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
@@ -217,6 +240,7 @@ export class RoomInfo extends $.Struct {
     o.lastSeq = this.getLastSeq();
     o.lastRead = this.getLastRead();
     o.member = this.getMember();
+    o.moderator = this.getModerator();
     return o;
   }
 
@@ -373,7 +397,8 @@ export interface JoinOptions$Shape {
   /**
    * 0: live messages from now on. Otherwise every message with a greater sequence is delivered
    * first, then the live ones: none lost, none twice. Beyond the retained window (the last 1000
-   * messages) the listener hears `unrecoverable` first and fills in with `history`.
+   * messages) the listener hears `unrecoverable` first and fills in with `history`. A sequence
+   * beyond the room's last message is PARALLAX_ERR_BAD_ARGUMENT.
    */
   resumeAfter?: bigint;
 }
@@ -390,7 +415,8 @@ export class JoinOptions extends $.Struct {
   /**
    * 0: live messages from now on. Otherwise every message with a greater sequence is delivered
    * first, then the live ones: none lost, none twice. Beyond the retained window (the last 1000
-   * messages) the listener hears `unrecoverable` first and fills in with `history`.
+   * messages) the listener hears `unrecoverable` first and fills in with `history`. A sequence
+   * beyond the room's last message is PARALLAX_ERR_BAD_ARGUMENT.
    */
   getResumeAfter(): bigint { return $$.getUint64(this, 0); }
   setResumeAfter(value: bigint): void { $$.setUint64(this, 0, value); }
@@ -1364,6 +1390,102 @@ export class ChatMember_presence_Results extends $.Struct {
 
 /** The promise of a {@link ChatMember_presence_Results}, for pipelining on its capability and struct fields. */
 export class ChatMember_presence_Results$Pipeline extends $$.StructPipeline<ChatMember_presence_Results> {
+}
+
+/** A plain-object form of {@link ChatMember_acceptInvitation_Params}: what `$set` accepts and `$toObject` returns. */
+export interface ChatMember_acceptInvitation_Params$Shape {
+  invitation?: Invitation | Invitation$Server | null;
+  options?: JoinOptions | JoinOptions$Shape;
+}
+
+export class ChatMember_acceptInvitation_Params extends $.Struct {
+
+  getInvitation(): Invitation { return $$.readCap($.Struct.getPointer(0, this), Invitation); }
+  setInvitation(value: Invitation | Invitation$Server | null): void { $$.writeCap($.Struct.getPointer(0, this), value, Invitation.$interface); }
+  hasInvitation(): boolean { return $$.hasPointer(this, 0); }
+  get invitation(): Invitation { return this.getInvitation(); }
+  set invitation(value: Invitation | Invitation$Server | null) { this.setInvitation(value); }
+
+  getOptions(): JoinOptions { return $$.getStruct(this, 1, JoinOptions); }
+  setOptions(value: JoinOptions): void { $.Struct.copyFrom(value, $.Struct.getPointer(1, this)); }
+  initOptions(): JoinOptions { return $$.initStruct(this, 1, JoinOptions); }
+  hasOptions(): boolean { return $$.hasPointer(this, 1); }
+  adoptOptions(value: $.Orphan<JoinOptions>): void { $.Struct.adopt(value, $.Struct.getPointer(1, this)); }
+  disownOptions(): $.Orphan<JoinOptions> { return $.Struct.disown(this.getOptions()); }
+  get options(): JoinOptions { return this.getOptions(); }
+  set options(value: JoinOptions | JoinOptions$Shape) { if (value instanceof JoinOptions) this.setOptions(value); else this.initOptions().$set(value); }
+
+  /** Sets every field present in `shape`; at most one union member may be present. */
+  $set(shape: ChatMember_acceptInvitation_Params$Shape): void {
+    if (shape.invitation !== undefined) this.invitation = shape.invitation;
+    if (shape.options !== undefined) this.options = shape.options;
+  }
+
+  /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
+  $toObject(): ChatMember_acceptInvitation_Params$Shape {
+    const o: ChatMember_acceptInvitation_Params$Shape = {};
+    if (this.hasInvitation()) o.invitation = this.getInvitation();
+    if (this.hasOptions()) o.options = this.getOptions().$toObject();
+    return o;
+  }
+
+  override toString(): string { return "ChatMember_acceptInvitation_Params_" + super.toString(); }
+
+  static override readonly _capnp = { displayName: "ChatMember_acceptInvitation_Params", id: "833d78059e9e8e6e", size: new $.ObjectSize(0, 2) };
+}
+
+/** The promise of a {@link ChatMember_acceptInvitation_Params}, for pipelining on its capability and struct fields. */
+export class ChatMember_acceptInvitation_Params$Pipeline extends $$.StructPipeline<ChatMember_acceptInvitation_Params> {
+  get invitation(): Invitation { return this.$cap(0, Invitation); }
+  get options(): JoinOptions$Pipeline { return this.$struct(1, JoinOptions$Pipeline, (s) => s.getOptions()); }
+}
+
+/** A plain-object form of {@link ChatMember_acceptInvitation_Results}: what `$set` accepts and `$toObject` returns. */
+export interface ChatMember_acceptInvitation_Results$Shape {
+  member?: RoomMember | RoomMember$Server | null;
+  info?: RoomInfo | RoomInfo$Shape;
+}
+
+export class ChatMember_acceptInvitation_Results extends $.Struct {
+
+  getMember(): RoomMember { return $$.readCap($.Struct.getPointer(0, this), RoomMember); }
+  setMember(value: RoomMember | RoomMember$Server | null): void { $$.writeCap($.Struct.getPointer(0, this), value, RoomMember.$interface); }
+  hasMember(): boolean { return $$.hasPointer(this, 0); }
+  get member(): RoomMember { return this.getMember(); }
+  set member(value: RoomMember | RoomMember$Server | null) { this.setMember(value); }
+
+  getInfo(): RoomInfo { return $$.getStruct(this, 1, RoomInfo); }
+  setInfo(value: RoomInfo): void { $.Struct.copyFrom(value, $.Struct.getPointer(1, this)); }
+  initInfo(): RoomInfo { return $$.initStruct(this, 1, RoomInfo); }
+  hasInfo(): boolean { return $$.hasPointer(this, 1); }
+  adoptInfo(value: $.Orphan<RoomInfo>): void { $.Struct.adopt(value, $.Struct.getPointer(1, this)); }
+  disownInfo(): $.Orphan<RoomInfo> { return $.Struct.disown(this.getInfo()); }
+  get info(): RoomInfo { return this.getInfo(); }
+  set info(value: RoomInfo | RoomInfo$Shape) { if (value instanceof RoomInfo) this.setInfo(value); else this.initInfo().$set(value); }
+
+  /** Sets every field present in `shape`; at most one union member may be present. */
+  $set(shape: ChatMember_acceptInvitation_Results$Shape): void {
+    if (shape.member !== undefined) this.member = shape.member;
+    if (shape.info !== undefined) this.info = shape.info;
+  }
+
+  /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
+  $toObject(): ChatMember_acceptInvitation_Results$Shape {
+    const o: ChatMember_acceptInvitation_Results$Shape = {};
+    if (this.hasMember()) o.member = this.getMember();
+    if (this.hasInfo()) o.info = this.getInfo().$toObject();
+    return o;
+  }
+
+  override toString(): string { return "ChatMember_acceptInvitation_Results_" + super.toString(); }
+
+  static override readonly _capnp = { displayName: "ChatMember_acceptInvitation_Results", id: "bd2fbca3c760ffc9", size: new $.ObjectSize(0, 2) };
+}
+
+/** The promise of a {@link ChatMember_acceptInvitation_Results}, for pipelining on its capability and struct fields. */
+export class ChatMember_acceptInvitation_Results$Pipeline extends $$.StructPipeline<ChatMember_acceptInvitation_Results> {
+  get member(): RoomMember { return this.$cap(0, RoomMember); }
+  get info(): RoomInfo$Pipeline { return this.$struct(1, RoomInfo$Pipeline, (s) => s.getInfo()); }
 }
 
 /** A plain-object form of {@link RoomMember_post_Params}: what `$set` accepts and `$toObject` returns. */
@@ -2793,11 +2915,15 @@ export const ChatMember$methods = {
   inbox: { interfaceId: 0xe1d839dd683da323n, interfaceName: "ChatMember", methodId: 5, name: "inbox", Params: ChatMember_inbox_Params, Results: ChatMember_inbox_Results } as $$.MethodDescriptor<ChatMember_inbox_Params, ChatMember_inbox_Results>,
   setStatus: { interfaceId: 0xe1d839dd683da323n, interfaceName: "ChatMember", methodId: 6, name: "setStatus", Params: ChatMember_setStatus_Params, Results: ChatMember_setStatus_Results } as $$.MethodDescriptor<ChatMember_setStatus_Params, ChatMember_setStatus_Results>,
   presence: { interfaceId: 0xe1d839dd683da323n, interfaceName: "ChatMember", methodId: 7, name: "presence", Params: ChatMember_presence_Params, Results: ChatMember_presence_Results } as $$.MethodDescriptor<ChatMember_presence_Params, ChatMember_presence_Results>,
+  acceptInvitation: { interfaceId: 0xe1d839dd683da323n, interfaceName: "ChatMember", methodId: 8, name: "acceptInvitation", Params: ChatMember_acceptInvitation_Params, Results: ChatMember_acceptInvitation_Results } as $$.MethodDescriptor<ChatMember_acceptInvitation_Params, ChatMember_acceptInvitation_Results>,
 } as const;
 
 /** What an implementation of {@link ChatMember} provides. One user's view of chat on one device. Acts as that user. */
 export interface ChatMember$Server extends $broker.Perspective$Server {
-  /** The holder. Public and moderated rooms, and the invite-only rooms the user is in. */
+  /**
+   * The holder. Public and moderated rooms, and the invite-only rooms the user is in, by name
+   * (at most 500).
+   */
   rooms(params: ChatMember_rooms_Params, ctx: $$.CallContext<ChatMember_rooms_Results>): $$.MethodReturn<ChatMember_rooms_Results$Shape>;
   /**
    * The holder. The creator owns the room, moderates it and is its first member. At most 32
@@ -2806,8 +2932,10 @@ export interface ChatMember$Server extends $broker.Perspective$Server {
   createRoom(params: ChatMember_createRoom_Params, ctx: $$.CallContext<ChatMember_createRoom_Results>): $$.MethodReturn<ChatMember_createRoom_Results$Shape>;
   /**
    * The holder, for public and moderated rooms (invite-only: PARALLAX_ERR_NOT_FOUND unless the
-   * user is a member already). Joining again on another device hands out another facet for the
-   * same membership. A member removed by a moderator cannot rejoin a moderated room.
+   * user is a member already or owns it). Joining again on another device hands out another
+   * facet for the same membership. A member removed from a moderated room cannot rejoin it
+   * (PARALLAX_ERR_PERMISSION_DENIED) unless a moderator invites them by name. A room holds at most
+   * 2000 members (PARALLAX_ERR_QUOTA).
    */
   join(params: ChatMember_join_Params, ctx: $$.CallContext<ChatMember_join_Results>): $$.MethodReturn<ChatMember_join_Results$Shape>;
   /** The holder. Invitations addressed to this user that are still open. */
@@ -2817,15 +2945,27 @@ export interface ChatMember$Server extends $broker.Perspective$Server {
    * the sender. PARALLAX_ERR_NOT_FOUND for unknown users.
    */
   mailbox(params: ChatMember_mailbox_Params, ctx: $$.CallContext<ChatMember_mailbox_Results>): $$.MethodReturn<ChatMember_mailbox_Results$Shape>;
-  /** The holder. This user's direct messages (a log like a room's, sequenced per user). */
+  /**
+   * The holder. This user's direct messages (a log like a room's, sequenced per user); the
+   * listener, if any, hears them on this device until it detaches.
+   */
   inbox(params: ChatMember_inbox_Params, ctx: $$.CallContext<ChatMember_inbox_Results>): $$.MethodReturn<ChatMember_inbox_Results$Shape>;
   /**
    * The holder. Shown to the rooms the user is in; `ttlMs` 0 = until changed or the last device
-   * leaves, else it lapses back to online after that long (at most one day).
+   * leaves, else it lapses back to online after that long (at most one day). `status` is online,
+   * away or busy (offline is what others see once the user has no chat attachment); `text` is at
+   * most 100 characters.
    */
   setStatus(params: ChatMember_setStatus_Params, ctx: $$.CallContext<ChatMember_setStatus_Results>): $$.MethodReturn<ChatMember_setStatus_Results$Shape>;
-  /** The holder. The status of up to 100 users. */
+  /** The holder. The status of up to 100 users, in the order asked (unknown names answer offline). */
   presence(params: ChatMember_presence_Params, ctx: $$.CallContext<ChatMember_presence_Results>): $$.MethodReturn<ChatMember_presence_Results$Shape>;
+  /**
+   * The holder: accepts, as this user and on this device, an invitation of this server however it
+   * reached them (Invitation.accept needs the call to come through the user's chat perspective;
+   * this takes one that arrived through another service). PARALLAX_ERR_BAD_ARGUMENT for a
+   * capability that is no invitation of this server.
+   */
+  acceptInvitation(params: ChatMember_acceptInvitation_Params, ctx: $$.CallContext<ChatMember_acceptInvitation_Results>): $$.MethodReturn<ChatMember_acceptInvitation_Results$Shape>;
 }
 
 /** One user's view of chat on one device. Acts as that user. */
@@ -2840,7 +2980,10 @@ export class ChatMember extends $broker.Perspective {
   /** A local capability served by `impl`; the stub holds the first reference. */
   static override server(impl: ChatMember$Server): ChatMember { return new ChatMember($$.localCapHook(ChatMember.$interface, impl)); }
 
-  /** The holder. Public and moderated rooms, and the invite-only rooms the user is in. */
+  /**
+   * The holder. Public and moderated rooms, and the invite-only rooms the user is in, by name
+   * (at most 500).
+   */
   rooms(params?: $$.ParamsInit<ChatMember_rooms_Params, ChatMember_rooms_Params$Shape>, options?: $$.CallOptions): ChatMember_rooms_Results$Pipeline {
     return new ChatMember_rooms_Results$Pipeline(this.$call(ChatMember$methods.rooms, params, options), []);
   }
@@ -2855,8 +2998,10 @@ export class ChatMember extends $broker.Perspective {
 
   /**
    * The holder, for public and moderated rooms (invite-only: PARALLAX_ERR_NOT_FOUND unless the
-   * user is a member already). Joining again on another device hands out another facet for the
-   * same membership. A member removed by a moderator cannot rejoin a moderated room.
+   * user is a member already or owns it). Joining again on another device hands out another
+   * facet for the same membership. A member removed from a moderated room cannot rejoin it
+   * (PARALLAX_ERR_PERMISSION_DENIED) unless a moderator invites them by name. A room holds at most
+   * 2000 members (PARALLAX_ERR_QUOTA).
    */
   join(params?: $$.ParamsInit<ChatMember_join_Params, ChatMember_join_Params$Shape>, options?: $$.CallOptions): ChatMember_join_Results$Pipeline {
     return new ChatMember_join_Results$Pipeline(this.$call(ChatMember$methods.join, params, options), []);
@@ -2875,22 +3020,37 @@ export class ChatMember extends $broker.Perspective {
     return new ChatMember_mailbox_Results$Pipeline(this.$call(ChatMember$methods.mailbox, params, options), []);
   }
 
-  /** The holder. This user's direct messages (a log like a room's, sequenced per user). */
+  /**
+   * The holder. This user's direct messages (a log like a room's, sequenced per user); the
+   * listener, if any, hears them on this device until it detaches.
+   */
   inbox(params?: $$.ParamsInit<ChatMember_inbox_Params, ChatMember_inbox_Params$Shape>, options?: $$.CallOptions): ChatMember_inbox_Results$Pipeline {
     return new ChatMember_inbox_Results$Pipeline(this.$call(ChatMember$methods.inbox, params, options), []);
   }
 
   /**
    * The holder. Shown to the rooms the user is in; `ttlMs` 0 = until changed or the last device
-   * leaves, else it lapses back to online after that long (at most one day).
+   * leaves, else it lapses back to online after that long (at most one day). `status` is online,
+   * away or busy (offline is what others see once the user has no chat attachment); `text` is at
+   * most 100 characters.
    */
   setStatus(params?: $$.ParamsInit<ChatMember_setStatus_Params, ChatMember_setStatus_Params$Shape>, options?: $$.CallOptions): ChatMember_setStatus_Results$Pipeline {
     return new ChatMember_setStatus_Results$Pipeline(this.$call(ChatMember$methods.setStatus, params, options), []);
   }
 
-  /** The holder. The status of up to 100 users. */
+  /** The holder. The status of up to 100 users, in the order asked (unknown names answer offline). */
   presence(params?: $$.ParamsInit<ChatMember_presence_Params, ChatMember_presence_Params$Shape>, options?: $$.CallOptions): ChatMember_presence_Results$Pipeline {
     return new ChatMember_presence_Results$Pipeline(this.$call(ChatMember$methods.presence, params, options), []);
+  }
+
+  /**
+   * The holder: accepts, as this user and on this device, an invitation of this server however it
+   * reached them (Invitation.accept needs the call to come through the user's chat perspective;
+   * this takes one that arrived through another service). PARALLAX_ERR_BAD_ARGUMENT for a
+   * capability that is no invitation of this server.
+   */
+  acceptInvitation(params?: $$.ParamsInit<ChatMember_acceptInvitation_Params, ChatMember_acceptInvitation_Params$Shape>, options?: $$.CallOptions): ChatMember_acceptInvitation_Results$Pipeline {
+    return new ChatMember_acceptInvitation_Results$Pipeline(this.$call(ChatMember$methods.acceptInvitation, params, options), []);
   }
 }
 
@@ -2912,22 +3072,32 @@ export const RoomMember$methods = {
  * with PARALLAX_ERR_REVOKED once the user left or was removed, on every connection.
  */
 export interface RoomMember$Server {
-  /** The member, unless muted. At most 10 messages a second per member (PARALLAX_ERR_QUOTA). */
+  /**
+   * The member, unless muted (PARALLAX_ERR_PERMISSION_DENIED). At most 10 messages a second per
+   * member and room (PARALLAX_ERR_QUOTA). Answered once the message is stored durably.
+   */
   post(params: RoomMember_post_Params, ctx: $$.CallContext<RoomMember_post_Results>): $$.MethodReturn<RoomMember_post_Results$Shape>;
   /** The member. In sequence order. */
   history(params: RoomMember_history_Params, ctx: $$.CallContext<RoomMember_history_Results>): $$.MethodReturn<RoomMember_history_Results$Shape>;
-  /** The member. Tells the others for 5 s (again to extend it). */
+  /**
+   * The member, unless muted. Tells the others for 5 s (again to extend it; the others are told
+   * again at most once a second).
+   */
   typing(params: RoomMember_typing_Params, ctx: $$.CallContext<RoomMember_typing_Results>): $$.MethodReturn<RoomMember_typing_Results$Shape>;
-  /** The member. Moves the user's read marker forward (never back), on every device. */
+  /**
+   * The member. Moves the user's read marker forward (never back), on every device; a sequence
+   * beyond the room's last message is PARALLAX_ERR_BAD_ARGUMENT.
+   */
   markRead(params: RoomMember_markRead_Params, ctx: $$.CallContext<RoomMember_markRead_Results>): $$.MethodReturn<RoomMember_markRead_Results$Shape>;
   /** The member. Ends the membership on every device. */
   leave(params: RoomMember_leave_Params, ctx: $$.CallContext<RoomMember_leave_Results>): $$.MethodReturn<RoomMember_leave_Results$Shape>;
-  /** The member. */
+  /** The member. Every member, by name. */
   members(params: RoomMember_members_Params, ctx: $$.CallContext<RoomMember_members_Results>): $$.MethodReturn<RoomMember_members_Results$Shape>;
   /**
    * Members of invite-only rooms, and moderators. `user` names the invitee; "" makes a bearer
    * invitation anyone holding it may accept once. The invitee sees addressed invitations with
-   * ChatMember.invitations and is told on their inbox.
+   * ChatMember.invitations and is told on their inbox. At most 50 open invitations per inviter
+   * and room (PARALLAX_ERR_QUOTA); an invitation dies with its inviter's membership.
    */
   invite(params: RoomMember_invite_Params, ctx: $$.CallContext<RoomMember_invite_Results>): $$.MethodReturn<RoomMember_invite_Results$Shape>;
   /** Moderators only (PARALLAX_ERR_PERMISSION_DENIED otherwise). */
@@ -2950,7 +3120,10 @@ export class RoomMember extends $$.Capability {
   /** A local capability served by `impl`; the stub holds the first reference. */
   static server(impl: RoomMember$Server): RoomMember { return new RoomMember($$.localCapHook(RoomMember.$interface, impl)); }
 
-  /** The member, unless muted. At most 10 messages a second per member (PARALLAX_ERR_QUOTA). */
+  /**
+   * The member, unless muted (PARALLAX_ERR_PERMISSION_DENIED). At most 10 messages a second per
+   * member and room (PARALLAX_ERR_QUOTA). Answered once the message is stored durably.
+   */
   post(params?: $$.ParamsInit<RoomMember_post_Params, RoomMember_post_Params$Shape>, options?: $$.CallOptions): RoomMember_post_Results$Pipeline {
     return new RoomMember_post_Results$Pipeline(this.$call(RoomMember$methods.post, params, options), []);
   }
@@ -2960,12 +3133,18 @@ export class RoomMember extends $$.Capability {
     return new RoomMember_history_Results$Pipeline(this.$call(RoomMember$methods.history, params, options), []);
   }
 
-  /** The member. Tells the others for 5 s (again to extend it). */
+  /**
+   * The member, unless muted. Tells the others for 5 s (again to extend it; the others are told
+   * again at most once a second).
+   */
   typing(params?: $$.ParamsInit<RoomMember_typing_Params, RoomMember_typing_Params$Shape>, options?: $$.CallOptions): RoomMember_typing_Results$Pipeline {
     return new RoomMember_typing_Results$Pipeline(this.$call(RoomMember$methods.typing, params, options), []);
   }
 
-  /** The member. Moves the user's read marker forward (never back), on every device. */
+  /**
+   * The member. Moves the user's read marker forward (never back), on every device; a sequence
+   * beyond the room's last message is PARALLAX_ERR_BAD_ARGUMENT.
+   */
   markRead(params?: $$.ParamsInit<RoomMember_markRead_Params, RoomMember_markRead_Params$Shape>, options?: $$.CallOptions): RoomMember_markRead_Results$Pipeline {
     return new RoomMember_markRead_Results$Pipeline(this.$call(RoomMember$methods.markRead, params, options), []);
   }
@@ -2975,7 +3154,7 @@ export class RoomMember extends $$.Capability {
     return new RoomMember_leave_Results$Pipeline(this.$call(RoomMember$methods.leave, params, options), []);
   }
 
-  /** The member. */
+  /** The member. Every member, by name. */
   members(params?: $$.ParamsInit<RoomMember_members_Params, RoomMember_members_Params$Shape>, options?: $$.CallOptions): RoomMember_members_Results$Pipeline {
     return new RoomMember_members_Results$Pipeline(this.$call(RoomMember$methods.members, params, options), []);
   }
@@ -2983,7 +3162,8 @@ export class RoomMember extends $$.Capability {
   /**
    * Members of invite-only rooms, and moderators. `user` names the invitee; "" makes a bearer
    * invitation anyone holding it may accept once. The invitee sees addressed invitations with
-   * ChatMember.invitations and is told on their inbox.
+   * ChatMember.invitations and is told on their inbox. At most 50 open invitations per inviter
+   * and room (PARALLAX_ERR_QUOTA); an invitation dies with its inviter's membership.
    */
   invite(params?: $$.ParamsInit<RoomMember_invite_Params, RoomMember_invite_Params$Shape>, options?: $$.CallOptions): RoomMember_invite_Results$Pipeline {
     return new RoomMember_invite_Results$Pipeline(this.$call(RoomMember$methods.invite, params, options), []);
@@ -3009,12 +3189,16 @@ export const Moderator$methods = {
 
 /** What an implementation of {@link Moderator} provides. A moderator's powers over one room; fails with PARALLAX_ERR_REVOKED once they stop moderating. */
 export interface Moderator$Server {
-  /** The member may read but not post until then (0: until unmuted). */
+  /**
+   * The member may read but not post until then (ms since the epoch, in the future; 0: until
+   * unmuted). The owner cannot be muted, and only the owner mutes moderators.
+   */
   mute(params: Moderator_mute_Params, ctx: $$.CallContext<Moderator_mute_Results>): $$.MethodReturn<Moderator_mute_Results$Shape>;
   unmute(params: Moderator_unmute_Params, ctx: $$.CallContext<Moderator_unmute_Results>): $$.MethodReturn<Moderator_unmute_Results$Shape>;
   /**
    * Ends the member's membership: every facet of theirs fails from now on, on every connection,
-   * and their listeners hear `closed`. In a moderated room they cannot rejoin.
+   * and their listeners hear `closed` with `reason` (at most 200 characters). In a moderated
+   * room they cannot rejoin. The owner cannot be removed, and only the owner removes moderators.
    */
   remove(params: Moderator_remove_Params, ctx: $$.CallContext<Moderator_remove_Results>): $$.MethodReturn<Moderator_remove_Results$Shape>;
   /** The owner only. */
@@ -3033,7 +3217,10 @@ export class Moderator extends $$.Capability {
   /** A local capability served by `impl`; the stub holds the first reference. */
   static server(impl: Moderator$Server): Moderator { return new Moderator($$.localCapHook(Moderator.$interface, impl)); }
 
-  /** The member may read but not post until then (0: until unmuted). */
+  /**
+   * The member may read but not post until then (ms since the epoch, in the future; 0: until
+   * unmuted). The owner cannot be muted, and only the owner mutes moderators.
+   */
   mute(params?: $$.ParamsInit<Moderator_mute_Params, Moderator_mute_Params$Shape>, options?: $$.CallOptions): Moderator_mute_Results$Pipeline {
     return new Moderator_mute_Results$Pipeline(this.$call(Moderator$methods.mute, params, options), []);
   }
@@ -3044,7 +3231,8 @@ export class Moderator extends $$.Capability {
 
   /**
    * Ends the member's membership: every facet of theirs fails from now on, on every connection,
-   * and their listeners hear `closed`. In a moderated room they cannot rejoin.
+   * and their listeners hear `closed` with `reason` (at most 200 characters). In a moderated
+   * room they cannot rejoin. The owner cannot be removed, and only the owner removes moderators.
    */
   remove(params?: $$.ParamsInit<Moderator_remove_Params, Moderator_remove_Params$Shape>, options?: $$.CallOptions): Moderator_remove_Results$Pipeline {
     return new Moderator_remove_Results$Pipeline(this.$call(Moderator$methods.remove, params, options), []);
@@ -3065,7 +3253,11 @@ export const Invitation$methods = {
 /** What an implementation of {@link Invitation} provides. An invitation to one room: held by whoever the inviter handed it to. */
 export interface Invitation$Server {
   info(params: Invitation_info_Params, ctx: $$.CallContext<Invitation_info_Results>): $$.MethodReturn<Invitation_info_Results$Shape>;
-  /** The invitee named in it (or anyone, for a bearer invitation), once. */
+  /**
+   * The invitee named in it (or anyone, for a bearer invitation), once, through their chat
+   * perspective. Someone else: PARALLAX_ERR_PERMISSION_DENIED; used, or its inviter gone from the
+   * room: PARALLAX_ERR_NOT_FOUND.
+   */
   accept(params: Invitation_accept_Params, ctx: $$.CallContext<Invitation_accept_Results>): $$.MethodReturn<Invitation_accept_Results$Shape>;
 }
 
@@ -3085,7 +3277,11 @@ export class Invitation extends $$.Capability {
     return new Invitation_info_Results$Pipeline(this.$call(Invitation$methods.info, params, options), []);
   }
 
-  /** The invitee named in it (or anyone, for a bearer invitation), once. */
+  /**
+   * The invitee named in it (or anyone, for a bearer invitation), once, through their chat
+   * perspective. Someone else: PARALLAX_ERR_PERMISSION_DENIED; used, or its inviter gone from the
+   * room: PARALLAX_ERR_NOT_FOUND.
+   */
   accept(params?: $$.ParamsInit<Invitation_accept_Params, Invitation_accept_Params$Shape>, options?: $$.CallOptions): Invitation_accept_Results$Pipeline {
     return new Invitation_accept_Results$Pipeline(this.$call(Invitation$methods.accept, params, options), []);
   }
@@ -3100,7 +3296,8 @@ export const Mailbox$methods = {
 export interface Mailbox$Server {
   /**
    * Appends to the recipient's inbox, stamped with the sender from the perspective that made
-   * the mailbox. At most 10 a second per sender.
+   * the mailbox; answered once stored durably, with the message's sequence in that inbox. At
+   * most 10 a second per sender (PARALLAX_ERR_QUOTA).
    */
   send(params: Mailbox_send_Params, ctx: $$.CallContext<Mailbox_send_Results>): $$.MethodReturn<Mailbox_send_Results$Shape>;
 }
@@ -3119,7 +3316,8 @@ export class Mailbox extends $$.Capability {
 
   /**
    * Appends to the recipient's inbox, stamped with the sender from the perspective that made
-   * the mailbox. At most 10 a second per sender.
+   * the mailbox; answered once stored durably, with the message's sequence in that inbox. At
+   * most 10 a second per sender (PARALLAX_ERR_QUOTA).
    */
   send(params?: $$.ParamsInit<Mailbox_send_Params, Mailbox_send_Params$Shape>, options?: $$.CallOptions): Mailbox_send_Results$Pipeline {
     return new Mailbox_send_Results$Pipeline(this.$call(Mailbox$methods.send, params, options), []);
@@ -3171,11 +3369,12 @@ export const Inbox$methods = {
   history: { interfaceId: 0xdc05eb30a8575764n, interfaceName: "Inbox", methodId: 0, name: "history", Params: Inbox_history_Params, Results: Inbox_history_Results } as $$.MethodDescriptor<Inbox_history_Params, Inbox_history_Results>,
 } as const;
 
-/** What an implementation of {@link Inbox} provides. */
+/** What an implementation of {@link Inbox} provides. One user's direct messages, as handed to one device. */
 export interface Inbox$Server {
   history(params: Inbox_history_Params, ctx: $$.CallContext<Inbox_history_Results>): $$.MethodReturn<Inbox_history_Results$Shape>;
 }
 
+/** One user's direct messages, as handed to one device. */
 export class Inbox extends $$.Capability {
   static override readonly $interface: $$.InterfaceDescriptor = {
     id: 0xdc05eb30a8575764n,
