@@ -180,10 +180,11 @@ async function openSignUp(): Promise<void> {
       who.name === "alice" &&
         who.authMethod === AuthMethod.PASSWORD &&
         who.grant === "password" &&
-        pairs(who.keyring) === "bank/customer, bank/employee, go/player, lobby/member, wallet/owner" &&
+        pairs(who.keyring) ===
+          "bank/customer, bank/employee, chat/member, go/player, lobby/member, router/session, wallet/owner" &&
         attached === "lobby/member via password",
       shown,
-      'alice, password login, grant "password", keyring [bank/customer, bank/employee, go/player, lobby/member, wallet/owner], attached [lobby/member via password]',
+      'alice, password login, grant "password", keyring [bank/customer, bank/employee, chat/member, go/player, lobby/member, router/session, wallet/owner], attached [lobby/member via password]',
     );
   }
 

@@ -23,7 +23,8 @@ import { normalizeUsername, type SignUpMode } from "./cred/authorizer.js";
 import { connect } from "./client.js";
 import { ErrorCode, ParallaxError } from "./errors.js";
 import { makeVerifier } from "./login/client-login.js";
-import { DEFAULT_KEYRING, startBroker } from "./server.js";
+import { DEFAULT_KEYRING, DEFAULT_SERVICES, startBroker } from "./server.js";
+import { DEFAULT_ROLES, isRoleName, readRoleConfig } from "./services/router/roles.js";
 import { findGnuGo } from "./services/go/gtp-engine.js";
 import { runGtpBridge } from "./services/go/gtp-bridge.js";
 import {
@@ -33,17 +34,19 @@ import {
   nameKey,
   type OrganizationRecord,
   type Permissions,
+  ROUTER_STORE,
   SqliteBrokerStore,
 } from "./store/index.js";
 import { Root } from "./wire/gen/broker.js";
 
 const USAGE = `usage:
   parallax serve [--port 8700] [--tcp-port 8701] [--host 127.0.0.1] [--data ./data]
-                 [--sign-up open|approval|closed] [--anonymous]
+                 [--sign-up open|approval|closed] [--anonymous] [--roles roles.json]
   parallax user add <name> [--keyring service:perspective,...] [--no-password]   (password on stdin)
   parallax user list
   parallax user suspend|unsuspend <name>
   parallax user keyring <name> service:perspective,...
+  parallax user role <name> [role]    (the router role; shows it without a role)
   parallax admin pending
   parallax admin approve <id>
   parallax admin reject <id> [--reason text]
@@ -88,10 +91,13 @@ async function serve(argv: string[]): Promise<number> {
       data: { type: "string", default: "./data" },
       "sign-up": { type: "string", default: "open" },
       anonymous: { type: "boolean", default: false },
+      roles: { type: "string" },
     },
     strict: true,
   });
   const signUp = values["sign-up"];
+  const roles =
+    values.roles === undefined ? undefined : readRoleConfig(JSON.parse(readFileSync(values.roles, "utf8")));
   if (signUp !== "open" && signUp !== "approval" && signUp !== "closed") {
     throw new Error(`--sign-up must be open, approval or closed, got ${signUp}`);
   }
@@ -103,6 +109,7 @@ async function serve(argv: string[]): Promise<number> {
     dataDir: values.data,
     signUp: signUp as SignUpMode,
     anonymousKeyring: values.anonymous ? DEFAULT_KEYRING : undefined,
+    services: DEFAULT_SERVICES({ roles }),
   });
   process.stdout.write(
     `parallax: broker on ${path.join(values.data, "parallax.db")} (sign-up ${signUp}${values.anonymous ? ", anonymous allowed" : ""})\n` +
@@ -203,6 +210,25 @@ async function user(argv: string[]): Promise<number> {
     if (sub === "suspend" || sub === "unsuspend") {
       const epoch = await store.setSuspended(found.id, sub === "suspend", { audit: audit(`${sub} ${name}`) });
       out(`${name} ${sub === "suspend" ? "suspended" : "unsuspended"} (epoch ${epoch}; live logins end)`);
+      return 0;
+    }
+    if (sub === "role") {
+      const roles = store.repository(ROUTER_STORE);
+      if (roles === undefined) throw new ParallaxError(ErrorCode.STORAGE, "this store has no router tables");
+      if (extra === undefined) {
+        out(`${name} role ${(await roles.roleOf(found.id)) ?? `${DEFAULT_ROLES.defaultRole} (the default)`}`);
+        return 0;
+      }
+      if (!isRoleName(extra)) {
+        throw new ParallaxError(
+          ErrorCode.BAD_ARGUMENT,
+          `a role name is 1..64 of a-z, 0-9, '_' and '-'; got "${extra}"`,
+        );
+      }
+      const epoch = await roles.setRole(found.id, extra, {
+        audit: audit(`router role of ${name} set to ${extra}`),
+      });
+      out(`${name} role ${extra} (epoch ${epoch}; live logins end)`);
       return 0;
     }
     if (sub === "keyring") {

@@ -15,8 +15,11 @@ import type { SignUpMode } from "./cred/authorizer.js";
 import { Broker, keyringPair, type ServiceModule } from "./login/index.js";
 import { RpcConnection } from "./rpc/index.js";
 import { bank } from "./services/bank/bank-service.js";
+import { chat } from "./services/chat/chat-service.js";
 import { go } from "./services/go/go-service.js";
 import { lobby } from "./services/lobby/lobby-service.js";
+import type { RoleConfig } from "./services/router/roles.js";
+import { router } from "./services/router/router-service.js";
 import { wallet } from "./services/wallet/wallet-service.js";
 import { type BrokerStore, type KeyringPair, SqliteBrokerStore } from "./store/index.js";
 import {
@@ -131,14 +134,23 @@ export interface BrokerServer extends ParallaxServer {
   readonly store: BrokerStore;
 }
 
-/** The services `npm start` runs: the lobby, wallet sync, the bank and Go (new modules per call). */
-export function DEFAULT_SERVICES(): ServiceModule[] {
-  return [lobby(), wallet(), bank(), go()];
+/** Options of the default services that `parallax serve` exposes. */
+export interface DefaultServicesOptions {
+  /** The router's roles and their URI rules (`parallax serve --roles file.json`). */
+  readonly roles?: RoleConfig;
+}
+
+/**
+ * The services `npm start` runs: the lobby, wallet sync, the bank, Go, chat and the router (new
+ * modules per call).
+ */
+export function DEFAULT_SERVICES(options: DefaultServicesOptions = {}): ServiceModule[] {
+  return [lobby(), wallet(), bank(), go(), chat(), router({ roles: options.roles })];
 }
 
 /**
  * The default keyring of new users: what the default services grant (lobby member, wallet owner,
- * bank customer and employee, Go player). The bank's banker pair goes on staff keyrings only.
+ * bank customer and employee, Go player, chat member, router session). The bank's banker pair goes on staff keyrings only.
  */
 export const DEFAULT_KEYRING: readonly KeyringPair[] = Object.freeze(
   DEFAULT_SERVICES().flatMap((m) => m.defaultKeyring.map(keyringPair)),

@@ -57,6 +57,16 @@ describe("parallax user / admin", { timeout: 30_000 }, () => {
     expect((await cli(["user", "list"])).out).toMatch(/alice\tepoch 2\tsuspended\tlobby:member/);
   });
 
+  it("shows and sets a user's router role, bumping the epoch; refuses a malformed role", async () => {
+    expect((await cli(["user", "role", "alice"])).out.trim()).toBe("alice role frontend (the default)");
+    const bad = await cli(["user", "role", "alice", "Back End"]);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain("a role name is 1..64 of a-z");
+    expect((await cli(["user", "role", "alice"])).out.trim()).toBe("alice role frontend (the default)");
+    expect((await cli(["user", "role", "alice", "backend"])).out).toContain("alice role backend (epoch 3");
+    expect((await cli(["user", "role", "alice"])).out.trim()).toBe("alice role backend");
+  });
+
   it("lists, approves and rejects pending sign-ups", async () => {
     const store = SqliteBrokerStore.open(path.join(data, "parallax.db"));
     const now = Date.now();

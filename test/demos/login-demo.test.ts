@@ -12,7 +12,7 @@ describe("the login demo", () => {
       "✔ 3. a wrong password is refused: PARALLAX_ERR_AUTH_FAILED",
       '✔ 4. attached lobby/member; hello() says "hello, alice"',
       '✔ 5. said "hi" in the room: the line is signed "alice"',
-      '✔ 6. whoami: alice, password login, grant "password", keyring [bank/customer, bank/employee, go/player, lobby/member, wallet/owner], epoch 0, attached [lobby/member via password]',
+      '✔ 6. whoami: alice, password login, grant "password", keyring [bank/customer, bank/employee, chat/member, go/player, lobby/member, router/session, wallet/owner], epoch 0, attached [lobby/member via password]',
       "✔ 7. the operator changed alice's keyring to [lobby/guest, lobby/member]: epoch 0 → 1",
       "✔ 8. her old login and its lobby perspective are revoked: PARALLAX_ERR_REVOKED",
       "✔ 9. logged in again: keyring [lobby/guest, lobby/member], epoch 1",

@@ -41,8 +41,10 @@ describe("password login (SCRAM with argon2id)", () => {
     expect(who.keyring.toArray().map((k) => `${k.service}/${k.perspective}`)).toEqual([
       "bank/customer",
       "bank/employee",
+      "chat/member",
       "go/player",
       "lobby/member",
+      "router/session",
       "wallet/owner",
     ]);
     const audit = await h.store.listAudit(10);

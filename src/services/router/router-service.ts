@@ -108,7 +108,11 @@ export class RouterService extends PerUserService<null, RouterSessionPerspective
     const clock = context.clock;
     this.roles = options.roles ?? DEFAULT_ROLES;
     this.store = context.store;
-    this.pubsub = new PubSub({ ...options.pubsub, clock });
+    // Sequences start from the clock (ms × 1000), so a restarted router continues above every
+    // sequence an earlier run handed out (unless it published more than 1 000 events per ms on
+    // average) and a client resuming from one hears `unrecoverable`, never another run's events;
+    // and 0 ("from now on") is never a sequence a subscriber has to resume from.
+    this.pubsub = new PubSub({ startSeq: clock.now() * 1000, ...options.pubsub, clock });
     this.procedures = new Procedures({ ...options.procedures, clock });
     this.rosters = new Rosters({ ...options.rosters, clock });
     this.metadata = new Metadata(context.store, { ...options.metadata, clock });

@@ -60,7 +60,7 @@ interface Heard {
 
 function watcher(options: { fail?: boolean } = {}) {
   const heard: Heard[] = [];
-  const state = { released: false, calls: 0 };
+  const state = { released: false, calls: 0, missed: [] as number[] };
   const impl = {
     changed: ({
       entry,
@@ -72,6 +72,9 @@ function watcher(options: { fail?: boolean } = {}) {
       state.calls++;
       heard.push({ key: entry.key, value: entry.value, version: entry.version, deleted });
       if (options.fail) throw new Error("watcher broke");
+    },
+    missed: ({ count }: { count: number }) => {
+      state.missed.push(count);
     },
     [Symbol.dispose]: () => {
       state.released = true;

@@ -43,7 +43,9 @@ async function world() {
   h = await makeHarness({ services: [router()] });
   const harness = h;
   const service = harness.broker.service("router") as RouterService;
-  const roles = harness.store.repository(ROUTER_STORE);
+  const found = harness.store.repository(ROUTER_STORE);
+  if (found === undefined) throw new Error("the store has no router repository");
+  const roles = found;
   async function user(name: string, role?: string): Promise<User> {
     const id = await harness.addUser(name, `${name} password`, KEYRING);
     if (role !== undefined) await roles.setRole(id, role);
@@ -261,7 +263,7 @@ describe("hostile input", () => {
     const w = await world();
     const alice = await w.user("alice");
     const bob = await w.user("bob");
-    const cases: Array<[Promise<unknown>, string]> = [
+    const cases: Array<[PromiseLike<unknown>, string]> = [
       [alice.session.publish({ topic: "a..b", payload: {} }), "empty component"],
       [alice.session.publish({ topic: "a b", payload: {} }), "whitespace"],
       [alice.session.publish({ topic: "x".repeat(256), payload: {} }), "longer than 255"],
