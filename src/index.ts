@@ -196,3 +196,22 @@ export {
   type Transport,
   type WebSocketListener,
 } from "./transport/index.js";
+// Chat (seed 004's chat, issue 12).
+export { CHAT_MEMBER } from "./services/chat/chat-keys.js";
+export { type ChatOptions, ChatService, chat } from "./services/chat/chat-service.js";
+export { CHAT_STORE, type ChatStore } from "./store/index.js";
+export * as chatSchema from "./wire/gen/chat.js";
+// The router (seed 003's WAMP-style extras, issue 12).
+export {
+  type CallResult,
+  type Invocation as RouterInvocation,
+  RouterClient,
+  type RouterClientOptions,
+  type RouterEvent,
+  RouterResult,
+} from "./services/router/router-client.js";
+export { ROUTER_SESSION } from "./services/router/router-keys.js";
+export { type RouterOptions, RouterService, router } from "./services/router/router-service.js";
+export { DEFAULT_ROLES, type RoleConfig, readRoleConfig } from "./services/router/roles.js";
+export { ROUTER_STORE, type RouterStore } from "./store/index.js";
+export * as routerSchema from "./wire/gen/router.js";
