@@ -216,6 +216,16 @@ export class RouterSessionPerspective extends UserPerspective<null> implements R
     return ref;
   }
 
+  /** The session, disposing `cap` (a client capability the call handed over) if there is none. */
+  async #sessionOwning(cap: Capability): Promise<RouterSessionRef> {
+    try {
+      return await this.#session();
+    } catch (err) {
+      cap.dispose();
+      throw err;
+    }
+  }
+
   async whoami() {
     const s = await this.#session();
     return {
@@ -245,13 +255,7 @@ export class RouterSessionPerspective extends UserPerspective<null> implements R
 
   async subscribe(params: RouterSession_subscribe_Params, ctx: CallContext<RouterSession_subscribe_Results>) {
     const handler = params.handler;
-    let s: RouterSessionRef;
-    try {
-      s = await this.#session();
-    } catch (err) {
-      handler.dispose();
-      throw err;
-    }
+    const s = await this.#sessionOwning(handler);
     const o = params.options;
     const resumeAfter = Number(o.resumeAfter);
     if (!Number.isSafeInteger(resumeAfter)) {
@@ -276,13 +280,7 @@ export class RouterSessionPerspective extends UserPerspective<null> implements R
 
   async register(params: RouterSession_register_Params, ctx: CallContext<RouterSession_register_Results>) {
     const callee = params.callee;
-    let s: RouterSessionRef;
-    try {
-      s = await this.#session();
-    } catch (err) {
-      callee.dispose();
-      throw err;
-    }
+    const s = await this.#sessionOwning(callee);
     const o = params.options;
     const registration = this.router.procedures.register(s, params.procedure, matchName(o.match), callee, {
       invoke: policyName(o.invoke),
@@ -323,13 +321,7 @@ export class RouterSessionPerspective extends UserPerspective<null> implements R
     ctx: CallContext<RouterSession_rosterWatch_Results>,
   ) {
     const watcher = params.watcher;
-    let s: RouterSessionRef;
-    try {
-      s = await this.#session();
-    } catch (err) {
-      watcher.dispose();
-      throw err;
-    }
+    const s = await this.#sessionOwning(watcher);
     const { entries, watch } = this.router.rosters.watch(s, params.name, watcher);
     return answer(ctx, { entries, watch }, watch);
   }
@@ -366,13 +358,7 @@ export class RouterSessionPerspective extends UserPerspective<null> implements R
     ctx: CallContext<RouterSession_metadataWatch_Results>,
   ) {
     const watcher = params.watcher;
-    let s: RouterSessionRef;
-    try {
-      s = await this.#session();
-    } catch (err) {
-      watcher.dispose();
-      throw err;
-    }
+    const s = await this.#sessionOwning(watcher);
     const watch = this.router.metadata.watch(s, watcher);
     return answer(ctx, { watch }, watch);
   }
