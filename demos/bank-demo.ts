@@ -31,13 +31,13 @@ import {
   loginWithKey,
   loginWithPassword,
   makeVerifier,
-  ParallaxError,
   type ReconnectEvent,
   ReconnectingClient,
   type RpcConnection,
   signUp,
   startBroker,
 } from "../src/index.js";
+import { codeOf, failure, runStory, Steps } from "./steps.js";
 
 const { Root } = brokerSchema;
 const { LimitKind, Payer, TransferOutcome_Which } = bankSchema;
@@ -47,38 +47,7 @@ const CLI = path.resolve(import.meta.dirname, "../src/cli.ts");
 
 // --- reporting -------------------------------------------------------------------------------
 
-let stepNo = 0;
-let failures = 0;
-
-/** Prints one step: what happened, and when that is not what was described, what was expected. */
-function report(ok: boolean, happened: string, expected: string): void {
-  stepNo++;
-  if (ok) {
-    console.log(`✔ ${stepNo}. ${happened}`);
-  } else {
-    failures++;
-    console.log(`✘ ${stepNo}. ${happened}`);
-    console.log(`     expected: ${expected}`);
-  }
-}
-
-/** What a call that should fail did: its ParallaxError, or a description of what went wrong. */
-async function failure(call: PromiseLike<unknown>): Promise<ParallaxError | string> {
-  try {
-    await call;
-    return "it succeeded";
-  } catch (err) {
-    return err instanceof ParallaxError ? err : `it failed with ${String(err)}`;
-  }
-}
-
-/** Reports a step that must fail with `code`. */
-async function expectFailure(call: PromiseLike<unknown>, code: ErrorCode, said: string): Promise<void> {
-  const err = await failure(call);
-  if (typeof err === "string") report(false, `${said}? No: ${err}`, `it fails with ${code}`);
-  else if (err.code === code) report(true, `${said}: ${err.code}`, "");
-  else report(false, `${said}? No: ${err.code}: ${err.message}`, `it fails with ${code}`);
-}
+const steps = new Steps();
 
 const OUTCOMES = new Map<number, string>(
   Object.entries(TransferOutcome_Which).map(([name, value]) => [
@@ -161,7 +130,7 @@ async function story(): Promise<void> {
     const who = (await tellerLogin.whoami()).info;
     const hasBanker = who.keyring.toArray().some((k) => k.service === "bank" && k.perspective === "banker");
     const totals = (await banker.totals()).totals.toArray();
-    report(
+    steps.report(
       who.name === "teller" && hasBanker && totals.length === 0,
       `the teller logged in with a banker pair on the keyring and attached bank/banker: the ledger is empty`,
       "the teller's keyring holds bank/banker, and totals() lists no currency yet",
@@ -180,7 +149,7 @@ async function story(): Promise<void> {
     people.set(name, key);
     const login = await keyLogin(name, key, `${name}'s laptop`);
     const who = (await login.whoami()).info;
-    report(
+    steps.report(
       who.name === name && who.authMethod === brokerSchema.AuthMethod.PUBLIC_KEY,
       `${name} signed up, registered an Ed25519 key from that password login, and logged in with the key pair on a new connection (grant "${who.grant}")`,
       `whoami says ${name}, a public-key login`,
@@ -196,7 +165,7 @@ async function story(): Promise<void> {
     const pending = r.pending !== undefined;
     r.pending?.dispose();
     r.identity?.dispose();
-    report(
+    steps.report(
       pending,
       pending
         ? `someone saying "I am alice" with another key pair gets no Identity: only a device request that alice must approve`
@@ -221,7 +190,7 @@ async function story(): Promise<void> {
   };
   const aliceAccount = await accountOf(alice);
   const bobAccount = await accountOf(bob);
-  report(
+  steps.report(
     deposits.every((d) => d === "applied") &&
       aliceAccount.info.number === aliceNo &&
       aliceAccount.info.balance === 1000n &&
@@ -264,7 +233,7 @@ async function story(): Promise<void> {
     console.log(`$ parallax bank import bank_permissions.json`);
     const r = await parallax(["bank", "import", file], data);
     for (const line of r.out.trim().split("\n")) console.log(`  ${line}`);
-    report(
+    steps.report(
       r.code === 0 &&
         /organization Acme \(id 1\): created/.test(r.out) &&
         r.out.includes("frank: cashier (new"),
@@ -299,7 +268,7 @@ async function story(): Promise<void> {
       shown.push(`${name} (${job.role.name}): ${held.join(", ")}`);
     }
     const text = shown.join("; ");
-    report(
+    steps.report(
       text ===
         "carol (admin): view, deposit, pay, approve, manage; dave (clerk): view, pay; erin (checker): view, approve; frank (cashier): deposit",
       `each employee's perspective hands out only their role's facets — ${text}`,
@@ -307,7 +276,7 @@ async function story(): Promise<void> {
     );
   }
   const capital = await cashIn(acmeNo, 5000n, "capital");
-  report(
+  steps.report(
     capital === "applied",
     `the teller deposited 5000 of capital into Acme's account ${acmeNo} (${capital})`,
     "the deposit applied",
@@ -337,7 +306,7 @@ async function story(): Promise<void> {
     const b = (await bobAccount.account.info()).info.balance;
     const acme = (await (await facetsOf("carol")).view.info()).info.balance;
     const applied = all.filter((o) => o === "applied").length;
-    report(
+    steps.report(
       applied === 43 && a === 1050n && b === 540n && acme === 4910n,
       `43 transfers at once from 5 connections (alice ⇄ bob on two connections each, dave paying alice from Acme): ${applied} applied; alice ${a}, bob ${b}, Acme ${acme}`,
       "all 43 applied; alice 1000 − 100 + 60 + 90 = 1050, bob 500 + 100 − 60 = 540, Acme 5000 − 90 = 4910",
@@ -390,7 +359,7 @@ async function story(): Promise<void> {
     console.log(`  the client saw: ${events.join(" → ")}; retried after ${retries.join(", ")}`);
     const s = (await aliceAccount.account.statement({ from: 0n, to: BigInt(Date.now() + 60_000) })).statement;
     const entries = s.entries.toArray().filter((e) => hex(e.transferId) === hex(id));
-    report(
+    steps.report(
       cut &&
         result.tries === 2 &&
         outcomeOf(result.outcome) === "exists" &&
@@ -409,13 +378,13 @@ async function story(): Promise<void> {
   {
     // Dave's limits: 100 per payment, 150 a day (he paid 90 today already).
     const big = await clerkPays(101n);
-    report(
+    steps.report(
       outcomeOf(big) === "limitExceeded" && big.limitExceeded.kind === LimitKind.PER_PAYMENT,
       `dave (clerk) paying 101 from Acme: ${outcomeOf(big)} (per payment, limit ${big.limitExceeded.limit})`,
       "limitExceeded, per payment, limit 100",
     );
     const day = await clerkPays(70n);
-    report(
+    steps.report(
       outcomeOf(day) === "limitExceeded" &&
         day.limitExceeded.kind === LimitKind.PER_DAY &&
         day.limitExceeded.used === 90n,
@@ -430,8 +399,8 @@ async function story(): Promise<void> {
     const err = await failure(
       forged.pay({ transfer: { id: newId(), to: bobNo, amount: 1n, currency: "EUR", memo: "" } }),
     );
-    const code = typeof err === "string" ? err : err.code;
-    report(
+    const code = codeOf(err);
+    steps.report(
       checker.hasPay() === false && code === ErrorCode.UNIMPLEMENTED,
       `erin (checker) holds no pay facet at all; her view facet cast to Payer answers ${code}`,
       `no pay facet, and the cast call fails with ${ErrorCode.UNIMPLEMENTED}`,
@@ -448,7 +417,7 @@ async function story(): Promise<void> {
       })
     ).outcome;
     if (outcomeOf(big) !== "pendingApproval") {
-      report(false, `carol's payment of 400 answered ${outcomeOf(big)}`, "pendingApproval");
+      steps.report(false, `carol's payment of 400 answered ${outcomeOf(big)}`, "pendingApproval");
       return;
     }
     const pending = big.pendingApproval;
@@ -464,12 +433,12 @@ async function story(): Promise<void> {
       },
     );
     const request = (await pending.info()).payment;
-    report(
+    steps.report(
       request.amount === 400n && request.maker === "carol" && waited === "still waiting",
       `carol (admin) paid 400 from Acme, above the threshold of 200: pendingApproval; she waits on it (made by "${request.maker}")`,
       "pendingApproval for 400, made by carol, and her wait() has not answered",
     );
-    await expectFailure(
+    await steps.expectFailure(
       carolFacets.approve.approve({ id: request.id }),
       ErrorCode.PERMISSION_DENIED,
       "carol approving her own payment is refused",
@@ -480,7 +449,7 @@ async function story(): Promise<void> {
     const decided = await checker.approve({ id: request.id });
     const outcome = await waiting;
     const acme = (await (await facetsOf("carol")).view.info()).info.balance;
-    report(
+    steps.report(
       list.length === 1 && outcomeOf(decided.outcome) === "applied" && waited === "applied" && acme === 4510n,
       `erin (checker) saw ${list.length} pending payment (${list.map((p) => `${p.amount} by ${p.maker}`).join(", ")}) and approved it: ${outcomeOf(decided.outcome)}; carol's wait() answered ${waited} (journal row ${outcome?.applied.journalSeq}); Acme ${acme}`,
       "one pending payment, approved: applied, and carol's wait() answers applied; Acme 4910 − 400 = 4510",
@@ -494,16 +463,15 @@ async function story(): Promise<void> {
     await manager.removeEmployee({ username: "dave" });
     const payErr = await failure(clerkPays(1n));
     const viewErr = await failure(daveFacets.view.info());
-    const code = (e: ParallaxError | string) => (typeof e === "string" ? e : e.code);
     const jobs = (await (staff.get("dave") as bankSchema.Employee).employments()).employments.toArray()
       .length;
     const who = (await (employees.get("dave") as Identity).whoami()).info.name;
-    report(
-      code(payErr) === ErrorCode.REVOKED &&
-        code(viewErr) === ErrorCode.REVOKED &&
+    steps.report(
+      codeOf(payErr) === ErrorCode.REVOKED &&
+        codeOf(viewErr) === ErrorCode.REVOKED &&
         jobs === 0 &&
         who === "dave",
-      `carol removed dave: his pay facet answers ${code(payErr)}, his view facet ${code(viewErr)}; he has ${jobs} employments now, and his login still answers whoami ("${who}")`,
+      `carol removed dave: his pay facet answers ${codeOf(payErr)}, his view facet ${codeOf(viewErr)}; he has ${jobs} employments now, and his login still answers whoami ("${who}")`,
       `both facets fail with ${ErrorCode.REVOKED}, no employment left, whoami still works`,
     );
   }
@@ -515,7 +483,7 @@ async function story(): Promise<void> {
     const shown = totals
       .map((t) => `${t.currency} sum ${t.sum} over ${t.accounts} accounts, pending ${t.pendingSum}`)
       .join("; ");
-    report(
+    steps.report(
       totals.length === 1 && totals.every((t) => t.sum === 0n && t.pendingSum === 0n),
       `totals: ${shown} — deposits came from the bank's cash account, so no money was made or destroyed`,
       "EUR sums to 0, pending 0",
@@ -525,7 +493,7 @@ async function story(): Promise<void> {
     console.log("$ parallax bank verify");
     const r = await parallax(["bank", "verify"], data);
     console.log(`  ${r.out.trim()}`);
-    report(
+    steps.report(
       r.code === 0 &&
         inProcess?.firstBad === undefined &&
         r.out.trim() === `journal: ${inProcess?.rows} rows, chain intact`,
@@ -535,26 +503,4 @@ async function story(): Promise<void> {
   }
 }
 
-async function main(): Promise<number> {
-  try {
-    await story();
-  } catch (err) {
-    report(
-      false,
-      `unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
-      "no unexpected errors",
-    );
-  } finally {
-    await cleanUp();
-  }
-  if (failures === 0) console.log(`\nall ${stepNo} steps behaved as described`);
-  else console.log(`\n${failures} of ${stepNo} steps did not behave as described`);
-  return failures === 0 ? 0 : 1;
-}
-
-process.exitCode = await main();
-// Everything is closed: the process ends by itself. If something still holds it open, say so.
-setTimeout(() => {
-  console.log("✘ the process did not exit: something still holds it open");
-  process.exit(1);
-}, 5000).unref();
+await runStory(steps, story, cleanUp, { blankLine: true });

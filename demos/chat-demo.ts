@@ -24,44 +24,20 @@ import {
   ErrorCode,
   loginWithPassword,
   makeVerifier,
-  ParallaxError,
   type RouterEvent,
   RouterClient,
   type RouterService,
   type RpcConnection,
   startBroker,
 } from "../src/index.js";
+import { codeOf, failure, runStory, Steps } from "./steps.js";
 
 const { Root } = brokerSchema;
 const { RoomKind, RoomListener } = chatSchema;
 
 // --- reporting -------------------------------------------------------------------------------
 
-let stepNo = 0;
-let failures = 0;
-
-/** Prints one step: what happened, and when that is not what was described, what was expected. */
-function report(ok: boolean, happened: string, expected: string): void {
-  stepNo++;
-  if (ok) {
-    console.log(`✔ ${stepNo}. ${happened}`);
-  } else {
-    failures++;
-    console.log(`✘ ${stepNo}. ${happened}`);
-    console.log(`     expected: ${expected}`);
-  }
-}
-
-async function failure(call: PromiseLike<unknown>): Promise<ParallaxError | string> {
-  try {
-    await call;
-    return "it succeeded";
-  } catch (err) {
-    return err instanceof ParallaxError ? err : `it failed with ${String(err)}`;
-  }
-}
-
-const codeOf = (e: ParallaxError | string): string => (typeof e === "string" ? e : e.code);
+const steps = new Steps();
 
 /** Resolves once `test()` holds, checking as things arrive; fails after 10 s instead of hanging. */
 function until(test: () => boolean, what: string): Promise<void> {
@@ -130,7 +106,7 @@ async function story(): Promise<void> {
   console.log("## whoami (seed: wamp.call('auth.whoami'))");
   const wamp = await client("zaber");
   const me = await wamp.whoami();
-  report(
+  steps.report(
     me.authid === "zaber" && me.role === "frontend",
     `zaber's whoami: {authid: '${me.authid}', role: '${me.role}'} — from the login, not from anything sent`,
     "{authid: 'zaber', role: 'frontend'}",
@@ -144,7 +120,7 @@ async function story(): Promise<void> {
     keyword2: "value2",
   });
   const got = echoed.args[0] as { args: unknown[]; kwargs: Record<string, unknown> } | undefined;
-  report(
+  steps.report(
     JSON.stringify(got) ===
       JSON.stringify({ args: ["pos1", "pos2"], kwargs: { keyword1: "value1", keyword2: "value2" } }),
     `wamp.call('example.call', 'pos1', 'pos2', keyword1='value1', keyword2='value2') reached ${PREFIX}example.call with ${JSON.stringify(got)}`,
@@ -161,7 +137,7 @@ async function story(): Promise<void> {
     { match: "prefix", forceReregister: true },
   );
   const greeting = (await wamp.call("example.hello.toot")).args[0];
-  report(
+  steps.report(
     greeting === `Hello zaber (role: frontend)! Called from: <${PREFIX}example.hello.toot>` &&
       details.length === 1,
     `a prefix registration on example.hello answered example.hello.toot: "${greeting}"; the callee was handed ${details[0]} by the broker`,
@@ -169,7 +145,7 @@ async function story(): Promise<void> {
   );
 
   const notBackend = await failure(wamp.register("example.mine", () => "no"));
-  report(
+  steps.report(
     codeOf(notBackend) === ErrorCode.PERMISSION_DENIED,
     `zaber (frontend) registering example.mine: ${codeOf(notBackend)} — ${typeof notBackend === "string" ? "" : notBackend.message}`,
     "registering needs the backend role (PARALLAX_ERR_PERMISSION_DENIED)",
@@ -177,7 +153,7 @@ async function story(): Promise<void> {
 
   await hello.unregister();
   const gone = await failure(wamp.call("example.hello.toot"));
-  report(
+  steps.report(
     codeOf(gone) === ErrorCode.NOT_FOUND,
     `after wamp.unregister(registration_id) the call answers ${codeOf(gone)}`,
     "PARALLAX_ERR_NOT_FOUND: nobody registered it",
@@ -191,7 +167,7 @@ async function story(): Promise<void> {
   await service.publish("test.sub", [], { Hello: "World!" });
   await until(() => events.length === 1, "the subscription event");
   const e = events[0];
-  report(
+  steps.report(
     e !== undefined &&
       JSON.stringify(e.kwargs) === '{"Hello":"World!"}' &&
       e.publisher.authid === "nexus-service",
@@ -210,7 +186,7 @@ async function story(): Promise<void> {
   await until(() => changes.length === 1, "the roster's joined change");
   await service.rosterUnregister(rosterKey);
   await until(() => changes.length === 2, "the roster's left change");
-  report(
+  steps.report(
     queried.length === 1 &&
       JSON.stringify(queried[0]?.data) === '{"random":"data"}' &&
       changes.join(", ") === "joined nexus-service, left nexus-service",
@@ -226,7 +202,7 @@ async function story(): Promise<void> {
   const stale = await wamp.metadataSet(key, { random: "other" }, { version: 0 });
   await wamp.metadataDelete(key);
   const after = await wamp.metadataGet(key);
-  report(
+  steps.report(
     set.kind === "ok" &&
       JSON.stringify(read?.value) === '{"random":"data"}' &&
       keys.join() === key &&
@@ -246,7 +222,7 @@ async function story(): Promise<void> {
   await otpClient.start();
   const otpWho = await otpClient.whoami();
   const otpAgain = await failure(otpClient.otpCreate());
-  report(
+  steps.report(
     otpWho.authid === "zaber" &&
       otpWho.authMethod === "otp" &&
       codeOf(otpAgain) === ErrorCode.PERMISSION_DENIED,
@@ -268,7 +244,7 @@ async function story(): Promise<void> {
   await keyed.start();
   const allowed = await keyed.call("example.call", ["via key"]);
   const refused = await failure(keyed.publish("test.sub", ["via key"]));
-  report(
+  steps.report(
     (allowed.args[0] as { args: unknown[] }).args[0] === "via key" &&
       codeOf(refused) === ErrorCode.PERMISSION_DENIED &&
       listed.some((k) => k.id === apikey.id && k.permissions.length === 1),
@@ -281,7 +257,7 @@ async function story(): Promise<void> {
   const now = await wamp.whoami();
   const wrong = await failure(wamp.changeUser("bob", "not bob's password"));
   const still = await wamp.whoami();
-  report(
+  steps.report(
     now.authid === "alice" && still.authid === "alice" && codeOf(wrong) === ErrorCode.AUTH_FAILED,
     `wamp.change_user('alice', …) on the live connection: whoami → ${now.authid}; a wrong password for bob → ${codeOf(wrong)}, still ${still.authid}`,
     "the connection's user changes only with the right password",
@@ -289,7 +265,7 @@ async function story(): Promise<void> {
   const delayed = await client(undefined);
   const before = await failure(delayed.whoami());
   await delayed.changeUser("bob", passwords.bob as string);
-  report(
+  steps.report(
     typeof before !== "string" && (await delayed.whoami()).authid === "bob",
     `a client made with no login (AUTORUN = False) answers whoami with ${codeOf(before)}; after change_user('bob', …): ${(await delayed.whoami()).authid}`,
     "no user until change_user logs one in",
@@ -330,7 +306,7 @@ async function story(): Promise<void> {
   const first = (await aliceRoom.post({ text: "hi bob" })).message;
   const second = (await bobRoom.post({ text: "hi alice" })).message;
   await until(() => heard.bob?.some((l) => l.endsWith("bob: hi alice")) === true, "bob's own line");
-  report(
+  steps.report(
     first.author === "alice" &&
       second.author === "bob" &&
       second.seq === first.seq + 1n &&
@@ -346,7 +322,7 @@ async function story(): Promise<void> {
   const spoof = await malloryRoom.post({ text: "[alice]: i like pork" });
   await until(() => heard.bob?.some((l) => l.includes("i like pork")) === true, "mallory's line");
   const posted = heard.bob?.find((l) => l.includes("i like pork"));
-  report(
+  steps.report(
     spoof.message.author === "mallory" && posted?.startsWith(`#${spoof.message.seq} mallory:`) === true,
     `mallory's post "[alice]: i like pork" reached bob as "${posted}" — RoomMember.post takes only text; the author comes from her own membership`,
     "no way to post as alice: the author is the facet's user",
@@ -356,24 +332,11 @@ async function story(): Promise<void> {
   await moderator.remove({ user: "mallory", reason: "spoofing" });
   const afterRemoval = await failure(malloryRoom.post({ text: "still here?" }));
   const rejoin = await failure(mallory.join({ room: "veggie-club", options: {} }));
-  report(
+  steps.report(
     codeOf(afterRemoval) === ErrorCode.REVOKED && typeof rejoin !== "string",
     `alice (moderator) removed mallory: her facet now answers ${codeOf(afterRemoval)}, rejoining answers ${codeOf(rejoin)}`,
     "removal revokes the member's facet on every connection; a removed member cannot rejoin a moderated room",
   );
 }
 
-try {
-  await story();
-} catch (err) {
-  failures++;
-  console.log(`✘ the demo stopped: ${err instanceof Error ? err.message : String(err)}`);
-} finally {
-  await cleanUp();
-}
-console.log(
-  failures === 0
-    ? `all ${stepNo} steps behaved as described`
-    : `${failures} step(s) did not behave as described`,
-);
-process.exit(failures === 0 ? 0 : 1);
+await runStory(steps, story, cleanUp);

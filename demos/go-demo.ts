@@ -27,6 +27,7 @@ import {
   signUp,
   startBroker,
 } from "../src/index.js";
+import { failure, runStory, Steps } from "./steps.js";
 
 const { Root } = brokerSchema;
 const { Game, GameEvent_Which, GameListener, Illegal, MoveOutcome_Which, Phase } = goSchema;
@@ -35,29 +36,7 @@ type MoveOutcome = goSchema.MoveOutcome;
 
 // --- reporting -------------------------------------------------------------------------------
 
-let stepNo = 0;
-let failures = 0;
-
-/** Prints one step: what happened, and when that is not what was described, what was expected. */
-function report(ok: boolean, happened: string, expected: string): void {
-  stepNo++;
-  if (ok) {
-    console.log(`✔ ${stepNo}. ${happened}`);
-  } else {
-    failures++;
-    console.log(`✘ ${stepNo}. ${happened}`);
-    console.log(`     expected: ${expected}`);
-  }
-}
-
-async function failure(call: PromiseLike<unknown>): Promise<ParallaxError | string> {
-  try {
-    await call;
-    return "it succeeded";
-  } catch (err) {
-    return err instanceof ParallaxError ? err : `it failed with ${String(err)}`;
-  }
-}
+const steps = new Steps();
 
 const ILLEGAL_NAMES = Object.fromEntries(Object.entries(Illegal).map(([k, v]) => [v, k]));
 const describeOutcome = (o: MoveOutcome): string =>
@@ -155,7 +134,7 @@ async function story(): Promise<void> {
   };
   const { challenge, id } = await alice.challenge({ terms });
   const open = (await bob.openChallenges()).challenges.toArray();
-  report(
+  steps.report(
     open.length === 1 && open[0]?.challenger === "alice" && open[0].terms.rules.size === 9,
     `alice challenged (9×9, positional superko, area scoring, komi 6.5, byo-yomi 10 min + 5×30 s, ranked); bob sees challenge ${id} from "${open[0]?.challenger}"`,
     "one open 9×9 challenge from alice",
@@ -164,7 +143,7 @@ async function story(): Promise<void> {
   const white = (await bob.accept({ id })).game;
   const black = (await accepted).game;
   const info = (await black.info()).info;
-  report(
+  steps.report(
     info.black === "alice" && info.white === "bob" && info.phase === Phase.PLAYING,
     `bob accepted; alice's challenge answered with the same game ${info.id}: black ${info.black}, white ${info.white}`,
     "black alice, white bob, playing",
@@ -174,7 +153,7 @@ async function story(): Promise<void> {
   const aliceHears = follower();
   await watch.listen({ listener: carolHears.listener });
   await black.listen({ listener: aliceHears.listener });
-  report(true, "carol watches through a Spectator capability and listens; alice listens too", "");
+  steps.report(true, "carol watches through a Spectator capability and listens; alice listens too", "");
 
   const play = (g: Game, x: number, y: number) => g.move({ point: { x, y } });
   // Walls: black on column 3, white on column 5 (column 4 stays neutral).
@@ -182,7 +161,7 @@ async function story(): Promise<void> {
     await play(black, 3, y);
     await play(white, 5, y);
   }
-  report(
+  steps.report(
     (await black.info()).info.moveCount === 18,
     "18 moves: black walls off columns 0–3 with column 3, white columns 5–8 with column 5",
     "18 moves played",
@@ -203,26 +182,26 @@ async function story(): Promise<void> {
   }
   const take = (await play(black, 7, 2)).outcome;
   const captured = take.which() === MoveOutcome_Which.PLAYED ? take.played.captured.toArray() : [];
-  report(
+  steps.report(
     captured.length === 1 && captured[0]?.x === 7 && captured[0].y === 1,
     `black played (7,2) inside white's area and captured the white stone at (${captured[0]?.x},${captured[0]?.y})`,
     "one white stone captured at (7,1)",
   );
   const ko = (await play(white, 7, 1)).outcome;
-  report(
+  steps.report(
     ko.which() === MoveOutcome_Which.ILLEGAL && ko.illegal === Illegal.KO,
     `white's immediate recapture at (7,1): ${describeOutcome(ko)}`,
     "refused: KO",
   );
   const outOfTurn = (await play(black, 0, 8)).outcome;
-  report(
+  steps.report(
     outOfTurn.which() === MoveOutcome_Which.ILLEGAL && outOfTurn.illegal === Illegal.NOT_YOUR_TURN,
     `alice moves again while it is bob's turn: ${describeOutcome(outOfTurn)} (her Game plays only black)`,
     "refused: NOT_YOUR_TURN",
   );
   const forged = watch.castAs(Game);
   const spectatorMove = await failure(forged.move({ point: { x: 4, y: 4 } }));
-  report(
+  steps.report(
     spectatorMove instanceof ParallaxError && spectatorMove.code === ErrorCode.UNIMPLEMENTED,
     `carol's Spectator cast to Game and called move: ${spectatorMove instanceof ParallaxError ? spectatorMove.code : spectatorMove}`,
     `it fails with ${ErrorCode.UNIMPLEMENTED}: a spectator's capability has no move`,
@@ -235,7 +214,7 @@ async function story(): Promise<void> {
   await aliceHears.heardOf("undo_requested");
   await white.answerUndo({ accept: true });
   const afterUndo = (await black.board()).board;
-  report(
+  steps.report(
     afterUndo.moveCount === 28 && afterUndo.points[4 * 9 + 4] === 0,
     `alice played (4,4), asked to take it back, bob accepted: ${afterUndo.moveCount} moves, (4,4) empty again`,
     "28 moves, (4,4) empty",
@@ -248,7 +227,7 @@ async function story(): Promise<void> {
   await carolHears.heardOf("chat bob");
   await aliceHears.heardOf("chat bob");
   const aliceChat = aliceHears.heard.filter((h) => h.startsWith("chat"));
-  report(
+  steps.report(
     aliceChat.length === 1 && carolHears.heard.filter((h) => h.startsWith("chat")).length === 2,
     `alice heard ${JSON.stringify(aliceChat)}; carol heard both lines`,
     "alice hears only bob's line; carol hears hers and bob's",
@@ -257,7 +236,7 @@ async function story(): Promise<void> {
   console.log("\n## Two passes, dead stones, the score");
   await white.pass();
   await black.pass();
-  report(
+  steps.report(
     (await black.info()).info.phase === Phase.SCORING,
     "white and black passed: play stopped for scoring",
     "",
@@ -271,7 +250,7 @@ async function story(): Promise<void> {
     await white.markDead({ point: { x, y }, dead: true });
   }
   const score = (await black.score()).score;
-  report(
+  steps.report(
     score.black === 36 && score.white === 42.5,
     `bob marked black's four stones inside his area dead: black ${score.black}, white ${score.white} (36 + komi 6.5)`,
     "black 36, white 42.5",
@@ -279,7 +258,7 @@ async function story(): Promise<void> {
   await black.acceptScore();
   const end = (await white.acceptScore()).outcome;
   await carolHears.heardOf("ended");
-  report(
+  steps.report(
     end.which() === MoveOutcome_Which.ENDED && end.ended === "W+6.5",
     `both accepted: the game ${describeOutcome(end)}; carol heard the end`,
     "ended W+6.5",
@@ -290,7 +269,7 @@ async function story(): Promise<void> {
   const parsed = parseSgf(sgf);
   const replayed = parsed.game.cells();
   const finalBoard = (await black.board()).board.points;
-  report(
+  steps.report(
     ["SZ[9]", "KM[6.5]", "PB[alice]", "PW[bob]", "RE[W+6.5]", "OT[5x30 byo-yomi]"].every((p) =>
       sgf.includes(p),
     ) &&
@@ -300,7 +279,7 @@ async function story(): Promise<void> {
     "SZ[9] KM[6.5] PB[alice] PW[bob] RE[W+6.5] with the byo-yomi OT, 31 moves replaying to the same board",
   );
   const [ra, rb] = [(await alice.rating()).rating, (await bob.rating()).rating];
-  report(
+  steps.report(
     rb.rating > 1500 && ra.rating < 1500 && ra.games === 1,
     `ranked: Glicko-2 moved bob to ${rb.rating.toFixed(1)} and alice to ${ra.rating.toFixed(1)} (RD ${rb.deviation.toFixed(1)})`,
     "bob above 1500, alice below",
@@ -333,33 +312,11 @@ async function story(): Promise<void> {
   }
   const engineInfo = (await vsEngine.info()).info;
   const resigned = (await vsEngine.resign()).outcome;
-  report(
+  steps.report(
     engineInfo.white === "gnugo (bot)" && replies === 3 && resigned.ended === "W+R",
     `alice played black against ${engineInfo.white}: it answered each of her ${replies} moves (${engineInfo.moveCount} moves); she resigned: ${resigned.ended}`,
     "GNU Go plays white and answers 3 moves; the resignation ends it W+R",
   );
 }
 
-async function main(): Promise<number> {
-  try {
-    await story();
-  } catch (err) {
-    report(
-      false,
-      `unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
-      "no unexpected errors",
-    );
-  } finally {
-    await cleanUp();
-  }
-  if (failures === 0) console.log(`\nall ${stepNo} steps behaved as described`);
-  else console.log(`\n${failures} of ${stepNo} steps did not behave as described`);
-  return failures === 0 ? 0 : 1;
-}
-
-process.exitCode = await main();
-// Everything is closed: the process ends by itself. If something still holds it open, say so.
-setTimeout(() => {
-  console.log("✘ the process did not exit: something still holds it open");
-  process.exit(1);
-}, 5000).unref();
+await runStory(steps, story, cleanUp, { blankLine: true });

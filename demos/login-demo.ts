@@ -21,11 +21,11 @@ import {
   LOBBY_MEMBER,
   loginWithPassword,
   makeVerifier,
-  ParallaxError,
   type RpcConnection,
   signUp,
   startBroker,
 } from "../src/index.js";
+import { codeOf, failure, runStory, Steps } from "./steps.js";
 
 const { AuthMethod, Root } = brokerSchema;
 
@@ -36,38 +36,7 @@ const ALICE_PASSWORD = "correct horse battery staple";
 
 // --- reporting -------------------------------------------------------------------------------
 
-let stepNo = 0;
-let failures = 0;
-
-/** Prints one step: what happened, and when that is not what was described, what was expected. */
-function report(ok: boolean, happened: string, expected: string): void {
-  stepNo++;
-  if (ok) {
-    console.log(`✔ ${stepNo}. ${happened}`);
-  } else {
-    failures++;
-    console.log(`✘ ${stepNo}. ${happened}`);
-    console.log(`     expected: ${expected}`);
-  }
-}
-
-/** What a call that should fail did: its ParallaxError, or a description of what went wrong. */
-async function failure(call: PromiseLike<unknown>): Promise<ParallaxError | string> {
-  try {
-    await call;
-    return "it succeeded";
-  } catch (err) {
-    return err instanceof ParallaxError ? err : `it failed with ${String(err)}`;
-  }
-}
-
-/** Reports a step that must fail with `code`. */
-async function expectFailure(call: PromiseLike<unknown>, code: ErrorCode, said: string): Promise<void> {
-  const err = await failure(call);
-  if (typeof err === "string") report(false, `${said}? No: ${err}`, `it fails with ${code}`);
-  else if (err.code === code) report(true, `${said}: ${err.code}`, "");
-  else report(false, `${said}? No: ${err.code}: ${err.message}`, `it fails with ${code}`);
-}
+const steps = new Steps();
 
 const pairs = (list: { toArray(): { service: string; perspective: string }[] }): string =>
   list
@@ -117,11 +86,11 @@ async function openSignUp(): Promise<void> {
     const root = await newClient(server);
     const res = await signUp(root, "alice", ALICE_PASSWORD);
     if (res.identity === undefined) {
-      report(false, "the sign-up answered pending", "an open server signs alice up at once");
+      steps.report(false, "the sign-up answered pending", "an open server signs alice up at once");
     } else {
       using identity = res.identity;
       const who = (await identity.whoami()).info;
-      report(
+      steps.report(
         who.name === "alice" && who.authMethod === AuthMethod.SIGN_UP,
         `signed up as ${who.name}${who.authMethod === AuthMethod.SIGN_UP ? "" : ` (a ${METHOD_NAMES.get(who.authMethod)} login?)`}`,
         "whoami of the new Identity says alice, sign up",
@@ -134,7 +103,7 @@ async function openSignUp(): Promise<void> {
   const oldIdentity = login.identity;
   {
     const who = (await oldIdentity.whoami()).info;
-    report(
+    steps.report(
       who.name === "alice" && who.authMethod === AuthMethod.PASSWORD,
       `logged in as ${who.name} with her password on a fresh connection (${METHOD_NAMES.get(who.authMethod)} login); the server proved it holds her verifier`,
       "whoami says alice, password login",
@@ -142,7 +111,7 @@ async function openSignUp(): Promise<void> {
   }
 
   // 3. a wrong password
-  await expectFailure(
+  await steps.expectFailure(
     loginWithPassword(await newClient(server), "alice", "wrong horse"),
     ErrorCode.AUTH_FAILED,
     "a wrong password is refused",
@@ -152,14 +121,14 @@ async function openSignUp(): Promise<void> {
   const member = attach(oldIdentity, LOBBY_MEMBER);
   {
     const greeting = (await member.hello()).greeting;
-    report(
+    steps.report(
       greeting.includes("alice"),
       `attached lobby/member; hello() says "${greeting}"`,
       "hello() greets alice by name",
     );
     using room = (await member.room()).room;
     const line = (await room.say({ text: "hi" })).line;
-    report(
+    steps.report(
       line.speaker === "alice" && line.text === "hi",
       `said "${line.text}" in the room: the line is signed "${line.speaker}" (from the perspective, not an argument)`,
       'the line is "hi", signed "alice"',
@@ -176,7 +145,7 @@ async function openSignUp(): Promise<void> {
     const shown =
       `whoami: ${who.name}, ${METHOD_NAMES.get(who.authMethod)} login, grant "${who.grant}", ` +
       `keyring [${pairs(who.keyring)}], epoch ${who.epoch}, attached [${attached}]`;
-    report(
+    steps.report(
       who.name === "alice" &&
         who.authMethod === AuthMethod.PASSWORD &&
         who.grant === "password" &&
@@ -195,7 +164,7 @@ async function openSignUp(): Promise<void> {
   if (alice === undefined) throw new Error("alice is not in the store");
   const epoch = await server.store.setKeyring(alice.id, [MEMBER, GUEST]);
   server.broker.revokeIdentity(alice.id, epoch, "the keyring changed");
-  report(
+  steps.report(
     epoch === alice.epoch + 1,
     `the operator changed alice's keyring to [lobby/guest, lobby/member]: epoch ${alice.epoch} → ${epoch}`,
     `the epoch goes from ${alice.epoch} to ${alice.epoch + 1}`,
@@ -203,12 +172,11 @@ async function openSignUp(): Promise<void> {
   {
     const fromIdentity = await failure(oldIdentity.whoami());
     const fromMember = await failure(member.hello());
-    const code = (e: ParallaxError | string) => (typeof e === "string" ? e : e.code);
-    report(
-      code(fromIdentity) === ErrorCode.REVOKED && code(fromMember) === ErrorCode.REVOKED,
-      code(fromIdentity) === ErrorCode.REVOKED && code(fromMember) === ErrorCode.REVOKED
+    steps.report(
+      codeOf(fromIdentity) === ErrorCode.REVOKED && codeOf(fromMember) === ErrorCode.REVOKED,
+      codeOf(fromIdentity) === ErrorCode.REVOKED && codeOf(fromMember) === ErrorCode.REVOKED
         ? `her old login and its lobby perspective are revoked: ${ErrorCode.REVOKED}`
-        : `old Identity.whoami: ${code(fromIdentity)}; old LobbyMember.hello: ${code(fromMember)}`,
+        : `old Identity.whoami: ${codeOf(fromIdentity)}; old LobbyMember.hello: ${codeOf(fromMember)}`,
       `both fail with ${ErrorCode.REVOKED}`,
     );
   }
@@ -220,7 +188,7 @@ async function openSignUp(): Promise<void> {
   const { identity } = await loginWithPassword(passwordRoot, "alice", ALICE_PASSWORD);
   {
     const who = (await identity.whoami()).info;
-    report(
+    steps.report(
       pairs(who.keyring) === "lobby/guest, lobby/member" && who.epoch === BigInt(epoch),
       `logged in again: keyring [${pairs(who.keyring)}], epoch ${who.epoch}`,
       `keyring [lobby/guest, lobby/member], epoch ${epoch}`,
@@ -231,7 +199,7 @@ async function openSignUp(): Promise<void> {
   const created = await identity.createApiKey({ description: "ci", keyring: [MEMBER], expiresAt: 0n });
   const secret = created.secret;
   const keyId = created.key.id;
-  report(
+  steps.report(
     secret !== "" && pairs(created.key.keyring) === "lobby/member",
     `minted API key ${keyId} "ci" for [${pairs(created.key.keyring)}] (secret shown once: ${secret.slice(0, 8)}…)`,
     "a key for [lobby/member] and its secret",
@@ -240,19 +208,19 @@ async function openSignUp(): Promise<void> {
     const root = await newClient(server);
     using viaKey = (await root.loginWithApiKey({ key: secret })).identity;
     const who = (await viaKey.whoami()).info;
-    report(
+    steps.report(
       who.authMethod === AuthMethod.API_KEY &&
         who.grant === `api key ${keyId} (ci)` &&
         pairs(who.keyring) === "lobby/member",
       `logged in with the API key (${METHOD_NAMES.get(who.authMethod)} login): grant "${who.grant}", keyring [${pairs(who.keyring)}] only`,
       `api key login, grant "api key ${keyId} (ci)", keyring [lobby/member] only`,
     );
-    await expectFailure(
+    await steps.expectFailure(
       viaKey.attach({ ...GUEST, client: null }),
       ErrorCode.PERMISSION_DENIED,
       "the API-key login may not attach lobby/guest",
     );
-    await expectFailure(
+    await steps.expectFailure(
       viaKey.createApiKey({ description: "more", keyring: [], expiresAt: 0n }),
       ErrorCode.PERMISSION_DENIED,
       "the API-key login may not mint API keys",
@@ -261,7 +229,7 @@ async function openSignUp(): Promise<void> {
 
   // 9. a one-time password: works once
   const { otp, expiresAt } = await identity.createOtp();
-  report(
+  steps.report(
     otp !== "",
     `made a one-time password from the password login (valid until ${new Date(Number(expiresAt)).toISOString()})`,
     "a non-empty one-time password",
@@ -270,12 +238,12 @@ async function openSignUp(): Promise<void> {
     const root = await newClient(server);
     using viaOtp = (await root.loginWithOtp({ username: "alice", otp })).identity;
     const who = (await viaOtp.whoami()).info;
-    report(
+    steps.report(
       who.name === "alice" && who.authMethod === AuthMethod.OTP,
       `logged in as ${who.name} with the one-time password on a new connection (${METHOD_NAMES.get(who.authMethod)} login)`,
       "whoami says alice, otp login",
     );
-    await expectFailure(
+    await steps.expectFailure(
       root.loginWithOtp({ username: "alice", otp }),
       ErrorCode.AUTH_FAILED,
       "the same one-time password a second time is refused",
@@ -296,7 +264,7 @@ async function approvalSignUp(): Promise<void> {
   // 10. bob signs up and waits; nothing polls
   const bob = await signUp(await newClient(server), "bob", "bob's password");
   if (bob.pending === undefined) {
-    report(false, "bob's sign-up answered an Identity at once", "a PendingApproval");
+    steps.report(false, "bob's sign-up answered an Identity at once", "a PendingApproval");
     bob.identity.dispose();
     return;
   }
@@ -310,7 +278,7 @@ async function approvalSignUp(): Promise<void> {
   void bobWait.then(() => {
     bobDecided = true;
   });
-  report(
+  steps.report(
     bobRequest.username === "bob",
     `bob signed up: pending approval (request ${bobRequest.id} for "${bobRequest.username}"); he calls wait()`,
     'a pending request for "bob"',
@@ -324,7 +292,7 @@ async function approvalSignUp(): Promise<void> {
     const pending = (await admin.listPending()).requests.toArray();
     const mine = pending.find((p) => p.id === bobRequest.id);
     const shown = pending.map((p) => `${p.id} ${p.username}`).join(", ");
-    report(
+    steps.report(
       mine?.username === "bob" && !bobDecided,
       `root-admin attached broker/admin: listPending shows [${shown}]; bob ${bobDecided ? "no longer waits" : "still waits"}`,
       `listPending shows bob's request ${bobRequest.id}, and bob's wait() is still open`,
@@ -336,7 +304,7 @@ async function approvalSignUp(): Promise<void> {
   {
     const res = await bobWait;
     if ("error" in res) {
-      report(
+      steps.report(
         false,
         `the admin approved bob, but his wait() failed: ${String(res.error)}`,
         "bob's wait() resolves with his Identity",
@@ -344,7 +312,7 @@ async function approvalSignUp(): Promise<void> {
     } else {
       using bobIdentity = res.identity;
       const who = (await bobIdentity.whoami()).info;
-      report(
+      steps.report(
         who.name === "bob",
         `the admin approved bob: his wait() answered an Identity; whoami says "${who.name}" (grant "${who.grant}")`,
         'whoami of the Identity says "bob"',
@@ -355,7 +323,7 @@ async function approvalSignUp(): Promise<void> {
   // 13. carol signs up; the admin rejects her with a reason
   const carol = await signUp(await newClient(server), "carol", "carol's password");
   if (carol.pending === undefined) {
-    report(false, "carol's sign-up answered an Identity at once", "a PendingApproval");
+    steps.report(false, "carol's sign-up answered an Identity at once", "a PendingApproval");
     carol.identity.dispose();
     return;
   }
@@ -365,9 +333,13 @@ async function approvalSignUp(): Promise<void> {
   await admin.decide({ id: carolRequest.id, approve: false, reason: "unknown person" });
   const err = await carolWait;
   if (typeof err === "string") {
-    report(false, `the admin rejected carol, but her wait(): ${err}`, `it fails with ${ErrorCode.REJECTED}`);
+    steps.report(
+      false,
+      `the admin rejected carol, but her wait(): ${err}`,
+      `it fails with ${ErrorCode.REJECTED}`,
+    );
   } else {
-    report(
+    steps.report(
       err.code === ErrorCode.REJECTED && err.message.includes("unknown person"),
       `the admin rejected carol: her wait() failed with ${err.code} "${err.message}"`,
       `it fails with ${ErrorCode.REJECTED} and the reason "unknown person"`,
@@ -375,27 +347,11 @@ async function approvalSignUp(): Promise<void> {
   }
 }
 
-async function main(): Promise<number> {
-  try {
+await runStory(
+  steps,
+  async () => {
     await openSignUp();
     await approvalSignUp();
-  } catch (err) {
-    report(
-      false,
-      `unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
-      "no unexpected errors",
-    );
-  } finally {
-    await cleanUp();
-  }
-  if (failures === 0) console.log(`all ${stepNo} steps behaved as described`);
-  else console.log(`${failures} of ${stepNo} steps did not behave as described`);
-  return failures === 0 ? 0 : 1;
-}
-
-process.exitCode = await main();
-// Everything is closed: the process ends by itself. If something still holds it open, say so.
-setTimeout(() => {
-  console.log("✘ the process did not exit: something still holds it open");
-  process.exit(1);
-}, 5000).unref();
+  },
+  cleanUp,
+);

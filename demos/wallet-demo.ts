@@ -21,33 +21,20 @@ import {
   type GetRemoteResult,
   LOCAL_CHANGES,
   OUT_OF_DATE,
-  ParallaxError,
   type RpcConnection,
   startBroker,
   type UpdateRemoteResult,
   WalletClient,
   type WalletEvent,
 } from "../src/index.js";
+import { failure, runStory, Steps } from "./steps.js";
 
 const { Root } = brokerSchema;
 const SEED_KEYS = ["animal", "car"] as const;
 
 // --- reporting -------------------------------------------------------------------------------
 
-let stepNo = 0;
-let failures = 0;
-
-/** One step's verdict: what happened, and when that is not what the seed shows, what it shows. */
-function report(ok: boolean, happened: string, expected: string): void {
-  stepNo++;
-  if (ok) {
-    console.log(`✔ ${stepNo}. ${happened}`);
-  } else {
-    failures++;
-    console.log(`✘ ${stepNo}. ${happened}`);
-    console.log(`     expected: ${expected}`);
-  }
-}
+const steps = new Steps();
 
 /** Prints the call as typed at the prompt. */
 const prompt = (call: string): void => console.log(`>>> ${call}`);
@@ -60,16 +47,6 @@ const py = (record: Record<string, string>): string =>
 
 const answer = (r: { status: "success" | "failure" }): string =>
   r.status === "success" ? "'Success'" : "'Failure'";
-
-/** The ParallaxError a call fails with, or a description of what happened instead. */
-async function failure(call: PromiseLike<unknown>): Promise<ParallaxError | string> {
-  try {
-    await call;
-    return "it succeeded";
-  } catch (err) {
-    return err instanceof ParallaxError ? err : `it failed with ${String(err)}`;
-  }
-}
 
 async function waitFor(pred: () => boolean, ms = 5000): Promise<boolean> {
   const deadline = Date.now() + ms;
@@ -102,7 +79,7 @@ async function update(c: WalletClient, sequence: number, conflict = false): Prom
   const r = await c.updateRemoteWallet();
   console.log(answer(r));
   if (conflict) {
-    report(
+    steps.report(
       r.status === "failure" && r.reason === OUT_OF_DATE && r.latest?.sequence === sequence,
       r.status === "failure"
         ? `${c.name}'s push was refused: "${r.reason}"; the server answered its latest state, sequence ${r.latest?.sequence}`
@@ -110,7 +87,7 @@ async function update(c: WalletClient, sequence: number, conflict = false): Prom
       `the push fails as out of date, carrying the latest state (sequence ${sequence})`,
     );
   } else {
-    report(
+    steps.report(
       r.status === "success" && r.state.sequence === sequence,
       r.status === "success"
         ? `${c.name} pushed sequence ${r.state.sequence}`
@@ -131,7 +108,7 @@ async function get(c: WalletClient, sequence: number, action: GetRemoteResult["a
     taken: "took it as it is",
     merged: "merged its local changes onto it",
   };
-  report(
+  steps.report(
     r.state?.sequence === sequence && r.action === action,
     `${c.name} got sequence ${r.state?.sequence ?? "(none)"} and ${how[r.action]}`,
     `sequence ${sequence}, and ${c.name} ${how[action]}`,
@@ -143,7 +120,7 @@ function preferences(c: WalletClient, expected: Record<string, string>): void {
   prompt(`${c.name}.getPreferences()`);
   const p = c.getPreferences(SEED_KEYS);
   console.log(py(p));
-  report(py(p) === py(expected), `${c.name}'s preferences are ${py(p)}`, py(expected));
+  steps.report(py(p) === py(expected), `${c.name}'s preferences are ${py(p)}`, py(expected));
 }
 
 function set(c: WalletClient, key: string, value: string): void {
@@ -160,7 +137,7 @@ async function changePassword(
   prompt(`${c.name}.changePassword('${password}'${relogin ? "" : ", { relogin: false }"})`);
   const r = await c.changePassword(password, { relogin });
   console.log(answer(r));
-  report(
+  steps.report(
     r.status === "success" && r.state?.sequence === sequence,
     r.status === "success"
       ? `the password changed together with the wallet, re-encrypted as sequence ${r.state?.sequence}`
@@ -178,14 +155,14 @@ async function mustFail(
 ): Promise<void> {
   prompt(`${c.name}.${call}`);
   const err = await failure(run);
-  if (typeof err === "string") report(false, `${c.name}.${call}: ${err}`, `it fails with ${code}`);
-  else report(err.code === code, `${c.name}.${call} failed: ${err.code}`, `it fails with ${code}`);
+  if (typeof err === "string") steps.report(false, `${c.name}.${call}: ${err}`, `it fails with ${code}`);
+  else steps.report(err.code === code, `${c.name}.${call} failed: ${err.code}`, `it fails with ${code}`);
 }
 
 async function login(c: WalletClient): Promise<void> {
   prompt(`${c.name}.login()`);
   const err = await failure(c.login());
-  report(
+  steps.report(
     err === "it succeeded",
     err === "it succeeded"
       ? `${c.name} logged in and attached its wallet`
@@ -233,7 +210,7 @@ async function story(): Promise<void> {
   prompt("c1.register()");
   await c1.register();
   showSalt(c1);
-  report(
+  steps.report(
     /^[0-9a-f]{32}$/.test(c1.saltSeed ?? ""),
     `c1 registered; its salt seed is ${c1.saltSeed}`,
     "a salt seed",
@@ -241,7 +218,7 @@ async function story(): Promise<void> {
   prompt("c2.updateDerivedSecrets()");
   await c2.updateDerivedSecrets();
   showSalt(c2);
-  report(
+  steps.report(
     c2.saltSeed === c1.saltSeed,
     "c2 got the same salt seed from the server",
     `c2's salt seed is c1's, ${c1.saltSeed}`,
@@ -298,7 +275,7 @@ async function story(): Promise<void> {
   const saltBefore = c1.saltSeed;
   await changePassword(c1, "eggsandwich", 8, false);
   showSalt(c1);
-  report(c1.saltSeed !== saltBefore, "c1 has a new salt seed", `a salt seed other than ${saltBefore}`);
+  steps.report(c1.saltSeed !== saltBefore, "c1 has a new salt seed", `a salt seed other than ${saltBefore}`);
   await mustFail(c1, "getRemoteWallet()", c1.getRemoteWallet(), ErrorCode.REVOKED);
   await mustFail(c2, "getRemoteWallet()", c2.getRemoteWallet(), ErrorCode.REVOKED);
   await login(c1);
@@ -306,14 +283,18 @@ async function story(): Promise<void> {
   prompt(`c2.setLocalPassword('eggsandwich')`);
   await c2.setLocalPassword("eggsandwich");
   showSalt(c2);
-  report(c2.saltSeed === c1.saltSeed, "c2 derived its keys from the new salt seed", `c1's, ${c1.saltSeed}`);
+  steps.report(
+    c2.saltSeed === c1.saltSeed,
+    "c2 derived its keys from the new salt seed",
+    `c1's, ${c1.saltSeed}`,
+  );
   await login(c2);
 
   set(c1, "animal", "leemur");
   prompt(`c1.changePassword('starboard')`);
   const refused = await c1.changePassword("starboard");
   console.log(answer(refused));
-  report(
+  steps.report(
     refused.status === "failure" && refused.reason === LOCAL_CHANGES,
     refused.status === "failure" ? `refused: "${refused.reason}"` : "the password changed",
     `refused: "${LOCAL_CHANGES}"`,
@@ -341,7 +322,7 @@ async function story(): Promise<void> {
     const both = await waitFor(
       () => updates("c1").endsWith(String(sequence)) && updates("c2").endsWith(String(sequence)),
     );
-    report(
+    steps.report(
       both && updates("c1") === updates("c2"),
       `c1 and c2 were notified of [${updates("c1")}] and [${updates("c2")}]`,
       `both notified of every update up to ${sequence}, in order`,
@@ -353,33 +334,11 @@ async function story(): Promise<void> {
     const last = heard[c.name]?.at(-1);
     return last?.type === "revoked" ? last.reason : "(none)";
   });
-  report(
+  steps.report(
     revoked && reasons.every((r) => r === "the password was changed"),
     `both watchers heard [${updates("c1")}] / [${updates("c2")}], ending "${reasons.join('" / "')}"`,
     'walletUpdated 13 then revoked "the password was changed", on both',
   );
 }
 
-async function main(): Promise<number> {
-  try {
-    await story();
-  } catch (err) {
-    report(
-      false,
-      `unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
-      "no unexpected errors",
-    );
-  } finally {
-    await cleanUp();
-  }
-  if (failures === 0) console.log(`\nall ${stepNo} steps behaved as the seed says`);
-  else console.log(`\n${failures} of ${stepNo} steps did not behave as the seed says`);
-  return failures === 0 ? 0 : 1;
-}
-
-process.exitCode = await main();
-// Everything is closed: the process ends by itself. If something still holds it open, say so.
-setTimeout(() => {
-  console.log("✘ the process did not exit: something still holds it open");
-  process.exit(1);
-}, 5000).unref();
+await runStory(steps, story, cleanUp, { summary: "as the seed says", blankLine: true });
