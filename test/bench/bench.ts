@@ -20,6 +20,11 @@
  * durable. Their ratio is against the `conn-100` echo rate of Parallax measured in the same
  * invocation (measured first, on Parallax alone, when `--only` leaves `conn-100` out). Each run
  * ends with a conservation check; a broken one fails the bench.
+ *
+ * The fan-out workloads (router-fanout, chat-room-1000) run on that broker too (Parallax only),
+ * on disk with `synchronous = FULL` as the bank's do, with their users registered by key
+ * (`server.ts --chat`). Each run ends with a delivery check (every subscriber or listener got
+ * every event or message exactly once, in order); a broken one fails the bench.
  */
 import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -69,6 +74,8 @@ interface Workload {
   readonly bank?: boolean;
   /** With `bank`: the server's ledger answers the workload's payments without the store. */
   readonly noLedger?: boolean;
+  /** Registers the fan-out users and raises chat's post rate; the store on disk, `synchronous = FULL`. */
+  readonly chat?: boolean;
   /** A workload whose figures the ratio needs: measured first (Parallax only) if not asked for. */
   readonly baseline?: string;
 }
@@ -204,6 +211,45 @@ const WORKLOADS: Workload[] = [
     bank: true,
     noLedger: true,
   },
+  // Router pub/sub fan-out: 1 000 router sessions (20 users logged in by key, one connection
+  // each, 50 sessions per login) each subscribed to one topic (exact match), all in one client
+  // process (one clock), every handler answering at once; one publisher session on its own
+  // connection publishes events whose kwargs carry their send time, at most 4 in flight (an event
+  // is in flight from its publish until all 1 000 subscribers heard it), 50 events of warm-up,
+  // then 300 measured. Figures: deliveries_per_s (measured events × subscribers / seconds from
+  // the first measured send to the last receipt), publishes_per_s, and publish send → each
+  // handler's receipt, p50/p99 in ms. Every subscriber must hear every event exactly once and in
+  // order (kwargs' count and the router's seq), or the bench fails. Absolute, reported.
+  {
+    name: "router-fanout",
+    main: "deliveries_per_s",
+    target: "reported",
+    systems: ["parallax"],
+    ratio: null,
+    broker: true,
+    chat: true,
+  },
+  // Chat: one public room with 1 000 members (1 000 users logged in by key, 25 per connection
+  // over 40 connections, since a connection takes at most 32 logins), each member's device with a
+  // RoomListener given in JoinOptions, all in one client process. The members join first without
+  // a listener, then join again with one, resuming after the last `joined` message (so setup is
+  // not 1 000 × 1 000 join notices). 10 members on different connections post in a loop, one
+  // post in flight each, the text carrying its send time: 10 posts each of warm-up, then 30 each
+  // measured. Every post is durable (group-committed, fsynced, `synchronous = FULL`) before any
+  // listener hears it. The bench server raises chat's flood limit from 10 to 10 000 posts a second
+  // per member and room (`server.ts --chat`), so the posters are bounded by the server. Figures:
+  // posts_per_s, deliveries_per_s (measured posts × 1 000 listeners / seconds to the last
+  // receipt), post send → listener receipt p50/p99 in ms. Every listener must hear every message
+  // once, in sequence order, with no gap (Message.seq contiguous), or the bench fails.
+  {
+    name: "chat-room-1000",
+    main: "deliveries_per_s",
+    target: "reported",
+    systems: ["parallax"],
+    ratio: null,
+    broker: true,
+    chat: true,
+  },
 ];
 
 const pinned = !values["no-pin"] && hasTaskset();
@@ -236,16 +282,22 @@ async function nextLine(it: AsyncIterableIterator<string>, prefix: string): Prom
   }
 }
 
-async function startServer(system: System, withBroker = false, withBank = false, noLedger = false) {
+type ServerKind = Pick<Workload, "broker" | "bank" | "noLedger" | "chat">;
+
+async function startServer(system: System, kind: ServerKind = {}) {
+  const withBroker = kind.broker === true;
+  const withBank = kind.bank === true;
+  const durable = withBank || kind.chat === true;
   const dir = withBroker ? mkdtempSync(path.join(tmpdir(), "parallax-bench-")) : undefined;
-  const store = loginStore === "memory" && !withBank ? ":memory:" : path.join(dir ?? "", "parallax.db");
-  const sync = loginStore === "disk-normal" && !withBank ? "NORMAL" : "FULL";
+  const store = loginStore === "memory" && !durable ? ":memory:" : path.join(dir ?? "", "parallax.db");
+  const sync = loginStore === "disk-normal" && !durable ? "NORMAL" : "FULL";
   const child = node([
     path.join(here, "server.ts"),
     system,
     ...(withBroker ? ["--broker", store, sync] : []),
     ...(withBank ? ["--bank"] : []),
-    ...(withBank && noLedger ? ["--no-ledger"] : []),
+    ...(withBank && kind.noLedger === true ? ["--no-ledger"] : []),
+    ...(withBroker && kind.chat === true ? ["--chat"] : []),
   ]);
   const out = lines(child);
   const ready = await nextLine(out, "ready ").catch((err: unknown) => {
@@ -362,7 +414,7 @@ async function measure(w: Workload, system: System): Promise<Record<string, numb
     for (let i = 0; i < Math.max(1, Math.min(runs, 3)); i++) rs.push(await idleMemory(system));
     return median(rs, w.main);
   }
-  const server = await startServer(system, w.broker, w.bank, w.noLedger);
+  const server = await startServer(system, w);
   try {
     const rs = [];
     for (let i = 0; i < runs; i++) {

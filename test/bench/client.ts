@@ -3,7 +3,9 @@
  * Prints one JSON line with the workload's figures. Every loop is bounded by a call count or,
  * for the login, wallet-updates and bank loops, by a duration. The bank workloads print `window`
  * before and after their measured loop and wait for `go` on stdin each time (bench.ts reads the
- * server's group-commit counters meanwhile).
+ * server's group-commit counters meanwhile). The fan-out workloads (router-fanout, chat-room-1000)
+ * are bounded by counts and end by checking every delivery (exactly once, in order, no gap): a
+ * broken one fails the client, and so the bench.
  */
 import { createServer, connect as netConnect, type Socket } from "node:net";
 import { createInterface } from "node:readline";
@@ -23,6 +25,26 @@ import { Banker, Customer, type PrivateAccount, TransferOutcome_Which } from "..
 import { newTransferId } from "../../src/services/bank/bank-client.js";
 import { BANK_PAYERS, benchKey, MERCHANT, payerName, TELLER } from "./bank-keys.js";
 import { GO_PLAYER } from "../../src/services/go/go-keys.js";
+import { attach } from "../../src/login/index.js";
+import { CHAT_MEMBER } from "../../src/services/chat/chat-keys.js";
+import { ROUTER_SESSION } from "../../src/services/router/router-keys.js";
+import {
+  type ChatMember,
+  MessageKind,
+  RoomKind,
+  RoomListener,
+  type RoomMember,
+} from "../../src/wire/gen/chat.js";
+import { UriMatch } from "../../src/wire/gen/broker.js";
+import { EventHandler, type RouterSession, type Subscription } from "../../src/wire/gen/router.js";
+import {
+  memberName,
+  ROOM_MEMBERS,
+  ROUTER_PUBLISHER,
+  ROUTER_SESSIONS_PER_USER,
+  ROUTER_SUBSCRIBER_USERS,
+  routerSubscriberName,
+} from "./chat-keys.js";
 import {
   ColorChoice,
   type Game,
@@ -657,6 +679,288 @@ async function goGames() {
   };
 }
 
+/** Logs each of `names` in by its bench key, `perConnection` to a connection, one login at a time per connection. */
+async function keyLogins(
+  names: readonly string[],
+  perConnection: number,
+): Promise<{ connections: RpcConnection[]; identities: Identity[] }> {
+  const groups = Math.ceil(names.length / perConnection);
+  const connections = await brokerConnections(groups);
+  const identities: Identity[] = new Array(names.length);
+  await Promise.all(
+    connections.map(async (c, g) => {
+      const root = c.bootstrap(Root);
+      for (let i = g * perConnection; i < Math.min(names.length, (g + 1) * perConnection); i++) {
+        const name = names[i] as string;
+        const r = await loginWithKey(root, name, benchKey(name));
+        if (r.identity === undefined)
+          throw new Error(`${name}'s key is not registered (start the server with --chat)`);
+        identities[i] = r.identity;
+      }
+    }),
+  );
+  return { connections, identities };
+}
+
+/** Fails with `what` if `done` has not resolved within `ms`. */
+async function within<T>(done: Promise<T>, ms: number, what: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(what())), ms);
+  });
+  try {
+    return await Promise.race([done, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const FANOUT_IN_FLIGHT = 4;
+const FANOUT_WARMUP = 50;
+const FANOUT_EVENTS = 300;
+
+/**
+ * router-fanout: ROUTER_SUBSCRIBER_USERS users, each logged in by key on its own connection with
+ * ROUTER_SESSIONS_PER_USER router sessions, each session subscribed (exact match) to one topic
+ * with its own EventHandler; one publisher session on its own connection. Event k's kwargs carry
+ * k and its send time; at most FANOUT_IN_FLIGHT events are in flight, an event counting from its
+ * publish until every subscriber heard it. Each handler checks that it hears k = 0, 1, 2, … and
+ * increasing router sequences, and answers at once.
+ */
+async function routerFanout() {
+  const subscriberNames = Array.from({ length: ROUTER_SUBSCRIBER_USERS }, (_, i) => routerSubscriberName(i));
+  const subs = await keyLogins(subscriberNames, 1);
+  const pub = await keyLogins([ROUTER_PUBLISHER], 1);
+  const publisher = attach(pub.identities[0] as Identity, ROUTER_SESSION);
+  const topic = `bench.fanout.${Buffer.from(randomBytes(4)).toString("hex")}`;
+  const subscribers = ROUTER_SUBSCRIBER_USERS * ROUTER_SESSIONS_PER_USER;
+  const total = FANOUT_WARMUP + FANOUT_EVENTS;
+  const heard = new Uint32Array(total);
+  const next = new Uint32Array(subscribers);
+  const lastSeq = new Array<bigint>(subscribers).fill(0n);
+  const latencies = new Float64Array(FANOUT_EVENTS * subscribers);
+  let measured = 0;
+  let lastReceipt = 0;
+  let failure: string | undefined;
+  const waiters = new Map<number, () => void>();
+  let wakeFailure: () => void = () => {};
+  const failed = new Promise<never>((_, reject) => {
+    wakeFailure = () => reject(new Error(failure));
+  });
+  failed.catch(() => {});
+  const fail = (why: string): void => {
+    if (failure !== undefined) return;
+    failure = why;
+    wakeFailure();
+  };
+  const handler = (i: number) =>
+    EventHandler.server({
+      event({ event }) {
+        const at = performance.now();
+        const { k, t } = JSON.parse(event.payload.kwargs) as { k: number; t: number };
+        if (k !== next[i]) return fail(`subscriber ${i} heard event ${k}, not ${next[i]}`);
+        if (event.seq <= (lastSeq[i] as bigint)) return fail(`subscriber ${i} heard seq ${event.seq} again`);
+        lastSeq[i] = event.seq;
+        next[i] = k + 1;
+        if (k >= FANOUT_WARMUP) {
+          latencies[measured++] = at - t;
+          lastReceipt = at;
+        }
+        heard[k] = (heard[k] as number) + 1;
+        if (heard[k] === subscribers) waiters.get(k)?.();
+      },
+      unrecoverable({ after, resumedFrom }) {
+        fail(`subscriber ${i} heard unrecoverable(${after}, ${resumedFrom})`);
+      },
+    });
+  // Held to the end: a released (or collected) session or Subscription ends the subscription.
+  const held: Array<RouterSession | Subscription> = [];
+  await Promise.all(
+    subs.identities.map(async (identity, u) => {
+      for (let j = 0; j < ROUTER_SESSIONS_PER_USER; j++) {
+        const session: RouterSession = attach(identity, ROUTER_SESSION);
+        const i = u * ROUTER_SESSIONS_PER_USER + j;
+        const r = await session.subscribe({ topic, handler: handler(i), options: { match: UriMatch.EXACT } });
+        held.push(session, r.subscription);
+      }
+    }),
+  );
+  // Event k is in flight from its publish until every subscriber heard it.
+  let started = 0;
+  const publishOne = async (k: number): Promise<void> => {
+    const everyone = new Promise<void>((r) => waiters.set(k, r));
+    const t = performance.now();
+    if (k === FANOUT_WARMUP) started = t;
+    using p = publisher.publish({
+      topic,
+      payload: { args: "", kwargs: JSON.stringify({ k, t }) },
+      options: {},
+    });
+    await Promise.race([p, failed]);
+    await within(
+      Promise.race([everyone, failed]),
+      30_000,
+      () => `event ${k}: ${heard[k]} of ${subscribers} subscribers heard it in 30 s`,
+    );
+    waiters.delete(k);
+  };
+  let sent = 0;
+  await Promise.all(
+    Array.from({ length: FANOUT_IN_FLIGHT }, async () => {
+      while (sent < total) await publishOne(sent++);
+    }),
+  );
+  const seconds = (lastReceipt - started) / 1000;
+  for (let i = 0; i < subscribers; i++) {
+    if (next[i] !== total)
+      throw new Error(`DELIVERY BROKEN: subscriber ${i} heard ${next[i]} of ${total} events`);
+  }
+  if (measured !== latencies.length)
+    throw new Error(`DELIVERY BROKEN: ${measured} measured deliveries, not ${latencies.length}`);
+  const sorted = Array.from(latencies.sort());
+  for (const cap of [...held, publisher, ...subs.identities, ...pub.identities]) cap.dispose();
+  for (const c of [...subs.connections, ...pub.connections]) c.close();
+  return {
+    deliveries_per_s: Math.round((FANOUT_EVENTS * subscribers) / seconds),
+    publishes_per_s: Math.round(FANOUT_EVENTS / seconds),
+    p50_ms: Math.round(percentile(sorted, 50) * 10) / 10,
+    p99_ms: Math.round(percentile(sorted, 99) * 10) / 10,
+    subscribers,
+    events: FANOUT_EVENTS,
+    seconds: Math.round(seconds * 1000) / 1000,
+    exactly_once: 1,
+  };
+}
+
+const ROOM_LOGINS_PER_CONNECTION = 25;
+const ROOM_POSTERS = 10;
+const ROOM_WARMUP = 10;
+const ROOM_POSTS = 30;
+
+/**
+ * chat-room-1000: ROOM_MEMBERS users logged in by key, ROOM_LOGINS_PER_CONNECTION to a
+ * connection, each with a chat attachment. Member 0 creates a public room; everyone else joins it
+ * without a listener; then every member joins again with a RoomListener, resuming after the
+ * room's last message (the joins' notices). ROOM_POSTERS members on different connections post
+ * in a loop, one post in flight each, the text carrying the post's send time. Every listener
+ * checks that it hears text messages with sequences base + 1, base + 2, … in order.
+ */
+async function chatRoom() {
+  const names = Array.from({ length: ROOM_MEMBERS }, (_, i) => memberName(i));
+  const { connections, identities } = await keyLogins(names, ROOM_LOGINS_PER_CONNECTION);
+  const members = identities.map((identity) => attach(identity, CHAT_MEMBER));
+  const owner = members[0] as ChatMember;
+  const room = `bench-${Buffer.from(randomBytes(4)).toString("hex")}`;
+  await owner.createRoom({ name: room, kind: RoomKind.PUBLIC, topic: "", options: {} });
+  await Promise.all(members.slice(1).map((m) => m.join({ room, options: {} })));
+  // Joining again, already a member, adds no message: the room's last one is the last `joined`.
+  const base = Number((await owner.join({ room, options: {} })).info.lastSeq);
+  const total = ROOM_POSTERS * (ROOM_WARMUP + ROOM_POSTS);
+  /** Listeners that heard message base + n (each one heard every message before it, in order). */
+  const heard = new Uint32Array(total + 1);
+  const next = new Float64Array(ROOM_MEMBERS).fill(base + 1);
+  const latencies: number[] = [];
+  let lastReceipt = 0;
+  let delivered = 0;
+  let failure: string | undefined;
+  let waiting: { seq: number; resolve: () => void } | undefined;
+  const fail = (why: string): void => {
+    failure ??= why;
+    waiting?.resolve();
+  };
+  const listener = (i: number) =>
+    RoomListener.server({
+      message({ message }) {
+        const at = performance.now();
+        const seq = Number(message.seq);
+        if (seq !== next[i]) return fail(`member ${i} heard message ${seq}, not ${next[i]}`);
+        if (message.kind !== MessageKind.TEXT)
+          return fail(`member ${i} heard a message of kind ${message.kind} at ${seq}`);
+        if (seq > base + total) return fail(`member ${i} heard message ${seq}, beyond the ${total} posted`);
+        next[i] = seq + 1;
+        delivered++;
+        const [, phase, t] = message.text.split(" ");
+        if (phase === "m") {
+          latencies.push(at - Number(t));
+          lastReceipt = at;
+        }
+        heard[seq - base] = (heard[seq - base] as number) + 1;
+        if (heard[seq - base] === ROOM_MEMBERS && waiting?.seq === seq) waiting.resolve();
+      },
+      typing() {},
+      presence() {},
+      unrecoverable({ after, resumedFrom }) {
+        fail(`member ${i} heard unrecoverable(${after}, ${resumedFrom})`);
+      },
+      closed({ reason }) {
+        fail(`member ${i}'s listener was closed: ${reason}`);
+      },
+    });
+  const facets = await Promise.all(
+    members.map(
+      async (m, i) =>
+        (await m.join({ room, options: { listener: listener(i), resumeAfter: BigInt(base) } })).member,
+    ),
+  );
+  const stride = Math.floor(ROOM_MEMBERS / ROOM_POSTERS);
+  const posters = Array.from({ length: ROOM_POSTERS }, (_, p) => facets[p * stride] as RoomMember);
+  let lastSeq = base;
+  /** Every poster posts `posts` messages, one in flight each; then every listener must hear the last. */
+  const round = async (phase: "w" | "m", posts: number) => {
+    await Promise.all(
+      posters.map(async (facet, p) => {
+        for (let k = 0; k < posts && failure === undefined; k++) {
+          using post = facet.post({ text: `${p} ${phase} ${performance.now()}` });
+          lastSeq = Math.max(lastSeq, Number((await post).message.seq));
+        }
+      }),
+    );
+    const target = lastSeq;
+    if (failure === undefined && (heard[target - base] as number) < ROOM_MEMBERS) {
+      const everyone = new Promise<void>((resolve) => {
+        waiting = { seq: target, resolve };
+      });
+      await within(
+        everyone,
+        30_000,
+        () => `only ${heard[target - base]} listeners heard message ${target} in 30 s`,
+      );
+      waiting = undefined;
+    }
+    if (failure !== undefined) throw new Error(`DELIVERY BROKEN: ${failure}`);
+  };
+  await round("w", ROOM_WARMUP);
+  const started = performance.now();
+  const before = delivered;
+  await round("m", ROOM_POSTS);
+  const seconds = (lastReceipt - started) / 1000;
+  const posts = ROOM_POSTERS * ROOM_POSTS;
+  if (lastSeq !== base + total)
+    throw new Error(`DELIVERY BROKEN: the last post is ${lastSeq}, not ${base + total}`);
+  for (let i = 0; i < ROOM_MEMBERS; i++) {
+    if (next[i] !== base + total + 1)
+      throw new Error(
+        `DELIVERY BROKEN: member ${i} heard up to ${(next[i] as number) - 1}, not ${base + total}`,
+      );
+  }
+  if (delivered - before !== posts * ROOM_MEMBERS)
+    throw new Error(`DELIVERY BROKEN: ${delivered - before} deliveries, not ${posts * ROOM_MEMBERS}`);
+  latencies.sort((a, b) => a - b);
+  // Held to here: a released (or collected) login, perspective or facet would end what it holds.
+  for (const cap of [...facets, ...members, ...identities]) cap.dispose();
+  for (const c of connections) c.close();
+  return {
+    deliveries_per_s: Math.round((posts * ROOM_MEMBERS) / seconds),
+    posts_per_s: Math.round(posts / seconds),
+    p50_ms: Math.round(percentile(latencies, 50) * 10) / 10,
+    p99_ms: Math.round(percentile(latencies, 99) * 10) / 10,
+    members: ROOM_MEMBERS,
+    posts,
+    seconds: Math.round(seconds * 1000) / 1000,
+    gap_free: 1,
+  };
+}
+
 function brokerPort(): number {
   if (brokerPortArg === undefined) throw new Error(`${workload} needs the broker's port`);
   return Number(brokerPortArg);
@@ -768,6 +1072,10 @@ async function main(): Promise<unknown> {
       return bankWorkload(false, true);
     case "go-games":
       return goGames();
+    case "router-fanout":
+      return routerFanout();
+    case "chat-room-1000":
+      return chatRoom();
     case "login-load": {
       // Background logins for echo-under-logins: from "started" until "stop" on stdin (at most 5 min).
       const d = await loginDriver(brokerPort());

@@ -1,5 +1,6 @@
 /**
- * A benchmark server process: `tsx test/bench/server.ts <parallax|ws|capnweb> [--broker STORE SYNC]`.
+ * A benchmark server process:
+ * `tsx test/bench/server.ts <parallax|ws|capnweb> [--broker STORE SYNC [--bank [--no-ledger]] [--chat]]`.
  * Prints `ready <port>` once listening. On stdin, `mem` answers `mem <rssBytes> <connections>`
  * after a full GC (run with --expose-gc).
  *
@@ -14,23 +15,34 @@
  * `bankstats <transactions> <requests> <largest>`: the bank store's group commits so far.
  * `--bank --no-ledger` (bench row bank-no-ledger): the ledger answers every 1-unit transfer
  * `applied` at once, without the store; other transfers (the opening deposits) go to the store.
+ *
+ * `--broker STORE SYNC --chat` (rows router-fanout and chat-room-1000) registers the fan-out
+ * users (`chat-keys.ts`: a publisher, the router subscribers, the room's 1 000 members), each with
+ * its Ed25519 key and the default keyring, and runs the default services with one change: chat
+ * takes `BENCH_CHAT_MESSAGES_PER_SECOND` posts a second per member and room instead of 10, so the
+ * row's posters are bounded by the server, not by the flood limit.
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createInterface } from "node:readline";
 import { newWebSocketRpcSession, RpcTarget } from "capnweb";
 import WebSocket, { WebSocketServer } from "ws";
-import { DEFAULT_KEYRING, startBroker, startServer } from "../../src/server.js";
+import type { ServiceModule } from "../../src/login/index.js";
+import { DEFAULT_KEYRING, DEFAULT_SERVICES, startBroker, startServer } from "../../src/server.js";
+import { chat } from "../../src/services/chat/chat-service.js";
 import { demoBootstrap } from "../../src/services/demo/demo-service.js";
 import { BANK_STORE, SqliteBrokerStore } from "../../src/store/index.js";
 import { SqliteBankRepository } from "../../src/store/sqlite/bank.js";
 import { BANK_PAYERS, benchKey, MERCHANT, payerName, TELLER } from "./bank-keys.js";
+import { BENCH_CHAT_MESSAGES_PER_SECOND, fanoutUsers } from "./chat-keys.js";
 
 const system = process.argv[2];
 const brokerStore = process.argv[3] === "--broker" ? process.argv[4] : undefined;
 const brokerSync = process.argv[5] === "NORMAL" ? "NORMAL" : "FULL";
-const withBank = process.argv[6] === "--bank";
-const noLedger = withBank && process.argv[7] === "--no-ledger";
+const flags = process.argv.slice(6);
+const withBank = flags.includes("--bank");
+const noLedger = withBank && flags.includes("--no-ledger");
+const withChat = flags.includes("--chat");
 // Cap'n Web looks for a global WebSocket (Node 20 has none).
 (globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
 let connections = (): number => 0;
@@ -59,6 +71,21 @@ async function registerBankUsers(store: SqliteBrokerStore): Promise<void> {
     const identity = await store.createIdentity({ name, verifier: null, keyring });
     await store.addPublicKey(identity.id, benchKey(name).publicKey, "bench");
   }
+}
+
+/** Registers the fan-out rows' users with their public keys (see `chat-keys.ts`). */
+async function registerFanoutUsers(store: SqliteBrokerStore): Promise<void> {
+  for (const name of fanoutUsers()) {
+    const identity = await store.createIdentity({ name, verifier: null, keyring: [...DEFAULT_KEYRING] });
+    await store.addPublicKey(identity.id, benchKey(name).publicKey, "bench");
+  }
+}
+
+/** The default services, with chat's post rate raised for the bench. */
+function fanoutServices(): ServiceModule[] {
+  return DEFAULT_SERVICES().map((m) =>
+    m.name === "chat" ? (chat({ messagesPerSecond: BENCH_CHAT_MESSAGES_PER_SECOND }) as ServiceModule) : m,
+  );
 }
 
 class WebCounter extends RpcTarget {
@@ -98,7 +125,9 @@ async function main(): Promise<number[]> {
         return `${g.transactions} ${g.requests} ${g.largest}`;
       };
     }
-    const broker = await startBroker({ port: 0, tcpPort: null, store, signUp: "open", limits });
+    if (withChat) await registerFanoutUsers(store);
+    const services = withChat ? fanoutServices() : undefined;
+    const broker = await startBroker({ port: 0, tcpPort: null, store, signUp: "open", limits, services });
     connections = () => server.connections.size + broker.connections.size;
     return [server.port, broker.port];
   }
