@@ -197,6 +197,7 @@ export {
   type WebSocketListener,
 } from "./transport/index.js";
 // Chat (seed 004's chat, issue 12).
+export { ChatClient, type ChatClientOptions } from "./services/chat/chat-client.js";
 export { CHAT_MEMBER } from "./services/chat/chat-keys.js";
 export { type ChatOptions, ChatService, chat } from "./services/chat/chat-service.js";
 export { CHAT_STORE, type ChatStore } from "./store/index.js";
