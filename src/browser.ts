@@ -2,6 +2,10 @@
  * Parallax for browsers: what a client needs, and nothing that imports Node (the dependency test
  * holds it to that, and a test bundles it for the browser platform). A chosen list: the hooks,
  * tables and grants underneath stay private, as capnweb keeps its StubHook out of its index.
+ * Logging in here is SCRAM on WebCrypto with argon2id in WebAssembly (`WasmKdf`, the default),
+ * Ed25519 key logins with WebCrypto keys, and the ReconnectingClient, which keeps a resume token
+ * (never the password) to come back after a dropped connection. src/index.ts re-exports all of
+ * this and overrides the login functions with their Node faces (native argon2 by default).
  *
  * Tests: test/browser.test.ts
  */
@@ -12,9 +16,33 @@ import { connectBrowserWebSocket } from "./transport/browser-websocket.js";
 export type { CallContext, CallOptions, InterfaceDescriptor, MethodDescriptor } from "./caps/index.js";
 export { brokenCapability, Capability, type CapabilityCtor, StructPipeline } from "./caps/index.js";
 export { type Clock, ManualClock, systemClock, type Timer } from "./clock.js";
+export { KDF_CEILING, KDF_DEFAULT, KDF_FLOOR, type Kdf, type KdfParams, memoizeKdf } from "./cred/kdf.js";
+export {
+  generateWebEd25519,
+  type WebCryptoKey,
+  type WebEd25519KeyPair,
+  webEd25519Available,
+} from "./cred/scram-client.js";
+export { WasmKdf } from "./cred/wasm-kdf.js";
 export { ErrorCode, type ErrorKind, ParallaxError } from "./errors.js";
 export { DEFAULT_LIMITS, type Limits, resolveLimits } from "./limits.js";
+export {
+  browserKdf,
+  type Ed25519Signer,
+  loginWithKey,
+  loginWithPassword,
+  makeVerifier,
+  type PasswordLogin,
+  type SignUpResult,
+  signUp,
+} from "./login/browser-login.js";
 export { attach, BROKER_ADMIN, type PerspectiveKey, perspectiveKey } from "./login/perspective-key.js";
+export {
+  AttachedPerspective,
+  type ReconnectEvent,
+  ReconnectingClient,
+  type ReconnectingClientOptions,
+} from "./login/reconnecting-client.js";
 export {
   type ConnectionStats,
   connectionOf,

@@ -1,34 +1,24 @@
 /**
- * The client side of login: SCRAM with argon2id over a Root stub, key login, sign-up.
+ * The client side of login for Node: SCRAM with argon2id over a Root stub, key login, sign-up.
+ * The protocol lives in browser-login.ts (WebCrypto, which Node has as well); this module gives it
+ * Node's defaults — the native argon2 (`Argon2Kdf`, much faster than WebAssembly) and Ed25519 keys
+ * as `node:crypto` KeyObjects.
  *
  * The password never leaves this process: the KDF runs here, only the proof (and at sign-up or
  * password change, the verifier) is sent, and the server's signature is checked before the
  * Identity is trusted (mutual authentication).
  *
- * Tests: test/login/login.test.ts
+ * Tests: test/login/login.test.ts (and every test that logs in), test/cred/scram-client.test.ts
  */
+import { KeyObject } from "node:crypto";
 import { Argon2Kdf } from "../cred/argon2-kdf.js";
 import { signEd25519 } from "../cred/ed25519.js";
-import { checkKdfParams, KDF_DEFAULT, type Kdf } from "../cred/kdf.js";
-import {
-  authMessage,
-  clientProof,
-  deriveVerifier,
-  keyLoginMessage,
-  verifyServerSignature,
-} from "../cred/scram.js";
-import { randomBytes } from "../cred/secrets.js";
-import { ErrorCode, ParallaxError } from "../errors.js";
+import type { Kdf } from "../cred/kdf.js";
 import type { KdfParams, StoredVerifier } from "../store/index.js";
-import {
-  type Identity,
-  LoginOutcome_Which,
-  type PendingApproval,
-  type Root,
-  SignUpOutcome_Which,
-} from "../wire/gen/broker.js";
-import type { KeyObject } from "node:crypto";
-import { readKdf } from "./broker-wire.js";
+import type { Root } from "../wire/gen/broker.js";
+import * as web from "./browser-login.js";
+
+export type { PasswordLogin, SignUpResult } from "./browser-login.js";
 
 let defaultKdf: Kdf | undefined;
 
@@ -36,14 +26,6 @@ let defaultKdf: Kdf | undefined;
 export function nodeKdf(): Kdf {
   defaultKdf ??= new Argon2Kdf();
   return defaultKdf;
-}
-
-export interface PasswordLogin {
-  readonly identity: Identity;
-  /** argon2id(password, salt): what the wallet derives its keys from. Keep it in memory only. */
-  readonly saltedPassword: Uint8Array;
-  readonly salt: Uint8Array;
-  readonly kdf: KdfParams;
 }
 
 /**
@@ -55,30 +37,8 @@ export async function loginWithPassword(
   username: string,
   password: string,
   options: { kdf?: Kdf } = {},
-): Promise<PasswordLogin> {
-  const kdfImpl = options.kdf ?? nodeKdf();
-  const clientNonce = randomBytes(32);
-  const start = await root.login({ username, clientNonce });
-  using challenger = start.challenger;
-  const salt = start.salt.slice();
-  const k = start.kdf;
-  const kdf: KdfParams = readKdf(k);
-  // A hostile server must not make us run a weak (or enormous) KDF.
-  checkKdfParams(kdf);
-  const serverNonce = start.serverNonce.slice();
-  const saltedPassword = await kdfImpl.derive(password, salt, kdf);
-  const message = authMessage({ username: username.normalize("NFKC"), clientNonce, serverNonce, salt, kdf });
-  const done = await challenger.respond({ proof: clientProof(saltedPassword, message) });
-  const outcome = done.outcome;
-  const identity = outcome.identity;
-  if (!verifyServerSignature(saltedPassword, message, outcome.serverSignature.slice())) {
-    identity.dispose();
-    throw new ParallaxError(
-      ErrorCode.AUTH_FAILED,
-      "the server's signature is wrong: it does not hold this account's verifier (not the server you think)",
-    );
-  }
-  return { identity, saltedPassword, salt, kdf };
+): Promise<web.PasswordLogin> {
+  return web.loginWithPassword(root, username, password, { kdf: options.kdf ?? nodeKdf() });
 }
 
 /** A verifier for `password` (new random salt): what sign-up and password change send. */
@@ -86,12 +46,8 @@ export async function makeVerifier(
   password: string,
   options: { kdf?: Kdf; params?: KdfParams } = {},
 ): Promise<{ verifier: StoredVerifier; saltedPassword: Uint8Array }> {
-  return deriveVerifier(options.kdf ?? nodeKdf(), password, options.params ?? KDF_DEFAULT);
+  return web.makeVerifier(password, { ...options, kdf: options.kdf ?? nodeKdf() });
 }
-
-export type SignUpResult =
-  | { readonly identity: Identity; readonly pending?: undefined }
-  | { readonly pending: PendingApproval; readonly identity?: undefined };
 
 /** Signs up: sends the verifier, never the password. Answers the Identity or a PendingApproval. */
 export async function signUp(
@@ -99,35 +55,24 @@ export async function signUp(
   username: string,
   password: string,
   options: { kdf?: Kdf; params?: KdfParams } = {},
-): Promise<SignUpResult> {
-  const { verifier } = await makeVerifier(password, options);
-  const res = await root.signUp({ username, verifier });
-  const outcome = res.outcome;
-  return outcome.which() === SignUpOutcome_Which.IDENTITY
-    ? { identity: outcome.identity }
-    : { pending: outcome.pending };
+): Promise<web.SignUpResult> {
+  return web.signUp(root, username, password, { ...options, kdf: options.kdf ?? nodeKdf() });
 }
 
 /**
- * Logs in with an Ed25519 key. A key the user has not registered yet answers `pending`: a
- * request for this key, named `device`, that the owner or an admin approves.
+ * Logs in with an Ed25519 key: a `node:crypto` KeyObject (as `generateEd25519` makes), or what
+ * the browser's `loginWithKey` takes (a WebCrypto key, a signing function). A key the user has
+ * not registered yet answers `pending`: a request for this key, named `device`, that the owner or
+ * an admin approves.
  */
 export async function loginWithKey(
   root: Root,
   username: string,
-  key: { publicKey: Uint8Array; privateKey: KeyObject },
+  key: { publicKey: Uint8Array; privateKey: KeyObject | web.Ed25519Signer },
   options: { device?: string } = {},
-): Promise<SignUpResult> {
-  const start = await root.loginWithKey({ username, publicKey: key.publicKey, device: options.device ?? "" });
-  using challenger = start.challenger;
-  const message = keyLoginMessage({
-    username: username.normalize("NFKC"),
-    publicKey: key.publicKey,
-    serverNonce: start.serverNonce.slice(),
-  });
-  const done = await challenger.respond({ proof: signEd25519(key.privateKey, message) });
-  const outcome = done.outcome;
-  return outcome.which() === LoginOutcome_Which.IDENTITY
-    ? { identity: outcome.identity }
-    : { pending: outcome.pending };
+): Promise<web.SignUpResult> {
+  const { publicKey, privateKey } = key;
+  const signer: web.Ed25519Signer =
+    privateKey instanceof KeyObject ? (message) => signEd25519(privateKey, message) : privateKey;
+  return web.loginWithKey(root, username, { publicKey, privateKey: signer }, options);
 }
