@@ -21,6 +21,7 @@ export {
   type SignUpResult,
   signUp,
 } from "./login/client-login.js";
+export type { Ed25519Signer } from "./login/browser-login.js";
 export {
   ADMIN_PAIR,
   type AuthMethodName,

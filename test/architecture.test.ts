@@ -29,6 +29,13 @@ const BROWSER_SAFE = [
   "src/rpc/",
   "src/transport/browser-websocket.ts",
   "src/browser.ts",
+  "src/cred/scram-client.ts",
+  "src/cred/kdf.ts",
+  "src/cred/wasm-kdf.ts",
+  "src/login/browser-login.ts",
+  "src/login/reconnecting-client.ts",
+  "src/services/router/router-client.ts",
+  "src/services/chat/chat-client.ts",
 ];
 const GENERATED = ["src/wire/gen/", "test/gen/"];
 
