@@ -36,6 +36,7 @@ const BROWSER_SAFE = [
   "src/login/reconnecting-client.ts",
   "src/services/router/router-client.ts",
   "src/services/chat/chat-client.ts",
+  "src/web/",
 ];
 const GENERATED = ["src/wire/gen/", "test/gen/"];
 
