@@ -4,7 +4,9 @@
  * after a dropped connection or a slow listener.
  *
  * A `Feed` keeps the last `window` entries appended to it, in increasing `seq` (sequences need not
- * be contiguous: a topic's entries carry the router's global sequence). A `FeedReader` is one
+ * be contiguous: a topic's entries carry the router's global sequence), fewer when its owner also
+ * bounds it by size and drops the oldest (`dropOldest`: lost to readers exactly as if the window
+ * had evicted them). A `FeedReader` is one
  * listener's cursor: it delivers live entries while the listener keeps up, and when the listener
  * falls `maxInFlight` behind it stops taking live entries and, once answered, reads what it missed
  * from its source instead. Nothing is queued per listener beyond `maxInFlight` calls.
@@ -104,6 +106,22 @@ export class Feed<E extends FeedEntry> {
       this.#entries.splice(0, this.#head);
       this.#head = 0;
     }
+  }
+
+  /**
+   * Evicts the oldest retained entry and answers it (for owners that also bound their feeds by
+   * size); readers after it then learn it is lost, as for the window. Undefined when empty.
+   */
+  dropOldest(): E | undefined {
+    const e = this.#entries[this.#head];
+    if (e === undefined) return undefined;
+    this.#evictedUpTo = e.seq;
+    this.#head++;
+    if (this.#head === this.#entries.length) {
+      this.#entries.length = 0;
+      this.#head = 0;
+    }
+    return e;
   }
 
   /**

@@ -2,8 +2,11 @@
  * URIs, URI patterns and permission rules (seed 003's WAMP URIs and Nexus' `perms` letters), in
  * the login layer because both the router's roles and API keys' URI limits are written in them.
  *
- * A URI is dot-separated components: 1..255 characters, no whitespace, no '#', no empty
- * component. A pattern is a URI and a match policy:
+ * A URI is dot-separated components: 1..255 characters, no whitespace, no '#', no control or
+ * invisible character (Unicode Cc, Cf — zero-width, soft hyphen, bidirectional controls — and
+ * lone surrogates), no empty component. Letters of every script stay allowed; what is refused
+ * are characters that make a URI look like another one (an exact deny rule on "admin.reset"
+ * has no twin "admin.reset\u200b" for a prefix registration on "admin" to receive). A pattern is a URI and a match policy:
  * - `exact`: that URI;
  * - `prefix`: that URI and every URI below it, component-wise ("a.b" matches "a.b.c", not "a.bc");
  *   the empty pattern with prefix matches every URI;
@@ -50,6 +53,7 @@ export interface UriRule extends UriPattern {
 }
 
 const BAD_CHAR = /[\s#]/u;
+const INVISIBLE_CHAR = /[\p{Cc}\p{Cf}\p{Cs}]/u;
 
 /** A URI a call names, checked: PARALLAX_ERR_BAD_ARGUMENT if malformed. `what` names it in the error. */
 export function readUri(uri: string, what = "URI"): string {
@@ -77,6 +81,9 @@ function checkChars(uri: string, what: string): void {
   if (typeof uri !== "string") throw bad(`${what} must be text`);
   if (uri.length > MAX_URI_CHARS) throw bad(`${what} is longer than ${MAX_URI_CHARS} characters`);
   if (BAD_CHAR.test(uri)) throw bad(`${what} "${uri}" contains whitespace or '#'`);
+  if (INVISIBLE_CHAR.test(uri)) {
+    throw bad(`${what} ${JSON.stringify(uri)} contains control or invisible characters`);
+  }
 }
 
 function bad(message: string): ParallaxError {

@@ -7,6 +7,10 @@
  * - Every method acts on `s.identityId`, the user of the session the call came through; no
  *   method takes a user, so one user's metadata can neither be read, changed nor watched through
  *   another user's session.
+ * - A login limited to URIs (an API key with URI permissions) reaches no metadata at all
+ *   (PARALLAX_ERR_PERMISSION_DENIED): metadata keys are no URIs its rules could allow, and a key
+ *   scoped to a few calls must not read or rewrite what the user keeps there (seed 003: public
+ *   keys, preferences). A key without URI limits, like any other login, has the user's metadata.
  * - Keys are 1..255 characters of well-formed Unicode, values JSON text nested at most 32 deep:
  *   anything else is PARALLAX_ERR_BAD_ARGUMENT and changes nothing. A value over `maxValueBytes`
  *   of UTF-8 answers `tooLarge` and a new key beyond `maxKeys` answers `tooMany` (the schema's
@@ -240,6 +244,12 @@ export class Metadata {
   #requireOpen(s: RouterSessionRef): void {
     if (!s.open || this.#closed.has(s)) {
       throw new ParallaxError(ErrorCode.FAILED, `session ${s.session} has ended`);
+    }
+    if (s.keyRules !== undefined) {
+      throw new ParallaxError(
+        ErrorCode.PERMISSION_DENIED,
+        "this API key is limited to URIs: it grants no access to the user's metadata",
+      );
     }
   }
 

@@ -30,7 +30,15 @@
  * - The Procedures own every callee they are given: one refused is disposed at once, one accepted
  *   when its registration ends.
  * - Bounded: `maxRegistrationsPerSession` registrations per session, `maxCallsInFlightPerSession`
- *   unanswered calls per calling session (PARALLAX_ERR_QUOTA); payloads as pubsub's `readPayload`.
+ *   unanswered calls per calling session, `maxInvocationsInFlightPerCallee` unanswered invocations
+ *   to the registrations of one user, over all their sessions (PARALLAX_ERR_QUOTA, kind
+ *   overloaded: the callee is busy); payloads as pubsub's `readPayload`. The last bound is what
+ *   keeps callers from burying a slow callee: without it, the invocations other users pile up
+ *   (each within their own quota) stop the callee's client reading at its maxQuestionsInFlight,
+ *   and the broker then cuts the callee's connection at maxOutboundBytes — every registration of
+ *   it gone. The default (128 × 64 KiB payloads = 8 MiB) stays under both connection limits. A
+ *   call whose routed group has usable registrations that are all that busy is refused; it never
+ *   falls through to a less specific registration (that would be another service).
  *
  * Tests: test/services/router/procedures.test.ts
  */
@@ -81,6 +89,8 @@ export interface ProceduresOptions {
   readonly maxRegistrationsPerSession?: number;
   /** Unanswered calls one calling session may have (QUOTA beyond). Default 256. */
   readonly maxCallsInFlightPerSession?: number;
+  /** Unanswered invocations to one user's registrations, over their sessions (QUOTA beyond). Default 128. */
+  readonly maxInvocationsInFlightPerCallee?: number;
   /** Payload limits, for arguments and results. Default 64 KiB, 32 deep. */
   readonly json?: JsonLimits;
   /** For the `random` policy: a number in [0, 1). Default Math.random. */
@@ -133,6 +143,7 @@ export class Procedures {
   readonly maxTimeoutMs: number;
   readonly maxRegistrationsPerSession: number;
   readonly maxCallsInFlightPerSession: number;
+  readonly maxInvocationsInFlightPerCallee: number;
   readonly json: JsonLimits;
   readonly #clock: Clock;
   readonly #random: () => number;
@@ -145,6 +156,8 @@ export class Procedures {
   readonly #bySession = new Map<RouterSessionRef, Set<Reg>>();
   /** Calls in flight by calling session. */
   readonly #calls = new Map<RouterSessionRef, Set<PendingCall>>();
+  /** Invocations in flight by the callee's identity. */
+  readonly #toCallee = new Map<number, number>();
   #closed = false;
 
   constructor(options: ProceduresOptions) {
@@ -159,6 +172,10 @@ export class Procedures {
     this.maxCallsInFlightPerSession = positive(
       "maxCallsInFlightPerSession",
       options.maxCallsInFlightPerSession ?? 256,
+    );
+    this.maxInvocationsInFlightPerCallee = positive(
+      "maxInvocationsInFlightPerCallee",
+      options.maxInvocationsInFlightPerCallee ?? 128,
     );
     this.json = options.json ?? DEFAULT_JSON_LIMITS;
   }
@@ -345,8 +362,18 @@ export class Procedures {
   /** The group's registration for a call to `uri` by its policy, among those that may serve it. */
   #pick(group: Group, uri: string): Reg | undefined {
     for (const r of group.regs.filter((r) => !r.session.open)) this.#end(r);
-    const usable = group.regs.filter((r) => r.session.may("register", uri));
-    if (usable.length === 0) return undefined;
+    const allowed = group.regs.filter((r) => r.session.may("register", uri));
+    if (allowed.length === 0) return undefined;
+    const usable = allowed.filter(
+      (r) => (this.#toCallee.get(r.session.identityId) ?? 0) < this.maxInvocationsInFlightPerCallee,
+    );
+    if (usable.length === 0) {
+      const names = [...new Set(allowed.map((r) => r.session.authid))].join(", ");
+      throw new ParallaxError(
+        ErrorCode.QUOTA,
+        `the callee of "${uri}" (${names}) has ${this.maxInvocationsInFlightPerCallee} calls in flight (maxInvocationsInFlightPerCallee); try again later`,
+      );
+    }
     switch (group.policy) {
       case "single":
       case "first":
@@ -382,10 +409,15 @@ export class Procedures {
         this.#calls.set(from, mine);
       }
       const calls = mine;
+      const calleeId = reg.session.identityId;
+      this.#toCallee.set(calleeId, (this.#toCallee.get(calleeId) ?? 0) + 1);
       let settled = false;
       const settle = (): boolean => {
         if (settled) return false;
         settled = true;
+        const left = (this.#toCallee.get(calleeId) ?? 1) - 1;
+        if (left > 0) this.#toCallee.set(calleeId, left);
+        else this.#toCallee.delete(calleeId);
         timer.cancel();
         signal?.removeEventListener("abort", onAbort);
         reg.pending.delete(pending);
@@ -407,16 +439,23 @@ export class Procedures {
       signal?.addEventListener("abort", onAbort, { once: true });
       reg.pending.add(pending);
       calls.add(pending);
-      const answer = reg.callee.invoke(
-        {
-          invocation: {
-            procedure: uri,
-            caller: { authid: from.authid, role: from.role, session: BigInt(from.session) },
-            payload: { args: payload.args, kwargs: payload.kwargs },
+      let answer: ReturnType<Callee["invoke"]>;
+      try {
+        answer = reg.callee.invoke(
+          {
+            invocation: {
+              procedure: uri,
+              caller: { authid: from.authid, role: from.role, session: BigInt(from.session) },
+              payload: { args: payload.args, kwargs: payload.kwargs },
+            },
           },
-        },
-        { signal: controller.signal },
-      );
+          { signal: controller.signal },
+        );
+      } catch (err) {
+        // (a released or broken stub throws at once: the call ends here, its counts with it)
+        pending.fail(new ParallaxError(ErrorCode.FAILED, toParallaxError(err).message));
+        return;
+      }
       answer.then(
         (results) => {
           if (settled) return;

@@ -28,11 +28,17 @@
  *   `unrecoverable` even if nothing they would have matched was lost: conservative by design.
  *   Live subscriptions are told precisely: forgetting topic T marks only the subscriptions
  *   matching T. Events in (after, resumedFrom) are skipped from every topic of the subscription.
- * - Bounded: `topicWindow` events per topic; `maxTopics` topics with a log, and at most
- *   `maxLogBytes` of payload held over all logs (retained events included) — beyond either, the
- *   least recently published topic (never the one just published to) is forgotten with its
- *   retained event. `maxSubscriptionsPerSession` subscriptions per session (QUOTA);
- *   `maxPublishesPerSecond` publications per session, a token bucket on the injected clock with a
+ * - Bounded: `topicWindow` events and `maxTopicBytes` per topic (beyond, its oldest events are
+ *   evicted); `maxTopics` topics with a log, and at most `maxLogBytes` of payload held over all
+ *   logs (retained events included) — beyond either, a topic (never the one just published to) is
+ *   forgotten with its retained event: the least recently published topic *of the user whose
+ *   topics weigh most* (by count for `maxTopics`, by bytes for `maxLogBytes`). A topic weighs on
+ *   the user whose publication made its log. So one publisher filling the shared log with fresh
+ *   topics or big payloads forgets its own topics first and never more than a fair share of
+ *   anyone else's (the log is shared, not first come first served).
+ *   `maxSubscriptionsPerSession` subscriptions per session (QUOTA);
+ *   `maxPublishesPerSecond` publications per user over all their sessions (opening sessions buys no
+ *   rate), a token bucket on the injected clock with a
  *   one-second burst (QUOTA); at most `maxInFlight` unanswered deliveries per subscription, the
  *   rest read from the log once it answers; a payload is at most `json.maxBytes` (args and kwargs
  *   together) and `json.maxDepth` deep; each publication list at most 1024 entries of at most 255
@@ -75,11 +81,13 @@ export interface PubSubOptions {
   readonly maxTopics?: number;
   /** Payload bytes held over all topic logs; beyond, topics are forgotten as above. Default 64 MiB. */
   readonly maxLogBytes?: number;
+  /** Payload bytes one topic's log holds; beyond, its oldest events go. Default maxLogBytes / 16. */
+  readonly maxTopicBytes?: number;
   /** Subscriptions one session may hold (QUOTA beyond). Default 64. */
   readonly maxSubscriptionsPerSession?: number;
   /** Unanswered deliveries per subscription before it is fed from the log. Default 32. */
   readonly maxInFlight?: number;
-  /** Publications per second per session, one second's worth as a burst (QUOTA beyond). Default 1000. */
+  /** Publications per second per user (over their sessions), one second's worth as a burst (QUOTA beyond). Default 1000. */
   readonly maxPublishesPerSecond?: number;
   /** Payload limits (args and kwargs together). Default 64 KiB, 32 deep. */
   readonly json?: JsonLimits;
@@ -171,6 +179,8 @@ class TopicLog {
     window: number,
     /** The router's forgottenUpTo when this log was made: this topic may have been forgotten before. */
     readonly bornAfterForgotten: number,
+    /** The identity whose publication made this log: the topic weighs on them. */
+    readonly creator: number,
   ) {
     this.feed = new Feed<Publication>({ window });
   }
@@ -227,6 +237,11 @@ class Bucket {
     return this.#tokens >= 1;
   }
 
+  /** Whether it is full again (what a new bucket would be): it may be forgotten. */
+  full(now: number): boolean {
+    return this.ready(now) && this.#tokens >= this.rate;
+  }
+
   take(): void {
     this.#tokens -= 1;
   }
@@ -245,6 +260,7 @@ export class PubSub {
   readonly topicWindow: number;
   readonly maxTopics: number;
   readonly maxLogBytes: number;
+  readonly maxTopicBytes: number;
   readonly maxSubscriptionsPerSession: number;
   readonly maxInFlight: number;
   readonly maxPublishesPerSecond: number;
@@ -260,7 +276,10 @@ export class PubSub {
   readonly #exactSubs = new Map<string, Set<Sub>>();
   readonly #patternSubs = new Set<Sub>();
   readonly #bySession = new Map<RouterSessionRef, Set<Sub>>();
-  readonly #buckets = new Map<RouterSessionRef, Bucket>();
+  /** Publish rates, per identity (kept past a session's end: reconnecting refills nothing). */
+  readonly #buckets = new Map<number, Bucket>();
+  /** Per identity: the topics whose logs they made (least recently published first) and their bytes. */
+  readonly #byCreator = new Map<number, { bytes: number; readonly topics: Map<string, TopicLog> }>();
   #closed = false;
 
   constructor(options: PubSubOptions) {
@@ -268,6 +287,10 @@ export class PubSub {
     this.topicWindow = positive("topicWindow", options.topicWindow ?? 1000);
     this.maxTopics = positive("maxTopics", options.maxTopics ?? 10_000);
     this.maxLogBytes = positive("maxLogBytes", options.maxLogBytes ?? 64 * 1024 * 1024);
+    this.maxTopicBytes = positive(
+      "maxTopicBytes",
+      options.maxTopicBytes ?? Math.max(1, Math.floor(this.maxLogBytes / 16)),
+    );
     this.maxSubscriptionsPerSession = positive(
       "maxSubscriptionsPerSession",
       options.maxSubscriptionsPerSession ?? 64,
@@ -318,15 +341,18 @@ export class PubSub {
     const uri = readUri(topic, "topic");
     from.need("publish", { uri, match: "exact" });
     const now = this.#clock.now();
-    let bucket = this.#buckets.get(from);
+    let bucket = this.#buckets.get(from.identityId);
     if (bucket === undefined) {
+      if (this.#buckets.size >= 4096) {
+        for (const [id, b] of this.#buckets) if (b.full(now)) this.#buckets.delete(id);
+      }
       bucket = new Bucket(this.maxPublishesPerSecond, now);
-      this.#buckets.set(from, bucket);
+      this.#buckets.set(from.identityId, bucket);
     }
     if (!bucket.ready(now)) {
       throw new ParallaxError(
         ErrorCode.QUOTA,
-        `this session publishes more than ${this.maxPublishesPerSecond} events per second`,
+        `this user publishes more than ${this.maxPublishesPerSecond} events per second (over all sessions)`,
       );
     }
     const { args, kwargs } = readPayload(payload, this.json);
@@ -348,7 +374,7 @@ export class PubSub {
         audienceBytes(audience) +
         PUBLICATION_OVERHEAD_BYTES,
     };
-    const log = this.#logFor(uri);
+    const log = this.#logFor(uri, from.identityId);
     if (log.feed.size >= log.feed.window) {
       const oldest = log.feed.read(log.feed.evictedUpTo, 1).entries[0];
       if (oldest !== undefined) this.#account(log, -oldest.bytes);
@@ -360,11 +386,19 @@ export class PubSub {
       log.retained = event;
       this.#account(log, event.bytes);
     }
+    // Its own bound first (a reader behind hears the loss, as for the window); never the new one.
+    while (log.bytes > this.maxTopicBytes && log.feed.size > 1) {
+      const dropped = log.feed.dropOldest();
+      if (dropped === undefined) break;
+      this.#account(log, -dropped.bytes);
+    }
     for (const sub of [...log.subs]) {
       if (sub.started) sub.reader.offer(event);
     }
     while (this.#logBytes > this.maxLogBytes && this.#topics.size > 1) {
-      this.#forget(this.#topics.values().next().value as TopicLog);
+      const victim = this.#victim(log, "bytes");
+      if (victim === undefined) break;
+      this.#forget(victim);
     }
     return seq;
   }
@@ -410,10 +444,9 @@ export class PubSub {
     return { subscription: this.#capability(sub), lastSeq: liveFrom };
   }
 
-  /** Ends every subscription of session `s` (its handlers disposed) and forgets its publish rate. */
+  /** Ends every subscription of session `s` (its handlers disposed); the user's publish rate stays. */
   closeSession(s: RouterSessionRef): void {
     for (const sub of [...(this.#bySession.get(s) ?? [])]) this.#end(sub);
-    this.#buckets.delete(s);
   }
 
   /** Ends every subscription and forgets every topic; later calls fail. */
@@ -421,6 +454,7 @@ export class PubSub {
     this.#closed = true;
     for (const subs of [...this.#bySession.values()]) for (const sub of [...subs]) this.#end(sub);
     this.#topics.clear();
+    this.#byCreator.clear();
     this.#logBytes = 0;
     this.#buckets.clear();
   }
@@ -456,23 +490,55 @@ export class PubSub {
   #account(log: TopicLog, bytes: number): void {
     log.bytes += bytes;
     this.#logBytes += bytes;
+    const c = this.#byCreator.get(log.creator);
+    if (c !== undefined) c.bytes += bytes;
   }
 
-  /** The topic's log, made if needed and moved to most recently published. */
-  #logFor(uri: string): TopicLog {
+  /**
+   * The topic to forget under pressure: the least recently published of the identity whose
+   * topics weigh most (`by` count or bytes), never `keep`; undefined if only `keep` is left.
+   */
+  #victim(keep: TopicLog | undefined, by: "topics" | "bytes"): TopicLog | undefined {
+    let best: Map<string, TopicLog> | undefined;
+    let weight = -1;
+    for (const c of this.#byCreator.values()) {
+      const w = by === "bytes" ? c.bytes : c.topics.size;
+      if (w <= weight) continue;
+      if (keep !== undefined && c.topics.size === 1 && c.topics.get(keep.uri) === keep) continue;
+      best = c.topics;
+      weight = w;
+    }
+    if (best === undefined) return undefined;
+    for (const t of best.values()) if (t !== keep) return t;
+    return undefined;
+  }
+
+  /** The topic's log, made (weighing on `creator`) if needed and moved to most recently published. */
+  #logFor(uri: string, creator: number): TopicLog {
     let log = this.#topics.get(uri);
     if (log !== undefined) {
       this.#topics.delete(uri);
       this.#topics.set(uri, log);
+      const mine = this.#byCreator.get(log.creator)?.topics;
+      mine?.delete(uri);
+      mine?.set(uri, log);
       return log;
     }
     // Forgetting others now cannot have forgotten this topic: the mark is taken before.
     const before = this.#forgottenUpTo;
     while (this.#topics.size >= this.maxTopics) {
-      this.#forget(this.#topics.values().next().value as TopicLog);
+      const victim = this.#victim(undefined, "topics");
+      if (victim === undefined) break;
+      this.#forget(victim);
     }
-    log = new TopicLog(uri, this.topicWindow, before);
+    log = new TopicLog(uri, this.topicWindow, before, creator);
     this.#topics.set(uri, log);
+    let c = this.#byCreator.get(creator);
+    if (c === undefined) {
+      c = { bytes: 0, topics: new Map() };
+      this.#byCreator.set(creator, c);
+    }
+    c.topics.set(uri, log);
     for (const sub of this.#exactSubs.get(uri) ?? []) link(sub, log);
     for (const sub of this.#patternSubs) if (matches(sub.pattern, uri)) link(sub, log);
     return log;
@@ -482,6 +548,12 @@ export class PubSub {
   #forget(log: TopicLog): void {
     this.#topics.delete(log.uri);
     this.#logBytes -= log.bytes;
+    const c = this.#byCreator.get(log.creator);
+    if (c !== undefined && c.topics.get(log.uri) === log) {
+      c.topics.delete(log.uri);
+      c.bytes -= log.bytes;
+      if (c.topics.size === 0) this.#byCreator.delete(log.creator);
+    }
     const last = log.feed.lastSeq;
     if (last > this.#forgottenUpTo) this.#forgottenUpTo = last;
     for (const sub of log.subs) {

@@ -15,8 +15,10 @@
  *   `left`, so a watcher's view always equals what a query would answer.
  * - Every input is checked before anything changes: a malformed URI, data that is not JSON or is
  *   over 16 KiB or 32 deep, more than 32 `visibleTo` roles or a malformed role name is
- *   PARALLAX_ERR_BAD_ARGUMENT, a count over its limit (entries per session, entries per roster,
- *   watches per session) PARALLAX_ERR_QUOTA; a refused call changes nothing.
+ *   PARALLAX_ERR_BAD_ARGUMENT, a count over its limit (entries per session, entries per user over
+ *   all their sessions, entries per roster, watches per session) PARALLAX_ERR_QUOTA; a refused
+ *   call changes nothing. The per-user bound is what holds: sessions are cheap (one attachment
+ *   each), so a per-session bound alone multiplies with them (64 × 16 KiB per session).
  * - `closeSession` removes every entry of the session (watchers hear `left`) and ends its
  *   watches; the session can add nothing afterwards (PARALLAX_ERR_FAILED). `close` (the router
  *   shutting down) ends every watch and forgets every roster, telling nobody.
@@ -49,6 +51,8 @@ export interface RostersOptions {
   readonly clock: Clock;
   /** Entries one session may hold, over all rosters. Default 64. */
   readonly maxEntriesPerSession?: number;
+  /** Entries one user may hold over all their sessions and rosters. Default 1024. */
+  readonly maxEntriesPerIdentity?: number;
   /** Entries one roster may hold. Default 10 000. */
   readonly maxEntriesPerRoster?: number;
   /** Watches one session may hold, over all rosters. Default 16. */
@@ -96,6 +100,7 @@ interface SessionState {
 
 export class Rosters {
   readonly maxEntriesPerSession: number;
+  readonly maxEntriesPerIdentity: number;
   readonly maxEntriesPerRoster: number;
   readonly maxWatchesPerSession: number;
   readonly maxInFlight: number;
@@ -104,10 +109,13 @@ export class Rosters {
   readonly #rosters = new Map<string, Roster>();
   readonly #sessions = new Map<RouterSessionRef, SessionState>();
   readonly #closed = new WeakSet<RouterSessionRef>();
+  /** Entries held per user, over their sessions. */
+  readonly #perIdentity = new Map<number, number>();
 
   constructor(options: RostersOptions) {
     this.#clock = options.clock;
     this.maxEntriesPerSession = positive("maxEntriesPerSession", options.maxEntriesPerSession ?? 64);
+    this.maxEntriesPerIdentity = positive("maxEntriesPerIdentity", options.maxEntriesPerIdentity ?? 1024);
     this.maxEntriesPerRoster = positive("maxEntriesPerRoster", options.maxEntriesPerRoster ?? 10_000);
     this.maxWatchesPerSession = positive("maxWatchesPerSession", options.maxWatchesPerSession ?? 16);
     this.maxInFlight = positive("maxInFlight", options.maxInFlight ?? 32);
@@ -134,6 +142,13 @@ export class Rosters {
           `this session holds ${this.maxEntriesPerSession} roster entries already (at most ${this.maxEntriesPerSession})`,
         );
       }
+      const users = this.#perIdentity.get(s.identityId) ?? 0;
+      if (users >= this.maxEntriesPerIdentity) {
+        throw new ParallaxError(
+          ErrorCode.QUOTA,
+          `this user holds ${users} roster entries over their sessions already (at most ${this.maxEntriesPerIdentity})`,
+        );
+      }
       const held = this.#rosters.get(name)?.entries.size ?? 0;
       if (held >= this.maxEntriesPerRoster) {
         throw new ParallaxError(
@@ -156,6 +171,7 @@ export class Rosters {
     const roster = this.#rosterOf(name);
     roster.entries.set(s, entry);
     this.#stateOf(s).entries.set(name, entry);
+    this.#perIdentity.set(s.identityId, (this.#perIdentity.get(s.identityId) ?? 0) + 1);
     this.#announce(roster, { joined: view(entry) }, entry.visibleTo);
     return view(entry);
   }
@@ -240,6 +256,7 @@ export class Rosters {
     }
     for (const s of this.#sessions.keys()) this.#closed.add(s);
     this.#sessions.clear();
+    this.#perIdentity.clear();
   }
 
   /** Entries held in all rosters (for tests and stats). */
@@ -334,7 +351,12 @@ export class Rosters {
   #remove(entry: Entry): void {
     const roster = this.#rosters.get(entry.name);
     const state = this.#sessions.get(entry.session);
-    state?.entries.delete(entry.name);
+    if (state?.entries.delete(entry.name) === true) {
+      const id = entry.session.identityId;
+      const left = (this.#perIdentity.get(id) ?? 1) - 1;
+      if (left > 0) this.#perIdentity.set(id, left);
+      else this.#perIdentity.delete(id);
+    }
     if (roster === undefined) return;
     roster.entries.delete(entry.session);
     this.#announce(roster, { left: view(entry) }, entry.visibleTo);
