@@ -18,6 +18,12 @@
  * - Listeners are per device and per membership (or inbox): a device detaching drops only its
  *   own; a membership ending drops its listeners on all devices, with `closed`.
  * - Rate limits and sizes are checked before anything is stored; a refused call changes nothing.
+ *   Posts, joins and leaves are held per member and room *and* per user over all rooms (one user
+ *   in 256 rooms must not write 2560 messages a second); status changes, which reach every
+ *   listener of every room the user is in, to a burst of 3 and one a second.
+ * - Memory per room and per open inbox is bounded in bytes as well as in messages
+ *   (`windowBytes`): what falls out is read from the store (`history`), and a listener resuming
+ *   from before it hears `unrecoverable` first.
  *
  * Tests: test/services/chat/
  */
@@ -105,7 +111,7 @@ import {
   writeRoomKind,
 } from "./chat-wire.js";
 import { LiveLog, LogReader } from "./live-log.js";
-import { LiveRoom, type RoomSubscription } from "./live-room.js";
+import { LiveRoom, messageBytes, type RoomSubscription } from "./live-room.js";
 import { RateLimiter } from "./rate-limiter.js";
 
 export interface ChatOptions {
@@ -113,6 +119,10 @@ export interface ChatOptions {
   readonly windowMessages?: number;
   /** Posts per second per member and room, and direct messages per second per sender. Default 10. */
   readonly messagesPerSecond?: number;
+  /** Posts, joins and leaves per second per user over all rooms. Default twice messagesPerSecond. */
+  readonly userMessagesPerSecond?: number;
+  /** Bytes of messages a room's (or an inbox's) window keeps in memory. Default 1 MiB. */
+  readonly windowBytes?: number;
   /** Rooms one user may own. Default 32. */
   readonly maxRoomsOwned?: number;
   /** Members one room may have. Default 2000. */
@@ -131,6 +141,9 @@ export interface ChatOptions {
   readonly maxIdleRooms?: number;
 }
 
+/** The latest time a Date holds (ms since the epoch): later mute times are refused. */
+const MAX_DATE_MS = 8_640_000_000_000_000;
+
 /** The longest status lifetime: one day. */
 export const MAX_STATUS_TTL_MS = 86_400_000;
 const MAX_ROOMS_LISTED = 500;
@@ -139,7 +152,9 @@ const MAX_INVITATIONS_LISTED = 100;
 
 interface Limits {
   readonly window: number;
+  readonly windowBytes: number;
   readonly messagesPerSecond: number;
+  readonly userMessagesPerSecond: number;
   readonly maxRoomsOwned: number;
   readonly maxMembersPerRoom: number;
   readonly maxOpenInvitations: number;
@@ -199,16 +214,25 @@ export class ChatService extends PerUserService<ChatUser, ChatMemberPerspective>
   readonly clock: Clock;
   readonly limits: Limits;
   readonly rate: RateLimiter;
+  /** Posts, joins and leaves per user over all rooms. */
+  readonly userRate: RateLimiter;
+  /** Status changes per user. */
+  readonly statusRate: RateLimiter;
   readonly #rooms = new Map<number, LiveRoom>();
+  /** The inboxes in memory (of attached users). */
+  readonly #inboxes = new Set<LiveLog<ChatInboxRecord>>();
 
   constructor(context: ChatContext, options: ChatOptions = {}) {
     super();
     this.store = context.chats;
     this.identities = context.identities;
     this.clock = context.clock;
+    const messagesPerSecond = options.messagesPerSecond ?? 10;
     this.limits = {
       window: options.windowMessages ?? 1000,
-      messagesPerSecond: options.messagesPerSecond ?? 10,
+      windowBytes: options.windowBytes ?? 1024 * 1024,
+      messagesPerSecond,
+      userMessagesPerSecond: options.userMessagesPerSecond ?? 2 * messagesPerSecond,
       maxRoomsOwned: options.maxRoomsOwned ?? 32,
       maxMembersPerRoom: options.maxMembersPerRoom ?? 2000,
       maxOpenInvitations: options.maxOpenInvitations ?? 50,
@@ -222,6 +246,30 @@ export class ChatService extends PerUserService<ChatUser, ChatMemberPerspective>
       burst: this.limits.messagesPerSecond,
       perSecond: this.limits.messagesPerSecond,
     });
+    this.userRate = new RateLimiter(this.clock, {
+      burst: this.limits.userMessagesPerSecond,
+      perSecond: this.limits.userMessagesPerSecond,
+    });
+    this.statusRate = new RateLimiter(this.clock, { burst: 3, perSecond: 1 });
+  }
+
+  /**
+   * Takes a write's tokens: the member's in room `roomId` and the user's over all rooms, or QUOTA
+   * (naming which) taking neither.
+   */
+  takeWrite(roomId: number, identityId: number, what: string): void {
+    const roomKey = `${roomId}:${identityId}`;
+    this.rate.check(roomKey, what);
+    this.userRate.take(`${identityId}`, `${what} (over all rooms)`);
+    this.rate.take(roomKey, what);
+  }
+
+  /** Bytes of messages held in memory by room and inbox windows (tests, stats). */
+  get heldBytes(): number {
+    let n = 0;
+    for (const r of this.#rooms.values()) n += r.log.bytes;
+    for (const l of this.#inboxes) n += l.bytes;
+    return n;
   }
 
   protected newPerspective(name: string, identity: IdentityView): ChatMemberPerspective | undefined {
@@ -233,6 +281,7 @@ export class ChatService extends PerUserService<ChatUser, ChatMemberPerspective>
   }
 
   protected override forgetUser(user: ChatUser): void {
+    if (user.inbox !== undefined) this.#inboxes.delete(user.inbox);
     user.timer?.cancel();
     user.timer = undefined;
     for (const s of user.inboxSubscriptions) s.reader.close();
@@ -250,6 +299,7 @@ export class ChatService extends PerUserService<ChatUser, ChatMemberPerspective>
     if (room === undefined) {
       const made = new LiveRoom(id, {
         window: this.limits.window,
+        windowBytes: this.limits.windowBytes,
         maxNotificationsInFlight: this.limits.maxNotificationsInFlight,
         maxEphemeralInFlight: this.limits.maxNoticesInFlight,
         typingRepeatMs: 1000,
@@ -356,7 +406,12 @@ export class ChatService extends PerUserService<ChatUser, ChatMemberPerspective>
   /** A user's inbox in memory (loaded on first use while they are attached). */
   async inboxOf(user: ChatUser): Promise<LiveLog<ChatInboxRecord>> {
     if (user.inbox === undefined || user.inboxReady === undefined) {
-      const log = new LiveLog<ChatInboxRecord>(this.limits.window);
+      const log = new LiveLog<ChatInboxRecord>(this.limits.window, {
+        maxBytes: this.limits.windowBytes,
+        sizeOf: messageBytes,
+      });
+      if (user.inbox !== undefined) this.#inboxes.delete(user.inbox);
+      this.#inboxes.add(log);
       log.onAppend = (m) => {
         for (const s of user.inboxSubscriptions) s.reader.offer(m);
       };
@@ -369,6 +424,7 @@ export class ChatService extends PerUserService<ChatUser, ChatMemberPerspective>
             user.inbox = undefined;
             user.inboxReady = undefined;
           }
+          this.#inboxes.delete(log);
           throw err;
         });
     }
@@ -642,7 +698,7 @@ export class ChatMemberPerspective extends UserPerspective<ChatUser> implements 
     const { listener, resumeAfter } = this.#options(params.options, found.lastSeq);
     let result: ChatJoinResult;
     try {
-      this.chat.rate.take(`${found.id}:${this.identity.id}`, `joining ${found.name}`);
+      this.chat.takeWrite(found.id, this.identity.id, `joining ${found.name}`);
       result = await this.chat.write(
         found.id,
         () =>
@@ -740,6 +796,7 @@ export class ChatMemberPerspective extends UserPerspective<ChatUser> implements 
         `a status lasts at most ${MAX_STATUS_TTL_MS} ms (a day)`,
       );
     }
+    this.chat.statusRate.take(`${this.identity.id}`, "changing the status");
     const user = this.user;
     user.timer?.cancel();
     user.timer = undefined;
@@ -849,7 +906,7 @@ class RoomMemberFacet implements RoomMember$Server {
     const text = checkMessage(params.text);
     const { room, member } = await this.current();
     mutedCheck(room, member, this.chat.clock.now());
-    this.chat.rate.take(`${this.roomId}:${this.identityId}`, `posting in ${room.name}`);
+    this.chat.takeWrite(this.roomId, this.identityId, `posting in ${room.name}`);
     const m = await this.chat.write(
       this.roomId,
       () => this.chat.store.post(this.actor, text, this.chat.clock.now()),
@@ -894,7 +951,7 @@ class RoomMemberFacet implements RoomMember$Server {
 
   async leave() {
     const { room } = await this.current();
-    this.chat.rate.take(`${this.roomId}:${this.identityId}`, `leaving ${room.name}`);
+    this.chat.takeWrite(this.roomId, this.identityId, `leaving ${room.name}`);
     await this.chat.write(
       this.roomId,
       () => this.chat.store.leave(this.actor, this.chat.clock.now()),
@@ -978,7 +1035,7 @@ class ModeratorFacet implements Moderator$Server {
   async mute(params: Moderator_mute_Params) {
     const until = Number(params.untilMs);
     const now = this.chat.clock.now();
-    if (params.untilMs !== 0n && (params.untilMs <= BigInt(now) || !Number.isSafeInteger(until))) {
+    if (params.untilMs !== 0n && (params.untilMs <= BigInt(now) || !(until <= MAX_DATE_MS))) {
       throw new ParallaxError(
         ErrorCode.BAD_ARGUMENT,
         "a mute lasts until a time in the future (ms since the epoch), or 0",

@@ -5,6 +5,9 @@
  * invitations) that may be dropped when the listener lags.
  *
  * Invariants:
+ * - The feed holds at most `window` entries and, given `maxBytes`, at most that many bytes of them
+ *   by `sizeOf` (always the newest one at least): 4000-character messages must not pin 16 MB per
+ *   room. What goes is the oldest, and readers behind it hear `unrecoverable`, as for the window.
  * - The feed holds exactly the stored messages with seq in (evictedUpTo, lastSeq], in order:
  *   `arrived` appends only the message after the last one and keeps later ones aside until the
  *   gap is filled (`pending`), and ignores what it has already.
@@ -21,15 +24,31 @@
 import type { Capability } from "../../caps/index.js";
 import { Feed, type FeedEntry, FeedReader } from "../../login/feed.js";
 
+export interface LiveLogBounds<E> {
+  /** Bytes the window may hold by `sizeOf`; beyond, the oldest go. Default: no byte bound. */
+  readonly maxBytes?: number;
+  readonly sizeOf?: (entry: E) => number;
+}
+
 export class LiveLog<E extends FeedEntry> {
   readonly feed: Feed<E>;
   readonly #pending = new Map<number, E>();
+  readonly #maxBytes: number;
+  readonly #sizeOf: (entry: E) => number;
+  #bytes = 0;
   #loaded = false;
   /** Told of every entry appended, in order. */
   onAppend: (entry: E) => void = () => {};
 
-  constructor(window: number) {
+  constructor(window: number, bounds: LiveLogBounds<E> = {}) {
     this.feed = new Feed<E>({ window });
+    this.#maxBytes = bounds.maxBytes ?? Number.POSITIVE_INFINITY;
+    this.#sizeOf = bounds.sizeOf ?? (() => 0);
+  }
+
+  /** Bytes the window holds, by `sizeOf`. */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   get loaded(): boolean {
@@ -48,8 +67,20 @@ export class LiveLog<E extends FeedEntry> {
   /** Puts the store's newest entries in (oldest first), then whatever arrived during the load. */
   load(entries: readonly E[]): void {
     this.feed.preload(entries);
+    for (const e of this.feed.read(this.feed.evictedUpTo, this.feed.size).entries)
+      this.#bytes += this.#sizeOf(e);
+    this.#trim();
     this.#loaded = true;
     this.#drain();
+  }
+
+  /** Drops the oldest entries while the window is over its byte bound (never the newest). */
+  #trim(): void {
+    while (this.#bytes > this.#maxBytes && this.feed.size > 1) {
+      const dropped = this.feed.dropOldest();
+      if (dropped === undefined) return;
+      this.#bytes -= this.#sizeOf(dropped);
+    }
   }
 
   /** A stored entry, from a write's answer (in any order). */
@@ -63,7 +94,13 @@ export class LiveLog<E extends FeedEntry> {
     for (const seq of [...this.#pending.keys()]) if (seq <= this.feed.lastSeq) this.#pending.delete(seq);
     for (let next = this.#pending.get(this.feed.lastSeq + 1); next !== undefined; ) {
       this.#pending.delete(next.seq);
+      if (this.feed.size >= this.feed.window) {
+        const oldest = this.feed.read(this.feed.evictedUpTo, 1).entries[0];
+        if (oldest !== undefined) this.#bytes -= this.#sizeOf(oldest);
+      }
       this.feed.append(next);
+      this.#bytes += this.#sizeOf(next);
+      this.#trim();
       this.onAppend(next);
       next = this.#pending.get(this.feed.lastSeq + 1);
     }

@@ -22,6 +22,11 @@ import type { Presence$Shape, RoomListener } from "../../wire/gen/chat.js";
 import { writeMessage } from "./chat-wire.js";
 import { LiveLog, LogReader } from "./live-log.js";
 
+/** What a message costs in memory, roughly: its strings as UTF-16 and the record around them. */
+export function messageBytes(m: { readonly text: string }): number {
+  return 2 * m.text.length + 128;
+}
+
 /** One device's listener on one membership of this room. */
 export interface RoomSubscription {
   readonly owner: object;
@@ -34,6 +39,8 @@ export interface RoomSubscription {
 
 export interface LiveRoomLimits {
   readonly window: number;
+  /** Bytes of messages the window holds (`messageBytes`); the oldest go beyond. */
+  readonly windowBytes: number;
   readonly maxNotificationsInFlight: number;
   readonly maxEphemeralInFlight: number;
   readonly typingRepeatMs: number;
@@ -56,7 +63,10 @@ export class LiveRoom {
     readonly id: number,
     readonly limits: LiveRoomLimits,
   ) {
-    this.log = new LiveLog<ChatMessageRecord>(limits.window);
+    this.log = new LiveLog<ChatMessageRecord>(limits.window, {
+      maxBytes: limits.windowBytes,
+      sizeOf: messageBytes,
+    });
     this.log.onAppend = (m) => {
       for (const s of this.subscriptions) s.reader.offer(m);
     };

@@ -1,6 +1,7 @@
 /**
  * Token buckets on the injected clock, one per key: how chat holds each member to 10 messages a
- * second (a burst of 10, then one every 100 ms).
+ * second (a burst of 10, then one every 100 ms) in each room, and to an overall rate over all
+ * rooms (`check` one bucket, then `take` from both: a refusal by either takes from neither).
  *
  * Invariants: a key takes at most `burst` tokens at once and regains `perSecond` a second, never
  * more than `burst`; time read from the clock never runs a bucket backwards (a clock stepped back
@@ -48,6 +49,18 @@ export class RateLimiter {
     const now = this.#clock.now();
     if (this.#buckets.size > this.#sweepAbove) this.#sweep(now);
     const b = this.#buckets.get(key) ?? { tokens: this.burst, at: now };
+    const tokens = this.#available(key, what, now);
+    this.#buckets.set(key, { tokens: tokens - 1, at: Math.max(now, b.at) });
+  }
+
+  /** Throws as `take` would, taking nothing (to check several buckets before taking from any). */
+  check(key: string, what: string): void {
+    this.#available(key, what, this.#clock.now());
+  }
+
+  /** The tokens `key` has now (at least 1), or QUOTA. */
+  #available(key: string, what: string, now: number): number {
+    const b = this.#buckets.get(key) ?? { tokens: this.burst, at: now };
     const tokens = Math.min(this.burst, b.tokens + (Math.max(0, now - b.at) * this.perSecond) / 1000);
     if (tokens < 1) {
       // (less a hair: 0.998 tokens at 2 a second is 1 ms to wait, not 1.0000000000000009)
@@ -57,7 +70,7 @@ export class RateLimiter {
         `${what}: at most ${this.perSecond} a second (a burst of ${this.burst}); wait ${waitMs} ms`,
       );
     }
-    this.#buckets.set(key, { tokens: tokens - 1, at: Math.max(now, b.at) });
+    return tokens;
   }
 
   #sweep(now: number): void {

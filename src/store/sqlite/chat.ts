@@ -11,6 +11,11 @@
  *   the loser fails whole.
  * - A membership row is never deleted; its epoch grows by one on every join and every end, and an
  *   ended row is neither moderator nor muted.
+ * - An open invitation is spent (used_at set) when its invitee gains a membership of the room, by
+ *   whatever way, and when its inviter's membership ends (leave, removal): one made before a
+ *   removal can never lift the ban that removal set, and one whose inviter left stays dead if they
+ *   come back. A spent invitation records as `used_by` its invitee, or for a bearer one its
+ *   inviter (the table's CHECKs; there is no separate "voided" column).
  * - Writes are group-committed (`GroupCommit`, as the Go server's): one event-loop turn's writes
  *   share one IMMEDIATE transaction and one fsync; each answers only once durable, and one that
  *   throws undoes only its own changes.
@@ -205,6 +210,14 @@ function prepare(db: SqliteDatabase) {
     ),
     useInvitation: db.prepare<[number, number, number]>(
       "UPDATE chat_invitations SET used_at = ?, used_by = ? WHERE id = ? AND used_at IS NULL",
+    ),
+    spendInvitationsTo: db.prepare<[number, number, number]>(
+      `UPDATE chat_invitations SET used_at = ?, used_by = invitee_id
+       WHERE room_id = ? AND invitee_id = ? AND used_at IS NULL`,
+    ),
+    spendInvitationsBy: db.prepare<[number, number, number]>(
+      `UPDATE chat_invitations SET used_at = ?, used_by = coalesce(invitee_id, inviter_id)
+       WHERE room_id = ? AND inviter_id = ? AND used_at IS NULL`,
     ),
     inboxLast: db.prepare<[number], { last: number }>(
       "SELECT coalesce(max(seq), 0) AS last FROM chat_inbox WHERE identity_id = ?",
@@ -412,6 +425,7 @@ export class SqliteChatRepository implements ChatStore {
       throw new ParallaxError(ErrorCode.QUOTA, `room ${room.name} is full (at most ${maxMembers} members)`);
     }
     this.#s.joinMember.run(room.id, identityId, identityId === room.owner_id ? 1 : 0, at);
+    this.#s.spendInvitationsTo.run(at, room.id, identityId);
     const message = this.#append(room.id, identityId, "joined", "", at);
     return {
       room: roomOf(this.#s.roomById.get(room.id) as RoomRow),
@@ -526,6 +540,7 @@ export class SqliteChatRepository implements ChatStore {
     return this.#group.submit("chat.leave", () => {
       const { room } = this.#membership(actor);
       this.#s.endMember.run(room.id, actor.identityId);
+      this.#s.spendInvitationsBy.run(at, room.id, actor.identityId);
       const message = this.#append(room.id, actor.identityId, "left", "", at);
       return { member: this.#memberRecord(room.id, actor.identityId), message };
     });
@@ -541,6 +556,7 @@ export class SqliteChatRepository implements ChatStore {
       const { room, member } = this.#moderator(actor);
       const target = this.#target(room, member, targetId, "remove");
       this.#s.endMember.run(room.id, targetId);
+      this.#s.spendInvitationsBy.run(at, room.id, targetId);
       if (room.kind === "moderated") this.#s.insertBan.run(room.id, targetId, actor.identityId, reason, at);
       const message = this.#append(room.id, actor.identityId, "removed", target.name, at);
       return { member: this.#memberRecord(room.id, targetId), message };
