@@ -87,7 +87,8 @@ struct JoinOptions {
   resumeAfter @1 :UInt64;
   # 0: live messages from now on. Otherwise every message with a greater sequence is delivered
   # first, then the live ones: none lost, none twice. Beyond the retained window (the last 1000
-  # messages) the listener hears `unrecoverable` first and fills in with `history`. A sequence
+  # messages, at most 1 MiB of them) the listener hears `unrecoverable` first and fills in with
+  # `history`. A sequence
   # beyond the room's last message is PARALLAX_ERR_BAD_ARGUMENT.
 }
 
@@ -135,7 +136,7 @@ interface ChatMember extends(Broker.Perspective) {
   # The holder. Shown to the rooms the user is in; `ttlMs` 0 = until changed or the last device
   # leaves, else it lapses back to online after that long (at most one day). `status` is online,
   # away or busy (offline is what others see once the user has no chat attachment); `text` is at
-  # most 100 characters.
+  # most 100 characters. At most 3 changes at once, then one a second (PARALLAX_ERR_QUOTA).
 
   presence @7 (users :List(Text)) -> (presence :List(Presence));
   # The holder. The status of up to 100 users, in the order asked (unknown names answer offline).
@@ -153,7 +154,8 @@ interface RoomMember {
 
   post @0 (text :Text) -> (message :Message);
   # The member, unless muted (PARALLAX_ERR_PERMISSION_DENIED). At most 10 messages a second per
-  # member and room (PARALLAX_ERR_QUOTA). Answered once the message is stored durably.
+  # member and room, and 20 posts, joins and leaves a second per user over all rooms
+  # (PARALLAX_ERR_QUOTA). Answered once the message is stored durably.
 
   history @1 (query :HistoryQuery) -> (messages :List(Message));
   # The member. In sequence order.

@@ -4,8 +4,9 @@
 # session: one device's login. Who calls, publishes or registers is the session the call came
 # through, supplied by the broker; no method takes a name, role or session id to decide who acts.
 #
-# URIs are dot-separated components ("com.example.hello"): 1..255 characters, no whitespace and no
-# '#'; components are non-empty except in wildcard patterns. Every action is checked against the
+# URIs are dot-separated components ("com.example.hello"): 1..255 characters, no whitespace, no
+# '#', no control, invisible or bidirectional-override characters; components are non-empty
+# except in wildcard patterns. Every action is checked against the
 # user's role (the router's permission rules, most specific pattern wins) and, for an API-key
 # login, against the key's own URI permissions too (PARALLAX_ERR_PERMISSION_DENIED naming the URI
 # and the action).
@@ -189,8 +190,9 @@ interface RouterSession extends(Broker.Perspective) {
   # The holder. The user name and role, from the login (seed 003: {'authid', 'role'}).
 
   publish @1 (topic :Text, payload :Payload, options :PublishOptions) -> (seq :UInt64);
-  # Needs `publish` on `topic`. Delivered to every eligible subscription whose pattern matches,
-  # with the publisher disclosed by the broker. Answers the event's sequence.
+  # Needs `publish` on `topic`; at most 1000 a second per user. Delivered to every eligible
+  # subscription whose pattern matches, with the publisher disclosed by the broker. Answers the
+  # event's sequence.
 
   subscribe @2 (topic :Text, handler :EventHandler, options :SubscribeOptions) -> (subscription :Subscription, lastSeq :UInt64);
   # Needs `subscribe` on `topic` (for prefix and wildcard patterns: on the pattern). `lastSeq` is
@@ -204,7 +206,8 @@ interface RouterSession extends(Broker.Perspective) {
   call @4 (procedure :Text, payload :Payload, timeoutMs :UInt32) -> (result :Payload);
   # Needs `call` on `procedure`. Routed to the most specific registration (exact, then the longest
   # prefix, then the most specific wildcard); PARALLAX_ERR_NOT_FOUND when none matches. The callee
-  # learns the caller from the broker. `timeoutMs` 0: the router's default (60 s).
+  # learns the caller from the broker. `timeoutMs` 0: the router's default (60 s). At most 128
+  # calls are in flight to one user's registrations; beyond, PARALLAX_ERR_QUOTA (retry later).
 
   rosterRegister @5 (name :Text, data :Text, visibleTo :List(Text)) -> (entry :RosterEntry);
   # Needs `register` on `name`. One entry per session and roster: registering again updates it.
@@ -221,7 +224,9 @@ interface RouterSession extends(Broker.Perspective) {
   # As rosterQuery, then every change (joined, updated, left) to entries the role may see.
 
   metadataSet @9 (key :Text, value :Text, precondition :Precondition) -> (outcome :MetadataOutcome);
-  # The user's own metadata, kept across logins. Values at most 16 KiB, at most 256 keys.
+  # The user's own metadata, kept across logins. Values at most 16 KiB, at most 256 keys. Refused
+  # (PARALLAX_ERR_PERMISSION_DENIED) to API-key logins limited by URI, as are the other metadata
+  # methods: such a key is for the URIs it names.
 
   metadataGet @10 (key :Text) -> (entry :MetadataEntry);
   # Version 0 when there is no such key.

@@ -397,7 +397,8 @@ export interface JoinOptions$Shape {
   /**
    * 0: live messages from now on. Otherwise every message with a greater sequence is delivered
    * first, then the live ones: none lost, none twice. Beyond the retained window (the last 1000
-   * messages) the listener hears `unrecoverable` first and fills in with `history`. A sequence
+   * messages, at most 1 MiB of them) the listener hears `unrecoverable` first and fills in with
+   * `history`. A sequence
    * beyond the room's last message is PARALLAX_ERR_BAD_ARGUMENT.
    */
   resumeAfter?: bigint;
@@ -415,7 +416,8 @@ export class JoinOptions extends $.Struct {
   /**
    * 0: live messages from now on. Otherwise every message with a greater sequence is delivered
    * first, then the live ones: none lost, none twice. Beyond the retained window (the last 1000
-   * messages) the listener hears `unrecoverable` first and fills in with `history`. A sequence
+   * messages, at most 1 MiB of them) the listener hears `unrecoverable` first and fills in with
+   * `history`. A sequence
    * beyond the room's last message is PARALLAX_ERR_BAD_ARGUMENT.
    */
   getResumeAfter(): bigint { return $$.getUint64(this, 0); }
@@ -2954,7 +2956,7 @@ export interface ChatMember$Server extends $broker.Perspective$Server {
    * The holder. Shown to the rooms the user is in; `ttlMs` 0 = until changed or the last device
    * leaves, else it lapses back to online after that long (at most one day). `status` is online,
    * away or busy (offline is what others see once the user has no chat attachment); `text` is at
-   * most 100 characters.
+   * most 100 characters. At most 3 changes at once, then one a second (PARALLAX_ERR_QUOTA).
    */
   setStatus(params: ChatMember_setStatus_Params, ctx: $$.CallContext<ChatMember_setStatus_Results>): $$.MethodReturn<ChatMember_setStatus_Results$Shape>;
   /** The holder. The status of up to 100 users, in the order asked (unknown names answer offline). */
@@ -3032,7 +3034,7 @@ export class ChatMember extends $broker.Perspective {
    * The holder. Shown to the rooms the user is in; `ttlMs` 0 = until changed or the last device
    * leaves, else it lapses back to online after that long (at most one day). `status` is online,
    * away or busy (offline is what others see once the user has no chat attachment); `text` is at
-   * most 100 characters.
+   * most 100 characters. At most 3 changes at once, then one a second (PARALLAX_ERR_QUOTA).
    */
   setStatus(params?: $$.ParamsInit<ChatMember_setStatus_Params, ChatMember_setStatus_Params$Shape>, options?: $$.CallOptions): ChatMember_setStatus_Results$Pipeline {
     return new ChatMember_setStatus_Results$Pipeline(this.$call(ChatMember$methods.setStatus, params, options), []);
@@ -3074,7 +3076,8 @@ export const RoomMember$methods = {
 export interface RoomMember$Server {
   /**
    * The member, unless muted (PARALLAX_ERR_PERMISSION_DENIED). At most 10 messages a second per
-   * member and room (PARALLAX_ERR_QUOTA). Answered once the message is stored durably.
+   * member and room, and 20 posts, joins and leaves a second per user over all rooms
+   * (PARALLAX_ERR_QUOTA). Answered once the message is stored durably.
    */
   post(params: RoomMember_post_Params, ctx: $$.CallContext<RoomMember_post_Results>): $$.MethodReturn<RoomMember_post_Results$Shape>;
   /** The member. In sequence order. */
@@ -3122,7 +3125,8 @@ export class RoomMember extends $$.Capability {
 
   /**
    * The member, unless muted (PARALLAX_ERR_PERMISSION_DENIED). At most 10 messages a second per
-   * member and room (PARALLAX_ERR_QUOTA). Answered once the message is stored durably.
+   * member and room, and 20 posts, joins and leaves a second per user over all rooms
+   * (PARALLAX_ERR_QUOTA). Answered once the message is stored durably.
    */
   post(params?: $$.ParamsInit<RoomMember_post_Params, RoomMember_post_Params$Shape>, options?: $$.CallOptions): RoomMember_post_Results$Pipeline {
     return new RoomMember_post_Results$Pipeline(this.$call(RoomMember$methods.post, params, options), []);

@@ -11,8 +11,9 @@ import * as $broker from "./broker.js";
  * session: one device's login. Who calls, publishes or registers is the session the call came
  * through, supplied by the broker; no method takes a name, role or session id to decide who acts.
  *
- * URIs are dot-separated components ("com.example.hello"): 1..255 characters, no whitespace and no
- * '#'; components are non-empty except in wildcard patterns. Every action is checked against the
+ * URIs are dot-separated components ("com.example.hello"): 1..255 characters, no whitespace, no
+ * '#', no control, invisible or bidirectional-override characters; components are non-empty
+ * except in wildcard patterns. Every action is checked against the
  * user's role (the router's permission rules, most specific pattern wins) and, for an API-key
  * login, against the key's own URI permissions too (PARALLAX_ERR_PERMISSION_DENIED naming the URI
  * and the action).
@@ -3184,8 +3185,9 @@ export interface RouterSession$Server extends $broker.Perspective$Server {
   /** The holder. The user name and role, from the login (seed 003: {'authid', 'role'}). */
   whoami(params: RouterSession_whoami_Params, ctx: $$.CallContext<RouterSession_whoami_Results>): $$.MethodReturn<RouterSession_whoami_Results$Shape>;
   /**
-   * Needs `publish` on `topic`. Delivered to every eligible subscription whose pattern matches,
-   * with the publisher disclosed by the broker. Answers the event's sequence.
+   * Needs `publish` on `topic`; at most 1000 a second per user. Delivered to every eligible
+   * subscription whose pattern matches, with the publisher disclosed by the broker. Answers the
+   * event's sequence.
    */
   publish(params: RouterSession_publish_Params, ctx: $$.CallContext<RouterSession_publish_Results>): $$.MethodReturn<RouterSession_publish_Results$Shape>;
   /**
@@ -3202,7 +3204,8 @@ export interface RouterSession$Server extends $broker.Perspective$Server {
   /**
    * Needs `call` on `procedure`. Routed to the most specific registration (exact, then the longest
    * prefix, then the most specific wildcard); PARALLAX_ERR_NOT_FOUND when none matches. The callee
-   * learns the caller from the broker. `timeoutMs` 0: the router's default (60 s).
+   * learns the caller from the broker. `timeoutMs` 0: the router's default (60 s). At most 128
+   * calls are in flight to one user's registrations; beyond, PARALLAX_ERR_QUOTA (retry later).
    */
   call(params: RouterSession_call_Params, ctx: $$.CallContext<RouterSession_call_Results>): $$.MethodReturn<RouterSession_call_Results$Shape>;
   /**
@@ -3217,7 +3220,11 @@ export interface RouterSession$Server extends $broker.Perspective$Server {
   rosterQuery(params: RouterSession_rosterQuery_Params, ctx: $$.CallContext<RouterSession_rosterQuery_Results>): $$.MethodReturn<RouterSession_rosterQuery_Results$Shape>;
   /** As rosterQuery, then every change (joined, updated, left) to entries the role may see. */
   rosterWatch(params: RouterSession_rosterWatch_Params, ctx: $$.CallContext<RouterSession_rosterWatch_Results>): $$.MethodReturn<RouterSession_rosterWatch_Results$Shape>;
-  /** The user's own metadata, kept across logins. Values at most 16 KiB, at most 256 keys. */
+  /**
+   * The user's own metadata, kept across logins. Values at most 16 KiB, at most 256 keys. Refused
+   * (PARALLAX_ERR_PERMISSION_DENIED) to API-key logins limited by URI, as are the other metadata
+   * methods: such a key is for the URIs it names.
+   */
   metadataSet(params: RouterSession_metadataSet_Params, ctx: $$.CallContext<RouterSession_metadataSet_Results>): $$.MethodReturn<RouterSession_metadataSet_Results$Shape>;
   /** Version 0 when there is no such key. */
   metadataGet(params: RouterSession_metadataGet_Params, ctx: $$.CallContext<RouterSession_metadataGet_Results>): $$.MethodReturn<RouterSession_metadataGet_Results$Shape>;
@@ -3248,8 +3255,9 @@ export class RouterSession extends $broker.Perspective {
   }
 
   /**
-   * Needs `publish` on `topic`. Delivered to every eligible subscription whose pattern matches,
-   * with the publisher disclosed by the broker. Answers the event's sequence.
+   * Needs `publish` on `topic`; at most 1000 a second per user. Delivered to every eligible
+   * subscription whose pattern matches, with the publisher disclosed by the broker. Answers the
+   * event's sequence.
    */
   publish(params?: $$.ParamsInit<RouterSession_publish_Params, RouterSession_publish_Params$Shape>, options?: $$.CallOptions): RouterSession_publish_Results$Pipeline {
     return new RouterSession_publish_Results$Pipeline(this.$call(RouterSession$methods.publish, params, options), []);
@@ -3275,7 +3283,8 @@ export class RouterSession extends $broker.Perspective {
   /**
    * Needs `call` on `procedure`. Routed to the most specific registration (exact, then the longest
    * prefix, then the most specific wildcard); PARALLAX_ERR_NOT_FOUND when none matches. The callee
-   * learns the caller from the broker. `timeoutMs` 0: the router's default (60 s).
+   * learns the caller from the broker. `timeoutMs` 0: the router's default (60 s). At most 128
+   * calls are in flight to one user's registrations; beyond, PARALLAX_ERR_QUOTA (retry later).
    */
   call(params?: $$.ParamsInit<RouterSession_call_Params, RouterSession_call_Params$Shape>, options?: $$.CallOptions): RouterSession_call_Results$Pipeline {
     return new RouterSession_call_Results$Pipeline(this.$call(RouterSession$methods.call, params, options), []);
@@ -3305,7 +3314,11 @@ export class RouterSession extends $broker.Perspective {
     return new RouterSession_rosterWatch_Results$Pipeline(this.$call(RouterSession$methods.rosterWatch, params, options), []);
   }
 
-  /** The user's own metadata, kept across logins. Values at most 16 KiB, at most 256 keys. */
+  /**
+   * The user's own metadata, kept across logins. Values at most 16 KiB, at most 256 keys. Refused
+   * (PARALLAX_ERR_PERMISSION_DENIED) to API-key logins limited by URI, as are the other metadata
+   * methods: such a key is for the URIs it names.
+   */
   metadataSet(params?: $$.ParamsInit<RouterSession_metadataSet_Params, RouterSession_metadataSet_Params$Shape>, options?: $$.CallOptions): RouterSession_metadataSet_Results$Pipeline {
     return new RouterSession_metadataSet_Results$Pipeline(this.$call(RouterSession$methods.metadataSet, params, options), []);
   }
