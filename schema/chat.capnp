@@ -84,6 +84,9 @@ struct HistoryQuery {
 
 struct JoinOptions {
   listener @0 :RoomListener;   # may be null: no live messages on this device
+  history @2 :UInt8;
+  # History on join: the newest this many messages (at most 100) come back in the join's
+  # `history`, oldest first, from the same snapshot the listener starts after (0: none).
   resumeAfter @1 :UInt64;
   # 0: live messages from now on. Otherwise every message with a greater sequence is delivered
   # first, then the live ones: none lost, none twice. Beyond the retained window (the last 1000
@@ -110,11 +113,11 @@ interface ChatMember extends(Broker.Perspective) {
   # The holder. Public and moderated rooms, and the invite-only rooms the user is in, by name
   # (at most 500).
 
-  createRoom @1 (name :Text, kind :RoomKind, topic :Text, options :JoinOptions) -> (member :RoomMember, info :RoomInfo);
+  createRoom @1 (name :Text, kind :RoomKind, topic :Text, options :JoinOptions) -> (member :RoomMember, info :RoomInfo, history :List(Message));
   # The holder. The creator owns the room, moderates it and is its first member. At most 32
   # rooms owned per user. PARALLAX_ERR_ALREADY_EXISTS if the name is taken.
 
-  join @2 (room :Text, options :JoinOptions) -> (member :RoomMember, info :RoomInfo);
+  join @2 (room :Text, options :JoinOptions) -> (member :RoomMember, info :RoomInfo, history :List(Message));
   # The holder, for public and moderated rooms (invite-only: PARALLAX_ERR_NOT_FOUND unless the
   # user is a member already or owns it). Joining again on another device hands out another
   # facet for the same membership. A member removed from a moderated room cannot rejoin it
@@ -141,7 +144,7 @@ interface ChatMember extends(Broker.Perspective) {
   presence @7 (users :List(Text)) -> (presence :List(Presence));
   # The holder. The status of up to 100 users, in the order asked (unknown names answer offline).
 
-  acceptInvitation @8 (invitation :Invitation, options :JoinOptions) -> (member :RoomMember, info :RoomInfo);
+  acceptInvitation @8 (invitation :Invitation, options :JoinOptions) -> (member :RoomMember, info :RoomInfo, history :List(Message));
   # The holder: accepts, as this user and on this device, an invitation of this server however it
   # reached them (Invitation.accept needs the call to come through the user's chat perspective;
   # this takes one that arrived through another service). PARALLAX_ERR_BAD_ARGUMENT for a
@@ -207,7 +210,7 @@ interface Moderator {
 interface Invitation {
   # An invitation to one room: held by whoever the inviter handed it to.
   info @0 () -> (room :Text, inviter :Text, invitee :Text);
-  accept @1 (options :JoinOptions) -> (member :RoomMember, info :RoomInfo);
+  accept @1 (options :JoinOptions) -> (member :RoomMember, info :RoomInfo, history :List(Message));
   # The invitee named in it (or anyone, for a bearer invitation), once, through their chat
   # perspective. Someone else: PARALLAX_ERR_PERMISSION_DENIED; used, or its inviter gone from the
   # room: PARALLAX_ERR_NOT_FOUND.

@@ -89,6 +89,7 @@ import {
   type RoomMember_invite_Params,
   type RoomMember_markRead_Params,
   type RoomMember_post_Params,
+  type Message$Shape,
   type RoomInfo$Shape,
   type RoomListener,
   Status,
@@ -99,6 +100,7 @@ import {
   checkMessage,
   checkRoomName,
   checkUserName,
+  MAX_HISTORY_READ,
   MAX_REASON_CHARS,
   MAX_STATUS_CHARS,
   MAX_TOPIC_CHARS,
@@ -617,7 +619,8 @@ export class ChatMemberPerspective extends UserPerspective<ChatUser> implements 
     result: ChatJoinResult,
     listener: RoomListener | null,
     resumeAfter: number,
-  ): Promise<{ member: RoomMember; info: RoomInfo$Shape }> {
+    historyCount = 0,
+  ): Promise<{ member: RoomMember; info: RoomInfo$Shape; history: Message$Shape[] }> {
     let owned = listener;
     try {
       const room = await this.chat.live(result.room.id);
@@ -627,6 +630,8 @@ export class ChatMemberPerspective extends UserPerspective<ChatUser> implements 
         throw new ParallaxError(ErrorCode.REVOKED, `the membership of ${room.name} ended meanwhile`);
       }
       if (!this.isAttached) throw new ParallaxError(ErrorCode.REVOKED, "this chat attachment ended");
+      // The listener (if any) starts after this sequence; the history on join ends at it.
+      const upTo = resumeAfter > 0 ? resumeAfter : room.lastSeq;
       if (owned !== null) {
         const l = owned;
         owned = null;
@@ -635,16 +640,32 @@ export class ChatMemberPerspective extends UserPerspective<ChatUser> implements 
         });
         if (sub !== undefined && !sub.reader.closed) this.roomSubscriptions.set(sub, room);
       }
+      const history =
+        historyCount === 0
+          ? []
+          : (await this.chat.store.history(room.id, { before: upTo + 1, limit: historyCount })).map((x) =>
+              writeMessage(room.name, x),
+            );
       const facet = new RoomMemberFacet(this.chat, this, room.id, room.name, m.epoch);
-      return { member: RoomMember.server(facet), info: this.chat.info(room, this.identity.id) };
+      return { member: RoomMember.server(facet), info: this.chat.info(room, this.identity.id), history };
     } finally {
       owned?.dispose();
     }
   }
 
   /** The options' listener (owned by the caller) and resume point, checked against `lastSeq`. */
-  #options(options: JoinOptions, lastSeq: number): { listener: RoomListener | null; resumeAfter: number } {
+  #options(
+    options: JoinOptions,
+    lastSeq: number,
+  ): { listener: RoomListener | null; resumeAfter: number; historyCount: number } {
     const resumeAfter = readSeq("resumeAfter", options.resumeAfter);
+    const historyCount = options.history;
+    if (historyCount > MAX_HISTORY_READ) {
+      throw new ParallaxError(
+        ErrorCode.BAD_ARGUMENT,
+        `a join returns at most ${MAX_HISTORY_READ} messages of history; asked for ${historyCount}`,
+      );
+    }
     if (resumeAfter > lastSeq) {
       throw new ParallaxError(
         ErrorCode.BAD_ARGUMENT,
@@ -660,7 +681,7 @@ export class ChatMemberPerspective extends UserPerspective<ChatUser> implements 
         throw err;
       }
     }
-    return { listener, resumeAfter };
+    return { listener, resumeAfter, historyCount };
   }
 
   // ---- schema methods -------------------------------------------------------------------------
@@ -674,7 +695,7 @@ export class ChatMemberPerspective extends UserPerspective<ChatUser> implements 
     const name = checkRoomName(params.name);
     const kind = readRoomKind(params.kind);
     const topic = checkLine("a topic", params.topic, MAX_TOPIC_CHARS);
-    const { listener, resumeAfter } = this.#options(params.options, 0);
+    const { listener, resumeAfter, historyCount } = this.#options(params.options, 0);
     let result: ChatJoinResult;
     try {
       result = await this.chat.store.createRoom(this.actor, {
@@ -688,14 +709,14 @@ export class ChatMemberPerspective extends UserPerspective<ChatUser> implements 
       listener?.dispose();
       throw err;
     }
-    return this.enter(result, listener, resumeAfter);
+    return this.enter(result, listener, resumeAfter, historyCount);
   }
 
   async join(params: ChatMember_join_Params) {
     const name = checkRoomName(params.room);
     const found = await this.chat.store.findRoom(name);
     if (found === undefined) throw new ParallaxError(ErrorCode.NOT_FOUND, `no room ${name}`);
-    const { listener, resumeAfter } = this.#options(params.options, found.lastSeq);
+    const { listener, resumeAfter, historyCount } = this.#options(params.options, found.lastSeq);
     let result: ChatJoinResult;
     try {
       this.chat.takeWrite(found.id, this.identity.id, `joining ${found.name}`);
@@ -718,7 +739,7 @@ export class ChatMemberPerspective extends UserPerspective<ChatUser> implements 
       }
       throw err;
     }
-    return this.enter(result, listener, resumeAfter);
+    return this.enter(result, listener, resumeAfter, historyCount);
   }
 
   async invitations(_params: unknown, ctx: CallContext) {
@@ -848,7 +869,7 @@ export class ChatMemberPerspective extends UserPerspective<ChatUser> implements 
   /** Accepts invitation `record` as this user, on this device. */
   async accept(record: ChatInvitationRecord, options: JoinOptions) {
     const room = await this.chat.store.getRoom(record.roomId);
-    const { listener, resumeAfter } = this.#options(options, room?.lastSeq ?? 0);
+    const { listener, resumeAfter, historyCount } = this.#options(options, room?.lastSeq ?? 0);
     let result: ChatJoinResult;
     try {
       result = await this.chat.write(
@@ -866,7 +887,7 @@ export class ChatMemberPerspective extends UserPerspective<ChatUser> implements 
       listener?.dispose();
       throw err;
     }
-    return this.enter(result, listener, resumeAfter);
+    return this.enter(result, listener, resumeAfter, historyCount);
   }
 }
 

@@ -395,6 +395,11 @@ export interface JoinOptions$Shape {
   /** may be null: no live messages on this device */
   listener?: RoomListener | RoomListener$Server | null;
   /**
+   * History on join: the newest this many messages (at most 100) come back in the join's
+   * `history`, oldest first, from the same snapshot the listener starts after (0: none).
+   */
+  history?: number;
+  /**
    * 0: live messages from now on. Otherwise every message with a greater sequence is delivered
    * first, then the live ones: none lost, none twice. Beyond the retained window (the last 1000
    * messages, at most 1 MiB of them) the listener hears `unrecoverable` first and fills in with
@@ -414,6 +419,15 @@ export class JoinOptions extends $.Struct {
   set listener(value: RoomListener | RoomListener$Server | null) { this.setListener(value); }
 
   /**
+   * History on join: the newest this many messages (at most 100) come back in the join's
+   * `history`, oldest first, from the same snapshot the listener starts after (0: none).
+   */
+  getHistory(): number { return $$.getUint8(this, 8); }
+  setHistory(value: number): void { $$.setUint8(this, 8, value); }
+  get history(): number { return this.getHistory(); }
+  set history(value: number) { this.setHistory(value); }
+
+  /**
    * 0: live messages from now on. Otherwise every message with a greater sequence is delivered
    * first, then the live ones: none lost, none twice. Beyond the retained window (the last 1000
    * messages, at most 1 MiB of them) the listener hears `unrecoverable` first and fills in with
@@ -428,6 +442,7 @@ export class JoinOptions extends $.Struct {
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: JoinOptions$Shape): void {
     if (shape.listener !== undefined) this.listener = shape.listener;
+    if (shape.history !== undefined) this.history = shape.history;
     if (shape.resumeAfter !== undefined) this.resumeAfter = shape.resumeAfter;
   }
 
@@ -435,13 +450,14 @@ export class JoinOptions extends $.Struct {
   $toObject(): JoinOptions$Shape {
     const o: JoinOptions$Shape = {};
     if (this.hasListener()) o.listener = this.getListener();
+    o.history = this.getHistory();
     o.resumeAfter = this.getResumeAfter();
     return o;
   }
 
   override toString(): string { return "JoinOptions_" + super.toString(); }
 
-  static override readonly _capnp = { displayName: "JoinOptions", id: "c19a71ca1659b70f", size: new $.ObjectSize(8, 1) };
+  static override readonly _capnp = { displayName: "JoinOptions", id: "c19a71ca1659b70f", size: new $.ObjectSize(16, 1) };
 }
 
 /** The promise of a {@link JoinOptions}, for pipelining on its capability and struct fields. */
@@ -899,6 +915,7 @@ export class ChatMember_createRoom_Params$Pipeline extends $$.StructPipeline<Cha
 export interface ChatMember_createRoom_Results$Shape {
   member?: RoomMember | RoomMember$Server | null;
   info?: RoomInfo | RoomInfo$Shape;
+  history?: readonly (Message | Message$Shape)[] | $.List<Message>;
 }
 
 export class ChatMember_createRoom_Results extends $.Struct {
@@ -918,10 +935,20 @@ export class ChatMember_createRoom_Results extends $.Struct {
   get info(): RoomInfo { return this.getInfo(); }
   set info(value: RoomInfo | RoomInfo$Shape) { if (value instanceof RoomInfo) this.setInfo(value); else this.initInfo().$set(value); }
 
+  getHistory(): $.List<Message> { return $$.getList(this, 2, ChatMember_createRoom_Results._History); }
+  setHistory(value: $.List<Message>): void { $.Struct.copyFrom(value, $.Struct.getPointer(2, this)); }
+  initHistory(length: number): $.List<Message> { return $.Struct.initList(2, ChatMember_createRoom_Results._History, length, this); }
+  hasHistory(): boolean { return $$.hasPointer(this, 2); }
+  adoptHistory(value: $.Orphan<$.List<Message>>): void { $.Struct.adopt(value, $.Struct.getPointer(2, this)); }
+  disownHistory(): $.Orphan<$.List<Message>> { return $.Struct.disown(this.getHistory()); }
+  get history(): $.List<Message> { return this.getHistory(); }
+  set history(value: readonly (Message | Message$Shape)[] | $.List<Message>) { $$.setList(this.initHistory(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.STRUCT); }
+
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: ChatMember_createRoom_Results$Shape): void {
     if (shape.member !== undefined) this.member = shape.member;
     if (shape.info !== undefined) this.info = shape.info;
+    if (shape.history !== undefined) this.history = shape.history;
   }
 
   /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
@@ -929,12 +956,14 @@ export class ChatMember_createRoom_Results extends $.Struct {
     const o: ChatMember_createRoom_Results$Shape = {};
     if (this.hasMember()) o.member = this.getMember();
     if (this.hasInfo()) o.info = this.getInfo().$toObject();
+    if (this.hasHistory()) o.history = $$.listToArray(this.getHistory(), $$.STRUCT) as never;
     return o;
   }
 
   override toString(): string { return "ChatMember_createRoom_Results_" + super.toString(); }
 
-  static override readonly _capnp = { displayName: "ChatMember_createRoom_Results", id: "b1122e82bded672e", size: new $.ObjectSize(0, 2) };
+  static _History: $.ListCtor<Message>;
+  static override readonly _capnp = { displayName: "ChatMember_createRoom_Results", id: "b1122e82bded672e", size: new $.ObjectSize(0, 3) };
 }
 
 /** The promise of a {@link ChatMember_createRoom_Results}, for pipelining on its capability and struct fields. */
@@ -994,6 +1023,7 @@ export class ChatMember_join_Params$Pipeline extends $$.StructPipeline<ChatMembe
 export interface ChatMember_join_Results$Shape {
   member?: RoomMember | RoomMember$Server | null;
   info?: RoomInfo | RoomInfo$Shape;
+  history?: readonly (Message | Message$Shape)[] | $.List<Message>;
 }
 
 export class ChatMember_join_Results extends $.Struct {
@@ -1013,10 +1043,20 @@ export class ChatMember_join_Results extends $.Struct {
   get info(): RoomInfo { return this.getInfo(); }
   set info(value: RoomInfo | RoomInfo$Shape) { if (value instanceof RoomInfo) this.setInfo(value); else this.initInfo().$set(value); }
 
+  getHistory(): $.List<Message> { return $$.getList(this, 2, ChatMember_join_Results._History); }
+  setHistory(value: $.List<Message>): void { $.Struct.copyFrom(value, $.Struct.getPointer(2, this)); }
+  initHistory(length: number): $.List<Message> { return $.Struct.initList(2, ChatMember_join_Results._History, length, this); }
+  hasHistory(): boolean { return $$.hasPointer(this, 2); }
+  adoptHistory(value: $.Orphan<$.List<Message>>): void { $.Struct.adopt(value, $.Struct.getPointer(2, this)); }
+  disownHistory(): $.Orphan<$.List<Message>> { return $.Struct.disown(this.getHistory()); }
+  get history(): $.List<Message> { return this.getHistory(); }
+  set history(value: readonly (Message | Message$Shape)[] | $.List<Message>) { $$.setList(this.initHistory(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.STRUCT); }
+
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: ChatMember_join_Results$Shape): void {
     if (shape.member !== undefined) this.member = shape.member;
     if (shape.info !== undefined) this.info = shape.info;
+    if (shape.history !== undefined) this.history = shape.history;
   }
 
   /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
@@ -1024,12 +1064,14 @@ export class ChatMember_join_Results extends $.Struct {
     const o: ChatMember_join_Results$Shape = {};
     if (this.hasMember()) o.member = this.getMember();
     if (this.hasInfo()) o.info = this.getInfo().$toObject();
+    if (this.hasHistory()) o.history = $$.listToArray(this.getHistory(), $$.STRUCT) as never;
     return o;
   }
 
   override toString(): string { return "ChatMember_join_Results_" + super.toString(); }
 
-  static override readonly _capnp = { displayName: "ChatMember_join_Results", id: "9dbd190d32d52500", size: new $.ObjectSize(0, 2) };
+  static _History: $.ListCtor<Message>;
+  static override readonly _capnp = { displayName: "ChatMember_join_Results", id: "9dbd190d32d52500", size: new $.ObjectSize(0, 3) };
 }
 
 /** The promise of a {@link ChatMember_join_Results}, for pipelining on its capability and struct fields. */
@@ -1446,6 +1488,7 @@ export class ChatMember_acceptInvitation_Params$Pipeline extends $$.StructPipeli
 export interface ChatMember_acceptInvitation_Results$Shape {
   member?: RoomMember | RoomMember$Server | null;
   info?: RoomInfo | RoomInfo$Shape;
+  history?: readonly (Message | Message$Shape)[] | $.List<Message>;
 }
 
 export class ChatMember_acceptInvitation_Results extends $.Struct {
@@ -1465,10 +1508,20 @@ export class ChatMember_acceptInvitation_Results extends $.Struct {
   get info(): RoomInfo { return this.getInfo(); }
   set info(value: RoomInfo | RoomInfo$Shape) { if (value instanceof RoomInfo) this.setInfo(value); else this.initInfo().$set(value); }
 
+  getHistory(): $.List<Message> { return $$.getList(this, 2, ChatMember_acceptInvitation_Results._History); }
+  setHistory(value: $.List<Message>): void { $.Struct.copyFrom(value, $.Struct.getPointer(2, this)); }
+  initHistory(length: number): $.List<Message> { return $.Struct.initList(2, ChatMember_acceptInvitation_Results._History, length, this); }
+  hasHistory(): boolean { return $$.hasPointer(this, 2); }
+  adoptHistory(value: $.Orphan<$.List<Message>>): void { $.Struct.adopt(value, $.Struct.getPointer(2, this)); }
+  disownHistory(): $.Orphan<$.List<Message>> { return $.Struct.disown(this.getHistory()); }
+  get history(): $.List<Message> { return this.getHistory(); }
+  set history(value: readonly (Message | Message$Shape)[] | $.List<Message>) { $$.setList(this.initHistory(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.STRUCT); }
+
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: ChatMember_acceptInvitation_Results$Shape): void {
     if (shape.member !== undefined) this.member = shape.member;
     if (shape.info !== undefined) this.info = shape.info;
+    if (shape.history !== undefined) this.history = shape.history;
   }
 
   /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
@@ -1476,12 +1529,14 @@ export class ChatMember_acceptInvitation_Results extends $.Struct {
     const o: ChatMember_acceptInvitation_Results$Shape = {};
     if (this.hasMember()) o.member = this.getMember();
     if (this.hasInfo()) o.info = this.getInfo().$toObject();
+    if (this.hasHistory()) o.history = $$.listToArray(this.getHistory(), $$.STRUCT) as never;
     return o;
   }
 
   override toString(): string { return "ChatMember_acceptInvitation_Results_" + super.toString(); }
 
-  static override readonly _capnp = { displayName: "ChatMember_acceptInvitation_Results", id: "bd2fbca3c760ffc9", size: new $.ObjectSize(0, 2) };
+  static _History: $.ListCtor<Message>;
+  static override readonly _capnp = { displayName: "ChatMember_acceptInvitation_Results", id: "bd2fbca3c760ffc9", size: new $.ObjectSize(0, 3) };
 }
 
 /** The promise of a {@link ChatMember_acceptInvitation_Results}, for pipelining on its capability and struct fields. */
@@ -2431,6 +2486,7 @@ export class Invitation_accept_Params$Pipeline extends $$.StructPipeline<Invitat
 export interface Invitation_accept_Results$Shape {
   member?: RoomMember | RoomMember$Server | null;
   info?: RoomInfo | RoomInfo$Shape;
+  history?: readonly (Message | Message$Shape)[] | $.List<Message>;
 }
 
 export class Invitation_accept_Results extends $.Struct {
@@ -2450,10 +2506,20 @@ export class Invitation_accept_Results extends $.Struct {
   get info(): RoomInfo { return this.getInfo(); }
   set info(value: RoomInfo | RoomInfo$Shape) { if (value instanceof RoomInfo) this.setInfo(value); else this.initInfo().$set(value); }
 
+  getHistory(): $.List<Message> { return $$.getList(this, 2, Invitation_accept_Results._History); }
+  setHistory(value: $.List<Message>): void { $.Struct.copyFrom(value, $.Struct.getPointer(2, this)); }
+  initHistory(length: number): $.List<Message> { return $.Struct.initList(2, Invitation_accept_Results._History, length, this); }
+  hasHistory(): boolean { return $$.hasPointer(this, 2); }
+  adoptHistory(value: $.Orphan<$.List<Message>>): void { $.Struct.adopt(value, $.Struct.getPointer(2, this)); }
+  disownHistory(): $.Orphan<$.List<Message>> { return $.Struct.disown(this.getHistory()); }
+  get history(): $.List<Message> { return this.getHistory(); }
+  set history(value: readonly (Message | Message$Shape)[] | $.List<Message>) { $$.setList(this.initHistory(Array.isArray(value) ? value.length : (value as $.List<unknown>).getLength()), value, $$.STRUCT); }
+
   /** Sets every field present in `shape`; at most one union member may be present. */
   $set(shape: Invitation_accept_Results$Shape): void {
     if (shape.member !== undefined) this.member = shape.member;
     if (shape.info !== undefined) this.info = shape.info;
+    if (shape.history !== undefined) this.history = shape.history;
   }
 
   /** Reads the struct into a plain object (capabilities become stubs that own a reference). */
@@ -2461,12 +2527,14 @@ export class Invitation_accept_Results extends $.Struct {
     const o: Invitation_accept_Results$Shape = {};
     if (this.hasMember()) o.member = this.getMember();
     if (this.hasInfo()) o.info = this.getInfo().$toObject();
+    if (this.hasHistory()) o.history = $$.listToArray(this.getHistory(), $$.STRUCT) as never;
     return o;
   }
 
   override toString(): string { return "Invitation_accept_Results_" + super.toString(); }
 
-  static override readonly _capnp = { displayName: "Invitation_accept_Results", id: "845e5852c0ccf628", size: new $.ObjectSize(0, 2) };
+  static _History: $.ListCtor<Message>;
+  static override readonly _capnp = { displayName: "Invitation_accept_Results", id: "845e5852c0ccf628", size: new $.ObjectSize(0, 3) };
 }
 
 /** The promise of a {@link Invitation_accept_Results}, for pipelining on its capability and struct fields. */
@@ -3396,9 +3464,13 @@ export class Inbox extends $$.Capability {
 }
 
 ChatMember_rooms_Results._Rooms = $.CompositeList(RoomInfo);
+ChatMember_createRoom_Results._History = $.CompositeList(Message);
+ChatMember_join_Results._History = $.CompositeList(Message);
 ChatMember_invitations_Results._Invitations = $.InterfaceList;
 ChatMember_presence_Params._Users = $.TextList;
 ChatMember_presence_Results._Presence = $.CompositeList(Presence);
+ChatMember_acceptInvitation_Results._History = $.CompositeList(Message);
 RoomMember_history_Results._Messages = $.CompositeList(Message);
 RoomMember_members_Results._Members = $.CompositeList(Presence);
+Invitation_accept_Results._History = $.CompositeList(Message);
 Inbox_history_Results._Messages = $.CompositeList(Message);
