@@ -1,11 +1,17 @@
 /**
  * The broker's composition root: an HTTP server whose `/rpc` path speaks Cap'n Proto RPC over
  * WebSocket, plus a TCP listener with standard stream framing. Every connection gets its own
- * RpcConnection and its own bootstrap capability.
+ * RpcConnection and its own bootstrap capability. `startBroker` also serves the web pages on the
+ * same port (src/web-server.ts answers every other HTTP request).
  *
  * Tests: test/server.test.ts
  */
-import { createServer, type Server as HttpServer } from "node:http";
+import {
+  createServer,
+  type Server as HttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from "node:http";
 import path from "node:path";
 import type { AddressInfo } from "node:net";
 import type { CapHook, Capability } from "./caps/index.js";
@@ -42,6 +48,11 @@ export interface ServerOptions {
   readonly bootstrap: (connection: RpcConnection) => Capability | CapHook;
   /** Send exception stack traces to peers (debugging only). */
   readonly exposeStacks?: boolean;
+  /**
+   * Answers HTTP requests other than the WebSocket upgrade at `/rpc` (startBroker: the web pages,
+   * src/web-server.ts). Default: `/` answers one line of text, anything else 404.
+   */
+  readonly http?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 export interface ParallaxServer {
@@ -70,10 +81,15 @@ export async function startServer(options: ServerOptions): Promise<ParallaxServe
     connection.onClose(() => connections.delete(connection));
   };
 
-  const http: HttpServer = createServer((req, res) => {
-    res.writeHead(req.url === "/" ? 200 : 404, { "content-type": "text/plain; charset=utf-8" });
-    res.end(req.url === "/" ? "Parallax broker: Cap'n Proto RPC over WebSocket at /rpc\n" : "not found\n");
-  });
+  const http: HttpServer = createServer(
+    options.http ??
+      ((req, res) => {
+        res.writeHead(req.url === "/" ? 200 : 404, { "content-type": "text/plain; charset=utf-8" });
+        res.end(
+          req.url === "/" ? "Parallax broker: Cap'n Proto RPC over WebSocket at /rpc\n" : "not found\n",
+        );
+      }),
+  );
   const ws: WebSocketListener = attachWebSocketServer(http, { path: "/rpc", limits, onConnection: serve });
   await new Promise<void>((resolve, reject) => {
     http.once("error", reject);
@@ -127,6 +143,12 @@ export interface BrokerServerOptions extends Omit<ServerOptions, "bootstrap"> {
   readonly watchIntervalMs?: number;
   /** Default: the system clock. */
   readonly clock?: Clock;
+  /**
+   * Serve the web pages (src/web/: sign-up and login at `/`, chat at `/chat`), bundled in memory
+   * when the broker starts, once per process (src/web-server.ts). Default true; false: `/`
+   * answers one line of text, as `startServer` does. Ignored when `http` is given.
+   */
+  readonly web?: boolean;
 }
 
 export interface BrokerServer extends ParallaxServer {
@@ -161,6 +183,12 @@ export const DEFAULT_KEYRING: readonly KeyringPair[] = Object.freeze(
  * credentials live in the store (SQLite at `dataDir/parallax.db` by default).
  */
 export async function startBroker(options: BrokerServerOptions = {}): Promise<BrokerServer> {
+  let http = options.http;
+  if (http === undefined && options.web !== false) {
+    // Loaded here so that brokers without pages never load esbuild.
+    const { webBundle, webHandler } = await import("./web-server.js");
+    http = webHandler(await webBundle());
+  }
   const ownStore = options.store === undefined;
   const store =
     options.store ?? SqliteBrokerStore.open(path.join(options.dataDir ?? "./data", "parallax.db"));
@@ -177,7 +205,11 @@ export async function startBroker(options: BrokerServerOptions = {}): Promise<Br
       clock: options.clock,
     });
     const running = broker;
-    const server = await startServer({ ...options, bootstrap: (connection) => running.root(connection) });
+    const server = await startServer({
+      ...options,
+      http,
+      bootstrap: (connection) => running.root(connection),
+    });
     return {
       ...server,
       connections: server.connections,
