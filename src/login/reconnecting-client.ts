@@ -4,9 +4,15 @@
  * re-attaches every perspective it had. When it cannot (the user's epoch moved on: password
  * changed, logged out, revoked; or the token was used elsewhere), it says so and stops.
  *
+ * A page (or process) that must come back after it restarts keeps the token itself: `onToken`
+ * tells every token the client holds as it changes, and a new client given `resumeToken` starts
+ * by resuming with it instead of logging in (a resumed login cannot issue tokens; it carries on
+ * with the rotated one `Root.resume` answers).
+ *
  * Invariants: at most one reconnect loop runs; each attached perspective's `current` stub is
  * replaced (and the old one disposed) on every successful re-attach; the token kept is always the
- * newest the server issued; after `close()` nothing reconnects.
+ * newest the server issued, and `onToken` hears each one before anything else may use it;
+ * after `close()` nothing reconnects.
  *
  * Tests: test/login/reconnecting-client.test.ts
  */
@@ -32,8 +38,19 @@ export type ReconnectEvent =
 export interface ReconnectingClientOptions {
   /** Opens a new connection (e.g. `() => connect(url)`). */
   readonly connect: () => Promise<RpcConnection>;
-  /** The first login, given the Root of a fresh connection. */
+  /** The first login, given the Root of a fresh connection. Not called when `resumeToken` is given. */
   readonly login: (root: Root) => Promise<Identity>;
+  /**
+   * Start by resuming with this token (the newest `onToken` told an earlier client) instead of
+   * logging in. A token the server refuses fails `start` (PARALLAX_ERR_AUTH_FAILED).
+   */
+  readonly resumeToken?: string;
+  /**
+   * Told each token the client holds, as it changes: the one issued (or rotated) at `start`, then
+   * the one every resume answers; `undefined` once resuming failed for good. What to keep
+   * to come back after a restart (never the password).
+   */
+  readonly onToken?: (token: string | undefined) => void;
   /** Names this device on the resume token. */
   readonly device?: string;
   readonly onEvent?: (event: ReconnectEvent) => void;
@@ -95,16 +112,41 @@ export class ReconnectingClient {
 
   constructor(private readonly options: ReconnectingClientOptions) {}
 
-  /** Connects and logs in. */
+  /** Connects and logs in (or resumes with `resumeToken`). */
   async start(): Promise<Identity> {
     const connection = await this.options.connect();
-    using root = connection.bootstrap(Root);
-    const identity = await this.options.login(root);
-    const issued = await identity.issueResumeToken({ device: this.options.device ?? "reconnecting client" });
-    this.#token = issued.token;
+    const kept = this.options.resumeToken;
+    let identity: Identity | undefined;
+    try {
+      using root = connection.bootstrap(Root);
+      if (kept !== undefined) {
+        const resumed = await root.resume({ token: kept });
+        identity = resumed.identity;
+        this.#setToken(resumed.token);
+      } else {
+        identity = await this.options.login(root);
+        const issued = await identity.issueResumeToken({
+          device: this.options.device ?? "reconnecting client",
+        });
+        this.#setToken(issued.token);
+      }
+    } catch (err) {
+      identity?.dispose();
+      connection.close();
+      throw err;
+    }
     this.#adopt(connection, identity);
-    this.#emit({ type: "connected", resumed: false });
+    this.#emit({ type: "connected", resumed: kept !== undefined });
     return identity;
+  }
+
+  #setToken(token: string | undefined): void {
+    this.#token = token;
+    try {
+      this.options.onToken?.(token);
+    } catch {
+      // a listener's failure is not the client's
+    }
   }
 
   /** The Identity of the current connection. */
@@ -166,10 +208,18 @@ export class ReconnectingClient {
       let connection: RpcConnection | undefined;
       try {
         connection = await this.options.connect();
-        using root = connection.bootstrap(Root);
-        const resumed = await root.resume({ token: this.#token ?? "" });
+        // Not `using`: esbuild (tsx, vitest, the page bundles) lowers a `using` in a loop with
+        // the error flag hoisted out of the loop, so after one failed attempt every later one
+        // would rethrow that attempt's error from its cleanup, and the client never came back.
+        const root = connection.bootstrap(Root);
+        let resumed: Awaited<ReturnType<Root["resume"]>>;
+        try {
+          resumed = await root.resume({ token: this.#token ?? "" });
+        } finally {
+          root.dispose();
+        }
         // Rotated: the one just presented is spent.
-        this.#token = resumed.token;
+        this.#setToken(resumed.token);
         const identity = resumed.identity;
         for (const h of this.#attached) h.set(await this.#attachOne(identity, h));
         if (this.#closed) {
@@ -184,6 +234,7 @@ export class ReconnectingClient {
         const error = toParallaxError(err);
         if (error.code === ErrorCode.AUTH_FAILED || error.code === ErrorCode.REVOKED) {
           connection?.close();
+          this.#setToken(undefined);
           this.#emit({
             type: "failed",
             error: new ParallaxError(

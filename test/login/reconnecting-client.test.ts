@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { connect } from "../../src/client.js";
 import { hashSecret } from "../../src/cred/secrets.js";
-import { ErrorCode } from "../../src/errors.js";
+import { ErrorCode, ParallaxError } from "../../src/errors.js";
 import { loginWithPassword, makeVerifier } from "../../src/login/client-login.js";
 import { PerUserService } from "../../src/login/index.js";
 import { type ReconnectEvent, ReconnectingClient } from "../../src/login/reconnecting-client.js";
@@ -30,6 +30,7 @@ afterEach(async () => {
   await server?.close();
   store?.close();
   server = undefined;
+  store = undefined;
 });
 
 const GRANT = "resume token (test laptop)";
@@ -97,21 +98,30 @@ function dropAll(): void {
   for (const c of server?.connections ?? []) c.close("network blip");
 }
 
-async function setup() {
-  store = SqliteBrokerStore.open(":memory:");
-  server = await startBroker({ port: 0, tcpPort: null, store, signUp: "open" });
-  const { verifier } = await makeVerifier("alice password", { kdf });
-  await store.createIdentity({
-    name: "alice",
-    verifier,
-    keyring: [{ service: "lobby", perspective: "member" }],
-  });
+async function setup(
+  options: { failConnects?: () => boolean; resumeToken?: string; tokens?: Array<string | undefined> } = {},
+) {
+  store ??= SqliteBrokerStore.open(":memory:");
+  server ??= await startBroker({ port: 0, tcpPort: null, store, signUp: "open", web: false });
+  if ((await store.findIdentityByName("alice")) === undefined) {
+    const { verifier } = await makeVerifier("alice password", { kdf });
+    await store.createIdentity({
+      name: "alice",
+      verifier,
+      keyring: [{ service: "lobby", perspective: "member" }],
+    });
+  }
   const events: ReconnectEvent[] = [];
   const listeners: Array<() => void> = [];
   const wire: TokenWire = { sent: [], received: [] };
   const url = server.url;
   const client = new ReconnectingClient({
-    connect: () => tappedConnect(url, wire),
+    connect: () =>
+      options.failConnects?.() === true
+        ? Promise.reject(new ParallaxError(ErrorCode.DISCONNECTED, "the network is down"))
+        : tappedConnect(url, wire),
+    resumeToken: options.resumeToken,
+    onToken: (t) => options.tokens?.push(t),
     login: async (root) => (await loginWithPassword(root, "alice", "alice password", { kdf })).identity,
     device: "test laptop",
     baseDelayMs: 5,
@@ -258,5 +268,61 @@ describe("ReconnectingClient", () => {
     expect(failed.type === "failed" && failed.error.message).toContain("log in again");
     expect(() => client.identity).toThrow(expect.objectContaining({ code: ErrorCode.DISCONNECTED }));
     await closeAndExpectNoLeaks(client, other);
+  });
+
+  it("comes back after reconnect attempts that failed: each attempt starts clean", async () => {
+    let failures = 0;
+    const { client, events, listeners } = await setup({ failConnects: () => failures-- > 0 });
+    await client.start();
+    const member = await client.attach(LOBBY_MEMBER);
+    failures = 3;
+    dropAll();
+    expect(await nextEvent(events, resumed, listeners)).toEqual({ type: "connected", resumed: true });
+    expect(
+      events.filter((e) => e.type === "retrying").map((e) => e.type === "retrying" && e.attempt),
+    ).toEqual([1, 2, 3]);
+    expect((await member.current.hello()).greeting).toBe("hello, alice");
+    // Connected for good: no disconnect after the resume.
+    expect(events.filter((e) => e.type === "disconnected")).toHaveLength(1);
+    await closeAndExpectNoLeaks(client);
+  });
+
+  it("tells every token it holds, and a new client starts by resuming with the newest (a page reload)", async () => {
+    const tokens: Array<string | undefined> = [];
+    const first = await setup({ tokens });
+    await first.client.start();
+    await first.client.attach(LOBBY_MEMBER);
+    dropAll();
+    await nextEvent(first.events, resumed, first.listeners);
+    // Issued at start, rotated by the resume: the newest is the one the client holds.
+    expect(tokens).toEqual([first.wire.received[0], first.wire.received[1]]);
+    const newest = tokens.at(-1) as string;
+    first.client.close();
+    const after: Array<string | undefined> = [];
+    const second = await setup({ resumeToken: newest, tokens: after });
+    const identity = await second.client.start();
+    expect((await identity.whoami()).info.grant).toBe(GRANT);
+    expect(second.events).toEqual([{ type: "connected", resumed: true }]);
+    expect(second.wire.sent).toEqual([newest]);
+    expect(after).toEqual([second.wire.received[0]]);
+    const member = await second.client.attach(LOBBY_MEMBER);
+    expect((await member.current.hello()).greeting).toBe("hello, alice");
+    // A spent token fails start at once, and no connection is left behind.
+    const third = await setup({ resumeToken: first.wire.received[0] });
+    const refused = await rejection(third.client.start());
+    expect(refused.code).toBe(ErrorCode.AUTH_FAILED);
+    await closeAndExpectNoLeaks(second.client, third.client);
+  });
+
+  it("tells undefined once resuming failed for good", async () => {
+    const tokens: Array<string | undefined> = [];
+    const { client, events, listeners, url } = await setup({ tokens });
+    await client.start();
+    const thief = await connect(url);
+    await thief.bootstrap(Root).resume({ token: tokens[0] as string });
+    dropAll();
+    await nextEvent(events, (e) => e.type === "failed", listeners);
+    expect(tokens).toEqual([expect.stringMatching(/^pxr_/), undefined]);
+    await closeAndExpectNoLeaks(client, thief);
   });
 });

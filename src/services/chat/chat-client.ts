@@ -147,6 +147,10 @@ export interface ChatClientOptions {
   readonly login: (root: Root) => Promise<Identity>;
   /** Names this device on the resume token. */
   readonly device?: string;
+  /** Start by resuming with this token instead of logging in (ReconnectingClientOptions.resumeToken). */
+  readonly resumeToken?: string;
+  /** Told each token the client holds as it changes (ReconnectingClientOptions.onToken). */
+  readonly onToken?: (token: string | undefined) => void;
   readonly onEvent?: (event: ChatClientEvent) => void;
   /** First retry delay in ms (reconnects, and rejoins refused for a quota), doubled up to `maxDelayMs`. Default 200. */
   readonly baseDelayMs?: number;
@@ -212,6 +216,8 @@ export class ChatClient {
       connect: options.connect,
       login: options.login,
       device: options.device ?? "chat client",
+      resumeToken: options.resumeToken,
+      onToken: options.onToken,
       baseDelayMs: options.baseDelayMs,
       maxDelayMs: options.maxDelayMs,
       clock: options.clock,
