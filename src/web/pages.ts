@@ -26,4 +26,6 @@ export interface WebPage {
 export const WEB_PAGES: readonly WebPage[] = Object.freeze([
   { path: "/", name: "index", title: "Account" },
   { path: "/chat", name: "chat", title: "Chat" },
+  { path: "/bank", name: "bank", title: "Bank" },
+  { path: "/wallet", name: "wallet", title: "Wallet" },
 ]);
