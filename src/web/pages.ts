@@ -28,4 +28,5 @@ export const WEB_PAGES: readonly WebPage[] = Object.freeze([
   { path: "/chat", name: "chat", title: "Chat" },
   { path: "/bank", name: "bank", title: "Bank" },
   { path: "/wallet", name: "wallet", title: "Wallet" },
+  { path: "/go", name: "go", title: "Go" },
 ]);
