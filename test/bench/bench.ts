@@ -95,6 +95,16 @@ const WORKLOADS: Workload[] = [
   { name: "conn-100", main: "calls_per_s", target: "≥ 0.5× ws" },
   { name: "chain-3", main: "round_trips", target: "≤ 1.2 round trips" },
   { name: "idle-memory", main: "kib_per_conn", target: "≤ 2× ws" },
+  // The web pages' bundle (issue 13): the largest page's bytes at load, minified and gzipped, as
+  // the broker serves them (src/web-server.ts builds them in this process). Not a speed: a size,
+  // held under its budget by test/web/bundle-budget.test.ts.
+  {
+    name: "web-bundle",
+    main: "max_gzipped_kib",
+    target: "≤ 125 KiB gzipped per page",
+    systems: ["parallax"],
+    ratio: null,
+  },
   // Complete SCRAM logins per second (16 in flight over 4 connections, 20 users), client KDF done
   // beforehand: an HMAC check, a SQLite lookup and an audit insert per login on the server (which,
   // with the default disk store, fsyncs on the event loop). There is no login in ws or Cap'n Web,
@@ -409,6 +419,16 @@ function median(results: Array<Record<string, number>>, key: string): Record<str
 }
 
 async function measure(w: Workload, system: System): Promise<Record<string, number>> {
+  if (w.name === "web-bundle") {
+    const { webBundle } = await import("../../src/web-server.js");
+    const { sizes } = await webBundle();
+    const kib = (n: number) => Math.round((n / 1024) * 10) / 10;
+    return {
+      max_gzipped_kib: kib(Math.max(...sizes.map((x) => x.gzippedBytes))),
+      max_minified_kib: kib(Math.max(...sizes.map((x) => x.minifiedBytes))),
+      pages: sizes.length,
+    };
+  }
   if (w.name === "idle-memory") {
     const rs = [];
     for (let i = 0; i < Math.max(1, Math.min(runs, 3)); i++) rs.push(await idleMemory(system));
