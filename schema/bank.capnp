@@ -220,6 +220,7 @@ struct OrganizationInfo {
   name @1 :Text;
   approvalThreshold @2 :UInt64;            # payments above this wait for approval; 0 = none
   accounts @3 :List(AccountInfo);
+  # In an Employment: balances and pending amounts are 0 unless the role has `view`.
 }
 
 struct Facets {

@@ -872,7 +872,13 @@ export class EmployeePerspective extends BankPerspective implements Employee$Ser
           id: BigInt(job.org.id),
           name: job.org.name,
           approvalThreshold: job.org.approvalThreshold,
-          accounts: accounts.map(accountInfo),
+          // Without `view` the role learns which accounts there are (to deposit into, to pay
+          // from), not what they hold.
+          accounts: accounts.map((a) =>
+            p.view
+              ? accountInfo(a)
+              : { ...accountInfo(a), balance: 0n, pendingDebits: 0n, pendingCredits: 0n },
+          ),
         },
         role: {
           name: job.role.name,

@@ -2283,6 +2283,7 @@ export interface OrganizationInfo$Shape {
   name?: string;
   /** payments above this wait for approval; 0 = none */
   approvalThreshold?: bigint;
+  /** In an Employment: balances and pending amounts are 0 unless the role has `view`. */
   accounts?: readonly (AccountInfo | AccountInfo$Shape)[] | $.List<AccountInfo>;
 }
 
@@ -2305,6 +2306,7 @@ export class OrganizationInfo extends $.Struct {
   get approvalThreshold(): bigint { return this.getApprovalThreshold(); }
   set approvalThreshold(value: bigint) { this.setApprovalThreshold(value); }
 
+  /** In an Employment: balances and pending amounts are 0 unless the role has `view`. */
   getAccounts(): $.List<AccountInfo> { return $$.getList(this, 1, OrganizationInfo._Accounts); }
   setAccounts(value: $.List<AccountInfo>): void { $.Struct.copyFrom(value, $.Struct.getPointer(1, this)); }
   initAccounts(length: number): $.List<AccountInfo> { return $.Struct.initList(1, OrganizationInfo._Accounts, length, this); }

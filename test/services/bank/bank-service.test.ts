@@ -373,6 +373,11 @@ describe("organizations", () => {
     const own = await world.account(frank, "frank's own", "frank", 40n);
     const cashier = await facets(frank);
     expect(cashier?.hasPay()).toBe(false);
+    // A role without `view` is not told the balances, only which accounts there are.
+    const [job] = (await frank.employee.employments()).employments.toArray();
+    const listed = job?.organization.accounts.get(0);
+    expect([listed?.number, listed?.balance, listed?.pendingDebits]).toEqual([BigInt(orgAccount), 0n, 0n]);
+    expect(cashier?.hasView()).toBe(false);
     const r = await cashier?.deposit.deposit({ from: own.account, id: tid(), amount: 25n, memo: "float" });
     expect(r === undefined ? "none" : which(r.outcome)).toBe("applied");
     expect(await balanceOf(world, orgAccount)).toBe(1025n);
