@@ -78,3 +78,27 @@ export function nestingDepth(text: string): number {
 function bad(message: string): ParallaxError {
   return new ParallaxError(ErrorCode.BAD_ARGUMENT, message);
 }
+
+/** A router payload as it travels: JSON text. */
+export interface PayloadText {
+  readonly args: string;
+  readonly kwargs: string;
+}
+
+/** Checks a payload: args a JSON array, kwargs an object ("" allowed), together within `limits`. */
+export function readPayload(payload: PayloadText, limits: JsonLimits, what = "the payload"): PayloadText {
+  const { args, kwargs } = payload;
+  if (typeof args !== "string" || typeof kwargs !== "string") {
+    throw new ParallaxError(ErrorCode.BAD_ARGUMENT, `${what}'s args and kwargs must be text`);
+  }
+  const bytes = Buffer.byteLength(args, "utf8") + Buffer.byteLength(kwargs, "utf8");
+  if (bytes > limits.maxBytes) {
+    throw new ParallaxError(
+      ErrorCode.BAD_ARGUMENT,
+      `${what} is ${bytes} bytes (args and kwargs together); at most ${limits.maxBytes}`,
+    );
+  }
+  readJson(args, `${what}'s args`, limits, "array", "[]");
+  readJson(kwargs, `${what}'s kwargs`, limits, "object", "{}");
+  return { args, kwargs };
+}

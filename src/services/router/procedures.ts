@@ -32,7 +32,7 @@
  * - Bounded: `maxRegistrationsPerSession` registrations per session, `maxCallsInFlightPerSession`
  *   unanswered calls per calling session, `maxInvocationsInFlightPerCallee` unanswered invocations
  *   to the registrations of one user, over all their sessions (PARALLAX_ERR_QUOTA, kind
- *   overloaded: the callee is busy); payloads as pubsub's `readPayload`. The last bound is what
+ *   overloaded: the callee is busy); payloads as payload.ts's `readPayload`. The last bound is what
  *   keeps callers from burying a slow callee: without it, the invocations other users pile up
  *   (each within their own quota) stop the callee's client reading at its maxQuestionsInFlight,
  *   and the broker then cuts the callee's connection at maxOutboundBytes — every registration of
@@ -60,7 +60,7 @@ import {
   type Registration$Server,
 } from "../../wire/gen/router.js";
 import { DEFAULT_JSON_LIMITS, type JsonLimits } from "./payload.js";
-import { type PayloadText, readPayload } from "./pubsub.js";
+import { type PayloadText, readPayload } from "./payload.js";
 import type { RouterSessionRef } from "./session.js";
 
 export type InvocationPolicyName = "single" | "roundrobin" | "random" | "first" | "last";

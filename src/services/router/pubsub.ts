@@ -65,7 +65,7 @@ import {
 } from "../../login/uri-permissions.js";
 import { UriMatch } from "../../wire/gen/broker.js";
 import { type EventHandler, Subscription, type Subscription$Server } from "../../wire/gen/router.js";
-import { DEFAULT_JSON_LIMITS, type JsonLimits, readJson } from "./payload.js";
+import { DEFAULT_JSON_LIMITS, type JsonLimits, type PayloadText, readPayload } from "./payload.js";
 import type { RouterCaller, RouterSessionRef } from "./session.js";
 
 /** Entries in one publication list (exclude, eligible, …). */
@@ -96,10 +96,6 @@ export interface PubSubOptions {
 }
 
 /** Application data as JSON text: `args` an array, `kwargs` an object, "" for empty. */
-export interface PayloadText {
-  readonly args: string;
-  readonly kwargs: string;
-}
 
 /** A list as a plain array or as a capnp list (what `PublishOptions.$toObject()` gives). */
 export type ListInput<T> = readonly T[] | { toArray(): T[] };
@@ -121,24 +117,6 @@ export interface SubscribeOptionsInput {
   readonly getRetained?: boolean;
   /** 0: from now on; otherwise replay every matching event with a greater sequence first. */
   readonly resumeAfter?: number;
-}
-
-/** Checks a payload: args a JSON array, kwargs an object ("" allowed), together within `limits`. */
-export function readPayload(payload: PayloadText, limits: JsonLimits, what = "the payload"): PayloadText {
-  const { args, kwargs } = payload;
-  if (typeof args !== "string" || typeof kwargs !== "string") {
-    throw new ParallaxError(ErrorCode.BAD_ARGUMENT, `${what}'s args and kwargs must be text`);
-  }
-  const bytes = Buffer.byteLength(args, "utf8") + Buffer.byteLength(kwargs, "utf8");
-  if (bytes > limits.maxBytes) {
-    throw new ParallaxError(
-      ErrorCode.BAD_ARGUMENT,
-      `${what} is ${bytes} bytes (args and kwargs together); at most ${limits.maxBytes}`,
-    );
-  }
-  readJson(args, `${what}'s args`, limits, "array", "[]");
-  readJson(kwargs, `${what}'s kwargs`, limits, "object", "{}");
-  return { args, kwargs };
 }
 
 /** Who a publication is for, compiled from its options. */
